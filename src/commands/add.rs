@@ -1,0 +1,328 @@
+//! `carnet add`: encrypt files (or folder trees) into the vault, skipping content already there.
+//!
+//! Each file is encrypted into `tmp/` without holding the lock, so a long import never blocks
+//! other commands; then, under the lock, the manifest is re-read, duplicates are dropped, the
+//! new objects are renamed into place and the manifest is replaced. Nothing is reported as added
+//! before that last step is durable.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Serialize;
+use walkdir::WalkDir;
+
+use super::Ctx;
+use crate::args::AddArgs;
+use crate::category;
+use crate::crypto::{self, Sealed};
+use crate::dates;
+use crate::error::Error;
+use crate::fsutil;
+use crate::ids;
+use crate::manifest::Document;
+use crate::media;
+use crate::ui;
+
+/// One file to add, with the category its folder gave it.
+struct Input {
+    path: PathBuf,
+    folder_category: Option<&'static str>,
+}
+
+struct Encrypted {
+    input: Input,
+    sealed: Sealed,
+    tmp: tempfile::NamedTempFile,
+    mtime_date: Option<jiff::civil::Date>,
+}
+
+#[derive(Serialize)]
+struct Outcome {
+    path: PathBuf,
+    status: &'static str,
+    id: String,
+    title: String,
+}
+
+pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
+    let explicit_category = a.category.as_deref().map(category::parse).transpose()?;
+    let date = a.date.as_deref().map(dates::parse_date).transpose()?;
+    let tags = clean_tags(&a.tags)?;
+    let author = a
+        .author
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    let title = a.title.map(|s| s.trim().to_string());
+    if title.as_deref() == Some("") {
+        return Err(Error::input(
+            "the title is empty",
+            "give a title, or leave --title out to use the file name",
+        )
+        .into());
+    }
+
+    let vault = ctx.open_vault()?;
+    let (inputs, skipped) = collect_inputs(&a.paths)?;
+    for s in &skipped {
+        eprintln!("skipped {}: symbolic links are not followed", s.display());
+    }
+    if inputs.is_empty() {
+        return Err(Error::input(
+            "no files to add",
+            "give files, or folders that contain files",
+        )
+        .into());
+    }
+    if title.is_some() && inputs.len() > 1 {
+        return Err(Error::input(
+            format!(
+                "--title names one document, and {} files were given",
+                inputs.len()
+            ),
+            "add the files one at a time, or leave --title out",
+        )
+        .into());
+    }
+    let keys = vault.unlock(&ctx.keys)?;
+    let recipients = vault.recipients()?;
+
+    let many = ui::count_bar(inputs.len() as u64, "Encrypting");
+    if inputs.len() < 2 {
+        many.finish_and_clear();
+    }
+    let mut done = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        many.set_message(input.path.display().to_string());
+        let e = encrypt_one(&vault.tmp_dir(), input, &recipients)?;
+        done.push(e);
+        many.inc(1);
+    }
+    many.finish_and_clear();
+
+    let lock = vault.lock()?;
+    let mut manifest = vault.load_manifest(&keys)?;
+    let now = dates::now();
+    let mut outcomes = Vec::new();
+    let mut new_objects = Vec::new();
+    for e in done {
+        let sha = hex::encode(e.sealed.sha256);
+        if let Some(existing) = manifest.find_by_sha256(&sha) {
+            outcomes.push(Outcome {
+                path: e.input.path,
+                status: "duplicate",
+                id: existing.id.clone(),
+                title: existing.title.clone(),
+            });
+            continue;
+        }
+        let object = ids::random_id();
+        let dest = vault.object_path(&object);
+        let fan = dest.parent().unwrap_or(&vault.dir).to_path_buf();
+        if !fan.is_dir() {
+            fsutil::create_private_dir(&fan)
+                .with_context(|| format!("cannot create {}", fan.display()))?;
+            fsutil::sync_dir(&vault.path(crate::vault::OBJECTS))?;
+        }
+        fsutil::persist(e.tmp, &dest, false)?;
+        new_objects.push(dest);
+        let doc = Document {
+            id: ids::random_id(),
+            title: title
+                .clone()
+                .unwrap_or_else(|| default_title(&e.input.path)),
+            category: explicit_category
+                .or(e.input.folder_category)
+                .unwrap_or(category::DEFAULT)
+                .to_string(),
+            date: date
+                .or(e.mtime_date)
+                .unwrap_or_else(|| now.to_zoned_datetime(jiff::tz::TimeZone::system()).date()),
+            author: author.clone(),
+            tags: tags.clone(),
+            media_type: media::detect(&e.sealed.head, &e.input.path),
+            size: e.sealed.size,
+            sha256: sha,
+            added_at: now,
+            original_name: e
+                .input
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned()),
+            object,
+            object_size: e.sealed.cipher_size,
+            object_sha256: hex::encode(e.sealed.cipher_sha256),
+        };
+        outcomes.push(Outcome {
+            path: e.input.path,
+            status: "added",
+            id: doc.id.clone(),
+            title: doc.title.clone(),
+        });
+        manifest.documents.push(doc);
+    }
+    if !new_objects.is_empty()
+        && let Err(err) = vault.save_manifest(&mut manifest, &lock)
+    {
+        // The manifest did not change, so the new objects are unreferenced: take them back.
+        for o in &new_objects {
+            let _ = fs::remove_file(o);
+        }
+        return Err(err);
+    }
+    drop(lock);
+
+    if a.json {
+        return super::print_json(&outcomes);
+    }
+    for o in &outcomes {
+        match o.status {
+            "added" => println!("added {}  {}", ids::short(&o.id), o.title),
+            _ => eprintln!(
+                "{}: already in vault as {} ({})",
+                o.path.display(),
+                ids::short(&o.id),
+                o.title
+            ),
+        }
+    }
+    Ok(())
+}
+
+fn clean_tags(tags: &[String]) -> Result<Vec<String>, Error> {
+    let mut out: Vec<String> = Vec::new();
+    for t in tags {
+        let t = t.trim();
+        if t.is_empty() {
+            return Err(Error::input(
+                "a tag is empty",
+                "give each --tag a word, e.g. --tag cardiologie",
+            ));
+        }
+        if !out.iter().any(|o| o == t) {
+            out.push(t.to_string());
+        }
+    }
+    Ok(out)
+}
+
+fn default_title(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "sans titre".to_string())
+}
+
+/// Expands folders; checks every path exists before any work starts.
+fn collect_inputs(paths: &[PathBuf]) -> anyhow::Result<(Vec<Input>, Vec<PathBuf>)> {
+    let mut inputs = Vec::new();
+    let mut skipped = Vec::new();
+    for p in paths {
+        let meta = fs::symlink_metadata(p).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => anyhow::Error::from(Error::input(
+                format!("{} does not exist", p.display()),
+                "check the path; nothing was added",
+            )),
+            _ => anyhow::Error::from(e).context(format!("cannot read {}", p.display())),
+        })?;
+        if meta.is_dir() {
+            for entry in WalkDir::new(p).follow_links(false).sort_by_file_name() {
+                let entry =
+                    entry.with_context(|| format!("cannot read the folder {}", p.display()))?;
+                let ft = entry.file_type();
+                if ft.is_symlink() {
+                    skipped.push(entry.path().to_path_buf());
+                } else if ft.is_file() {
+                    let folder_category = category_from_folders(p, entry.path());
+                    inputs.push(Input {
+                        path: entry.path().to_path_buf(),
+                        folder_category,
+                    });
+                }
+            }
+        } else if meta.file_type().is_symlink() {
+            // A link named on the command line is the user's explicit choice: follow it.
+            let target = fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
+            if !target.is_file() {
+                return Err(Error::input(
+                    format!("{} is not a regular file", p.display()),
+                    "give files or folders",
+                )
+                .into());
+            }
+            inputs.push(Input {
+                path: p.clone(),
+                folder_category: None,
+            });
+        } else if meta.is_file() {
+            inputs.push(Input {
+                path: p.clone(),
+                folder_category: None,
+            });
+        } else {
+            return Err(Error::input(
+                format!("{} is not a regular file", p.display()),
+                "give files or folders",
+            )
+            .into());
+        }
+    }
+    Ok((inputs, skipped))
+}
+
+/// The innermost folder between `root` and `file` named after a category slug.
+fn category_from_folders(root: &Path, file: &Path) -> Option<&'static str> {
+    let rel = file.strip_prefix(root).ok()?;
+    let mut found = root
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| category::find(&n.to_lowercase()));
+    let parent = rel.parent()?;
+    for comp in parent.components() {
+        if let Some(c) = comp
+            .as_os_str()
+            .to_str()
+            .and_then(|n| category::find(&n.to_lowercase()))
+        {
+            found = Some(c);
+        }
+    }
+    found.map(|c| c.slug)
+}
+
+fn encrypt_one(
+    tmp_dir: &Path,
+    input: Input,
+    recipients: &[age::x25519::Recipient],
+) -> anyhow::Result<Encrypted> {
+    let path = &input.path;
+    let file = fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mtime_date = meta.modified().ok().and_then(dates::local_date);
+    let tmp = fsutil::private_tempfile(tmp_dir)
+        .with_context(|| format!("cannot write in {}", tmp_dir.display()))?;
+    let bar = if meta.len() >= ui::BIG_FILE {
+        ui::bytes_bar(
+            meta.len(),
+            &path.file_name().unwrap_or_default().to_string_lossy(),
+        )
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
+    let (sealed, out) = crypto::seal(file, recipients, out, &|n| bar.set_position(n))
+        .with_context(|| format!("cannot encrypt {}", path.display()))?;
+    bar.finish_and_clear();
+    let tmp = out
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .context("cannot write the encrypted file")?;
+    Ok(Encrypted {
+        input,
+        sealed,
+        tmp,
+        mtime_date,
+    })
+}

@@ -1,0 +1,62 @@
+//! `carnet cat`: stream a document's plaintext to stdout, checking its hash on the way.
+
+use std::io::{IsTerminal, Write};
+
+use sha2::{Digest, Sha256};
+
+use super::Ctx;
+use crate::args::CatArgs;
+use crate::crypto::{self, OpenError};
+use crate::error::Error;
+use crate::media;
+
+/// Hashes what passes through, so the plaintext can be checked against the manifest.
+struct HashWriter<W> {
+    inner: W,
+    hash: Sha256,
+}
+
+impl<W: Write> Write for HashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+pub fn run(ctx: &Ctx, a: CatArgs) -> anyhow::Result<()> {
+    let vault = ctx.open_vault()?;
+    let keys = vault.unlock(&ctx.keys)?;
+    let manifest = vault.load_manifest(&keys)?;
+    let id = manifest.resolve(&a.id)?;
+    let Some(d) = manifest.get(&id) else {
+        return Err(Error::UnknownId(a.id).into());
+    };
+    let stdout = std::io::stdout();
+    if !a.force && !media::is_text(&d.media_type) && stdout.is_terminal() {
+        return Err(Error::input(
+            format!("{} is binary ({}); it would garble the terminal", d.title, d.media_type),
+            format!("redirect it to a file (carnet cat {} > file), use `carnet export`, or pass --force", crate::ids::short(&d.id)),
+        )
+        .into());
+    }
+    let reader = vault.open_object(&d.object, &keys)?;
+    let mut out = HashWriter {
+        inner: stdout.lock(),
+        hash: Sha256::new(),
+    };
+    crypto::copy_plain(reader, &mut out, &|_| {}).map_err(|e| match e {
+        OpenError::Io(e) => anyhow::Error::from(e),
+        e => Error::Integrity(format!("{}: {e}", vault.object_path(&d.object).display())).into(),
+    })?;
+    out.flush()?;
+    if hex::encode(out.hash.finalize()) != d.sha256 {
+        return Err(
+            Error::Integrity(format!("{} does not match its recorded SHA-256", d.title)).into(),
+        );
+    }
+    Ok(())
+}

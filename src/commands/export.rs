@@ -1,0 +1,240 @@
+//! `carnet export`: decrypt documents into a folder under readable, safe file names.
+//!
+//! Each file is decrypted to a temp file inside the target folder, checked against its
+//! recorded SHA-256, and only then renamed into place: a damaged object never leaves a
+//! half-written file behind.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::Ctx;
+use crate::args::ExportArgs;
+use crate::category;
+use crate::crypto::{self, OpenError};
+use crate::error::Error;
+use crate::fsutil;
+use crate::manifest::Document;
+use crate::media;
+use crate::ui;
+
+#[derive(Serialize)]
+struct Written {
+    id: String,
+    title: String,
+    path: PathBuf,
+    size: u64,
+}
+
+pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
+    let cat = a.category.as_deref().map(category::parse).transpose()?;
+    let vault = ctx.open_vault()?;
+    let keys = vault.unlock(&ctx.keys)?;
+    let manifest = vault.load_manifest(&keys)?;
+
+    let docs: Vec<&Document> = if a.all {
+        manifest.sorted()
+    } else if let Some(c) = cat {
+        manifest
+            .sorted()
+            .into_iter()
+            .filter(|d| d.category == c)
+            .collect()
+    } else {
+        let mut seen = HashSet::new();
+        let mut v = Vec::new();
+        for p in &a.ids {
+            let id = manifest.resolve(p)?;
+            if seen.insert(id.clone()) {
+                v.extend(manifest.get(&id));
+            }
+        }
+        v
+    };
+    if docs.is_empty() {
+        return Err(Error::input(
+            "nothing to export: no document matches",
+            "list the documents with `carnet ls`",
+        )
+        .into());
+    }
+
+    // Name every file first, so a clash with an existing file stops the export before any write.
+    let mut taken = HashSet::new();
+    let plan: Vec<(&Document, PathBuf)> = docs
+        .iter()
+        .map(|d| {
+            let name = unique_name(&file_name(d), &mut taken);
+            (*d, a.output.join(name))
+        })
+        .collect();
+    if !a.force
+        && let Some((_, p)) = plan.iter().find(|(_, p)| p.exists())
+    {
+        return Err(Error::input(
+            format!("{} already exists", p.display()),
+            "choose another folder, or pass --force to overwrite",
+        )
+        .into());
+    }
+    fs::create_dir_all(&a.output)
+        .with_context(|| format!("cannot create {}", a.output.display()))?;
+
+    let bar = ui::count_bar(plan.len() as u64, "Exporting");
+    let mut written = Vec::new();
+    for (d, dest) in plan {
+        bar.set_message(d.title.clone());
+        export_one(&vault, &keys, d, &dest, a.force)?;
+        written.push(Written {
+            id: d.id.clone(),
+            title: d.title.clone(),
+            path: dest,
+            size: d.size,
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if a.json {
+        return super::print_json(&written);
+    }
+    for w in &written {
+        println!("{}", w.path.display());
+    }
+    Ok(())
+}
+
+fn export_one(
+    vault: &crate::vault::Vault,
+    keys: &crate::keys::Unlocked,
+    d: &Document,
+    dest: &Path,
+    force: bool,
+) -> anyhow::Result<()> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let reader = vault.open_object(&d.object, keys)?;
+    let tmp = fsutil::private_tempfile(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
+    let mut hash = Sha256::new();
+    let mut sink = HashingSink {
+        inner: &mut out,
+        hash: &mut hash,
+    };
+    let bar = if d.size >= ui::BIG_FILE {
+        ui::bytes_bar(d.size, &d.title)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    crypto::copy_plain(reader, &mut sink, &|n| bar.set_position(n)).map_err(|e| match e {
+        OpenError::Io(e) => {
+            anyhow::Error::from(e).context(format!("cannot write {}", dest.display()))
+        }
+        e => Error::Integrity(format!("{}: {e}", vault.object_path(&d.object).display())).into(),
+    })?;
+    bar.finish_and_clear();
+    if hex::encode(hash.finalize()) != d.sha256 {
+        return Err(
+            Error::Integrity(format!("{} does not match its recorded SHA-256", d.title)).into(),
+        );
+    }
+    let tmp = out
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .context("cannot write the exported file")?;
+    fsutil::persist(tmp, dest, force)
+}
+
+struct HashingSink<'a, W> {
+    inner: &'a mut W,
+    hash: &'a mut Sha256,
+}
+
+impl<W: std::io::Write> std::io::Write for HashingSink<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// `<date> <title>.<ext>`, made safe for every common file system.
+pub fn file_name(d: &Document) -> String {
+    let ext = d
+        .original_name
+        .as_deref()
+        .and_then(|n| Path::new(n).extension())
+        .and_then(|e| e.to_str())
+        .map(sanitize)
+        .filter(|e| !e.is_empty() && e.len() <= 10)
+        .or_else(|| media::extension_for(&d.media_type).map(str::to_string));
+    let stem = sanitize(&format!("{} {}", d.date, d.title));
+    match ext {
+        Some(e) => format!("{stem}.{e}"),
+        None => stem,
+    }
+}
+
+/// Replaces path separators, control and reserved characters; trims dots and spaces; bounds
+/// the length (in characters) so the name fits any file system.
+pub fn sanitize(s: &str) -> String {
+    let cleaned: String = s
+        .chars()
+        .map(|c| {
+            if c.is_control() || "/\\:*?\"<>|".contains(c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let trimmed = cleaned.trim_matches(|c: char| c == '.' || c.is_whitespace());
+    let bounded: String = trimmed.chars().take(120).collect();
+    if bounded.is_empty() {
+        "document".to_string()
+    } else {
+        bounded
+    }
+}
+
+fn unique_name(name: &str, taken: &mut HashSet<String>) -> String {
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    };
+    let mut candidate = name.to_string();
+    let mut n = 2;
+    while !taken.insert(candidate.to_lowercase()) {
+        candidate = format!("{stem} ({n}){ext}");
+        n += 1;
+    }
+    candidate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_escape_the_folder() {
+        assert_eq!(sanitize("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(sanitize("a/b\\c:d"), "a_b_c_d");
+        assert_eq!(sanitize("..."), "document");
+        assert_eq!(sanitize(" Radio\u{0} thorax "), "Radio_ thorax");
+        assert_eq!(sanitize(&"é".repeat(500)).chars().count(), 120);
+    }
+
+    #[test]
+    fn clashing_names_are_numbered() {
+        let mut t = HashSet::new();
+        assert_eq!(unique_name("a.pdf", &mut t), "a.pdf");
+        assert_eq!(unique_name("a.pdf", &mut t), "a (2).pdf");
+        assert_eq!(unique_name("A.pdf", &mut t), "A (3).pdf");
+    }
+}

@@ -1,0 +1,121 @@
+//! `carnet ls`: the documents, filtered and sorted by date, as a table or JSON.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::Ctx;
+use crate::args::LsArgs;
+use crate::category;
+use crate::dates;
+use crate::ids;
+use crate::manifest::Document;
+use crate::ui;
+
+/// The stable JSON shape of a document (documented in the README); internal fields such as
+/// the object name stay out of it.
+#[derive(Serialize)]
+pub struct DocView<'a> {
+    pub id: &'a str,
+    pub short_id: &'a str,
+    pub title: &'a str,
+    pub category: &'a str,
+    pub date: String,
+    pub author: Option<&'a str>,
+    pub tags: &'a [String],
+    pub media_type: &'a str,
+    pub size: u64,
+    pub sha256: &'a str,
+    pub added_at: String,
+}
+
+impl<'a> From<&'a Document> for DocView<'a> {
+    fn from(d: &'a Document) -> Self {
+        DocView {
+            id: &d.id,
+            short_id: ids::short(&d.id),
+            title: &d.title,
+            category: &d.category,
+            date: d.date.to_string(),
+            author: d.author.as_deref(),
+            tags: &d.tags,
+            media_type: &d.media_type,
+            size: d.size,
+            sha256: &d.sha256,
+            added_at: d.added_at.to_string(),
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
+    let cat = a.category.as_deref().map(category::parse).transpose()?;
+    let since = a.since.as_deref().map(dates::parse_date).transpose()?;
+    let until = a.until.as_deref().map(dates::parse_date).transpose()?;
+    let needle = a.search.as_deref().map(str::to_lowercase);
+    let vault = ctx.open_vault()?;
+    let keys = vault.unlock(&ctx.keys)?;
+    let manifest = vault.load_manifest(&keys)?;
+
+    let docs: Vec<&Document> = manifest
+        .sorted()
+        .into_iter()
+        .filter(|d| cat.is_none_or(|c| d.category == c))
+        .filter(|d| since.is_none_or(|s| d.date >= s))
+        .filter(|d| until.is_none_or(|u| d.date <= u))
+        .filter(|d| {
+            a.tag
+                .as_deref()
+                .is_none_or(|t| d.tags.iter().any(|x| x == t))
+        })
+        .filter(|d| needle.as_deref().is_none_or(|n| matches(d, n)))
+        .collect();
+
+    if a.json {
+        let views: Vec<DocView> = docs.iter().map(|d| DocView::from(*d)).collect();
+        return super::print_json(&views);
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if docs.is_empty() {
+        eprintln!(
+            "no documents{}",
+            if manifest.documents.is_empty() {
+                " yet: add some with `carnet add FILE`"
+            } else {
+                " match"
+            }
+        );
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<8}  {:<10}  {:<13}  {:>8}  TITLE",
+        "ID", "DATE", "CATEGORY", "SIZE"
+    )?;
+    for d in docs {
+        let author = d
+            .author
+            .as_deref()
+            .map(|a| format!("  — {a}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{:<8}  {:<10}  {:<13}  {:>8}  {}{}",
+            ids::short(&d.id),
+            d.date,
+            d.category,
+            ui::human_size(d.size),
+            ui::ellipsize(&d.title, 60),
+            author
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn matches(d: &Document, needle: &str) -> bool {
+    d.title.to_lowercase().contains(needle)
+        || d.author
+            .as_deref()
+            .is_some_and(|a| a.to_lowercase().contains(needle))
+        || d.tags.iter().any(|t| t.to_lowercase().contains(needle))
+}

@@ -1,0 +1,106 @@
+//! Command dispatch, the shared per-run context, and turning errors into exit codes.
+
+mod add;
+mod cat;
+mod categories;
+mod export;
+mod init;
+mod ls;
+mod rm;
+mod show;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command, GlobalOpts};
+use crate::error::{Error, Exit};
+use crate::keys::PassphraseSource;
+use crate::vault::{self, KeyOpts, Vault};
+
+/// What every command needs from the global options, resolved once.
+pub struct Ctx {
+    pub vault_dir: PathBuf,
+    pub keys: KeyOpts,
+}
+
+impl Ctx {
+    fn new(g: GlobalOpts) -> anyhow::Result<Ctx> {
+        let vault_dir = match g.vault {
+            Some(v) => v,
+            None => vault::default_dir()?,
+        };
+        Ok(Ctx {
+            vault_dir,
+            keys: KeyOpts {
+                identity: g.identity,
+                passphrase: PassphraseSource {
+                    file: g.passphrase_file,
+                },
+            },
+        })
+    }
+
+    pub fn open_vault(&self) -> anyhow::Result<Vault> {
+        Vault::open(&self.vault_dir)
+    }
+}
+
+/// Entry point for the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                // `carnet ls | head` is a normal thing to do; it is not an error.
+                return ExitCode::SUCCESS;
+            }
+            let code = report(&err);
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Ctx::new(cli.global)?;
+    match cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Add(a) => add::run(&ctx, a),
+        Command::Ls(a) => ls::run(&ctx, a),
+        Command::Show(a) => show::run(&ctx, a),
+        Command::Cat(a) => cat::run(&ctx, a),
+        Command::Export(a) => export::run(&ctx, a),
+        Command::Rm(a) => rm::run(&ctx, a),
+        Command::Categories(a) => categories::run(a),
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Prints `error: …` and a `hint: …` line; returns the exit code.
+fn report(err: &anyhow::Error) -> Exit {
+    let mut stderr = io::stderr().lock();
+    let carnet_err = err.chain().find_map(|e| e.downcast_ref::<Error>());
+    // anyhow's alternate form joins the context chain on one line: "cannot read x: denied".
+    let _ = writeln!(stderr, "error: {err:#}");
+    if let Some(hint) = carnet_err.and_then(Error::hint) {
+        let _ = writeln!(stderr, "hint: {hint}");
+    }
+    carnet_err.map_or(Exit::Failure, Error::exit)
+}
+
+/// Writes `value` as pretty JSON and a newline to stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! `carnet show`: one document's metadata.
+
+use std::io::Write;
+
+use super::Ctx;
+use super::ls::DocView;
+use crate::args::ShowArgs;
+use crate::category;
+use crate::dates;
+use crate::ui;
+
+pub fn run(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<()> {
+    let vault = ctx.open_vault()?;
+    let keys = vault.unlock(&ctx.keys)?;
+    let manifest = vault.load_manifest(&keys)?;
+    let id = manifest.resolve(&a.id)?;
+    let Some(d) = manifest.get(&id) else {
+        return Err(crate::error::Error::UnknownId(a.id).into());
+    };
+    if a.json {
+        return super::print_json(&DocView::from(d));
+    }
+    let label = category::find(&d.category).map_or("", |c| c.label);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "id:         {}", d.id)?;
+    writeln!(out, "title:      {}", d.title)?;
+    writeln!(out, "category:   {} ({label})", d.category)?;
+    writeln!(out, "date:       {}", d.date)?;
+    writeln!(out, "author:     {}", d.author.as_deref().unwrap_or("-"))?;
+    writeln!(
+        out,
+        "tags:       {}",
+        if d.tags.is_empty() {
+            "-".to_string()
+        } else {
+            d.tags.join(", ")
+        }
+    )?;
+    writeln!(out, "type:       {}", d.media_type)?;
+    writeln!(
+        out,
+        "size:       {} ({} bytes)",
+        ui::human_size(d.size),
+        d.size
+    )?;
+    writeln!(out, "sha256:     {}", d.sha256)?;
+    writeln!(out, "added:      {}", dates::show_local(d.added_at))?;
+    if let Some(n) = &d.original_name {
+        writeln!(out, "file name:  {n}")?;
+    }
+    Ok(())
+}

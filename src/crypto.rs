@@ -1,0 +1,268 @@
+//! Streaming age encryption and decryption, with SHA-256 of both plaintext and ciphertext.
+//!
+//! Encryption runs as a small pipeline: the calling thread reads and encrypts while two helper
+//! threads hash the plaintext and the ciphertext, so hashing costs little wall time. Every
+//! buffer is fixed-size and the channels are bounded: memory does not grow with the input.
+
+use std::io::{self, BufRead, Read, Write};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use sha2::{Digest, Sha256};
+
+use crate::media::SNIFF_LEN;
+
+const CHUNK: usize = 256 * 1024;
+/// Chunks in flight per hasher: bounds memory at about 2 × DEPTH × CHUNK.
+const DEPTH: usize = 8;
+
+/// What sealing a stream learned about it.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    pub size: u64,
+    pub sha256: [u8; 32],
+    pub cipher_size: u64,
+    pub cipher_sha256: [u8; 32],
+    /// The first bytes of the plaintext, for media-type detection.
+    pub head: Vec<u8>,
+}
+
+fn hasher(rx: Receiver<Arc<Vec<u8>>>) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for buf in rx {
+        h.update(&buf[..]);
+    }
+    h.finalize().into()
+}
+
+/// Forwards ciphertext to the file and a copy to the ciphertext hasher.
+struct TeeWriter<W> {
+    inner: W,
+    tx: SyncSender<Arc<Vec<u8>>>,
+    written: u64,
+}
+
+impl<W: Write> Write for TeeWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        // The receiver only goes away if its thread panicked; the join below reports that.
+        let _ = self.tx.send(Arc::new(buf[..n].to_vec()));
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Encrypts `input` to `recipients` into `output`, hashing both sides on helper threads.
+/// `progress` is called with the number of plaintext bytes read so far.
+pub fn seal<R: Read, W: Write + Send>(
+    mut input: R,
+    recipients: &[age::x25519::Recipient],
+    output: W,
+    progress: &dyn Fn(u64),
+) -> io::Result<(Sealed, W)> {
+    let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+        .map_err(io::Error::other)?;
+    std::thread::scope(|s| {
+        let (ptx, prx) = sync_channel::<Arc<Vec<u8>>>(DEPTH);
+        let (ctx, crx) = sync_channel::<Arc<Vec<u8>>>(DEPTH);
+        let ph = s.spawn(move || hasher(prx));
+        let ch = s.spawn(move || hasher(crx));
+
+        let tee = TeeWriter {
+            inner: output,
+            tx: ctx,
+            written: 0,
+        };
+        let mut w = enc.wrap_output(tee)?;
+        let mut size = 0u64;
+        let mut head = Vec::new();
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            let n = read_full(&mut input, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            buf.truncate(n);
+            if head.len() < SNIFF_LEN {
+                let take = (SNIFF_LEN - head.len()).min(n);
+                head.extend_from_slice(&buf[..take]);
+            }
+            w.write_all(&buf)?;
+            size += n as u64;
+            let _ = ptx.send(Arc::new(buf));
+            progress(size);
+        }
+        drop(ptx);
+        let tee = w.finish()?;
+        let TeeWriter { inner, tx, written } = tee;
+        drop(tx);
+        let sha256 = ph
+            .join()
+            .map_err(|_| io::Error::other("hash thread failed"))?;
+        let cipher_sha256 = ch
+            .join()
+            .map_err(|_| io::Error::other("hash thread failed"))?;
+        Ok((
+            Sealed {
+                size,
+                sha256,
+                cipher_size: written,
+                cipher_sha256,
+                head,
+            },
+            inner,
+        ))
+    })
+}
+
+/// Fills `buf` as far as the input allows, so chunks stay large even from pipes.
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Encrypts a small in-memory value (manifest, config secrets).
+pub fn seal_bytes(plaintext: &[u8], recipients: &[age::x25519::Recipient]) -> io::Result<Vec<u8>> {
+    let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+        .map_err(io::Error::other)?;
+    let mut out = Vec::with_capacity(plaintext.len() + 512);
+    let mut w = enc.wrap_output(&mut out)?;
+    w.write_all(plaintext)?;
+    w.finish()?;
+    Ok(out)
+}
+
+/// Why an age file did not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("not an age file, or its header is damaged")]
+    Header,
+    #[error("none of the given keys can open it")]
+    NoMatchingKey,
+    #[error("its content is damaged or truncated")]
+    Damaged,
+    #[error("{0}")]
+    Io(io::Error),
+}
+
+impl From<age::DecryptError> for OpenError {
+    fn from(e: age::DecryptError) -> Self {
+        match e {
+            age::DecryptError::NoMatchingKeys => OpenError::NoMatchingKey,
+            age::DecryptError::Io(e) => OpenError::Io(e),
+            age::DecryptError::InvalidHeader
+            | age::DecryptError::UnknownFormat
+            | age::DecryptError::InvalidMac => OpenError::Header,
+            _ => OpenError::Damaged,
+        }
+    }
+}
+
+/// Opens an age stream for reading; each 64 KiB chunk is authenticated before it is returned,
+/// and truncation shows up as an error at the end.
+pub fn open<'a, R: BufRead + 'a>(
+    input: R,
+    identities: impl Iterator<Item = &'a dyn age::Identity>,
+) -> Result<impl Read + 'a, OpenError> {
+    let dec = age::Decryptor::new_buffered(input)?;
+    Ok(dec.decrypt(identities)?)
+}
+
+/// Decrypts a whole small file, refusing plaintexts above `limit` bytes.
+pub fn open_bytes<'a>(
+    input: &'a [u8],
+    identities: impl Iterator<Item = &'a dyn age::Identity>,
+    limit: u64,
+) -> Result<Vec<u8>, OpenError> {
+    let r = open(input, identities)?;
+    let mut out = Vec::new();
+    r.take(limit + 1).read_to_end(&mut out).map_err(|e| {
+        if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof {
+            OpenError::Damaged
+        } else {
+            OpenError::Io(e)
+        }
+    })?;
+    if out.len() as u64 > limit {
+        return Err(OpenError::Damaged);
+    }
+    Ok(out)
+}
+
+/// Copies a decrypted stream to `out`, mapping age's stream errors to `Damaged`.
+pub fn copy_plain<R: Read, W: Write>(
+    mut r: R,
+    out: &mut W,
+    progress: &dyn Fn(u64),
+) -> Result<u64, OpenError> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if e.kind() == io::ErrorKind::InvalidData
+                    || e.kind() == io::ErrorKind::UnexpectedEof =>
+            {
+                return Err(OpenError::Damaged);
+            }
+            Err(e) => return Err(OpenError::Io(e)),
+        };
+        out.write_all(&buf[..n]).map_err(OpenError::Io)?;
+        total += n as u64;
+        progress(total);
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_then_open_round_trips_and_hashes_both_sides() {
+        let id = age::x25519::Identity::generate();
+        let data: Vec<u8> = (0..(3 * CHUNK + 17)).map(|i| (i % 251) as u8).collect();
+        let (sealed, out) = seal(&data[..], &[id.to_public()], Vec::new(), &|_| {}).unwrap();
+        assert_eq!(sealed.size, data.len() as u64);
+        assert_eq!(sealed.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
+        assert_eq!(sealed.cipher_size, out.len() as u64);
+        assert_eq!(sealed.cipher_sha256, <[u8; 32]>::from(Sha256::digest(&out)));
+        assert_eq!(sealed.head.len(), SNIFF_LEN);
+        let back = open_bytes(&out, std::iter::once(&id as &dyn age::Identity), 1 << 30).unwrap();
+        assert_eq!(back, data);
+    }
+
+    #[test]
+    fn truncated_ciphertext_is_damaged() {
+        let id = age::x25519::Identity::generate();
+        let data = vec![7u8; 200_000];
+        let (_, out) = seal(&data[..], &[id.to_public()], Vec::new(), &|_| {}).unwrap();
+        let cut = &out[..out.len() - 100];
+        let e = open_bytes(cut, std::iter::once(&id as &dyn age::Identity), 1 << 30).unwrap_err();
+        assert!(matches!(e, OpenError::Damaged), "{e:?}");
+    }
+
+    #[test]
+    fn another_key_does_not_match() {
+        let id = age::x25519::Identity::generate();
+        let other = age::x25519::Identity::generate();
+        let out = seal_bytes(b"x", &[id.to_public()]).unwrap();
+        let e = open_bytes(&out, std::iter::once(&other as &dyn age::Identity), 10).unwrap_err();
+        assert!(matches!(e, OpenError::NoMatchingKey), "{e:?}");
+    }
+}

@@ -1,0 +1,92 @@
+//! Errors shaped around what the user should do next, and the exit codes scripts rely on.
+
+use std::path::PathBuf;
+
+/// Exit codes are part of the CLI contract (README, `carnet(1)`): never renumber them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    Success = 0,
+    Failure = 1,
+    Usage = 2,
+    /// An integrity check failed: a file of the vault or a bundle was altered.
+    Integrity = 3,
+    /// A grant is expired or not yet valid.
+    GrantValidity = 4,
+}
+
+/// An error the user can act on: what went wrong, and (in `hint`) what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no vault at {}", .0.display())]
+    NoVault(PathBuf),
+    #[error("{} already holds a vault", .0.display())]
+    VaultExists(PathBuf),
+    #[error("{} is not empty and is not a vault", .0.display())]
+    NotEmpty(PathBuf),
+    #[error("vault format {found} is newer than this carnet understands (up to {supported})")]
+    NewerFormat { found: u32, supported: u32 },
+    #[error("wrong passphrase for {}", .0.display())]
+    WrongPassphrase(PathBuf),
+    #[error("this vault is opened with an identity file, and none was given")]
+    IdentityRequired,
+    #[error("the identity in {} does not open this vault", .0.display())]
+    WrongIdentity(PathBuf),
+    #[error("a passphrase is needed and there is no terminal to ask for it")]
+    NoTerminal,
+    #[error("the passphrase is empty")]
+    EmptyPassphrase,
+    #[error("no document with id {0}")]
+    UnknownId(String),
+    #[error("id prefix {prefix} is ambiguous: it matches {}", .matches.join(", "))]
+    AmbiguousId {
+        prefix: String,
+        matches: Vec<String>,
+    },
+    #[error("the vault is damaged: {0}")]
+    Integrity(String),
+    /// Bad input that is not covered above: the message names it, the hint says what to do.
+    #[error("{msg}")]
+    Input { msg: String, hint: Option<String> },
+}
+
+impl Error {
+    pub fn input(msg: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Input {
+            msg: msg.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        let h = match self {
+            Error::NoVault(_) => {
+                "create one with `carnet init`, or point to it with --vault DIR or CARNET_VAULT"
+            }
+            Error::VaultExists(_) => "use it as it is, or choose another folder with --vault DIR",
+            Error::NotEmpty(_) => "choose an empty or new folder with --vault DIR",
+            Error::NewerFormat { .. } => "upgrade carnet to open this vault",
+            Error::WrongPassphrase(_) => {
+                "try again; the passphrase is the one given to `carnet init`"
+            }
+            Error::IdentityRequired => "pass the identity file with -i FILE or CARNET_IDENTITY",
+            Error::WrongIdentity(_) => "pass the identity file given to `carnet init --identity`",
+            Error::NoTerminal => "set CARNET_PASSPHRASE or pass --passphrase-file FILE",
+            Error::EmptyPassphrase => "choose a passphrase of several words",
+            Error::UnknownId(_) => "list the documents with `carnet ls`",
+            Error::AmbiguousId { .. } => "type more characters of the id",
+            Error::Integrity(_) => "run `carnet verify` for details and restore from a backup",
+            Error::Input { hint, .. } => return hint.clone(),
+        };
+        Some(h.to_string())
+    }
+
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Integrity(_) => Exit::Integrity,
+            _ => Exit::Failure,
+        }
+    }
+}
+
+pub type Result<T, E = anyhow::Error> = std::result::Result<T, E>;

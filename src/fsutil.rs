@@ -1,0 +1,118 @@
+//! Durable file-system primitives: atomic replace, private permissions, the writer lock.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+#[cfg(unix)]
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+
+/// Creates `dir` (and parents) readable by the owner only.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    b.mode(0o700);
+    b.create(dir)?;
+    #[cfg(unix)]
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    Ok(())
+}
+
+/// Opens a new file that only the owner can read, failing if it exists.
+pub fn create_new_private(path: &Path) -> io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    o.mode(0o600);
+    o.open(path)
+}
+
+/// A temporary file in `dir`, created 0600, removed on drop unless persisted.
+pub fn private_tempfile(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(".tmp-");
+    #[cfg(unix)]
+    b.permissions(fs::Permissions::from_mode(0o600));
+    b.tempfile_in(dir)
+}
+
+/// Flushes a directory entry so a rename or create inside it survives a crash.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Moves a finished temp file to `dest` durably: fsync the data, rename, fsync the folder.
+/// With `overwrite` false an existing `dest` is an error and is left untouched.
+pub fn persist(tmp: tempfile::NamedTempFile, dest: &Path, overwrite: bool) -> anyhow::Result<()> {
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot flush {}", tmp.path().display()))?;
+    if overwrite {
+        tmp.persist(dest)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot write {}", dest.display()))?;
+    } else {
+        tmp.persist_noclobber(dest)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot write {}", dest.display()))?;
+    }
+    if let Some(parent) = dest.parent() {
+        sync_dir(parent).with_context(|| format!("cannot flush {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// Replaces `dest` with `bytes` atomically: readers see the old file or the new one, never half.
+pub fn write_atomic(dest: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let mut tmp =
+        private_tempfile(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    persist(tmp, dest, true)
+}
+
+/// An exclusive lock on the vault held until dropped; the OS releases it if the process dies,
+/// so a crash never leaves a stale lock behind.
+pub struct Lock {
+    _file: File,
+    pub path: PathBuf,
+}
+
+impl Lock {
+    pub fn acquire(path: &Path) -> anyhow::Result<Lock> {
+        let mut o = OpenOptions::new();
+        o.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        o.mode(0o600);
+        let file = o
+            .open(path)
+            .with_context(|| format!("cannot open the vault lock {}", path.display()))?;
+        // Blocking is right here: writers hold the lock for milliseconds (manifest swap only),
+        // so a second `carnet add` simply waits its turn.
+        file.lock()
+            .with_context(|| format!("cannot lock the vault ({})", path.display()))?;
+        Ok(Lock {
+            _file: file,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+/// True when `dir` does not exist or has no entries.
+pub fn is_empty_dir(dir: &Path) -> io::Result<bool> {
+    match fs::read_dir(dir) {
+        Ok(mut it) => Ok(it.next().is_none()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(e),
+    }
+}

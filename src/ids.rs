@@ -1,0 +1,73 @@
+//! Random opaque ids, and git-style resolution of a typed prefix.
+
+use crate::error::Error;
+
+/// Full ids are 128 random bits in lowercase hex; users see and type a short prefix.
+pub const SHORT_LEN: usize = 8;
+pub const MIN_PREFIX: usize = 4;
+
+pub fn random_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    hex::encode(bytes)
+}
+
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(SHORT_LEN)]
+}
+
+/// Finds the one id starting with `prefix`.
+pub fn resolve<'a, I>(prefix: &str, ids: I) -> Result<&'a str, Error>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let p = prefix.trim().to_ascii_lowercase();
+    if p.len() < MIN_PREFIX || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::input(
+            format!("{prefix:?} is not a document id"),
+            format!("ids are hexadecimal; type at least {MIN_PREFIX} characters (see `carnet ls`)"),
+        ));
+    }
+    let matches: Vec<&str> = ids.into_iter().filter(|id| id.starts_with(&p)).collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(Error::UnknownId(prefix.to_string())),
+        many => Err(Error::AmbiguousId {
+            prefix: prefix.to_string(),
+            matches: many.iter().take(5).map(|m| short_unique(m, many)).collect(),
+        }),
+    }
+}
+
+/// The shortest prefix of `id` (at least SHORT_LEN) that tells it apart from `others`.
+fn short_unique(id: &str, others: &[&str]) -> String {
+    let mut n = SHORT_LEN.min(id.len());
+    while n < id.len() && others.iter().any(|o| *o != id && o.starts_with(&id[..n])) {
+        n += 1;
+    }
+    id[..n].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_resolve_like_git() {
+        let ids = ["abcd1234ff", "abcd9999aa", "0123456789"];
+        assert_eq!(resolve("0123", ids).unwrap(), "0123456789");
+        assert_eq!(resolve("ABCD12", ids).unwrap(), "abcd1234ff");
+        assert!(matches!(
+            resolve("abcd", ids),
+            Err(Error::AmbiguousId { .. })
+        ));
+        assert!(matches!(resolve("ffff", ids), Err(Error::UnknownId(_))));
+        assert!(matches!(resolve("ab", ids), Err(Error::Input { .. })));
+        assert!(matches!(resolve("zzzz", ids), Err(Error::Input { .. })));
+    }
+
+    #[test]
+    fn random_ids_differ() {
+        assert_ne!(random_id(), random_id());
+        assert_eq!(random_id().len(), 32);
+    }
+}

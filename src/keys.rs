@@ -1,0 +1,246 @@
+//! Keys and unlocking: the vault's age identity, passphrases, and external identity files.
+//!
+//! Secrets stay in `SecretString`/`Zeroizing` buffers and are wiped when dropped.
+
+use std::io::{BufReader, IsTerminal, Read};
+use std::iter;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use age::secrecy::{ExposeSecret, SecretString};
+use anyhow::{Context, anyhow};
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+
+/// Where a passphrase comes from; the terminal is only asked when nothing else is given.
+#[derive(Debug, Clone, Default)]
+pub struct PassphraseSource {
+    pub file: Option<PathBuf>,
+}
+
+/// Passphrases above this are surely not passphrases (a wrong file given to --passphrase-file).
+const MAX_PASSPHRASE_FILE: u64 = 4096;
+/// Identity files are a few lines; refuse to slurp a wrong multi-gigabyte file.
+const MAX_IDENTITY_FILE: u64 = 1 << 20;
+/// Cap on the scrypt cost we accept when opening a passphrase-protected identity (~16 s, 1 GiB).
+const MAX_SCRYPT_LOG_N: u8 = 22;
+
+impl PassphraseSource {
+    /// Reads the passphrase: env `CARNET_PASSPHRASE`, then `--passphrase-file`, then the terminal
+    /// (asked twice when `confirm`, e.g. when choosing a new one).
+    pub fn get(&self, prompt: &str, confirm: bool) -> anyhow::Result<SecretString> {
+        let pass = if let Ok(p) = std::env::var("CARNET_PASSPHRASE") {
+            Zeroizing::new(p)
+        } else if let Some(file) = &self.file {
+            let mut buf = Zeroizing::new(String::new());
+            std::fs::File::open(file)
+                .and_then(|f| f.take(MAX_PASSPHRASE_FILE).read_to_string(&mut buf))
+                .with_context(|| format!("cannot read the passphrase file {}", file.display()))?;
+            // A trailing newline comes from `echo` or an editor, not from the passphrase.
+            let trimmed = buf.trim_end_matches(['\n', '\r']).to_string();
+            Zeroizing::new(trimmed)
+        } else {
+            if !std::io::stdin().is_terminal() {
+                return Err(Error::NoTerminal.into());
+            }
+            let first = Zeroizing::new(
+                rpassword::prompt_password(prompt).context("cannot read the passphrase")?,
+            );
+            if confirm {
+                let second = Zeroizing::new(
+                    rpassword::prompt_password("Confirm passphrase: ")
+                        .context("cannot read the passphrase")?,
+                );
+                if *first != *second {
+                    return Err(Error::input(
+                        "the two passphrases differ",
+                        "run the command again and type the same passphrase twice",
+                    )
+                    .into());
+                }
+            }
+            first
+        };
+        if pass.is_empty() {
+            return Err(Error::EmptyPassphrase.into());
+        }
+        Ok(SecretString::from(pass.as_str()))
+    }
+}
+
+/// The identities that open a vault, and the recipients they correspond to.
+pub struct Unlocked {
+    pub identities: Vec<age::x25519::Identity>,
+}
+
+impl Unlocked {
+    pub fn as_dyn(&self) -> impl Iterator<Item = &dyn age::Identity> {
+        self.identities.iter().map(|i| i as &dyn age::Identity)
+    }
+
+    pub fn recipients(&self) -> Vec<String> {
+        self.identities
+            .iter()
+            .map(|i| i.to_public().to_string())
+            .collect()
+    }
+}
+
+/// The scrypt cost for new passphrase-protected files. Tests lower it through
+/// `CARNET_SCRYPT_LOG_N` so that a suite of hundreds of unlocks runs in seconds; it never goes
+/// below 10 and production use should leave it unset (age then targets ~1 s).
+fn scrypt_log_n() -> Option<u8> {
+    std::env::var("CARNET_SCRYPT_LOG_N")
+        .ok()
+        .and_then(|v| v.parse::<u8>().ok())
+        .map(|n| n.clamp(10, MAX_SCRYPT_LOG_N))
+}
+
+/// Encrypts `plaintext` with a passphrase in age's own format (what `age -p` writes).
+pub fn encrypt_with_passphrase(plaintext: &[u8], pass: SecretString) -> anyhow::Result<Vec<u8>> {
+    let mut r = age::scrypt::Recipient::new(pass);
+    if let Some(n) = scrypt_log_n() {
+        r.set_work_factor(n);
+    }
+    let enc = age::Encryptor::with_recipients(iter::once(&r as &dyn age::Recipient))?;
+    let mut out = Vec::with_capacity(plaintext.len() + 256);
+    let mut w = enc.wrap_output(&mut out)?;
+    std::io::Write::write_all(&mut w, plaintext)?;
+    w.finish()?;
+    Ok(out)
+}
+
+/// A new X25519 identity, as the text of an age identity file (the `age-keygen` layout).
+pub fn new_identity_file() -> (age::x25519::Identity, Zeroizing<String>) {
+    let id = age::x25519::Identity::generate();
+    let text = Zeroizing::new(format!(
+        "# created: {}\n# public key: {}\n{}\n",
+        jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        id.to_public(),
+        id.to_string().expose_secret()
+    ));
+    (id, text)
+}
+
+fn is_age_encrypted(head: &[u8]) -> bool {
+    head.starts_with(b"age-encryption.org/v1")
+        || head.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----")
+}
+
+/// Reads an identity file, plain or passphrase-protected (binary or armored age).
+/// `path` is only used in messages.
+pub fn read_identity_file(
+    bytes: &[u8],
+    path: &Path,
+    pass: &PassphraseSource,
+) -> anyhow::Result<Vec<age::x25519::Identity>> {
+    let text: Zeroizing<Vec<u8>> = if is_age_encrypted(bytes) {
+        let passphrase = pass.get(&format!("Passphrase for {}: ", path.display()), false)?;
+        let mut id = age::scrypt::Identity::new(passphrase);
+        id.set_max_work_factor(MAX_SCRYPT_LOG_N);
+        let dec =
+            age::Decryptor::new_buffered(age::armor::ArmoredReader::new(BufReader::new(bytes)))
+                .map_err(|e| anyhow!("{} is not a valid age file: {e}", path.display()))?;
+        if !dec.is_scrypt() {
+            return Err(Error::input(
+                format!("{} is encrypted to a key, not a passphrase", path.display()),
+                "give the identity file itself, or the vault's identity.age",
+            )
+            .into());
+        }
+        let mut r = dec
+            .decrypt(iter::once(&id as &dyn age::Identity))
+            .map_err(|e| match e {
+                age::DecryptError::ExcessiveWork { .. } => Error::input(
+                    format!("{} asks for too much scrypt work to open", path.display()),
+                    "this file was not made by carnet or age with default settings",
+                ),
+                _ => Error::WrongPassphrase(path.to_path_buf()),
+            })?;
+        let mut buf = Zeroizing::new(Vec::new());
+        r.by_ref()
+            .take(MAX_IDENTITY_FILE)
+            .read_to_end(&mut buf)
+            .map_err(|_| Error::WrongPassphrase(path.to_path_buf()))?;
+        buf
+    } else {
+        Zeroizing::new(bytes.to_vec())
+    };
+    let text = std::str::from_utf8(&text).map_err(|_| not_an_identity(path))?;
+    let mut ids = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let id = age::x25519::Identity::from_str(line).map_err(|_| not_an_identity(path))?;
+        ids.push(id);
+    }
+    if ids.is_empty() {
+        return Err(not_an_identity(path).into());
+    }
+    Ok(ids)
+}
+
+fn not_an_identity(path: &Path) -> Error {
+    Error::input(
+        format!("{} is not an age X25519 identity file", path.display()),
+        "create one with `age-keygen -o FILE` or `carnet keygen`",
+    )
+}
+
+/// Loads an identity file from disk, bounded in size.
+pub fn load_identity_path(
+    path: &Path,
+    pass: &PassphraseSource,
+) -> anyhow::Result<Vec<age::x25519::Identity>> {
+    let f = std::fs::File::open(path)
+        .with_context(|| format!("cannot read the identity file {}", path.display()))?;
+    let mut bytes = Zeroizing::new(Vec::new());
+    f.take(MAX_IDENTITY_FILE + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read the identity file {}", path.display()))?;
+    if bytes.len() as u64 > MAX_IDENTITY_FILE {
+        return Err(not_an_identity(path).into());
+    }
+    read_identity_file(&bytes, path, pass)
+}
+
+/// Parses a recipient as stored in the vault config (`age1…`).
+pub fn parse_recipient(s: &str) -> anyhow::Result<age::x25519::Recipient> {
+    age::x25519::Recipient::from_str(s).map_err(|e| anyhow!("invalid recipient {s:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passphrase_protected_identity_round_trips() {
+        let (id, text) = new_identity_file();
+        let pass = SecretString::from("correct horse");
+        let mut r = age::scrypt::Recipient::new(pass);
+        r.set_work_factor(10);
+        let enc = age::Encryptor::with_recipients(iter::once(&r as &dyn age::Recipient)).unwrap();
+        let mut out = Vec::new();
+        let mut w = enc.wrap_output(&mut out).unwrap();
+        std::io::Write::write_all(&mut w, text.as_bytes()).unwrap();
+        w.finish().unwrap();
+        let plain = read_identity_file(
+            text.as_bytes(),
+            Path::new("x"),
+            &PassphraseSource::default(),
+        )
+        .unwrap();
+        assert_eq!(plain[0].to_public().to_string(), id.to_public().to_string());
+        assert!(is_age_encrypted(&out));
+    }
+
+    #[test]
+    fn garbage_is_not_an_identity() {
+        let e = read_identity_file(b"hello\n", Path::new("f"), &PassphraseSource::default())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("not an age X25519 identity file"));
+    }
+}

@@ -1,0 +1,23 @@
+//! carnet: a patient-held medical record kept as an age-encrypted vault.
+//!
+//! The binary in `main.rs` is a thin shell over these modules; every command lives in
+//! `commands`, and the vault format is specified in `FORMAT.md`.
+#![forbid(unsafe_code)]
+
+pub mod args;
+pub mod category;
+pub mod commands;
+pub mod crypto;
+pub mod dates;
+pub mod error;
+pub mod fsutil;
+pub mod ids;
+pub mod keys;
+pub mod manifest;
+pub mod media;
+pub mod nir;
+pub mod ui;
+pub mod vault;
+
+/// The version of the vault format this build writes (and the newest it reads).
+pub const FORMAT_VERSION: u32 = 1;

@@ -1,0 +1,83 @@
+//! Talking to people: progress bars and questions on stderr, only when a terminal is there.
+
+use std::io::{IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Files above this size get a byte progress bar (below it, the work takes well under a second).
+pub const BIG_FILE: u64 = 8 << 20;
+
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// A byte-counting bar, hidden when stderr is not a terminal (scripts, CI, pipes).
+pub fn bytes_bar(total: u64, msg: &str) -> ProgressBar {
+    if !stderr_is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    pb.set_message(msg.to_string());
+    pb
+}
+
+/// A count bar for many files (folder imports, exports).
+pub fn count_bar(total: u64, msg: &str) -> ProgressBar {
+    if !stderr_is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(msg.to_string());
+    pb
+}
+
+/// Asks a yes/no question on the terminal; `None` when there is no terminal to ask.
+pub fn confirm(question: &str) -> Option<bool> {
+    if !std::io::stdin().is_terminal() || !stderr_is_terminal() {
+        return None;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() {
+        return Some(false);
+    }
+    Some(matches!(
+        answer.trim().to_lowercase().as_str(),
+        "y" | "yes" | "o" | "oui"
+    ))
+}
+
+/// Prints a message for people on stderr; data goes to stdout.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => { eprintln!($($arg)*) };
+}
+
+/// Truncates to `max` characters (not bytes), marking the cut.
+pub fn ellipsize(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// A human size: 1.2 MB, 340 kB, 12 B.
+pub fn human_size(n: u64) -> String {
+    indicatif::HumanBytes(n).to_string()
+}
