@@ -79,6 +79,18 @@ carnet export --category imagerie -o /media/usb/imagerie"
     /// Remove documents from the vault
     #[command(after_help = "Example:\n  carnet rm 3f9c --yes")]
     Rm(RmArgs),
+    /// Show the access log: who did what, and when
+    #[command(
+        after_help = "Examples:\n  carnet log --since 2026-01-01 --action view\n  \
+carnet log --doc 3f9c --json"
+    )]
+    Log(LogArgs),
+    /// Check that nothing in the vault was altered, removed, added or rolled back
+    #[command(
+        after_help = "Exit status: 0 when the vault is sound, 3 when a check fails.\n\n\
+Examples:\n  carnet verify\n  carnet verify --deep --json"
+    )]
+    Verify(VerifyArgs),
     /// List the document categories (the DMP document classes)
     #[command(after_help = "Example:\n  carnet categories --json")]
     Categories(JsonArg),
@@ -196,4 +208,33 @@ pub struct RmArgs {
     /// Do not ask for confirmation
     #[arg(short, long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only entries on or after DATE (YYYY-MM-DD, local time)
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only entries on or before DATE (YYYY-MM-DD, local time)
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Only this action (init, add, view, export, rm, verify, ...)
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only entries about this document (a unique id prefix)
+    #[arg(long, value_name = "ID")]
+    pub doc: Option<String>,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Also decrypt every document and check its content hash
+    #[arg(long)]
+    pub deep: bool,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
 }

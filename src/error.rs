@@ -45,6 +45,8 @@ pub enum Error {
     },
     #[error("the vault is damaged: {0}")]
     Integrity(String),
+    #[error("integrity check failed: {0} problem(s) found")]
+    VerifyFailed(usize),
     /// Bad input that is not covered above: the message names it, the hint says what to do.
     #[error("{msg}")]
     Input { msg: String, hint: Option<String> },
@@ -76,6 +78,9 @@ impl Error {
             Error::UnknownId(_) => "list the documents with `carnet ls`",
             Error::AmbiguousId { .. } => "type more characters of the id",
             Error::Integrity(_) => "run `carnet verify` for details and restore from a backup",
+            Error::VerifyFailed(_) => {
+                "each problem is listed above; restore those files from a backup"
+            }
             Error::Input { hint, .. } => return hint.clone(),
         };
         Some(h.to_string())
@@ -83,7 +88,7 @@ impl Error {
 
     pub fn exit(&self) -> Exit {
         match self {
-            Error::Integrity(_) => Exit::Integrity,
+            Error::Integrity(_) | Error::VerifyFailed(_) => Exit::Integrity,
             _ => Exit::Failure,
         }
     }

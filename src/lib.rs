@@ -12,12 +12,15 @@ pub mod dates;
 pub mod error;
 pub mod fsutil;
 pub mod ids;
+pub mod keyring;
 pub mod keys;
+pub mod log;
 pub mod manifest;
 pub mod media;
 pub mod nir;
 pub mod ui;
 pub mod vault;
+pub mod verify;
 
 /// The version of the vault format this build writes (and the newest it reads).
 pub const FORMAT_VERSION: u32 = 1;

@@ -60,10 +60,14 @@ pub fn confirm(question: &str) -> Option<bool> {
     ))
 }
 
-/// Prints a message for people on stderr; data goes to stdout.
+/// Writes a line of data to stdout, returning the error instead of panicking as `println!`
+/// does, so that `carnet ls | head` ends quietly on a closed pipe.
 #[macro_export]
-macro_rules! say {
-    ($($arg:tt)*) => { eprintln!($($arg)*) };
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
 }
 
 /// Truncates to `max` characters (not bytes), marking the cut.

@@ -4,7 +4,10 @@
 //! ```text
 //! carnet.toml     plaintext config: format version, vault id, recipients, key mode
 //! identity.age    the vault's X25519 identity, passphrase-encrypted (passphrase mode only)
+//! keys.age        the MAC and signing keys, bound to each identity that opens the vault
 //! manifest.age    all metadata, age-encrypted JSON
+//! head.age        the last log entry and current manifest, authenticated
+//! log/NNNNNNNN.age    the access log, 256 entries per segment
 //! objects/xx/ID.age   one age file per document, named by a random id
 //! tmp/            ciphertext being written (renamed into place when complete)
 //! lock            the writers' lock file (empty)
@@ -17,15 +20,20 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use sha2::{Digest, Sha256};
+
 use crate::crypto::{self, OpenError};
 use crate::error::Error;
 use crate::fsutil::{self, Lock};
+use crate::keyring::Keyring;
 use crate::keys::{self, PassphraseSource, Unlocked};
+use crate::log::{self, Entry, Head, Logged};
 use crate::manifest::Manifest;
 
 pub const CONFIG: &str = "carnet.toml";
 pub const IDENTITY: &str = "identity.age";
 pub const MANIFEST: &str = "manifest.age";
+pub const KEYS: &str = "keys.age";
 pub const OBJECTS: &str = "objects";
 pub const TMP: &str = "tmp";
 pub const LOCK: &str = "lock";
@@ -73,6 +81,51 @@ impl Vault {
     }
 
     /// Opens an existing vault's config; does not need the key.
+    /// Writes the first keyring, manifest, log entry (`init`) and head of a new vault.
+    fn write_genesis(&self, manifest: &mut Manifest, keys: &Unlocked) -> anyhow::Result<()> {
+        fsutil::create_private_dir(&self.path(log::DIR))?;
+        let recipients = self.recipients()?;
+        let ring = Keyring::generate();
+        fsutil::write_atomic(
+            &self.path(KEYS),
+            &ring.seal(&self.config.vault_id, keys, &recipients)?,
+        )?;
+        manifest.generation = 1;
+        let json = zeroize::Zeroizing::new(serde_json::to_vec(&*manifest)?);
+        let sha = hex::encode(Sha256::digest(&json[..]));
+        fsutil::write_atomic(
+            &self.path(MANIFEST),
+            &crypto::seal_bytes(&json, &recipients)?,
+        )?;
+        let entry = Entry {
+            seq: 1,
+            time: crate::dates::now(),
+            actor: ACTOR_PATIENT.into(),
+            action: "init".into(),
+            documents: vec![],
+            details: Default::default(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            prev: log::GENESIS.into(),
+            manifest_sha256: sha.clone(),
+            manifest_generation: 1,
+            objects_added: vec![],
+            objects_removed: vec![],
+        };
+        let logged = log::seal_entry(&entry, &ring)?;
+        log::write_segment(&self.dir, 0, std::slice::from_ref(&logged), &recipients)?;
+        let head = Head {
+            vault_id: self.config.vault_id.clone(),
+            log_seq: 1,
+            log_hash: logged.hash,
+            manifest_sha256: sha,
+            manifest_generation: 1,
+        };
+        fsutil::write_atomic(
+            &self.path(log::HEAD),
+            &log::seal_head(&head, &ring, &recipients)?,
+        )
+    }
+
     pub fn open(dir: &Path) -> anyhow::Result<Vault> {
         let cfg_path = dir.join(CONFIG);
         let text = match fs::read_to_string(&cfg_path) {
@@ -108,6 +161,7 @@ impl Vault {
         config: Config,
         identity_file: Option<&[u8]>,
         manifest: &mut Manifest,
+        keys: &Unlocked,
     ) -> anyhow::Result<Vault> {
         if Vault::is_vault(dir) {
             return Err(Error::VaultExists(dir.to_path_buf()).into());
@@ -128,8 +182,7 @@ impl Vault {
         if let Some(bytes) = identity_file {
             fsutil::write_atomic(&vault.path(IDENTITY), bytes)?;
         }
-        let lock = vault.lock()?;
-        vault.save_manifest(manifest, &lock)?;
+        vault.write_genesis(manifest, keys)?;
         let text = format!(
             "# carnet vault: see FORMAT.md. Public data only; everything else is encrypted.\n{}",
             toml::to_string(&vault.config).context("cannot encode the config")?
@@ -183,7 +236,25 @@ impl Vault {
         Ok(unlocked)
     }
 
-    pub fn load_manifest(&self, keys: &Unlocked) -> anyhow::Result<Manifest> {
+    pub fn load_keyring(&self, keys: &Unlocked) -> anyhow::Result<Keyring> {
+        let path = self.path(KEYS);
+        let bytes = fs::read(&path).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => {
+                anyhow::Error::from(Error::Integrity(format!("{} is missing", path.display())))
+            }
+            _ => anyhow::Error::from(e).context(format!("cannot read {}", path.display())),
+        })?;
+        Ok(Keyring::open(
+            &bytes,
+            &self.config.vault_id,
+            keys,
+            &path.display().to_string(),
+        )?)
+    }
+
+    /// Decrypts the manifest; returns it with the SHA-256 of its plaintext (what the head and
+    /// the log record).
+    pub fn read_manifest(&self, keys: &Unlocked) -> anyhow::Result<(Manifest, String)> {
         let path = self.path(MANIFEST);
         let bytes = match fs::read(&path) {
             Ok(b) => b,
@@ -192,19 +263,28 @@ impl Vault {
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        let plain =
+        let plain = zeroize::Zeroizing::new(
             crypto::open_bytes(&bytes, keys.as_dyn(), MAX_MANIFEST).map_err(|e| match e {
                 OpenError::Io(e) => {
                     anyhow::Error::from(e).context(format!("cannot read {}", path.display()))
                 }
                 e => Error::Integrity(format!("{}: {e}", path.display())).into(),
-            })?;
+            })?,
+        );
+        let sha = hex::encode(Sha256::digest(&plain[..]));
         let m: Manifest = serde_json::from_slice(&plain).map_err(|e| {
             Error::Integrity(format!(
                 "{} does not hold a valid manifest: {e}",
                 path.display()
             ))
         })?;
+        if m.format > crate::FORMAT_VERSION {
+            return Err(Error::NewerFormat {
+                found: m.format,
+                supported: crate::FORMAT_VERSION,
+            }
+            .into());
+        }
         if m.vault_id != self.config.vault_id || m.recipients != self.config.recipients {
             return Err(Error::Integrity(format!(
                 "{} does not match {} (vault id or recipients differ)",
@@ -213,24 +293,85 @@ impl Vault {
             ))
             .into());
         }
-        if m.format > crate::FORMAT_VERSION {
-            return Err(Error::NewerFormat {
-                found: m.format,
-                supported: crate::FORMAT_VERSION,
-            }
-            .into());
-        }
-        Ok(m)
+        Ok((m, sha))
     }
 
-    /// Replaces the manifest atomically. Taking the lock guard proves the caller holds it.
-    pub fn save_manifest(&self, m: &mut Manifest, _lock: &Lock) -> anyhow::Result<()> {
-        m.generation += 1;
-        let json =
-            zeroize::Zeroizing::new(serde_json::to_vec(m).context("cannot encode the manifest")?);
-        let sealed = crypto::seal_bytes(&json, &self.recipients()?)
-            .context("cannot encrypt the manifest")?;
-        fsutil::write_atomic(&self.path(MANIFEST), &sealed)
+    /// Unlocks and reads an authenticated snapshot: keyring, head, and the manifest the head
+    /// names. Takes no lock (the manifest and head are replaced atomically).
+    pub fn read(&self, opts: &KeyOpts) -> anyhow::Result<Snapshot> {
+        let keys = self.unlock(opts)?;
+        self.snapshot(keys)
+    }
+
+    pub fn snapshot(&self, keys: Unlocked) -> anyhow::Result<Snapshot> {
+        let ring = self.load_keyring(&keys)?;
+        let head = log::read_head(&self.dir, &keys, &ring)?;
+        if head.vault_id != self.config.vault_id {
+            return Err(Error::Integrity(format!(
+                "{} belongs to another vault",
+                self.path(log::HEAD).display()
+            ))
+            .into());
+        }
+        let (manifest, manifest_sha256) = self.read_manifest(&keys)?;
+        let mut snap = Snapshot {
+            keys,
+            ring,
+            head,
+            manifest,
+            manifest_sha256,
+            pending: None,
+        };
+        if snap.manifest_sha256 != snap.head.manifest_sha256 {
+            // Either a command was interrupted after writing the manifest (its log entry then
+            // names this manifest), or the manifest was swapped.
+            let (segs, _) = log::list_segments(&self.dir)?;
+            let pending = match segs.last() {
+                Some(&n) => log::read_segment(&self.dir, n, &snap.keys, &snap.ring)?.pop(),
+                None => None,
+            };
+            match pending {
+                Some(p)
+                    if p.entry.seq == snap.head.log_seq + 1
+                        && p.entry.prev == snap.head.log_hash
+                        && p.entry.manifest_sha256 == snap.manifest_sha256 =>
+                {
+                    snap.pending = Some(p)
+                }
+                _ => {
+                    return Err(Error::Integrity(format!(
+                        "{} is not the manifest that {} names (replaced by another copy?)",
+                        self.path(MANIFEST).display(),
+                        self.path(log::HEAD).display()
+                    ))
+                    .into());
+                }
+            }
+        }
+        Ok(snap)
+    }
+
+    /// Locks the vault for writing and reads it; finishes or rolls back a command that was
+    /// interrupted (crash, kill -9, full disk) so that every write starts from a clean state.
+    pub fn begin(&self, keys: Unlocked) -> anyhow::Result<Txn<'_>> {
+        let lock = self.lock()?;
+        let snap = self.snapshot(keys)?;
+        let (segs, _) = log::list_segments(&self.dir)?;
+        let last_seg = *segs.last().ok_or_else(|| {
+            Error::Integrity(format!("{} is empty", self.path(log::DIR).display()))
+        })?;
+        let tail = log::read_segment(&self.dir, last_seg, &snap.keys, &snap.ring)?;
+        let recipients = self.recipients()?;
+        let mut txn = Txn {
+            vault: self,
+            _lock: lock,
+            recipients,
+            tail_seg: last_seg,
+            tail,
+            snap,
+        };
+        txn.recover()?;
+        Ok(txn)
     }
 
     /// Where an object lives: fanned out by its first two characters, like git, so that no
@@ -282,4 +423,251 @@ pub fn default_dir() -> anyhow::Result<PathBuf> {
             )
         })?;
     Ok(PathBuf::from(home).join(".local/share/carnet"))
+}
+
+/// The actor recorded for the vault's own identity.
+pub const ACTOR_PATIENT: &str = "patient";
+
+/// An authenticated, consistent view of the vault.
+pub struct Snapshot {
+    pub keys: Unlocked,
+    pub ring: Keyring,
+    pub head: Head,
+    pub manifest: Manifest,
+    pub manifest_sha256: String,
+    /// The entry of a command interrupted after it wrote the manifest; the next write finishes it.
+    pub pending: Option<Logged>,
+}
+
+/// What one command does to the vault, committed as one log entry.
+#[derive(Default)]
+pub struct Op {
+    pub action: String,
+    pub documents: Vec<String>,
+    pub details: serde_json::Map<String, serde_json::Value>,
+    /// The new manifest, when the command changes it.
+    pub manifest: Option<Manifest>,
+    /// Encrypted files staged in `tmp/`, and the object names they take.
+    pub add: Vec<(tempfile::NamedTempFile, String)>,
+    pub remove: Vec<String>,
+}
+
+impl Op {
+    pub fn new(action: &str) -> Op {
+        Op {
+            action: action.to_string(),
+            ..Op::default()
+        }
+    }
+
+    pub fn documents(mut self, ids: Vec<String>) -> Op {
+        self.documents = ids;
+        self
+    }
+
+    pub fn detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Op {
+        self.details.insert(key.to_string(), value.into());
+        self
+    }
+}
+
+/// A write in progress: holds the vault lock until dropped.
+pub struct Txn<'v> {
+    vault: &'v Vault,
+    _lock: Lock,
+    recipients: Vec<age::x25519::Recipient>,
+    tail_seg: u64,
+    tail: Vec<Logged>,
+    pub snap: Snapshot,
+}
+
+impl Txn<'_> {
+    pub fn manifest(&self) -> &Manifest {
+        &self.snap.manifest
+    }
+
+    fn recover(&mut self) -> anyhow::Result<()> {
+        let dir = &self.vault.dir;
+        let head = self.snap.head.clone();
+        let Some(last) = self.tail.last().cloned() else {
+            return Err(Error::Integrity(format!(
+                "{} is empty",
+                log::segment_path(dir, self.tail_seg).display()
+            ))
+            .into());
+        };
+        if last.entry.seq == head.log_seq && last.hash == head.log_hash {
+            return Ok(());
+        }
+        if last.entry.seq != head.log_seq + 1
+            || last.entry.prev != head.log_hash
+            || log::segment_of(last.entry.seq) != self.tail_seg
+        {
+            return Err(Error::Integrity(format!(
+                "the access log does not end where {} says (entries removed, added or replaced?)",
+                self.vault.path(log::HEAD).display()
+            ))
+            .into());
+        }
+        let e = &last.entry;
+        if self.snap.manifest_sha256 == e.manifest_sha256 {
+            // The command got as far as its manifest: finish it.
+            for o in &e.objects_added {
+                if !self.vault.object_path(o).is_file() {
+                    return Err(Error::Integrity(format!(
+                        "{} is missing",
+                        self.vault.object_path(o).display()
+                    ))
+                    .into());
+                }
+            }
+            for o in &e.objects_removed {
+                remove_if_exists(&self.vault.object_path(o))?;
+            }
+            self.write_head(&last)?;
+            self.snap.pending = None;
+            self.snap.head = self.read_back_head(&last);
+            eprintln!(
+                "note: finished `{}` (log entry {}), which had been interrupted",
+                e.action, e.seq
+            );
+            Ok(())
+        } else if self.snap.manifest_sha256 == head.manifest_sha256 {
+            // It stopped before its manifest: undo what it put in place, and say so in the log.
+            for o in &e.objects_added {
+                remove_if_exists(&self.vault.object_path(o))?;
+            }
+            self.snap.head = self.read_back_head(&last);
+            let (seq, action) = (e.seq, e.action.clone());
+            eprintln!("note: rolled back `{action}` (log entry {seq}), which had been interrupted");
+            self.append(
+                Op::new("interrupted")
+                    .detail("seq", seq)
+                    .detail("action", action),
+                None,
+            )?;
+            Ok(())
+        } else {
+            Err(Error::Integrity(format!(
+                "{} matches neither {} nor the last log entry",
+                self.vault.path(MANIFEST).display(),
+                self.vault.path(log::HEAD).display()
+            ))
+            .into())
+        }
+    }
+
+    fn read_back_head(&self, last: &Logged) -> Head {
+        Head {
+            vault_id: self.vault.config.vault_id.clone(),
+            log_seq: last.entry.seq,
+            log_hash: last.hash.clone(),
+            manifest_sha256: self.snap.manifest_sha256.clone(),
+            manifest_generation: self.snap.manifest.generation,
+        }
+    }
+
+    fn write_head(&self, last: &Logged) -> anyhow::Result<()> {
+        let head = Head {
+            vault_id: self.vault.config.vault_id.clone(),
+            log_seq: last.entry.seq,
+            log_hash: last.hash.clone(),
+            manifest_sha256: last.entry.manifest_sha256.clone(),
+            manifest_generation: last.entry.manifest_generation,
+        };
+        let sealed = log::seal_head(&head, &self.snap.ring, &self.recipients)?;
+        fsutil::write_atomic(&self.vault.path(log::HEAD), &sealed)
+    }
+
+    /// Appends the entry for `op` and makes it take effect, in an order that a crash at any
+    /// point leaves recoverable: log entry, objects, manifest, removals, head.
+    /// Returns the entry written and the vault as it now stands (the lock is released).
+    pub fn commit(mut self, op: Op) -> anyhow::Result<(Entry, Snapshot)> {
+        let mut op = op;
+        let manifest = op.manifest.take();
+        let entry = self.append(op, manifest)?;
+        Ok((entry, self.snap))
+    }
+
+    fn append(&mut self, mut op: Op, new_manifest: Option<Manifest>) -> anyhow::Result<Entry> {
+        let sealed_manifest = match new_manifest {
+            Some(mut m) => {
+                m.generation = self.snap.manifest.generation + 1;
+                let json = zeroize::Zeroizing::new(
+                    serde_json::to_vec(&m).context("cannot encode the manifest")?,
+                );
+                let sha = hex::encode(Sha256::digest(&json[..]));
+                let sealed = crypto::seal_bytes(&json, &self.recipients)
+                    .context("cannot encrypt the manifest")?;
+                Some((m, sha, sealed))
+            }
+            None => None,
+        };
+        let (sha, generation) = match &sealed_manifest {
+            Some((m, sha, _)) => (sha.clone(), m.generation),
+            None => (
+                self.snap.manifest_sha256.clone(),
+                self.snap.manifest.generation,
+            ),
+        };
+        let entry = Entry {
+            seq: self.snap.head.log_seq + 1,
+            time: crate::dates::now(),
+            actor: ACTOR_PATIENT.into(),
+            action: op.action.clone(),
+            documents: std::mem::take(&mut op.documents),
+            details: std::mem::take(&mut op.details),
+            version: env!("CARGO_PKG_VERSION").into(),
+            prev: self.snap.head.log_hash.clone(),
+            manifest_sha256: sha.clone(),
+            manifest_generation: generation,
+            objects_added: op.add.iter().map(|(_, name)| name.clone()).collect(),
+            objects_removed: op.remove.clone(),
+        };
+        let logged = log::seal_entry(&entry, &self.snap.ring)?;
+        let seg = log::segment_of(entry.seq);
+        if seg != self.tail_seg {
+            self.tail.clear();
+            self.tail_seg = seg;
+        }
+        self.tail.push(logged.clone());
+        log::write_segment(&self.vault.dir, seg, &self.tail, &self.recipients)?;
+
+        let objects_dir = self.vault.path(OBJECTS);
+        for (tmp, name) in op.add {
+            let dest = self.vault.object_path(&name);
+            let fan = dest.parent().unwrap_or(&objects_dir).to_path_buf();
+            if !fan.is_dir() {
+                fsutil::create_private_dir(&fan)
+                    .with_context(|| format!("cannot create {}", fan.display()))?;
+                fsutil::sync_dir(&objects_dir)?;
+            }
+            fsutil::persist(tmp, &dest, false)?;
+        }
+        if let Some((m, sha, sealed)) = sealed_manifest {
+            fsutil::write_atomic(&self.vault.path(MANIFEST), &sealed)?;
+            self.snap.manifest = m;
+            self.snap.manifest_sha256 = sha;
+        }
+        for o in &op.remove {
+            remove_if_exists(&self.vault.object_path(o))?;
+        }
+        self.write_head(&logged)?;
+        self.snap.head = Head {
+            vault_id: self.vault.config.vault_id.clone(),
+            log_seq: entry.seq,
+            log_hash: logged.hash,
+            manifest_sha256: entry.manifest_sha256.clone(),
+            manifest_generation: entry.manifest_generation,
+        };
+        Ok(entry)
+    }
+}
+
+fn remove_if_exists(p: &Path) -> anyhow::Result<()> {
+    match fs::remove_file(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot remove {}", p.display())),
+    }
 }

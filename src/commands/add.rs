@@ -23,6 +23,7 @@ use crate::ids;
 use crate::manifest::Document;
 use crate::media;
 use crate::ui;
+use crate::vault::Op;
 
 /// One file to add, with the category its folder gave it.
 struct Input {
@@ -100,14 +101,18 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
     }
     many.finish_and_clear();
 
-    let lock = vault.lock()?;
-    let mut manifest = vault.load_manifest(&keys)?;
+    let txn = vault.begin(keys)?;
+    let mut manifest = txn.manifest().clone();
     let now = dates::now();
+    let today = now.to_zoned_datetime(jiff::tz::TimeZone::system()).date();
     let mut outcomes = Vec::new();
-    let mut new_objects = Vec::new();
+    let mut op = Op::new("add");
+    let mut duplicates = 0u64;
     for e in done {
         let sha = hex::encode(e.sealed.sha256);
+        // Checked against the manifest as re-read under the lock, and against this batch.
         if let Some(existing) = manifest.find_by_sha256(&sha) {
+            duplicates += 1;
             outcomes.push(Outcome {
                 path: e.input.path,
                 status: "duplicate",
@@ -117,15 +122,6 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
             continue;
         }
         let object = ids::random_id();
-        let dest = vault.object_path(&object);
-        let fan = dest.parent().unwrap_or(&vault.dir).to_path_buf();
-        if !fan.is_dir() {
-            fsutil::create_private_dir(&fan)
-                .with_context(|| format!("cannot create {}", fan.display()))?;
-            fsutil::sync_dir(&vault.path(crate::vault::OBJECTS))?;
-        }
-        fsutil::persist(e.tmp, &dest, false)?;
-        new_objects.push(dest);
         let doc = Document {
             id: ids::random_id(),
             title: title
@@ -135,9 +131,7 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
                 .or(e.input.folder_category)
                 .unwrap_or(category::DEFAULT)
                 .to_string(),
-            date: date
-                .or(e.mtime_date)
-                .unwrap_or_else(|| now.to_zoned_datetime(jiff::tz::TimeZone::system()).date()),
+            date: date.or(e.mtime_date).unwrap_or(today),
             author: author.clone(),
             tags: tags.clone(),
             media_type: media::detect(&e.sealed.head, &e.input.path),
@@ -149,7 +143,7 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
                 .path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned()),
-            object,
+            object: object.clone(),
             object_size: e.sealed.cipher_size,
             object_sha256: hex::encode(e.sealed.cipher_sha256),
         };
@@ -159,25 +153,23 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
             id: doc.id.clone(),
             title: doc.title.clone(),
         });
+        op.documents.push(doc.id.clone());
+        op.add.push((e.tmp, object));
         manifest.documents.push(doc);
     }
-    if !new_objects.is_empty()
-        && let Err(err) = vault.save_manifest(&mut manifest, &lock)
-    {
-        // The manifest did not change, so the new objects are unreferenced: take them back.
-        for o in &new_objects {
-            let _ = fs::remove_file(o);
-        }
-        return Err(err);
+    if !op.add.is_empty() {
+        let count = op.add.len();
+        op = op.detail("count", count).detail("duplicates", duplicates);
+        op.manifest = Some(manifest);
+        txn.commit(op)?;
     }
-    drop(lock);
 
     if a.json {
         return super::print_json(&outcomes);
     }
     for o in &outcomes {
         match o.status {
-            "added" => println!("added {}  {}", ids::short(&o.id), o.title),
+            "added" => crate::outln!("added {}  {}", ids::short(&o.id), o.title),
             _ => eprintln!(
                 "{}: already in vault as {} ({})",
                 o.path.display(),

@@ -9,6 +9,7 @@ use crate::args::CatArgs;
 use crate::crypto::{self, OpenError};
 use crate::error::Error;
 use crate::media;
+use crate::vault::Op;
 
 /// Hashes what passes through, so the plaintext can be checked against the manifest.
 struct HashWriter<W> {
@@ -29,10 +30,9 @@ impl<W: Write> Write for HashWriter<W> {
 
 pub fn run(ctx: &Ctx, a: CatArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
-    let keys = vault.unlock(&ctx.keys)?;
-    let manifest = vault.load_manifest(&keys)?;
-    let id = manifest.resolve(&a.id)?;
-    let Some(d) = manifest.get(&id) else {
+    let snap = vault.read(&ctx.keys)?;
+    let id = snap.manifest.resolve(&a.id)?;
+    let Some(d) = snap.manifest.get(&id) else {
         return Err(Error::UnknownId(a.id).into());
     };
     let stdout = std::io::stdout();
@@ -43,7 +43,16 @@ pub fn run(ctx: &Ctx, a: CatArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    let reader = vault.open_object(&d.object, &keys)?;
+    // The view is logged before any byte is released: an access is never left untraced.
+    let (_, snap) = vault.begin(snap.keys)?.commit(
+        Op::new("view")
+            .documents(vec![id.clone()])
+            .detail("what", "content"),
+    )?;
+    let Some(d) = snap.manifest.get(&id) else {
+        return Err(Error::UnknownId(a.id).into());
+    };
+    let reader = vault.open_object(&d.object, &snap.keys)?;
     let mut out = HashWriter {
         inner: stdout.lock(),
         hash: Sha256::new(),

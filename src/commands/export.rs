@@ -21,6 +21,7 @@ use crate::fsutil;
 use crate::manifest::Document;
 use crate::media;
 use crate::ui;
+use crate::vault::Op;
 
 #[derive(Serialize)]
 struct Written {
@@ -33,16 +34,17 @@ struct Written {
 pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
     let cat = a.category.as_deref().map(category::parse).transpose()?;
     let vault = ctx.open_vault()?;
-    let keys = vault.unlock(&ctx.keys)?;
-    let manifest = vault.load_manifest(&keys)?;
+    let snap = vault.read(&ctx.keys)?;
+    let manifest = &snap.manifest;
 
-    let docs: Vec<&Document> = if a.all {
-        manifest.sorted()
+    let docs: Vec<Document> = if a.all {
+        manifest.sorted().into_iter().cloned().collect()
     } else if let Some(c) = cat {
         manifest
             .sorted()
             .into_iter()
             .filter(|d| d.category == c)
+            .cloned()
             .collect()
     } else {
         let mut seen = HashSet::new();
@@ -50,7 +52,7 @@ pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
         for p in &a.ids {
             let id = manifest.resolve(p)?;
             if seen.insert(id.clone()) {
-                v.extend(manifest.get(&id));
+                v.extend(manifest.get(&id).cloned());
             }
         }
         v
@@ -65,11 +67,12 @@ pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
 
     // Name every file first, so a clash with an existing file stops the export before any write.
     let mut taken = HashSet::new();
-    let plan: Vec<(&Document, PathBuf)> = docs
-        .iter()
+    let plan: Vec<(Document, PathBuf)> = docs
+        .into_iter()
         .map(|d| {
-            let name = unique_name(&file_name(d), &mut taken);
-            (*d, a.output.join(name))
+            let name = unique_name(&file_name(&d), &mut taken);
+            let dest = a.output.join(name);
+            (d, dest)
         })
         .collect();
     if !a.force
@@ -83,12 +86,19 @@ pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
     }
     fs::create_dir_all(&a.output)
         .with_context(|| format!("cannot create {}", a.output.display()))?;
+    let ids: Vec<String> = plan.iter().map(|(d, _)| d.id.clone()).collect();
+    let target = fs::canonicalize(&a.output).unwrap_or_else(|_| a.output.clone());
+    let (_, snap) = vault.begin(snap.keys)?.commit(
+        Op::new("export")
+            .documents(ids)
+            .detail("target", target.display().to_string()),
+    )?;
 
     let bar = ui::count_bar(plan.len() as u64, "Exporting");
     let mut written = Vec::new();
     for (d, dest) in plan {
         bar.set_message(d.title.clone());
-        export_one(&vault, &keys, d, &dest, a.force)?;
+        export_one(&vault, &snap.keys, &d, &dest, a.force)?;
         written.push(Written {
             id: d.id.clone(),
             title: d.title.clone(),
@@ -102,7 +112,7 @@ pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
         return super::print_json(&written);
     }
     for w in &written {
-        println!("{}", w.path.display());
+        crate::outln!("{}", w.path.display());
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use crate::args::InitArgs;
 use crate::error::Error;
 use crate::fsutil;
 use crate::ids;
-use crate::keys;
+use crate::keys::{self, Unlocked};
 use crate::manifest::{Manifest, Patient};
 use crate::nir::Nir;
 use crate::vault::{Config, KeyMode, Vault};
@@ -25,11 +25,10 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
         return Err(Error::NotEmpty(dir.clone()).into());
     }
 
-    let (key_mode, recipients, identity_file) = match &ctx.keys.identity {
+    let (key_mode, unlocked, identity_file) = match &ctx.keys.identity {
         Some(path) => {
             let ids = keys::load_identity_path(path, &ctx.keys.passphrase)?;
-            let recips: Vec<String> = ids.iter().map(|i| i.to_public().to_string()).collect();
-            (KeyMode::External, recips, None)
+            (KeyMode::External, Unlocked { identities: ids }, None)
         }
         None => {
             let pass = ctx.keys.passphrase.get("New vault passphrase: ", true)?;
@@ -37,11 +36,14 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
             let sealed = keys::encrypt_with_passphrase(text.as_bytes(), pass)?;
             (
                 KeyMode::Passphrase,
-                vec![id.to_public().to_string()],
+                Unlocked {
+                    identities: vec![id],
+                },
                 Some(sealed),
             )
         }
     };
+    let recipients = unlocked.recipients();
     let vault_id = ids::random_id();
     let config = Config {
         format: crate::FORMAT_VERSION,
@@ -54,7 +56,13 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
         nir: nir.map(|n| n.as_str().to_string()),
     };
     let mut manifest = Manifest::new(vault_id, recipients.clone(), patient);
-    Vault::create(dir, config, identity_file.as_deref(), &mut manifest)?;
+    Vault::create(
+        dir,
+        config,
+        identity_file.as_deref(),
+        &mut manifest,
+        &unlocked,
+    )?;
 
     eprintln!("Created a vault in {}", dir.display());
     eprintln!("Public key: {}", recipients.join(", "));

@@ -53,8 +53,7 @@ pub fn run(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
     let until = a.until.as_deref().map(dates::parse_date).transpose()?;
     let needle = a.search.as_deref().map(str::to_lowercase);
     let vault = ctx.open_vault()?;
-    let keys = vault.unlock(&ctx.keys)?;
-    let manifest = vault.load_manifest(&keys)?;
+    let manifest = vault.read(&ctx.keys)?.manifest;
 
     let docs: Vec<&Document> = manifest
         .sorted()
@@ -88,7 +87,7 @@ pub fn run(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "{:<8}  {:<10}  {:<13}  {:>8}  TITLE",
+        "{:<8}  {:<10}  {:<13}  {:>10}  TITLE",
         "ID", "DATE", "CATEGORY", "SIZE"
     )?;
     for d in docs {
@@ -99,7 +98,7 @@ pub fn run(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
             .unwrap_or_default();
         writeln!(
             out,
-            "{:<8}  {:<10}  {:<13}  {:>8}  {}{}",
+            "{:<8}  {:<10}  {:<13}  {:>10}  {}{}",
             ids::short(&d.id),
             d.date,
             d.category,

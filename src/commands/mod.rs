@@ -5,9 +5,11 @@ mod cat;
 mod categories;
 mod export;
 mod init;
+mod log;
 mod ls;
 mod rm;
 mod show;
+mod verify;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -74,6 +76,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cat(a) => cat::run(&ctx, a),
         Command::Export(a) => export::run(&ctx, a),
         Command::Rm(a) => rm::run(&ctx, a),
+        Command::Log(a) => log::run(&ctx, a),
+        Command::Verify(a) => verify::run(&ctx, a),
         Command::Categories(a) => categories::run(a),
     }
 }

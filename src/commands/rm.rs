@@ -1,33 +1,29 @@
 //! `carnet rm`: remove documents; asks first unless `--yes`.
 
-use std::fs;
-
 use super::Ctx;
 use crate::args::RmArgs;
 use crate::error::Error;
 use crate::ids;
+use crate::vault::Op;
 
 pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
-    let keys = vault.unlock(&ctx.keys)?;
-    let manifest = vault.load_manifest(&keys)?;
+    let snap = vault.read(&ctx.keys)?;
     let mut targets: Vec<String> = Vec::new();
     for p in &a.ids {
-        let id = manifest.resolve(p)?;
+        let id = snap.manifest.resolve(p)?;
         if !targets.contains(&id) {
             targets.push(id);
         }
     }
     if !a.yes {
         for id in &targets {
-            if let Some(d) = manifest.get(id) {
+            if let Some(d) = snap.manifest.get(id) {
                 eprintln!("  {}  {}  {}", ids::short(id), d.date, d.title);
             }
         }
-        match crate::ui::confirm(&format!(
-            "Remove {} document(s) from the vault?",
-            targets.len()
-        )) {
+        let question = format!("Remove {} document(s) from the vault?", targets.len());
+        match crate::ui::confirm(&question) {
             Some(true) => {}
             Some(false) => {
                 eprintln!("nothing removed");
@@ -43,9 +39,9 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
         }
     }
 
-    let lock = vault.lock()?;
     // Re-read under the lock: another command may have changed the vault meanwhile.
-    let mut manifest = vault.load_manifest(&keys)?;
+    let txn = vault.begin(snap.keys)?;
+    let mut manifest = txn.manifest().clone();
     let mut removed = Vec::new();
     manifest.documents.retain(|d| {
         if targets.contains(&d.id) {
@@ -58,15 +54,16 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     if removed.is_empty() {
         return Err(Error::UnknownId(a.ids.join(" ")).into());
     }
-    vault.save_manifest(&mut manifest, &lock)?;
-    // The manifest no longer names these objects; deleting them can only leave orphans behind
-    // on a crash, never a manifest pointing at nothing.
+    // Titles go into the (encrypted) log so that its history stays readable after removal.
+    let titles: Vec<String> = removed.iter().map(|d| d.title.clone()).collect();
+    let mut op = Op::new("rm")
+        .documents(removed.iter().map(|d| d.id.clone()).collect())
+        .detail("titles", titles);
+    op.manifest = Some(manifest);
+    op.remove = removed.iter().map(|d| d.object.clone()).collect();
+    txn.commit(op)?;
     for d in &removed {
-        let _ = fs::remove_file(vault.object_path(&d.object));
-    }
-    drop(lock);
-    for d in &removed {
-        println!("removed {}  {}", ids::short(&d.id), d.title);
+        crate::outln!("removed {}  {}", ids::short(&d.id), d.title);
     }
     Ok(())
 }

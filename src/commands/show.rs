@@ -1,4 +1,4 @@
-//! `carnet show`: one document's metadata.
+//! `carnet show`: one document's metadata (logged as a `view`).
 
 use std::io::Write;
 
@@ -8,13 +8,18 @@ use crate::args::ShowArgs;
 use crate::category;
 use crate::dates;
 use crate::ui;
+use crate::vault::Op;
 
 pub fn run(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
-    let keys = vault.unlock(&ctx.keys)?;
-    let manifest = vault.load_manifest(&keys)?;
-    let id = manifest.resolve(&a.id)?;
-    let Some(d) = manifest.get(&id) else {
+    let snap = vault.read(&ctx.keys)?;
+    let id = snap.manifest.resolve(&a.id)?;
+    let (_, snap) = vault.begin(snap.keys)?.commit(
+        Op::new("view")
+            .documents(vec![id.clone()])
+            .detail("what", "metadata"),
+    )?;
+    let Some(d) = snap.manifest.get(&id) else {
         return Err(crate::error::Error::UnknownId(a.id).into());
     };
     if a.json {
@@ -27,15 +32,12 @@ pub fn run(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<()> {
     writeln!(out, "category:   {} ({label})", d.category)?;
     writeln!(out, "date:       {}", d.date)?;
     writeln!(out, "author:     {}", d.author.as_deref().unwrap_or("-"))?;
-    writeln!(
-        out,
-        "tags:       {}",
-        if d.tags.is_empty() {
-            "-".to_string()
-        } else {
-            d.tags.join(", ")
-        }
-    )?;
+    let tags = if d.tags.is_empty() {
+        "-".to_string()
+    } else {
+        d.tags.join(", ")
+    };
+    writeln!(out, "tags:       {tags}")?;
     writeln!(out, "type:       {}", d.media_type)?;
     writeln!(
         out,

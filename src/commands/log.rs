@@ -1,0 +1,143 @@
+//! `carnet log`: read the access log, filtered, as a table or JSON.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::Ctx;
+use crate::args::LogArgs;
+use crate::dates;
+use crate::error::Error;
+use crate::ids;
+use crate::log::Entry;
+use crate::verify::{self, Report};
+
+#[derive(Serialize)]
+struct EntryView<'a> {
+    seq: u64,
+    time: String,
+    actor: &'a str,
+    action: &'a str,
+    documents: &'a [String],
+    details: &'a serde_json::Map<String, serde_json::Value>,
+    version: &'a str,
+}
+
+pub fn run(ctx: &Ctx, a: LogArgs) -> anyhow::Result<()> {
+    let since = a.since.as_deref().map(dates::parse_date).transpose()?;
+    let until = a.until.as_deref().map(dates::parse_date).transpose()?;
+    let vault = ctx.open_vault()?;
+    let snap = vault.read(&ctx.keys)?;
+    let mut report = Report::default();
+    let logged = verify::scan_log(&vault, &snap.keys, &snap.ring, &mut report);
+    if let Some(p) = report.problems.first() {
+        return Err(Error::Integrity(format!("{}: {}", p.path, p.message)).into());
+    }
+    if logged.last().map(|l| l.entry.seq) < Some(snap.head.log_seq) {
+        return Err(Error::Integrity(
+            "the access log ends before the entry head.age names (entries cut off)".into(),
+        )
+        .into());
+    }
+    // Titles by id: the current manifest, then titles recorded when documents were removed.
+    let mut titles: HashMap<&str, &str> = snap
+        .manifest
+        .documents
+        .iter()
+        .map(|d| (d.id.as_str(), d.title.as_str()))
+        .collect();
+    for l in &logged {
+        if let Some(serde_json::Value::Array(ts)) = l.entry.details.get("titles") {
+            for (id, t) in l.entry.documents.iter().zip(ts) {
+                if let Some(t) = t.as_str() {
+                    titles.entry(id.as_str()).or_insert(t);
+                }
+            }
+        }
+    }
+    let doc = match &a.doc {
+        Some(p) => {
+            let all_ids: Vec<&str> = titles.keys().copied().collect();
+            Some(ids::resolve(p, all_ids)?.to_string())
+        }
+        None => None,
+    };
+    let tz = jiff::tz::TimeZone::system();
+    let entries: Vec<&Entry> = logged
+        .iter()
+        .map(|l| &l.entry)
+        .filter(|e| {
+            let day = e.time.to_zoned_datetime(tz.clone()).date();
+            since.is_none_or(|s| day >= s) && until.is_none_or(|u| day <= u)
+        })
+        .filter(|e| a.action.as_deref().is_none_or(|x| e.action == x))
+        .filter(|e| {
+            doc.as_deref()
+                .is_none_or(|d| e.documents.iter().any(|x| x == d))
+        })
+        .collect();
+
+    if a.json {
+        let views: Vec<EntryView> = entries
+            .iter()
+            .map(|e| EntryView {
+                seq: e.seq,
+                time: e.time.to_string(),
+                actor: &e.actor,
+                action: &e.action,
+                documents: &e.documents,
+                details: &e.details,
+                version: &e.version,
+            })
+            .collect();
+        return super::print_json(&views);
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for e in entries {
+        writeln!(
+            out,
+            "{}  {:<7}  {:<8}  {}",
+            dates::show_local(e.time),
+            e.actor,
+            e.action,
+            describe(e, &titles)
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn describe(e: &Entry, titles: &HashMap<&str, &str>) -> String {
+    let name = |id: &String| match titles.get(id.as_str()) {
+        Some(t) => format!("{t} ({})", ids::short(id)),
+        None => ids::short(id).to_string(),
+    };
+    let mut s = match e.documents.len() {
+        0 => String::new(),
+        1 => name(&e.documents[0]),
+        n => format!(
+            "{n} documents: {}",
+            e.documents
+                .iter()
+                .take(3)
+                .map(name)
+                .collect::<Vec<_>>()
+                .join(", ")
+                + if n > 3 { ", …" } else { "" }
+        ),
+    };
+    for key in ["target", "what", "action", "seq"] {
+        if let Some(v) = e.details.get(key) {
+            let v = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
+            if !s.is_empty() {
+                s.push_str("  ");
+            }
+            s.push_str(&format!("{key}={v}"));
+        }
+    }
+    s
+}

@@ -1,0 +1,285 @@
+//! The access log: an append-only, hash-chained, MAC-authenticated list of every action,
+//! stored encrypted in segments, and the head record that binds it to the manifest.
+//!
+//! Segment `log/NNNNNNNN.age` holds entries `N*256+1 ..= N*256+256` as JSON lines
+//! `{"entry":{…},"mac":"…"}`. Appending rewrites only the last segment (at most 256 small
+//! entries), so its cost does not depend on the length of the log; full segments never change.
+//! Each entry names the SHA-256 of the previous entry's exact bytes (`prev`) and of the manifest
+//! at that point; `head.age` names the last entry and the current manifest, so neither the log
+//! nor the manifest can be truncated, swapped or rolled back alone.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::crypto;
+use crate::error::Error;
+use crate::keyring::Keyring;
+use crate::keys::Unlocked;
+
+pub const DIR: &str = "log";
+pub const HEAD: &str = "head.age";
+pub const SEGMENT_ENTRIES: u64 = 256;
+/// The `prev` of the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+const MAC_ENTRY: &str = "carnet log entry v1";
+const MAC_HEAD: &str = "carnet head v1";
+/// A segment is at most 256 entries of a few hundred bytes; this bounds a hostile one.
+const MAX_SEGMENT: u64 = 64 << 20;
+const MAX_HEAD: u64 = 1 << 16;
+
+/// One action on the vault.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    pub seq: u64,
+    pub time: jiff::Timestamp,
+    /// Who acted: `patient` (the vault's own identity); later guardians, recovery keys, deposits.
+    pub actor: String,
+    pub action: String,
+    #[serde(default)]
+    pub documents: Vec<String>,
+    #[serde(default)]
+    pub details: serde_json::Map<String, serde_json::Value>,
+    /// The carnet version that wrote the entry.
+    pub version: String,
+    pub prev: String,
+    pub manifest_sha256: String,
+    pub manifest_generation: u64,
+    /// Objects this action puts in `objects/` or takes out: lets an interrupted action be
+    /// finished or rolled back, and `verify` tell leftovers from intruders.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects_added: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects_removed: Vec<String>,
+}
+
+/// An entry as read back: parsed, with the exact bytes it was authenticated over.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub entry: Entry,
+    pub line: String,
+    pub hash: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Line<'a> {
+    #[serde(borrow)]
+    entry: &'a RawValue,
+    mac: String,
+}
+
+/// Serializes and authenticates an entry as one log line (without the newline).
+pub fn seal_entry(entry: &Entry, ring: &Keyring) -> anyhow::Result<Logged> {
+    let raw = serde_json::to_string(entry)?;
+    let mac = hex::encode(ring.mac(MAC_ENTRY, raw.as_bytes()));
+    let raw_value = RawValue::from_string(raw.clone())?;
+    let line = serde_json::to_string(&Line {
+        entry: &raw_value,
+        mac,
+    })?;
+    Ok(Logged {
+        entry: entry.clone(),
+        line,
+        hash: hex::encode(Sha256::digest(raw.as_bytes())),
+    })
+}
+
+/// Parses and authenticates one line. Errors say what is wrong, for `verify` to report.
+pub fn open_line(line: &str, ring: &Keyring) -> Result<Logged, String> {
+    let l: Line = serde_json::from_str(line).map_err(|_| "not a log line".to_string())?;
+    let raw = l.entry.get();
+    if !ring.verify_mac(MAC_ENTRY, raw.as_bytes(), &l.mac) {
+        return Err("its MAC does not match (altered, or written without the vault's key)".into());
+    }
+    let entry: Entry = serde_json::from_str(raw).map_err(|e| format!("unreadable entry: {e}"))?;
+    Ok(Logged {
+        entry,
+        line: line.to_string(),
+        hash: hex::encode(Sha256::digest(raw.as_bytes())),
+    })
+}
+
+pub fn segment_of(seq: u64) -> u64 {
+    (seq.max(1) - 1) / SEGMENT_ENTRIES
+}
+
+pub fn segment_path(vault: &Path, n: u64) -> PathBuf {
+    vault.join(DIR).join(format!("{n:08}.age"))
+}
+
+/// The segment numbers present in `log/`, sorted, and any file that is not a segment.
+pub fn list_segments(vault: &Path) -> anyhow::Result<(Vec<u64>, Vec<PathBuf>)> {
+    let dir = vault.join(DIR);
+    let mut segs = Vec::new();
+    let mut strays = Vec::new();
+    let rd = match fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok((segs, strays)),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
+    };
+    for ent in rd {
+        let ent = ent.with_context(|| format!("cannot read {}", dir.display()))?;
+        let name = ent.file_name();
+        let n = name
+            .to_str()
+            .and_then(|s| s.strip_suffix(".age"))
+            .filter(|s| s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse::<u64>().ok());
+        match n {
+            Some(n) if ent.file_type().is_ok_and(|t| t.is_file()) => segs.push(n),
+            _ => strays.push(ent.path()),
+        }
+    }
+    segs.sort_unstable();
+    Ok((segs, strays))
+}
+
+/// Decrypts a segment into its lines; each still needs `open_line`.
+pub fn read_segment_lines(path: &Path, keys: &Unlocked) -> Result<Vec<String>, String> {
+    let bytes = fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let plain =
+        crypto::open_bytes(&bytes, keys.as_dyn(), MAX_SEGMENT).map_err(|e| e.to_string())?;
+    let text = String::from_utf8(plain).map_err(|_| "not text".to_string())?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// Reads and authenticates a whole segment, failing at the first problem.
+pub fn read_segment(
+    vault: &Path,
+    n: u64,
+    keys: &Unlocked,
+    ring: &Keyring,
+) -> Result<Vec<Logged>, Error> {
+    let path = segment_path(vault, n);
+    let lines = read_segment_lines(&path, keys)
+        .map_err(|e| Error::Integrity(format!("{}: {e}", path.display())))?;
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            open_line(l, ring)
+                .map_err(|e| Error::Integrity(format!("{} line {}: {e}", path.display(), i + 1)))
+        })
+        .collect()
+}
+
+/// Writes a segment atomically.
+pub fn write_segment(
+    vault: &Path,
+    n: u64,
+    lines: &[Logged],
+    recipients: &[age::x25519::Recipient],
+) -> anyhow::Result<()> {
+    let mut text = String::with_capacity(lines.iter().map(|l| l.line.len() + 1).sum());
+    for l in lines {
+        text.push_str(&l.line);
+        text.push('\n');
+    }
+    let sealed =
+        crypto::seal_bytes(text.as_bytes(), recipients).context("cannot encrypt the log")?;
+    crate::fsutil::write_atomic(&segment_path(vault, n), &sealed)
+        .context("cannot write the access log")
+}
+
+/// `head.age`: the last log entry and the manifest it goes with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Head {
+    pub vault_id: String,
+    pub log_seq: u64,
+    pub log_hash: String,
+    pub manifest_sha256: String,
+    pub manifest_generation: u64,
+}
+
+/// The stored form: the exact bytes that were authenticated, and their MAC.
+#[derive(Serialize, Deserialize)]
+struct StoredHead<'a> {
+    #[serde(borrow)]
+    head: &'a RawValue,
+    mac: String,
+}
+
+pub fn seal_head(
+    head: &Head,
+    ring: &Keyring,
+    recipients: &[age::x25519::Recipient],
+) -> anyhow::Result<Vec<u8>> {
+    let raw = serde_json::to_string(head)?;
+    let mac = hex::encode(ring.mac(MAC_HEAD, raw.as_bytes()));
+    let raw_value = RawValue::from_string(raw)?;
+    let text = serde_json::to_string(&StoredHead {
+        head: &raw_value,
+        mac,
+    })?;
+    Ok(crypto::seal_bytes(text.as_bytes(), recipients)?)
+}
+
+pub fn read_head(vault: &Path, keys: &Unlocked, ring: &Keyring) -> Result<Head, Error> {
+    let path = vault.join(HEAD);
+    let bad = |why: String| Error::Integrity(format!("{}: {why}", path.display()));
+    let bytes = fs::read(&path).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => bad("missing".into()),
+        _ => bad(format!("cannot read it: {e}")),
+    })?;
+    let plain =
+        crypto::open_bytes(&bytes, keys.as_dyn(), MAX_HEAD).map_err(|e| bad(e.to_string()))?;
+    let s: StoredHead =
+        serde_json::from_slice(&plain).map_err(|_| bad("not a head record".into()))?;
+    if !ring.verify_mac(MAC_HEAD, s.head.get().as_bytes(), &s.mac) {
+        return Err(bad(
+            "its MAC does not match (altered, or written without the vault's key)".into(),
+        ));
+    }
+    serde_json::from_str(s.head.get()).map_err(|e| bad(format!("unreadable: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64) -> Entry {
+        Entry {
+            seq,
+            time: jiff::Timestamp::UNIX_EPOCH,
+            actor: "patient".into(),
+            action: "view".into(),
+            documents: vec!["abcd".into()],
+            details: Default::default(),
+            version: "test".into(),
+            prev: GENESIS.into(),
+            manifest_sha256: "00".into(),
+            manifest_generation: 1,
+            objects_added: vec![],
+            objects_removed: vec![],
+        }
+    }
+
+    #[test]
+    fn lines_round_trip_and_resist_edits() {
+        let ring = Keyring::generate();
+        let l = seal_entry(&entry(1), &ring).unwrap();
+        let back = open_line(&l.line, &ring).unwrap();
+        assert_eq!(back.entry, entry(1));
+        assert_eq!(back.hash, l.hash);
+        let edited = l.line.replace("\"view\"", "\"export\"");
+        assert!(open_line(&edited, &ring).unwrap_err().contains("MAC"));
+        let other = Keyring::generate();
+        assert!(open_line(&l.line, &other).is_err());
+    }
+
+    #[test]
+    fn segments_hold_256_entries() {
+        assert_eq!(segment_of(1), 0);
+        assert_eq!(segment_of(256), 0);
+        assert_eq!(segment_of(257), 1);
+    }
+}

@@ -1,0 +1,415 @@
+//! Integrity checks of a whole vault, reporting every problem rather than stopping at the first.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::crypto;
+use crate::keys::Unlocked;
+use crate::log::{self, Logged};
+use crate::manifest::Manifest;
+use crate::vault::{self, KeyMode, Vault};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Problem {
+    /// The file (relative to the vault) or log entry concerned.
+    pub path: String,
+    pub message: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub ok: bool,
+    pub deep: bool,
+    pub documents: usize,
+    pub objects_checked: usize,
+    pub log_entries: u64,
+    pub problems: Vec<Problem>,
+    /// Things worth knowing that are not integrity failures (an interrupted command, temp files).
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Reads every log entry, checking MACs, sequence, chaining and segment layout as it goes.
+/// Returns the entries that authenticate (in order) and records problems in `report`.
+pub fn scan_log(
+    vault: &Vault,
+    keys: &Unlocked,
+    ring: &crate::keyring::Keyring,
+    report: &mut Report,
+) -> Vec<Logged> {
+    let rel = |p: &Path| {
+        p.strip_prefix(&vault.dir)
+            .unwrap_or(p)
+            .display()
+            .to_string()
+    };
+    let (segs, strays) = match log::list_segments(&vault.dir) {
+        Ok(x) => x,
+        Err(e) => {
+            report.problem(log::DIR, format!("cannot list: {e:#}"));
+            return Vec::new();
+        }
+    };
+    for s in strays {
+        report.problem(rel(&s), "unexpected file in the log folder");
+    }
+    if segs.is_empty() {
+        report.problem(log::DIR, "the access log is missing");
+        return Vec::new();
+    }
+    let mut out: Vec<Logged> = Vec::new();
+    let mut expected_seq = 1u64;
+    let mut prev = log::GENESIS.to_string();
+    let last_seg = *segs.last().unwrap_or(&0);
+    for n in 0..=last_seg {
+        let path = log::segment_path(&vault.dir, n);
+        if !segs.contains(&n) {
+            report.problem(rel(&path), "log segment missing (entries removed)");
+            continue;
+        }
+        let lines = match log::read_segment_lines(&path, keys) {
+            Ok(l) => l,
+            Err(e) => {
+                report.problem(rel(&path), e);
+                continue;
+            }
+        };
+        if n < last_seg && lines.len() as u64 != log::SEGMENT_ENTRIES {
+            report.problem(
+                rel(&path),
+                format!(
+                    "holds {} entries, a full segment holds {}",
+                    lines.len(),
+                    log::SEGMENT_ENTRIES
+                ),
+            );
+        }
+        for (i, line) in lines.iter().enumerate() {
+            let at = format!("{} entry {}", rel(&path), i + 1);
+            let logged = match log::open_line(line, ring) {
+                Ok(l) => l,
+                Err(e) => {
+                    report.problem(at, e);
+                    continue;
+                }
+            };
+            let e = &logged.entry;
+            if e.seq != expected_seq {
+                let why = if e.seq > expected_seq {
+                    "entries removed before it"
+                } else {
+                    "entries reordered or repeated"
+                };
+                report.problem(
+                    &at,
+                    format!(
+                        "sequence number {} where {} was expected ({why})",
+                        e.seq, expected_seq
+                    ),
+                );
+            } else if e.prev != prev {
+                report.problem(
+                    &at,
+                    format!(
+                        "entry {} does not follow the entry before it (chain broken)",
+                        e.seq
+                    ),
+                );
+            }
+            if log::segment_of(e.seq) != n {
+                report.problem(
+                    &at,
+                    format!("entry {} does not belong in this segment", e.seq),
+                );
+            }
+            expected_seq = e.seq + 1;
+            prev = logged.hash.clone();
+            out.push(logged);
+        }
+    }
+    report.log_entries = out.len() as u64;
+    out
+}
+
+/// Checks the vault with the key. `progress(done, total)` is called during the object pass.
+pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64, u64)) -> Report {
+    let mut report = Report {
+        deep,
+        ..Report::default()
+    };
+    let rel = |p: &Path| {
+        p.strip_prefix(&vault.dir)
+            .unwrap_or(p)
+            .display()
+            .to_string()
+    };
+
+    let ring = match vault.load_keyring(keys) {
+        Ok(r) => r,
+        Err(e) => {
+            report.problem(vault::KEYS, format!("{e:#}"));
+            report.ok = false;
+            return report;
+        }
+    };
+    let head = match log::read_head(&vault.dir, keys, &ring) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            report.problem(log::HEAD, e.to_string());
+            None
+        }
+    };
+    let manifest = match vault.read_manifest(keys) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            report.problem(vault::MANIFEST, format!("{e:#}"));
+            None
+        }
+    };
+    let entries = scan_log(vault, keys, &ring, &mut report);
+
+    // Head, log and manifest must tell the same story.
+    let mut pending: Option<&Logged> = None;
+    if let (Some(h), Some(last)) = (&head, entries.last()) {
+        if h.vault_id != vault.config.vault_id {
+            report.problem(log::HEAD, "belongs to another vault");
+        }
+        if last.entry.seq == h.log_seq && last.hash == h.log_hash {
+            if last.entry.manifest_sha256 != h.manifest_sha256 {
+                report.problem(
+                    log::HEAD,
+                    "names a manifest other than the last log entry does",
+                );
+            }
+        } else if last.entry.seq == h.log_seq + 1 && last.entry.prev == h.log_hash {
+            pending = Some(last);
+            report.notes.push(format!(
+                "`{}` (log entry {}) was interrupted; the next carnet command that writes will finish or undo it",
+                last.entry.action, last.entry.seq
+            ));
+        } else if last.entry.seq < h.log_seq {
+            report.problem(
+                log::DIR,
+                format!(
+                    "the log ends at entry {} but head.age says {} (entries cut off)",
+                    last.entry.seq, h.log_seq
+                ),
+            );
+        } else {
+            report.problem(
+                log::DIR,
+                format!(
+                    "the log ends at entry {} which is not the one head.age names (entry {})",
+                    last.entry.seq, h.log_seq
+                ),
+            );
+        }
+    }
+    if let (Some(h), Some((_, sha))) = (&head, &manifest) {
+        let pending_ok = pending.is_some_and(|p| &p.entry.manifest_sha256 == sha);
+        if sha != &h.manifest_sha256 && !pending_ok {
+            report.problem(
+                vault::MANIFEST,
+                "is not the manifest that head.age names (replaced, or an older copy)",
+            );
+        }
+    }
+
+    let empty = Manifest::new(String::new(), Vec::new(), Default::default());
+    let m = manifest.as_ref().map(|(m, _)| m).unwrap_or(&empty);
+    report.documents = m.documents.len();
+    let leftovers: HashSet<&str> = pending
+        .map(|p| p.entry.objects_added.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    check_layout(vault, m, &leftovers, &mut report);
+
+    // Objects: present, the recorded size and ciphertext hash, and with --deep the plaintext.
+    let total = m.documents.len() as u64;
+    for (i, d) in m.documents.iter().enumerate() {
+        let path = vault.object_path(&d.object);
+        let r = rel(&path);
+        match hash_file(&path) {
+            Ok((size, sha)) => {
+                if size != d.object_size || sha != d.object_sha256 {
+                    report.problem(
+                        &r,
+                        format!(
+                            "altered: its content is not what was stored for {} ({})",
+                            d.title,
+                            crate::ids::short(&d.id)
+                        ),
+                    );
+                } else if deep {
+                    match decrypt_hash(vault, keys, &d.object) {
+                        Ok((psize, psha)) if psize == d.size && psha == d.sha256 => {}
+                        Ok(_) => report.problem(
+                            &r,
+                            format!(
+                                "decrypts to content other than {} ({})",
+                                d.title,
+                                crate::ids::short(&d.id)
+                            ),
+                        ),
+                        Err(e) => report.problem(&r, format!("does not decrypt: {e}")),
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                report.problem(
+                    &r,
+                    format!(
+                        "missing: the object of {} ({})",
+                        d.title,
+                        crate::ids::short(&d.id)
+                    ),
+                );
+            }
+            Err(e) => report.problem(&r, format!("cannot read: {e}")),
+        }
+        report.objects_checked += 1;
+        progress(i as u64 + 1, total);
+    }
+    report.ok = report.problems.is_empty();
+    report
+}
+
+/// Every file in the vault must be one the format names.
+fn check_layout(vault: &Vault, m: &Manifest, leftovers: &HashSet<&str>, report: &mut Report) {
+    let mut allowed: HashSet<&str> = [
+        vault::CONFIG,
+        vault::KEYS,
+        vault::MANIFEST,
+        log::HEAD,
+        vault::LOCK,
+        vault::OBJECTS,
+        vault::TMP,
+        log::DIR,
+    ]
+    .into();
+    if vault.config.key == KeyMode::Passphrase {
+        allowed.insert(vault::IDENTITY);
+    }
+    let Ok(rd) = fs::read_dir(&vault.dir) else {
+        report.problem(".", "cannot list the vault folder");
+        return;
+    };
+    for ent in rd.flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if !allowed.contains(name.as_str()) {
+            report.problem(name, "unexpected file (not part of a carnet vault)");
+        }
+    }
+    for required in [vault::KEYS, vault::MANIFEST, log::HEAD] {
+        if !vault.path(required).exists() && !report.problems.iter().any(|p| p.path == required) {
+            report.problem(required, "missing");
+        }
+    }
+    if vault.config.key == KeyMode::Passphrase && !vault.path(vault::IDENTITY).exists() {
+        report.problem(vault::IDENTITY, "missing");
+    }
+    let known: HashMap<&str, ()> = m
+        .documents
+        .iter()
+        .map(|d| (d.object.as_str(), ()))
+        .collect();
+    let objects = vault.path(vault::OBJECTS);
+    for ent in walkdir::WalkDir::new(&objects)
+        .min_depth(1)
+        .follow_links(false)
+    {
+        let Ok(ent) = ent else { continue };
+        let rel = ent
+            .path()
+            .strip_prefix(&vault.dir)
+            .unwrap_or(ent.path())
+            .display()
+            .to_string();
+        if ent.depth() == 1 {
+            let ok_dir = ent.file_type().is_dir() && ent.file_name().len() == 2;
+            if !ok_dir {
+                report.problem(rel, "unexpected file in objects/");
+            }
+            continue;
+        }
+        let name = ent.file_name().to_string_lossy();
+        let id = name.strip_suffix(".age").unwrap_or("");
+        let in_place = ent.file_type().is_file()
+            && ent.depth() == 2
+            && ent
+                .path()
+                .parent()
+                .and_then(|p| p.file_name())
+                .is_some_and(|f| id.starts_with(&*f.to_string_lossy()));
+        if in_place && known.contains_key(id) {
+            continue;
+        }
+        if in_place && leftovers.contains(id) {
+            report.notes.push(format!(
+                "{rel} belongs to an interrupted command and will be removed"
+            ));
+            continue;
+        }
+        report.problem(
+            rel,
+            "unexpected object: no document refers to it (added from outside carnet?)",
+        );
+    }
+    let tmp = vault.tmp_dir();
+    let n = fs::read_dir(&tmp).map(|rd| rd.count()).unwrap_or(0);
+    if n > 0 {
+        report.notes.push(format!(
+            "{n} temporary file(s) in tmp/ from running or interrupted commands"
+        ));
+    }
+}
+
+pub fn hash_file(path: &PathBuf) -> std::io::Result<(u64, String)> {
+    let mut f = fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((n, hex::encode(h.finalize())))
+}
+
+fn decrypt_hash(
+    vault: &Vault,
+    keys: &Unlocked,
+    object: &str,
+) -> Result<(u64, String), crypto::OpenError> {
+    let f = fs::File::open(vault.object_path(object)).map_err(crypto::OpenError::Io)?;
+    let r = crypto::open(BufReader::with_capacity(256 * 1024, f), keys.as_dyn())?;
+    let mut h = Sha256::new();
+    struct W<'a>(&'a mut Sha256);
+    impl std::io::Write for W<'_> {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.update(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let n = crypto::copy_plain(r, &mut W(&mut h), &|_| {})?;
+    Ok((n, hex::encode(h.finalize())))
+}
