@@ -18,6 +18,8 @@ pub mod log;
 pub mod manifest;
 pub mod media;
 pub mod nir;
+pub mod pro;
+pub mod sign;
 pub mod ui;
 pub mod vault;
 pub mod verify;

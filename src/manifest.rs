@@ -16,6 +16,43 @@ pub struct Manifest {
     pub recipients: Vec<String>,
     #[serde(default)]
     pub documents: Vec<Document>,
+    /// The patient's directory of professionals.
+    #[serde(default)]
+    pub professionals: Vec<crate::pro::Professional>,
+    /// Every grant issued, with its terms in brief and whether it was revoked.
+    #[serde(default)]
+    pub grants: Vec<GrantRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GrantRecord {
+    pub id: String,
+    /// Handles of the professionals it was issued to.
+    pub to: Vec<String>,
+    pub documents: Vec<String>,
+    #[serde(default)]
+    pub purpose: Option<String>,
+    pub issued_at: jiff::Timestamp,
+    pub not_before: jiff::Timestamp,
+    pub expires: jiff::Timestamp,
+    pub bundle_sha256: String,
+    #[serde(default)]
+    pub revoked_at: Option<jiff::Timestamp>,
+}
+
+impl GrantRecord {
+    /// active, expired, revoked or not-yet-valid at `now`.
+    pub fn status(&self, now: jiff::Timestamp) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if now < self.not_before {
+            "not-yet-valid"
+        } else if now >= self.expires {
+            "expired"
+        } else {
+            "active"
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -48,8 +85,8 @@ pub struct Document {
     pub original_name: Option<String>,
     pub object: String,
     pub object_size: u64,
-    /// SHA-256 of the ciphertext file, hex: lets `verify` check objects without decrypting.
-    pub object_sha256: String,
+    /// BLAKE3 of the ciphertext file, hex: lets `verify` check objects without decrypting.
+    pub object_blake3: String,
 }
 
 impl Manifest {
@@ -61,6 +98,8 @@ impl Manifest {
             patient,
             recipients,
             documents: Vec::new(),
+            professionals: Vec::new(),
+            grants: Vec::new(),
         }
     }
 
@@ -83,5 +122,23 @@ impl Manifest {
         let mut v: Vec<&Document> = self.documents.iter().collect();
         v.sort_by_key(|d| (d.date, d.added_at));
         v
+    }
+}
+
+impl Manifest {
+    /// Finds a professional by handle, RPPS or ADELI number.
+    pub fn professional(
+        &self,
+        who: &str,
+    ) -> Result<&crate::pro::Professional, crate::error::Error> {
+        self.professionals
+            .iter()
+            .find(|p| p.is(who))
+            .ok_or_else(|| {
+                crate::error::Error::input(
+                    format!("no professional {who:?} in your directory"),
+                    "list them with `carnet pro ls`, or add one with `carnet pro add --card FILE`",
+                )
+            })
     }
 }

@@ -243,7 +243,7 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
         let r = rel(&path);
         match hash_file(&path) {
             Ok((size, sha)) => {
-                if size != d.object_size || sha != d.object_sha256 {
+                if size != d.object_size || sha != d.object_blake3 {
                     report.problem(
                         &r,
                         format!(
@@ -376,9 +376,10 @@ fn check_layout(vault: &Vault, m: &Manifest, leftovers: &HashSet<&str>, report: 
     }
 }
 
+/// Size and BLAKE3 of a file, streamed.
 pub fn hash_file(path: &PathBuf) -> std::io::Result<(u64, String)> {
     let mut f = fs::File::open(path)?;
-    let mut h = Sha256::new();
+    let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut n = 0u64;
     loop {
@@ -389,7 +390,7 @@ pub fn hash_file(path: &PathBuf) -> std::io::Result<(u64, String)> {
         h.update(&buf[..k]);
         n += k as u64;
     }
-    Ok((n, hex::encode(h.finalize())))
+    Ok((n, h.finalize().to_hex().to_string()))
 }
 
 fn decrypt_hash(

@@ -145,7 +145,7 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
                 .map(|n| n.to_string_lossy().into_owned()),
             object: object.clone(),
             object_size: e.sealed.cipher_size,
-            object_sha256: hex::encode(e.sealed.cipher_sha256),
+            object_blake3: hex::encode(e.sealed.cipher_blake3),
         };
         outcomes.push(Outcome {
             path: e.input.path,

@@ -1,0 +1,249 @@
+//! Health professionals: RPPS/ADELI identifiers, contact cards, and the patient's directory.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// A professional in the patient's directory (stored in the encrypted manifest).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Professional {
+    pub handle: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpps: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adeli: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profession: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub specialty: Option<String>,
+    /// An age recipient: `age1…`, or an `ssh-ed25519`/`ssh-rsa` public key.
+    pub recipient: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
+    #[serde(default)]
+    pub blocked: bool,
+    pub added_at: jiff::Timestamp,
+}
+
+impl Professional {
+    pub fn identifier(&self) -> Option<String> {
+        self.rpps
+            .as_ref()
+            .map(|r| format!("RPPS {r}"))
+            .or_else(|| self.adeli.as_ref().map(|a| format!("ADELI {a}")))
+    }
+
+    /// Does `who` (a handle, an RPPS or an ADELI number) name this professional?
+    pub fn is(&self, who: &str) -> bool {
+        let w = who.trim();
+        self.handle.eq_ignore_ascii_case(w)
+            || self.rpps.as_deref() == Some(w)
+            || self
+                .adeli
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(w))
+    }
+}
+
+/// The contact card a professional sends to patients (`carnet keygen --card`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Card {
+    pub carnet_card: u32,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpps: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adeli: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profession: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub specialty: Option<String>,
+    /// The age recipient to encrypt bundles to.
+    pub recipient: String,
+    /// The professional's signing key (minisign format), for deposits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+/// Outcome of checking an RPPS number: valid, or valid but failing the Luhn check.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RppsCheck {
+    Ok,
+    LuhnMismatch,
+}
+
+/// RPPS: 11 digits. Real numbers usually pass a Luhn check but official test numbers do not,
+/// so a Luhn failure is reported for a warning, never refused.
+pub fn check_rpps(s: &str) -> Result<(String, RppsCheck), Error> {
+    let digits: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if digits.len() != 11 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::input(
+            format!("invalid RPPS number {s:?}: an RPPS number is 11 digits"),
+            "copy it from the professional's card (e.g. 10005173140)",
+        ));
+    }
+    let check = if luhn(&digits) {
+        RppsCheck::Ok
+    } else {
+        RppsCheck::LuhnMismatch
+    };
+    Ok((digits, check))
+}
+
+fn luhn(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// ADELI: 9 characters; the first two are a department (digits, 2A/2B, or 9A–9F), then digits.
+pub fn check_adeli(s: &str) -> Result<String, Error> {
+    let v: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let bad = || {
+        Error::input(
+            format!(
+                "invalid ADELI number {s:?}: 9 characters, starting with a department (e.g. 75, 2A, 9B)"
+            ),
+            "copy it from the professional's card",
+        )
+    };
+    if v.len() != 9 || !v.is_ascii() {
+        return Err(bad());
+    }
+    let dept = &v[..2];
+    let dept_ok = dept.bytes().all(|b| b.is_ascii_digit())
+        || dept == "2A"
+        || dept == "2B"
+        || (dept.starts_with('9') && matches!(dept.as_bytes()[1], b'A'..=b'F'));
+    if !dept_ok || !v[2..].bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    Ok(v)
+}
+
+/// A short handle from a name: "Dr Jeanne Martin" → "jeanne-martin".
+pub fn handle_from_name(name: &str) -> String {
+    const TITLES: &[&str] = &[
+        "dr",
+        "dr.",
+        "docteur",
+        "pr",
+        "pr.",
+        "professeur",
+        "mme",
+        "m.",
+        "mr",
+        "mlle",
+    ];
+    let words: Vec<String> = name
+        .split_whitespace()
+        .filter(|w| !TITLES.contains(&w.to_lowercase().as_str()))
+        .map(|w| {
+            w.chars()
+                .map(fold_accent)
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect::<String>()
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    let h = words.join("-");
+    if h.is_empty() { "pro".to_string() } else { h }
+}
+
+fn fold_accent(c: char) -> char {
+    match c {
+        'à' | 'â' | 'ä' | 'á' | 'À' | 'Â' | 'Ä' => 'a',
+        'é' | 'è' | 'ê' | 'ë' | 'É' | 'È' | 'Ê' | 'Ë' => 'e',
+        'î' | 'ï' | 'í' | 'Î' | 'Ï' => 'i',
+        'ô' | 'ö' | 'ó' | 'Ô' | 'Ö' => 'o',
+        'ù' | 'û' | 'ü' | 'ú' | 'Ù' | 'Û' | 'Ü' => 'u',
+        'ç' | 'Ç' => 'c',
+        'ÿ' => 'y',
+        c => c,
+    }
+}
+
+/// Checks a recipient string: age X25519 or an SSH public key that age can encrypt to.
+pub fn check_recipient(s: &str) -> Result<String, Error> {
+    let s = s.trim();
+    if s.parse::<age::x25519::Recipient>().is_ok() || s.parse::<age::ssh::Recipient>().is_ok() {
+        return Ok(s.to_string());
+    }
+    Err(Error::input(
+        format!(
+            "{:?} is not an age recipient or SSH public key",
+            crate::ui::ellipsize(s, 40)
+        ),
+        "give an age1… key (from the professional's card or `age-keygen -y`) or an ssh-ed25519/ssh-rsa public key",
+    ))
+}
+
+/// Parses a recipient for encryption.
+pub fn recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>, Error> {
+    if let Ok(r) = s.parse::<age::x25519::Recipient>() {
+        return Ok(Box::new(r));
+    }
+    s.parse::<age::ssh::Recipient>()
+        .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
+        .map_err(|_| {
+            check_recipient(s)
+                .err()
+                .unwrap_or_else(|| Error::input("bad recipient", "check the key"))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpps_luhn_is_a_warning_not_an_error() {
+        assert_eq!(check_rpps("10005173140").unwrap().1, RppsCheck::Ok);
+        assert_eq!(
+            check_rpps("10003461033").unwrap().1,
+            RppsCheck::LuhnMismatch
+        );
+        assert!(check_rpps("1000517314").is_err());
+        assert!(check_rpps("1000517314X").is_err());
+    }
+
+    #[test]
+    fn adeli_departments() {
+        assert_eq!(check_adeli("751234567").unwrap(), "751234567");
+        assert_eq!(check_adeli("2a1234567").unwrap(), "2A1234567");
+        assert!(check_adeli("9B1234567").is_ok());
+        assert!(check_adeli("9G1234567").is_err());
+        assert!(check_adeli("7512345").is_err());
+        assert!(check_adeli("AB1234567").is_err());
+    }
+
+    #[test]
+    fn handles_drop_titles_and_accents() {
+        assert_eq!(handle_from_name("Dr Jeanne Martin"), "jeanne-martin");
+        assert_eq!(
+            handle_from_name("Pr Hélène Léger-Dupré"),
+            "helene-leger-dupre"
+        );
+        assert_eq!(handle_from_name("Dr"), "pro");
+    }
+}
