@@ -108,7 +108,7 @@ fn luhn(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// ADELI: 9 characters; the first two are a department (digits, 2A/2B, or 9A–9F), then digits.
