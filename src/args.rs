@@ -91,6 +91,40 @@ carnet log --doc 3f9c --json"
 Examples:\n  carnet verify\n  carnet verify --deep --json"
     )]
     Verify(VerifyArgs),
+    /// Create a professional's key and contact card (for doctors, nurses, pharmacists; no vault)
+    #[command(
+        after_help = "Examples:\n  carnet keygen --name \"Dr Jeanne Martin\" --rpps 10005173140 --profession médecin -o jeanne.key\n  \
+CARNET_PASSPHRASE=... carnet keygen --name \"Inf. Paul Roux\" --adeli 751234567 -o paul.key --card paul.toml"
+    )]
+    Keygen(KeygenArgs),
+    /// Manage your directory of health professionals
+    #[command(subcommand)]
+    Pro(ProCommand),
+    /// Share documents with professionals: write a signed, encrypted, time-limited bundle
+    #[command(
+        after_help = "The expiry is your consent, signed: `carnet open` enforces it, but once a \
+professional has opened the bundle nothing technical can take it back.\n\n\
+Examples:\n  carnet grant --to jeanne-martin --category imagerie --expires 7d --purpose \"avis cardiologie\" -o partage.age\n  \
+carnet grant --to 10005173140 --doc 3f9c --doc 7a01 --expires 2026-12-31 --armor -o - | mail ..."
+    )]
+    Grant(GrantArgs),
+    /// List the grants you issued, with their status
+    #[command(after_help = "Example:\n  carnet grants --active --json")]
+    Grants(GrantsArgs),
+    /// Record that a grant is revoked
+    #[command(
+        after_help = "A copy already sent cannot be recalled: the revocation is recorded in your \
+access log and shown by `carnet grants`; tell the professional.\n\nExample:\n  carnet revoke 1f2e"
+    )]
+    Revoke(RevokeArgs),
+    /// Open a bundle received from a patient: check it, show the terms, extract the documents
+    #[command(
+        after_help = "Exit status: 3 when the signature, a hash or the signer fails; 4 when the \
+grant is expired or not yet valid.\n\n\
+Examples:\n  carnet open partage.age -i jeanne.key --list\n  \
+carnet open partage.age -i jeanne.key -o ~/Patients/dupont --from SHA256:1a2b:..."
+    )]
+    Open(OpenArgs),
     /// List the document categories (the DMP document classes)
     #[command(after_help = "Example:\n  carnet categories --json")]
     Categories(JsonArg),
@@ -234,6 +268,171 @@ pub struct VerifyArgs {
     /// Also decrypt every document and check its content hash
     #[arg(long)]
     pub deep: bool,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("ident").args(["rpps", "adeli"])))]
+pub struct KeygenArgs {
+    /// Your name as patients will see it, e.g. "Dr Jeanne Martin"
+    #[arg(long)]
+    pub name: String,
+    /// Your RPPS number (11 digits)
+    #[arg(long)]
+    pub rpps: Option<String>,
+    /// Your ADELI number (9 characters)
+    #[arg(long)]
+    pub adeli: Option<String>,
+    /// Profession, e.g. médecin, infirmier, pharmacien
+    #[arg(long)]
+    pub profession: Option<String>,
+    /// Specialty, e.g. cardiologie
+    #[arg(long)]
+    pub specialty: Option<String>,
+    /// Where to write the key (an age identity file)
+    #[arg(short, long, value_name = "KEYFILE")]
+    pub output: PathBuf,
+    /// Where to write the contact card to send to patients [default: KEYFILE with .card.toml]
+    #[arg(long, value_name = "CARDFILE")]
+    pub card: Option<PathBuf>,
+    /// Write the key without passphrase protection (like age-keygen)
+    #[arg(long)]
+    pub unprotected: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProCommand {
+    /// Add a professional from a contact card, or by hand
+    #[command(after_help = "Examples:\n  carnet pro add --card jeanne.card.toml\n  \
+carnet pro add --name \"Dr Jeanne Martin\" --key age1... --rpps 10005173140")]
+    Add(ProAddArgs),
+    /// List your professionals
+    #[command(
+        visible_alias = "list",
+        after_help = "Example:\n  carnet pro ls --json"
+    )]
+    Ls(JsonArg),
+    /// Remove a professional from your directory
+    #[command(after_help = "Example:\n  carnet pro rm jeanne-martin")]
+    Rm(ProWho),
+    /// Block a professional: no grant can be made to them
+    #[command(after_help = "Example:\n  carnet pro block 10005173140")]
+    Block(ProWho),
+    /// Unblock a professional
+    #[command(after_help = "Example:\n  carnet pro unblock jeanne-martin")]
+    Unblock(ProWho),
+}
+
+#[derive(Debug, Args)]
+pub struct ProWho {
+    /// The professional's handle, RPPS or ADELI number
+    pub who: String,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["card", "key"])))]
+pub struct ProAddArgs {
+    /// A contact card made by `carnet keygen`
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["name", "key"])]
+    pub card: Option<PathBuf>,
+    /// Name, e.g. "Dr Jeanne Martin"
+    #[arg(long, requires = "key")]
+    pub name: Option<String>,
+    /// Their age recipient (age1...) or SSH public key (ssh-ed25519/ssh-rsa)
+    #[arg(long, value_name = "RECIPIENT", requires = "name")]
+    pub key: Option<String>,
+    /// RPPS number (11 digits)
+    #[arg(long)]
+    pub rpps: Option<String>,
+    /// ADELI number (9 characters)
+    #[arg(long)]
+    pub adeli: Option<String>,
+    /// Profession
+    #[arg(long)]
+    pub profession: Option<String>,
+    /// The short name you will type [default: from the name]
+    #[arg(long)]
+    pub handle: Option<String>,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("selection").required(true).multiple(true).args(["docs", "categories", "tags", "all"])))]
+pub struct GrantArgs {
+    /// Professional (handle, RPPS or ADELI); repeat for several
+    #[arg(long = "to", required = true, value_name = "PRO")]
+    pub to: Vec<String>,
+    /// Document ids (repeat, or several after one --doc)
+    #[arg(long = "doc", value_name = "ID", num_args = 1..)]
+    pub docs: Vec<String>,
+    /// Every document of a category (repeatable)
+    #[arg(long = "category", value_name = "C")]
+    pub categories: Vec<String>,
+    /// Every document with a tag (repeatable)
+    #[arg(long = "tag", value_name = "T")]
+    pub tags: Vec<String>,
+    /// Every document
+    #[arg(long)]
+    pub all: bool,
+    /// When consent ends: a duration (90m, 72h, 7d, 2w) or a date/time (2026-12-31, 2026-12-31T18:00)
+    #[arg(long, value_name = "WHEN")]
+    pub expires: String,
+    /// When consent starts (date/time) [default: now]
+    #[arg(long, value_name = "WHEN")]
+    pub not_before: Option<String>,
+    /// Why the documents are shared (shown to the professional, signed)
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// ASCII-armored output, for pasting into an email
+    #[arg(long)]
+    pub armor: bool,
+    /// The bundle file, or - for standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Overwrite FILE if it exists
+    #[arg(short, long)]
+    pub force: bool,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GrantsArgs {
+    /// Only grants in force now
+    #[arg(long)]
+    pub active: bool,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Grant id (a unique prefix is enough)
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// The bundle file
+    pub file: PathBuf,
+    /// Extract the documents into DIR (created; must be new or empty unless --force)
+    #[arg(short, long, value_name = "DIR", conflicts_with = "list")]
+    pub output: Option<PathBuf>,
+    /// Only check the bundle and show its terms
+    #[arg(long)]
+    pub list: bool,
+    /// Refuse unless signed by this patient key fingerprint (SHA256:...)
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub from: Option<String>,
+    /// Extract into a non-empty DIR, overwriting files of the same names
+    #[arg(short, long)]
+    pub force: bool,
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,

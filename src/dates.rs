@@ -21,6 +21,51 @@ pub fn local_date(t: std::time::SystemTime) -> Option<Date> {
     Some(ts.to_zoned_datetime(TimeZone::system()).date())
 }
 
+/// A point in time given as a duration from `now` (`90m`, `72h`, `7d`, `2w`) or a date/time:
+/// RFC 3339 with an offset, or local `YYYY-MM-DD[THH:MM[:SS]]`. A date alone means the start of
+/// that day, or with `end_of_day` the end of it (so `--expires 2026-12-31` includes that day).
+pub fn parse_when(s: &str, now: Timestamp, end_of_day: bool) -> Result<Timestamp, Error> {
+    let t = s.trim();
+    let bad = || {
+        Error::input(
+            format!("cannot read {s:?} as a duration or a date"),
+            "use a duration like 90m, 72h, 7d, 2w, or a date like 2026-12-31 or 2026-12-31T18:00",
+        )
+    };
+    if t.starts_with(|c: char| c.is_ascii_digit())
+        && t.ends_with(|c: char| c.is_ascii_alphabetic())
+        && !t.contains('-')
+    {
+        let d = humantime::parse_duration(t).map_err(|_| bad())?;
+        let span = jiff::SignedDuration::try_from(d).map_err(|_| bad())?;
+        return now.checked_add(span).map_err(|_| bad());
+    }
+    if let Ok(ts) = t.parse::<Timestamp>() {
+        return Ok(ts);
+    }
+    let tz = TimeZone::system();
+    if let Ok(dt) = t.replace(' ', "T").parse::<jiff::civil::DateTime>()
+        && t.contains(['T', ' '])
+    {
+        return dt
+            .to_zoned_datetime(tz)
+            .map(|z| z.timestamp())
+            .map_err(|_| bad());
+    }
+    if let Ok(d) = t.parse::<Date>() {
+        let day = if end_of_day {
+            d.tomorrow().map_err(|_| bad())?
+        } else {
+            d
+        };
+        return day
+            .to_zoned_datetime(tz)
+            .map(|z| z.timestamp())
+            .map_err(|_| bad());
+    }
+    Err(bad())
+}
+
 pub fn now() -> Timestamp {
     Timestamp::now()
 }
@@ -34,6 +79,20 @@ pub fn show_local(ts: Timestamp) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn durations_and_dates() {
+        let now: jiff::Timestamp = "2026-11-25T12:00:00Z".parse().unwrap();
+        let w = |s| super::parse_when(s, now, true).unwrap().to_string();
+        assert_eq!(w("90m"), "2026-11-25T13:30:00Z");
+        assert_eq!(w("72h"), "2026-11-28T12:00:00Z");
+        assert_eq!(w("7d"), "2026-12-02T12:00:00Z");
+        assert_eq!(w("2w"), "2026-12-09T12:00:00Z");
+        assert_eq!(w("2026-12-01T10:00:00Z"), "2026-12-01T10:00:00Z");
+        assert!(super::parse_when("soon", now, true).is_err());
+        assert!(super::parse_when("7x", now, true).is_err());
+        assert!(super::parse_when("2026-13-01", now, true).is_err());
+    }
+
     #[test]
     fn dates_parse_or_explain() {
         assert_eq!(

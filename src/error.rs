@@ -47,6 +47,10 @@ pub enum Error {
     Integrity(String),
     #[error("integrity check failed: {0} problem(s) found")]
     VerifyFailed(usize),
+    #[error("{0}")]
+    BadBundle(String),
+    #[error("{0}")]
+    GrantValidity(String),
     /// Bad input that is not covered above: the message names it, the hint says what to do.
     #[error("{msg}")]
     Input { msg: String, hint: Option<String> },
@@ -81,6 +85,10 @@ impl Error {
             Error::VerifyFailed(_) => {
                 "each problem is listed above; restore those files from a backup"
             }
+            Error::BadBundle(_) => {
+                "do not use this bundle; ask the patient to send it again and compare the key fingerprint with them"
+            }
+            Error::GrantValidity(_) => "ask the patient for a new grant",
             Error::Input { hint, .. } => return hint.clone(),
         };
         Some(h.to_string())
@@ -88,7 +96,8 @@ impl Error {
 
     pub fn exit(&self) -> Exit {
         match self {
-            Error::Integrity(_) | Error::VerifyFailed(_) => Exit::Integrity,
+            Error::Integrity(_) | Error::VerifyFailed(_) | Error::BadBundle(_) => Exit::Integrity,
+            Error::GrantValidity(_) => Exit::GrantValidity,
             _ => Exit::Failure,
         }
     }

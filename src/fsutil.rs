@@ -65,15 +65,22 @@ pub fn persist(tmp: tempfile::NamedTempFile, dest: &Path, overwrite: bool) -> an
             .map_err(|e| e.error)
             .with_context(|| format!("cannot write {}", dest.display()))?;
     }
-    if let Some(parent) = dest.parent() {
-        sync_dir(parent).with_context(|| format!("cannot flush {}", parent.display()))?;
-    }
+    let parent = parent_dir(dest);
+    sync_dir(parent).with_context(|| format!("cannot flush {}", parent.display()))?;
     Ok(())
+}
+
+/// The folder holding `path`; `.` for a bare file name (whose `parent()` is empty).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// Replaces `dest` with `bytes` atomically: readers see the old file or the new one, never half.
 pub fn write_atomic(dest: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
+    let dir = parent_dir(dest);
     let mut tmp =
         private_tempfile(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
     tmp.write_all(bytes)

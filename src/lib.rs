@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod dates;
 pub mod error;
 pub mod fsutil;
+pub mod grant;
 pub mod ids;
 pub mod keyring;
 pub mod keys;

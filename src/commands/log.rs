@@ -127,7 +127,9 @@ fn describe(e: &Entry, titles: &HashMap<&str, &str>) -> String {
                 + if n > 3 { ", …" } else { "" }
         ),
     };
-    for key in ["target", "what", "action", "seq"] {
+    for key in [
+        "grant", "to", "handle", "expires", "target", "what", "action", "seq",
+    ] {
         if let Some(v) = e.details.get(key) {
             let v = v
                 .as_str()

@@ -4,9 +4,13 @@ mod add;
 mod cat;
 mod categories;
 mod export;
+mod grant;
 mod init;
+mod keygen;
 mod log;
 mod ls;
+mod open;
+mod pro;
 mod rm;
 mod show;
 mod verify;
@@ -78,6 +82,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rm(a) => rm::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
         Command::Verify(a) => verify::run(&ctx, a),
+        Command::Keygen(a) => keygen::run(&ctx, a),
+        Command::Pro(c) => pro::run(&ctx, c),
+        Command::Grant(a) => grant::run(&ctx, a),
+        Command::Grants(a) => grant::list(&ctx, a),
+        Command::Revoke(a) => grant::revoke(&ctx, a),
+        Command::Open(a) => open::run(&ctx, a),
         Command::Categories(a) => categories::run(a),
     }
 }

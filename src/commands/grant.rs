@@ -1,0 +1,471 @@
+//! `carnet grant`, `carnet grants`, `carnet revoke`: consent turned into a signed bundle, and
+//! the record of what was shared with whom.
+
+use std::collections::HashSet;
+use std::io::{BufReader, Read, Write};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::Ctx;
+use crate::args::{GrantArgs, GrantsArgs, RevokeArgs};
+use crate::category;
+use crate::dates;
+use crate::error::Error;
+use crate::fsutil;
+use crate::grant::{
+    self, DocumentSource, HashingWriter, Terms, TermsDocument, TermsPatient, TermsRecipient,
+};
+use crate::ids;
+use crate::keys::Unlocked;
+use crate::manifest::{Document, GrantRecord};
+use crate::ui;
+use crate::vault::{Op, Vault};
+
+/// Streams each document's plaintext from its vault object.
+struct VaultDocs<'a> {
+    vault: &'a Vault,
+    keys: &'a Unlocked,
+    objects: Vec<String>,
+}
+
+impl DocumentSource for VaultDocs<'_> {
+    fn open(&mut self, index: usize) -> anyhow::Result<Box<dyn Read + '_>> {
+        let r = self.vault.open_object(&self.objects[index], self.keys)?;
+        Ok(Box::new(BufReader::with_capacity(256 * 1024, r)))
+    }
+}
+
+#[derive(Serialize)]
+struct GrantOutput<'a> {
+    id: &'a str,
+    output: String,
+    to: Vec<&'a str>,
+    documents: usize,
+    not_before: String,
+    expires: String,
+    bundle_sha256: &'a str,
+    patient_fingerprint: &'a str,
+}
+
+pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
+    let now = dates::now();
+    let expires = dates::parse_when(&a.expires, now, true)?;
+    let not_before = a
+        .not_before
+        .as_deref()
+        .map(|s| dates::parse_when(s, now, false))
+        .transpose()?
+        .unwrap_or(now);
+    if expires <= now {
+        return Err(Error::input(
+            format!("the expiry {} is in the past", dates::show_local(expires)),
+            "give a duration such as 7d, or a future date",
+        )
+        .into());
+    }
+    if expires <= not_before {
+        return Err(Error::input(
+            "the grant would expire before it starts",
+            "make --expires later than --not-before",
+        )
+        .into());
+    }
+    let categories = a
+        .categories
+        .iter()
+        .map(|c| category::parse(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let to_stdout = a.output.as_os_str() == "-";
+    if !to_stdout && a.output.exists() && !a.force {
+        return Err(Error::input(
+            format!("{} already exists", a.output.display()),
+            "choose another file, or pass --force",
+        )
+        .into());
+    }
+    if !to_stdout && a.output.is_dir() {
+        return Err(Error::input(
+            format!("{} is a folder", a.output.display()),
+            "give a file name for the bundle",
+        )
+        .into());
+    }
+
+    let vault = ctx.open_vault()?;
+    let snap = vault.read(&ctx.keys)?;
+    let m = &snap.manifest;
+
+    let mut pros = Vec::new();
+    for who in &a.to {
+        let p = m.professional(who)?;
+        if p.blocked {
+            return Err(Error::input(
+                format!("{} is blocked: no grant can be made to them", p.handle),
+                format!("unblock them first with `carnet pro unblock {}`", p.handle),
+            )
+            .into());
+        }
+        if !pros
+            .iter()
+            .any(|q: &&crate::pro::Professional| q.handle == p.handle)
+        {
+            pros.push(p);
+        }
+    }
+
+    let mut wanted: HashSet<String> = HashSet::new();
+    for p in &a.docs {
+        wanted.insert(m.resolve(p)?);
+    }
+    let mut chosen: Vec<&Document> = m
+        .documents
+        .iter()
+        .filter(|d| {
+            a.all
+                || wanted.contains(&d.id)
+                || categories.contains(&d.category.as_str())
+                || d.tags.iter().any(|t| a.tags.contains(t))
+        })
+        .collect();
+    if chosen.is_empty() {
+        return Err(Error::input(
+            "no document matches this selection",
+            "check it with `carnet ls`; nothing was shared",
+        )
+        .into());
+    }
+    chosen.sort_by_key(|d| (d.date, d.added_at));
+
+    // Readable, unique paths inside the zip.
+    let mut taken = HashSet::new();
+    let documents: Vec<TermsDocument> = chosen
+        .iter()
+        .map(|d| {
+            let base = format!("documents/{}/{}", d.category, super::export::file_name(d));
+            let mut path = base.clone();
+            let mut n = 2;
+            while !taken.insert(path.to_lowercase()) {
+                path = match base.rfind('.') {
+                    Some(i) if i > base.rfind('/').unwrap_or(0) => {
+                        format!("{} ({n}){}", &base[..i], &base[i..])
+                    }
+                    _ => format!("{base} ({n})"),
+                };
+                n += 1;
+            }
+            TermsDocument {
+                id: d.id.clone(),
+                title: d.title.clone(),
+                category: d.category.clone(),
+                date: d.date,
+                author: d.author.clone(),
+                media_type: d.media_type.clone(),
+                size: d.size,
+                sha256: d.sha256.clone(),
+                path,
+            }
+        })
+        .collect();
+
+    let key = snap.ring.verifying_key();
+    let fingerprint = crate::keyring::fingerprint(&key);
+    let terms = Terms {
+        format: grant::FORMAT.into(),
+        id: ids::random_id(),
+        purpose: a
+            .purpose
+            .clone()
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty()),
+        issued: now,
+        not_before,
+        expires,
+        patient: TermsPatient {
+            name: m.patient.name.clone(),
+            signing_key: crate::sign::encode_public(&key),
+            fingerprint: fingerprint.clone(),
+        },
+        recipients: pros
+            .iter()
+            .map(|p| TermsRecipient {
+                name: p.name.clone(),
+                rpps: p.rpps.clone(),
+                adeli: p.adeli.clone(),
+                profession: p.profession.clone(),
+                recipient: p.recipient.clone(),
+            })
+            .collect(),
+        documents,
+    };
+    let terms_toml = format!(
+        "# carnet grant: terms signed by the patient (see grant.toml.minisig)\n{}",
+        toml::to_string(&terms).context("cannot encode the terms")?
+    );
+    let signature = crate::sign::sign(
+        &snap.ring,
+        terms_toml.as_bytes(),
+        &format!("signature from carnet patient key {fingerprint}"),
+        &format!("carnet grant {} expires {}", terms.id, terms.expires),
+    );
+    let recipients = pros
+        .iter()
+        .map(|p| crate::pro::recipient(&p.recipient))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let total: u64 = terms.documents.iter().map(|d| d.size).sum();
+    let bar = if total >= ui::BIG_FILE {
+        ui::bytes_bar(total, "Sealing")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut source = VaultDocs {
+        vault: &vault,
+        keys: &snap.keys,
+        objects: chosen.iter().map(|d| d.object.clone()).collect(),
+    };
+    let progress = |n| bar.set_position(n);
+
+    let (bundle_sha256, tmp) = if to_stdout {
+        let out = HashingWriter {
+            inner: std::io::stdout().lock(),
+            hash: Default::default(),
+            written: 0,
+        };
+        let out = grant::write_bundle(
+            out,
+            &recipients,
+            a.armor,
+            &terms_toml,
+            &signature,
+            &terms,
+            &mut source,
+            &progress,
+        )?;
+        let mut inner = out.inner;
+        inner.flush()?;
+        (hex::encode(sha2::Digest::finalize(out.hash)), None)
+    } else {
+        let dir = match a.output.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let tmp = fsutil::private_tempfile(&dir)
+            .with_context(|| format!("cannot write in {}", dir.display()))?;
+        let out = HashingWriter {
+            inner: std::io::BufWriter::with_capacity(256 * 1024, tmp),
+            hash: Default::default(),
+            written: 0,
+        };
+        let out = grant::write_bundle(
+            out,
+            &recipients,
+            a.armor,
+            &terms_toml,
+            &signature,
+            &terms,
+            &mut source,
+            &progress,
+        )?;
+        let sha = hex::encode(sha2::Digest::finalize(out.hash));
+        let tmp = out
+            .inner
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .context("cannot write the bundle")?;
+        (sha, Some(tmp))
+    };
+    bar.finish_and_clear();
+
+    // The bundle is complete; put it in place, then record the grant. If recording fails the
+    // bundle is taken back, so a grant is never shared without its trace in the log.
+    if let Some(tmp) = tmp {
+        fsutil::persist(tmp, &a.output, a.force)?;
+    }
+    let record = GrantRecord {
+        id: terms.id.clone(),
+        to: pros.iter().map(|p| p.handle.clone()).collect(),
+        documents: terms.documents.iter().map(|d| d.id.clone()).collect(),
+        purpose: terms.purpose.clone(),
+        issued_at: now,
+        not_before,
+        expires,
+        bundle_sha256: bundle_sha256.clone(),
+        revoked_at: None,
+    };
+    let identifiers: Vec<String> = pros
+        .iter()
+        .map(|p| p.identifier().unwrap_or_else(|| p.name.clone()))
+        .collect();
+    let output_name = if to_stdout {
+        "-".to_string()
+    } else {
+        a.output.display().to_string()
+    };
+    let logged = (|| -> anyhow::Result<()> {
+        let txn = vault.begin(snap.keys)?;
+        let mut manifest = txn.manifest().clone();
+        manifest.grants.push(record.clone());
+        let mut op = Op::new("grant")
+            .documents(record.documents.clone())
+            .detail("grant", record.id.clone())
+            .detail("to", record.to.clone())
+            .detail("identifiers", identifiers)
+            .detail("not_before", not_before.to_string())
+            .detail("expires", expires.to_string())
+            .detail("bundle_sha256", bundle_sha256.clone())
+            .detail("output", output_name.clone());
+        if let Some(p) = &record.purpose {
+            op = op.detail("purpose", p.clone());
+        }
+        op.manifest = Some(manifest);
+        txn.commit(op)?;
+        Ok(())
+    })();
+    if let Err(e) = logged {
+        if !to_stdout {
+            let _ = std::fs::remove_file(&a.output);
+        }
+        return Err(e.context(
+            "the grant could not be recorded in the access log, so the bundle was removed",
+        ));
+    }
+
+    if a.json {
+        return super::print_json(&GrantOutput {
+            id: &record.id,
+            output: output_name,
+            to: record.to.iter().map(String::as_str).collect(),
+            documents: record.documents.len(),
+            not_before: not_before.to_string(),
+            expires: expires.to_string(),
+            bundle_sha256: &bundle_sha256,
+            patient_fingerprint: &fingerprint,
+        });
+    }
+    if !to_stdout {
+        crate::outln!("{}", record.id);
+    }
+    eprintln!(
+        "Granted {} document(s) to {} until {}{}.",
+        record.documents.len(),
+        record.to.join(", "),
+        dates::show_local(expires),
+        if to_stdout {
+            String::new()
+        } else {
+            format!(" in {}", a.output.display())
+        }
+    );
+    eprintln!("Your key fingerprint (the professional can check it with you): {fingerprint}");
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct GrantView<'a> {
+    id: &'a str,
+    status: &'static str,
+    to: &'a [String],
+    documents: &'a [String],
+    purpose: Option<&'a str>,
+    issued_at: String,
+    not_before: String,
+    expires: String,
+    revoked_at: Option<String>,
+    bundle_sha256: &'a str,
+}
+
+pub fn list(ctx: &Ctx, a: GrantsArgs) -> anyhow::Result<()> {
+    let vault = ctx.open_vault()?;
+    let m = vault.read(&ctx.keys)?.manifest;
+    let now = dates::now();
+    let grants: Vec<&GrantRecord> = m
+        .grants
+        .iter()
+        .filter(|g| !a.active || g.status(now) == "active")
+        .collect();
+    if a.json {
+        let v: Vec<GrantView> = grants
+            .iter()
+            .map(|g| GrantView {
+                id: &g.id,
+                status: g.status(now),
+                to: &g.to,
+                documents: &g.documents,
+                purpose: g.purpose.as_deref(),
+                issued_at: g.issued_at.to_string(),
+                not_before: g.not_before.to_string(),
+                expires: g.expires.to_string(),
+                revoked_at: g.revoked_at.map(|t| t.to_string()),
+                bundle_sha256: &g.bundle_sha256,
+            })
+            .collect();
+        return super::print_json(&v);
+    }
+    if grants.is_empty() {
+        eprintln!("no grants{}", if a.active { " in force" } else { " yet" });
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<8}  {:<13}  {:<16}  {:>4}  {:<24}  PURPOSE",
+        "ID", "STATUS", "EXPIRES", "DOCS", "TO"
+    )?;
+    for g in grants {
+        writeln!(
+            out,
+            "{:<8}  {:<13}  {:<16}  {:>4}  {:<24}  {}",
+            ids::short(&g.id),
+            g.status(now),
+            dates::show_local(g.expires),
+            g.documents.len(),
+            ui::ellipsize(&g.to.join(", "), 24),
+            g.purpose.as_deref().unwrap_or("-")
+        )?;
+    }
+    Ok(())
+}
+
+pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> anyhow::Result<()> {
+    let vault = ctx.open_vault()?;
+    let keys = vault.unlock(&ctx.keys)?;
+    let txn = vault.begin(keys)?;
+    let mut m = txn.manifest().clone();
+    let id = ids::resolve(&a.id, m.grants.iter().map(|g| g.id.as_str()))
+        .map_err(|e| match e {
+            Error::UnknownId(x) => Error::input(
+                format!("no grant with id {x}"),
+                "list your grants with `carnet grants`",
+            ),
+            e => e,
+        })?
+        .to_string();
+    let Some(g) = m.grants.iter_mut().find(|g| g.id == id) else {
+        return Err(Error::UnknownId(a.id).into());
+    };
+    if let Some(t) = g.revoked_at {
+        eprintln!(
+            "grant {} was already revoked on {}",
+            ids::short(&id),
+            dates::show_local(t)
+        );
+        return Ok(());
+    }
+    g.revoked_at = Some(dates::now());
+    let to = g.to.clone();
+    let mut op = Op::new("revoke")
+        .documents(g.documents.clone())
+        .detail("grant", id.clone())
+        .detail("to", to.clone());
+    op.manifest = Some(m);
+    txn.commit(op)?;
+    eprintln!(
+        "Revoked grant {} (to {}). This is recorded in your access log. A copy already sent or \
+         opened cannot be recalled: carnet has no server to take it back. Tell the professional \
+         that your consent is withdrawn.",
+        ids::short(&id),
+        to.join(", ")
+    );
+    Ok(())
+}

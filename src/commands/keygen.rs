@@ -1,0 +1,128 @@
+//! `carnet keygen`: a professional's age identity (with a signing key) and contact card.
+
+use std::path::{Path, PathBuf};
+
+use age::secrecy::ExposeSecret;
+use anyhow::Context;
+use ed25519_dalek::SigningKey;
+use zeroize::Zeroizing;
+
+use super::Ctx;
+use crate::args::KeygenArgs;
+use crate::error::Error;
+use crate::fsutil;
+use crate::keys;
+use crate::pro::{self, Card, RppsCheck};
+use crate::sign;
+
+pub fn run(ctx: &Ctx, a: KeygenArgs) -> anyhow::Result<()> {
+    let name = a.name.trim().to_string();
+    if name.is_empty() {
+        return Err(Error::input(
+            "the name is empty",
+            "give the name patients know you by, e.g. \"Dr Jeanne Martin\"",
+        )
+        .into());
+    }
+    let rpps = match &a.rpps {
+        Some(r) => {
+            let (r, check) = pro::check_rpps(r)?;
+            if check == RppsCheck::LuhnMismatch {
+                eprintln!(
+                    "warning: RPPS {r} fails the Luhn check (test numbers do); check it is yours"
+                );
+            }
+            Some(r)
+        }
+        None => None,
+    };
+    let adeli = a.adeli.as_deref().map(pro::check_adeli).transpose()?;
+    let card_path = a
+        .card
+        .clone()
+        .unwrap_or_else(|| default_card_path(&a.output));
+    for p in [&a.output, &card_path] {
+        if p.exists() {
+            return Err(Error::input(
+                format!("{} already exists", p.display()),
+                "keys are never overwritten: choose another path or move the old file away",
+            )
+            .into());
+        }
+    }
+
+    let id = age::x25519::Identity::generate();
+    let signing = SigningKey::from_bytes(&rand::random());
+    let verifying = signing.verifying_key();
+    // The signing key rides in a comment line: the age CLI ignores it, so the file stays a
+    // standard identity file, and it shares the identity's passphrase protection.
+    let text = Zeroizing::new(format!(
+        "# carnet professional identity: {name}\n# created: {}\n# public key: {}\n# carnet-signing-key: {}\n{}\n",
+        jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        id.to_public(),
+        hex::encode(signing.to_bytes()),
+        id.to_string().expose_secret()
+    ));
+    let bytes: Zeroizing<Vec<u8>> = if a.unprotected {
+        Zeroizing::new(text.as_bytes().to_vec())
+    } else {
+        let pass = ctx
+            .keys
+            .passphrase
+            .get("Passphrase for the new key: ", true)?;
+        Zeroizing::new(keys::encrypt_with_passphrase(text.as_bytes(), pass)?)
+    };
+    write_new(&a.output, &bytes)?;
+
+    let card = Card {
+        carnet_card: 1,
+        name: name.clone(),
+        rpps,
+        adeli,
+        profession: a.profession.clone(),
+        specialty: a.specialty.clone(),
+        recipient: id.to_public().to_string(),
+        signing_key: Some(sign::encode_public(&verifying)),
+        fingerprint: Some(crate::keyring::fingerprint(&verifying)),
+    };
+    let card_text = format!(
+        "# carnet contact card: send it to your patients (it holds only public keys)\n{}",
+        toml::to_string(&card).context("cannot encode the card")?
+    );
+    if let Err(e) = write_new(&card_path, card_text.as_bytes()) {
+        // Half a key pair is useless: take the key back so the command can simply be re-run.
+        let _ = std::fs::remove_file(&a.output);
+        return Err(e);
+    }
+    eprintln!(
+        "Wrote your key to {} ({}) and your contact card to {}.",
+        a.output.display(),
+        if a.unprotected {
+            "not protected: keep it private"
+        } else {
+            "protected by your passphrase"
+        },
+        card_path.display()
+    );
+    eprintln!(
+        "Send the card to your patients; open their bundles with `carnet open FILE -i {}`.",
+        a.output.display()
+    );
+    crate::outln!("{}", id.to_public());
+    Ok(())
+}
+
+fn default_card_path(key: &Path) -> PathBuf {
+    key.with_extension("card.toml")
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut f = fsutil::create_new_private(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.sync_all()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! `carnet open`: the professional's side. Decrypt, authenticate, check validity, extract safely.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::Ctx;
+use crate::args::OpenArgs;
+use crate::dates;
+use crate::error::Error;
+use crate::grant::{self, BundleError, Terms};
+use crate::keys;
+use crate::ui;
+
+/// Patients already seen, by name → key fingerprint (trust on first use).
+#[derive(Default, Serialize, Deserialize)]
+struct KnownPatients {
+    #[serde(default)]
+    patients: BTreeMap<String, String>,
+}
+
+fn known_patients_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("CARNET_KNOWN_PATIENTS").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|x| !x.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        })?;
+    Some(base.join("carnet").join("known-patients.toml"))
+}
+
+fn to_error(e: BundleError) -> anyhow::Error {
+    match e {
+        BundleError::NotForYou => Error::input(
+            "this bundle is not addressed to your key",
+            "open it with the key whose card you gave the patient (-i KEYFILE)",
+        )
+        .into(),
+        BundleError::NotAge(m) => Error::input(
+            format!("this is not a carnet bundle (not an age file: {m})"),
+            "check the file",
+        )
+        .into(),
+        BundleError::Expired(_) | BundleError::NotYetValid(_) => {
+            Error::GrantValidity(e.to_string()).into()
+        }
+        BundleError::Io(e) => anyhow::Error::from(e),
+        e => Error::BadBundle(e.to_string()).into(),
+    }
+}
+
+#[derive(Serialize)]
+struct OpenReport<'a> {
+    grant: &'a str,
+    status: &'static str,
+    patient: Option<&'a str>,
+    fingerprint: &'a str,
+    purpose: Option<&'a str>,
+    issued: String,
+    not_before: String,
+    expires: String,
+    recipients: Vec<&'a str>,
+    documents: &'a [grant::TermsDocument],
+    extracted_to: Option<String>,
+}
+
+pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
+    let Some(key_path) = &ctx.keys.identity else {
+        return Err(Error::input(
+            "no key given",
+            "pass your key file with -i KEYFILE (or CARNET_IDENTITY)",
+        )
+        .into());
+    };
+    if !a.file.is_file() {
+        return Err(Error::input(
+            format!("{} is not a file", a.file.display()),
+            "give the bundle you received",
+        )
+        .into());
+    }
+    if let Some(dir) = &a.output
+        && !a.force
+        && dir.exists()
+        && !crate::fsutil::is_empty_dir(dir)?
+    {
+        return Err(Error::input(
+            format!("{} is not empty", dir.display()),
+            "choose a new folder, or pass --force to write into it",
+        )
+        .into());
+    }
+    let identities = keys::load_identity_path(key_path, &ctx.keys.passphrase)?;
+    let mut opened = grant::open_bundle(&a.file, &identities).map_err(to_error)?;
+    let terms = opened.terms.clone();
+
+    if let Some(expected) = &a.from
+        && !expected
+            .trim()
+            .eq_ignore_ascii_case(&terms.patient.fingerprint)
+    {
+        return Err(to_error(BundleError::WrongSigner {
+            found: terms.patient.fingerprint.clone(),
+            expected: expected.trim().to_string(),
+        }));
+    }
+    remember_patient(&terms);
+
+    let now = dates::now();
+    let status = terms.status(now);
+    opened.check_entries().map_err(to_error)?;
+    if !a.json {
+        print_terms(&terms, status);
+    }
+    match status {
+        "expired" => {
+            return Err(to_error(BundleError::Expired(dates::show_local(
+                terms.expires,
+            ))));
+        }
+        "not-yet-valid" => {
+            return Err(to_error(BundleError::NotYetValid(dates::show_local(
+                terms.not_before,
+            ))));
+        }
+        _ => {}
+    }
+
+    let mut extracted = None;
+    if let Some(dir) = &a.output {
+        extract(&mut opened, dir, a.force)?;
+        extracted = Some(dir.display().to_string());
+        if !a.json {
+            eprintln!(
+                "Extracted {} document(s) to {}",
+                terms.documents.len(),
+                dir.display()
+            );
+        }
+    } else if !a.list && !a.json {
+        eprintln!("Bundle checked. Extract the documents with -o DIR.");
+    }
+    if a.json {
+        super::print_json(&OpenReport {
+            grant: &terms.id,
+            status,
+            patient: terms.patient.name.as_deref(),
+            fingerprint: &terms.patient.fingerprint,
+            purpose: terms.purpose.as_deref(),
+            issued: terms.issued.to_string(),
+            not_before: terms.not_before.to_string(),
+            expires: terms.expires.to_string(),
+            recipients: terms.recipients.iter().map(|r| r.name.as_str()).collect(),
+            documents: &terms.documents,
+            extracted_to: extracted,
+        })?;
+    }
+    Ok(())
+}
+
+fn print_terms(t: &Terms, status: &str) {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Grant {} from {}",
+        crate::ids::short(&t.id),
+        t.patient.name.as_deref().unwrap_or("(unnamed patient)")
+    );
+    let _ = writeln!(
+        s,
+        "  patient key: {} (signature valid)",
+        t.patient.fingerprint
+    );
+    let _ = writeln!(s, "  purpose:     {}", t.purpose.as_deref().unwrap_or("-"));
+    let _ = writeln!(
+        s,
+        "  valid:       {} → {}  [{status}]",
+        dates::show_local(t.not_before),
+        dates::show_local(t.expires)
+    );
+    let to: Vec<String> = t
+        .recipients
+        .iter()
+        .map(|r| match (&r.rpps, &r.adeli) {
+            (Some(n), _) => format!("{} (RPPS {n})", r.name),
+            (_, Some(n)) => format!("{} (ADELI {n})", r.name),
+            _ => r.name.clone(),
+        })
+        .collect();
+    let _ = writeln!(s, "  for:         {}", to.join(", "));
+    let _ = writeln!(s, "  documents ({}):", t.documents.len());
+    for d in &t.documents {
+        let _ = writeln!(
+            s,
+            "    {}  {:<13} {:>10}  {}",
+            d.date,
+            d.category,
+            ui::human_size(d.size),
+            d.title
+        );
+    }
+    print!("{s}");
+}
+
+fn remember_patient(t: &Terms) {
+    let Some(name) = t.patient.name.clone() else {
+        return;
+    };
+    let Some(path) = known_patients_path() else {
+        return;
+    };
+    let mut known: KnownPatients = fs::read_to_string(&path)
+        .ok()
+        .and_then(|s| toml::from_str(&s).ok())
+        .unwrap_or_default();
+    match known.patients.get(&name) {
+        Some(fp) if *fp == t.patient.fingerprint => {}
+        Some(fp) => eprintln!(
+            "warning: a bundle from {name} was signed before by another key ({fp}); this one is signed by {}. \
+             Check with the patient before trusting it.",
+            t.patient.fingerprint
+        ),
+        None => {
+            known
+                .patients
+                .insert(name.clone(), t.patient.fingerprint.clone());
+            let saved = path
+                .parent()
+                .map(crate::fsutil::create_private_dir)
+                .transpose()
+                .ok()
+                .and_then(|_| toml::to_string(&known).ok())
+                .map(|text| crate::fsutil::write_atomic(&path, text.as_bytes()));
+            match saved {
+                Some(Ok(())) => eprintln!(
+                    "note: first bundle from {name}; key {} remembered",
+                    t.patient.fingerprint
+                ),
+                _ => eprintln!(
+                    "warning: could not remember {name}'s key in {}",
+                    path.display()
+                ),
+            }
+        }
+    }
+}
+
+/// Extracts into a staging folder beside `dir`, then moves it into place: a refused bundle
+/// leaves nothing behind, and nothing is ever written outside `dir`.
+fn extract<R: std::io::Read + std::io::Seek>(
+    opened: &mut grant::Opened<R>,
+    dir: &Path,
+    force: bool,
+) -> anyhow::Result<()> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".carnet-open-")
+        .tempdir_in(&parent)
+        .with_context(|| format!("cannot write in {}", parent.display()))?;
+    let total: u64 = opened.terms.documents.iter().map(|d| d.size).sum();
+    let bar = if total >= ui::BIG_FILE {
+        ui::bytes_bar(total, "Extracting")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let files = opened
+        .extract_to(staging.path(), &|n| bar.set_position(n))
+        .map_err(to_error)?;
+    bar.finish_and_clear();
+    let dir_exists = dir.exists();
+    if !dir_exists || crate::fsutil::is_empty_dir(dir)? {
+        if dir_exists {
+            fs::remove_dir(dir).with_context(|| format!("cannot replace {}", dir.display()))?;
+        }
+        let kept = staging.keep();
+        fs::rename(&kept, dir)
+            .with_context(|| format!("cannot move the documents into {}", dir.display()))?;
+        return Ok(());
+    }
+    if !force {
+        return Err(Error::input(
+            format!("{} is not empty", dir.display()),
+            "pass --force to write into it",
+        )
+        .into());
+    }
+    for rel in files {
+        let dest = dir.join(&rel);
+        if let Some(p) = dest.parent() {
+            fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;
+        }
+        fs::rename(staging.path().join(&rel), &dest)
+            .with_context(|| format!("cannot write {}", dest.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,505 @@
+//! Consent grants as files: the signed terms, writing a bundle (age-encrypted zip) and opening
+//! one safely.
+//!
+//! A bundle is an age file (to the professionals' recipients) holding a stored zip:
+//! `grant.toml` (the terms), `grant.toml.minisig` (their signature by the patient's key),
+//! `LISEZMOI-README.txt`, and the documents under `documents/<category>/<date> <title>.<ext>`.
+//! Opening never trusts the zip: only entries named in the signed terms are written, with the
+//! sizes and SHA-256 the terms give, into a staging folder renamed into place at the end.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{self, BufReader, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zip::write::SimpleFileOptions;
+
+use crate::error::Error;
+
+pub const TERMS: &str = "grant.toml";
+pub const SIGNATURE: &str = "grant.toml.minisig";
+pub const README: &str = "LISEZMOI-README.txt";
+pub const FORMAT: &str = "carnet-grant/1";
+/// Bounds on what a hostile bundle can make `open` read or hold.
+pub const MAX_DOCUMENTS: usize = 10_000;
+const MAX_TERMS: u64 = 8 << 20;
+const MAX_SIGNATURE: u64 = 4096;
+const MAX_README: u64 = 64 << 10;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Terms {
+    pub format: String,
+    pub id: String,
+    #[serde(default)]
+    pub purpose: Option<String>,
+    pub issued: jiff::Timestamp,
+    pub not_before: jiff::Timestamp,
+    pub expires: jiff::Timestamp,
+    pub patient: TermsPatient,
+    pub recipients: Vec<TermsRecipient>,
+    pub documents: Vec<TermsDocument>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TermsPatient {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The patient's signing key, minisign format.
+    pub signing_key: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TermsRecipient {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpps: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adeli: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profession: Option<String>,
+    pub recipient: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TermsDocument {
+    pub id: String,
+    pub title: String,
+    pub category: String,
+    pub date: jiff::civil::Date,
+    #[serde(default)]
+    pub author: Option<String>,
+    pub media_type: String,
+    pub size: u64,
+    pub sha256: String,
+    pub path: String,
+}
+
+impl Terms {
+    pub fn status(&self, now: jiff::Timestamp) -> &'static str {
+        if now < self.not_before {
+            "not-yet-valid"
+        } else if now >= self.expires {
+            "expired"
+        } else {
+            "active"
+        }
+    }
+}
+
+/// The plain-text note that travels in every bundle, in French and English.
+pub fn readme(t: &Terms) -> String {
+    let who = t.patient.name.as_deref().unwrap_or("(sans nom / unnamed)");
+    let purpose = t.purpose.as_deref().unwrap_or("-");
+    format!(
+        "Partage de documents médicaux / Shared medical documents\n\
+         ========================================================\n\n\
+         Patient : {who}\n\
+         Clé du patient / patient key : {fp}\n\
+         Motif / purpose : {purpose}\n\
+         Valable du / valid from : {nb}\n\
+         Jusqu'au / until : {ex}\n\
+         Documents : {n}\n\n\
+         FR — Ce fichier est un partage consenti par le patient, chiffré pour vous seul(e).\n\
+         Ouvrez-le avec carnet, qui vérifie la signature, l'intégrité et la validité :\n\
+         \x20   carnet open FICHIER -i VOTRE_CLE -o DOSSIER\n\
+         ou avec les outils standard age et unzip :\n\
+         \x20   age -d -i VOTRE_CLE FICHIER > partage.zip && unzip partage.zip\n\
+         Les conditions signées sont dans grant.toml (signature : grant.toml.minisig,\n\
+         vérifiable avec minisign -Vm grant.toml -P CLE_DU_PATIENT).\n\
+         La date d'expiration exprime le consentement du patient ; une fois ouvert, ce\n\
+         partage ne peut pas être repris techniquement. Respectez-la.\n\n\
+         EN — This file was shared with the patient's consent, encrypted for you only.\n\
+         Open it with carnet, which checks the signature, integrity and validity:\n\
+         \x20   carnet open FILE -i YOUR_KEY -o FOLDER\n\
+         or with the standard age and unzip tools:\n\
+         \x20   age -d -i YOUR_KEY FILE > share.zip && unzip share.zip\n\
+         The signed terms are in grant.toml (signature: grant.toml.minisig, which\n\
+         minisign -Vm grant.toml -P PATIENT_KEY checks).\n\
+         The expiry date states the patient's consent; once opened, nothing technical can\n\
+         take this share back. Please honour it.\n",
+        fp = t.patient.fingerprint,
+        nb = t.not_before,
+        ex = t.expires,
+        n = t.documents.len(),
+    )
+}
+
+/// Checks that a path from the terms is a plain relative path under `documents/`, so that no
+/// signed-but-hostile terms can make `open` write outside its target.
+pub fn check_entry_path(p: &str) -> Result<(), String> {
+    if p.len() > 1024 || p.contains('\\') || p.chars().any(char::is_control) {
+        return Err(format!("unsafe path {p:?}"));
+    }
+    let segs: Vec<&str> = p.split('/').collect();
+    if segs.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
+        return Err(format!("unsafe path {p:?}"));
+    }
+    if segs.len() < 2 || segs[0] != "documents" {
+        return Err(format!(
+            "unexpected path {p:?} (documents live under documents/)"
+        ));
+    }
+    Ok(())
+}
+
+/// A source of document content for the bundle writer: yields plaintext readers in order.
+pub trait DocumentSource {
+    fn open(&mut self, index: usize) -> anyhow::Result<Box<dyn Read + '_>>;
+}
+
+/// Hashes everything written through it (the bundle's SHA-256, recorded in the log).
+pub struct HashingWriter<W> {
+    pub inner: W,
+    pub hash: Sha256,
+    pub written: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn zip_time(d: jiff::civil::Date) -> zip::DateTime {
+    let y = d.year().clamp(1980, 2107) as u16;
+    zip::DateTime::from_date_and_time(y, d.month() as u8, d.day() as u8, 12, 0, 0)
+        .unwrap_or_default()
+}
+
+/// Streams a bundle into `out`: age (optionally armored) around a stored zip. Returns `out`.
+pub fn write_bundle<W: Write>(
+    out: W,
+    recipients: &[Box<dyn age::Recipient + Send>],
+    armor: bool,
+    terms_toml: &str,
+    signature: &str,
+    terms: &Terms,
+    docs: &mut dyn DocumentSource,
+    progress: &dyn Fn(u64),
+) -> anyhow::Result<W> {
+    let enc = age::Encryptor::with_recipients(
+        recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient),
+    )?;
+    let format = if armor {
+        age::armor::Format::AsciiArmor
+    } else {
+        age::armor::Format::Binary
+    };
+    let armored = age::armor::ArmoredWriter::wrap_output(out, format)?;
+    let stream = enc.wrap_output(armored)?;
+    let mut zip = zip::ZipWriter::new_stream(stream);
+    let now = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date();
+    let small = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .unix_permissions(0o644)
+        .last_modified_time(zip_time(now));
+    zip.start_file(TERMS, small)?;
+    zip.write_all(terms_toml.as_bytes())?;
+    zip.start_file(SIGNATURE, small)?;
+    zip.write_all(signature.as_bytes())?;
+    zip.start_file(README, small)?;
+    zip.write_all(readme(terms).as_bytes())?;
+    let mut done = 0u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    for (i, d) in terms.documents.iter().enumerate() {
+        let opts = small
+            .last_modified_time(zip_time(d.date))
+            // In a streamed zip the size is written after the data, so ZIP64 must be chosen up
+            // front for files that may pass 4 GiB.
+            .large_file(d.size >= u64::from(u32::MAX));
+        zip.start_file(d.path.as_str(), opts)?;
+        let mut r = docs.open(i)?;
+        let mut n = 0u64;
+        loop {
+            let k = match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            zip.write_all(&buf[..k])?;
+            n += k as u64;
+            done += k as u64;
+            progress(done);
+        }
+        if n != d.size {
+            anyhow::bail!(Error::Integrity(format!(
+                "{} is {n} bytes, the manifest says {}",
+                d.title, d.size
+            )));
+        }
+    }
+    let stream = zip.finish()?.into_inner();
+    let armored = stream.finish()?;
+    Ok(armored.finish()?)
+}
+
+/// Why a bundle was refused; mapped to exit codes by the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("this bundle is not addressed to your key")]
+    NotForYou,
+    #[error("this is not an age file: {0}")]
+    NotAge(String),
+    #[error("the bundle is damaged or was altered: {0}")]
+    Damaged(String),
+    #[error("the signature does not hold: {0}")]
+    BadSignature(String),
+    #[error("signed by {found}, not by the expected {expected}")]
+    WrongSigner { found: String, expected: String },
+    #[error("the grant expired on {0}")]
+    Expired(String),
+    #[error("the grant is not valid before {0}")]
+    NotYetValid(String),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// An opened, authenticated bundle ready to list or extract.
+pub struct Opened<R: Read + Seek> {
+    pub terms: Terms,
+    pub terms_toml: String,
+    pub signature: String,
+    archive: zip::ZipArchive<R>,
+}
+
+fn damaged(s: impl Into<String>) -> BundleError {
+    BundleError::Damaged(s.into())
+}
+
+fn read_entry<R: Read + Seek>(
+    a: &mut zip::ZipArchive<R>,
+    name: &str,
+    limit: u64,
+) -> Result<String, BundleError> {
+    let f = a
+        .by_name(name)
+        .map_err(|_| damaged(format!("{name} is missing: not a carnet grant bundle")))?;
+    if f.size() > limit {
+        return Err(damaged(format!("{name} is too large")));
+    }
+    let mut s = String::new();
+    f.take(limit + 1)
+        .read_to_string(&mut s)
+        .map_err(|e| damaged(format!("cannot read {name}: {e}")))?;
+    Ok(s)
+}
+
+/// Decrypts a bundle file and authenticates its terms. The plaintext is never written to disk:
+/// age's reader is seekable, so the zip is read in place.
+pub fn open_bundle(
+    path: &Path,
+    identities: &[age::x25519::Identity],
+) -> Result<Opened<impl Read + Seek>, BundleError> {
+    let f = fs::File::open(path)?;
+    let armored = age::armor::ArmoredReader::new(BufReader::new(f));
+    let dec =
+        age::Decryptor::new_buffered(armored).map_err(|e| BundleError::NotAge(e.to_string()))?;
+    let reader = dec
+        .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
+        .map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys => BundleError::NotForYou,
+            e => damaged(e.to_string()),
+        })?;
+    let mut archive = zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, reader))
+        .map_err(|e| damaged(format!("not a readable zip ({e})")))?;
+    if archive.len() > MAX_DOCUMENTS + 3 {
+        return Err(damaged(format!(
+            "{} entries is more than a grant can hold",
+            archive.len()
+        )));
+    }
+    let terms_toml = read_entry(&mut archive, TERMS, MAX_TERMS)?;
+    let signature = read_entry(&mut archive, SIGNATURE, MAX_SIGNATURE)?;
+    let terms: Terms = toml::from_str(&terms_toml)
+        .map_err(|e| damaged(format!("{TERMS} is not valid: {}", e.message())))?;
+    if terms.format != FORMAT {
+        return Err(damaged(format!("unknown grant format {:?}", terms.format)));
+    }
+    let key = crate::sign::decode_public(&terms.patient.signing_key)
+        .map_err(BundleError::BadSignature)?;
+    crate::sign::verify(&key, terms_toml.as_bytes(), &signature)
+        .map_err(BundleError::BadSignature)?;
+    if crate::keyring::fingerprint(&key) != terms.patient.fingerprint {
+        return Err(BundleError::BadSignature(
+            "the fingerprint in the terms is not that of the signing key".into(),
+        ));
+    }
+    Ok(Opened {
+        terms,
+        terms_toml,
+        signature,
+        archive,
+    })
+}
+
+impl<R: Read + Seek> Opened<R> {
+    /// Checks every entry of the zip against the terms: names, kinds, sizes, no extras, no
+    /// duplicates, every document present.
+    pub fn check_entries(&mut self) -> Result<(), BundleError> {
+        if self.terms.documents.len() > MAX_DOCUMENTS {
+            return Err(damaged("too many documents"));
+        }
+        let mut expected: HashSet<&str> = HashSet::new();
+        for d in &self.terms.documents {
+            check_entry_path(&d.path).map_err(damaged)?;
+            if !expected.insert(d.path.as_str()) {
+                return Err(damaged(format!("{} is listed twice in the terms", d.path)));
+            }
+        }
+        let mut seen: HashSet<String> = HashSet::new();
+        for i in 0..self.archive.len() {
+            let f = self
+                .archive
+                .by_index_raw(i)
+                .map_err(|e| damaged(format!("entry {i}: {e}")))?;
+            let name = std::str::from_utf8(f.name_raw())
+                .map_err(|_| damaged(format!("entry {i} has a name that is not UTF-8")))?
+                .to_string();
+            if f.enclosed_name().is_none() {
+                return Err(damaged(format!(
+                    "entry {name:?} would escape the target folder"
+                )));
+            }
+            if f.is_symlink()
+                || f.is_dir()
+                || f.unix_mode()
+                    .is_some_and(|m| m & 0o170000 != 0o100000 && m & 0o170000 != 0)
+            {
+                return Err(damaged(format!("entry {name:?} is not a regular file")));
+            }
+            if !seen.insert(name.clone()) {
+                return Err(damaged(format!("entry {name:?} appears twice")));
+            }
+            if f.compression() != zip::CompressionMethod::Stored {
+                return Err(damaged(format!(
+                    "entry {name:?} is compressed; carnet bundles are stored"
+                )));
+            }
+            let known = matches!(name.as_str(), TERMS | SIGNATURE | README);
+            if !known && !expected.contains(name.as_str()) {
+                return Err(damaged(format!(
+                    "entry {name:?} is not in the signed terms"
+                )));
+            }
+            if name == README && f.size() > MAX_README {
+                return Err(damaged("the README is too large"));
+            }
+            if let Some(d) = self.terms.documents.iter().find(|d| d.path == name)
+                && f.size() != d.size
+            {
+                return Err(damaged(format!(
+                    "{name} is {} bytes, the terms say {}",
+                    f.size(),
+                    d.size
+                )));
+            }
+        }
+        for d in &self.terms.documents {
+            if !seen.contains(&d.path) {
+                return Err(damaged(format!(
+                    "{} is in the terms but not in the bundle",
+                    d.path
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the terms, signature, README and every document into `dir` (a fresh staging
+    /// folder), checking each document's size and SHA-256 as it streams.
+    pub fn extract_to(
+        &mut self,
+        dir: &Path,
+        progress: &dyn Fn(u64),
+    ) -> Result<Vec<PathBuf>, BundleError> {
+        let mut written = Vec::new();
+        for (name, body) in [
+            (TERMS, self.terms_toml.clone()),
+            (SIGNATURE, self.signature.clone()),
+        ] {
+            fs::write(dir.join(name), body)?;
+            written.push(PathBuf::from(name));
+        }
+        if self.archive.index_for_name(README).is_some() {
+            let text = read_entry(&mut self.archive, README, MAX_README)?;
+            fs::write(dir.join(README), text)?;
+            written.push(PathBuf::from(README));
+        }
+        let mut done = 0u64;
+        let docs = self.terms.documents.clone();
+        let mut buf = vec![0u8; 256 * 1024];
+        for d in &docs {
+            let dest = dir.join(&d.path);
+            if let Some(parent) = dest.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            let f = self
+                .archive
+                .by_name(&d.path)
+                .map_err(|e| damaged(format!("{}: {e}", d.path)))?;
+            let mut r = f.take(d.size + 1);
+            let mut out = fs::File::create_new(&dest)?;
+            let mut h = Sha256::new();
+            let mut n = 0u64;
+            loop {
+                let k = match r.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(k) => k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(damaged(format!("{}: {e}", d.path))),
+                };
+                n += k as u64;
+                if n > d.size {
+                    return Err(damaged(format!("{} is larger than the terms say", d.path)));
+                }
+                h.update(&buf[..k]);
+                out.write_all(&buf[..k])?;
+                done += k as u64;
+                progress(done);
+            }
+            if n != d.size || hex::encode(h.finalize()) != d.sha256 {
+                return Err(damaged(format!(
+                    "{} does not match the SHA-256 in the signed terms",
+                    d.path
+                )));
+            }
+            out.sync_all()?;
+            written.push(PathBuf::from(&d.path));
+        }
+        Ok(written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_paths_must_stay_under_documents() {
+        assert!(check_entry_path("documents/imagerie/2024-01-02 Radio.png").is_ok());
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "documents/../../x",
+            "documents\\x",
+            "documents/",
+            "grant.toml",
+            "documents/a/./b",
+            "",
+        ] {
+            assert!(check_entry_path(bad).is_err(), "{bad}");
+        }
+    }
+}
