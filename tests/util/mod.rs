@@ -64,7 +64,25 @@ impl Vault {
     /// `carnet --vault DIR` with a clean environment: no CARNET_VAULT / CARNET_IDENTITY from the
     /// caller, the test passphrase, cheap scrypt, stdin from /dev/null (never a terminal).
     pub fn cmd(&self) -> Command {
-        let mut c = carnet();
+        self.cmd_via(&[])
+    }
+
+    /// Like `cmd`, with carnet started through `wrapper` (e.g. `["setpriv", ...]`).
+    pub fn cmd_via(&self, wrapper: &[&str]) -> Command {
+        let mut c = match wrapper.split_first() {
+            None => carnet(),
+            Some((prog, args)) => {
+                let mut c = Command::new(prog);
+                c.args(args)
+                    .arg(assert_cmd::cargo::cargo_bin("carnet"))
+                    .env_remove("CARNET_VAULT")
+                    .env_remove("CARNET_IDENTITY")
+                    .env_remove("CARNET_PASSPHRASE")
+                    .env("CARNET_SCRYPT_LOG_N", "10")
+                    .stdin(Stdio::null());
+                c
+            }
+        };
         c.arg("--vault").arg(&self.dir);
         if let Some(id) = &self.identity {
             c.arg("-i").arg(id);
