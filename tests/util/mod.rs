@@ -321,7 +321,8 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 /// Deterministic pseudo-random bytes (xorshift64*), so failures are reproducible.
 pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
+    // Any seed gives a distinct, non-zero state.
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0xd1b5_4a32_d192_ed03;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
         x ^= x >> 12;
