@@ -494,3 +494,33 @@ fn usage_errors_exit_with_code_2() {
         assert_same(&before, &v.snapshot(), "the vault after a usage error");
     }
 }
+
+#[test]
+fn empty_title_empty_tag_and_one_title_for_several_files_are_refused() {
+    let (v, _) = vault_with_a_document();
+    let a = v.write("a.txt", b"a\n");
+    let b = v.write("b.txt", b"b\n");
+    fails_without_change(
+        &v,
+        &["add", s(&a), "--title", "  "],
+        &["the title is empty"],
+    );
+    fails_without_change(&v, &["add", s(&a), "--tag", ""], &["a tag is empty"]);
+    fails_without_change(
+        &v,
+        &["add", s(&a), s(&b), "--title", "Un seul titre"],
+        &["--title names one document, and 2 files were given"],
+    );
+    assert_eq!(v.ls(&[]).len(), 1);
+}
+
+#[test]
+fn passphrase_file_opens_the_vault() {
+    let (mut v, _) = vault_with_a_document();
+    // Written by `echo`: the trailing newline is not part of the passphrase.
+    let file = v.write("pass.txt", format!("{PASSPHRASE}\n").as_bytes());
+    v.passphrase = None;
+    let out = v.ok(&["--passphrase-file", s(&file), "ls", "--json"]);
+    let docs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(docs.as_array().unwrap().len(), 1);
+}
