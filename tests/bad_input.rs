@@ -422,23 +422,6 @@ fn empty_passphrase_is_refused_at_init() {
     assert!(!v.dir.exists());
 }
 
-/// Writes a new age X25519 identity file (the `age-keygen` layout) and returns its path.
-fn new_identity_file(dir: &Path, name: &str) -> std::path::PathBuf {
-    use age::secrecy::ExposeSecret;
-    let id = age::x25519::Identity::generate();
-    let p = dir.join(name);
-    fs::write(
-        &p,
-        format!(
-            "# public key: {}\n{}\n",
-            id.to_public(),
-            id.to_string().expose_secret()
-        ),
-    )
-    .unwrap();
-    p
-}
-
 #[test]
 fn identity_vault_without_or_with_the_wrong_identity_is_a_clear_error() {
     let mut v = Vault::new();

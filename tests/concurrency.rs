@@ -88,3 +88,82 @@ fn two_concurrent_adds_of_the_same_content_store_it_once() {
     assert_eq!(v.ls(&[]).len(), 3);
     assert_eq!(v.objects().len(), 3, "a duplicate left an object behind");
 }
+
+/// Two `init` on the same folder at once: one must win and the other fail, and the vault must
+/// open with the winner's key. Uses external identities (no scrypt) so both start together.
+#[test]
+#[ignore = "BUG: init checks the folder is empty, then creates the vault without a lock; two \
+            concurrent inits both report success (about 1 round in 6 here) and the vault then \
+            opens with only one of the two keys (or, in passphrase mode, possibly neither)"]
+fn two_concurrent_inits_on_one_folder_leave_one_working_vault() {
+    let mut failures = Vec::new();
+    for round in 0..30 {
+        let v = Vault::new();
+        let keys = [
+            new_identity_file(v.root(), "k1.txt"),
+            new_identity_file(v.root(), "k2.txt"),
+        ];
+        let children: Vec<Child> = keys
+            .iter()
+            .map(|k| {
+                let mut c = v.cmd();
+                c.arg("-i")
+                    .arg(k)
+                    .arg("init")
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                c.spawn().unwrap()
+            })
+            .collect();
+        let outs: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let winners: Vec<usize> = (0..2).filter(|&i| outs[i].status.success()).collect();
+        if winners.len() != 1 {
+            failures.push(format!("round {round}: {} inits succeeded", winners.len()));
+        }
+        for &w in &winners {
+            let out = v.cmd().arg("-i").arg(&keys[w]).arg("ls").output().unwrap();
+            if !out.status.success() {
+                failures.push(format!(
+                    "round {round}: init #{w} succeeded but its key does not open the vault: {}",
+                    text(&out.stderr).lines().next().unwrap_or("")
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The same race in passphrase mode can leave `identity.age` from one init and `carnet.toml`
+/// from the other: a vault that nobody can open, after both inits said "Created a vault".
+#[test]
+#[ignore = "BUG: two concurrent passphrase inits can both succeed and leave identity.age and \
+            carnet.toml from different inits: the passphrase then never opens the vault"]
+fn two_concurrent_passphrase_inits_leave_a_vault_that_opens() {
+    let mut failures = Vec::new();
+    for round in 0..30 {
+        let v = Vault::new();
+        let children: Vec<Child> = (0..2)
+            .map(|_| {
+                let mut c = v.cmd();
+                c.arg("init").stdout(Stdio::piped()).stderr(Stdio::piped());
+                c.spawn().unwrap()
+            })
+            .collect();
+        let ok = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .filter(|o| o.status.success())
+            .count();
+        let out = v.run(&["ls"]);
+        if ok != 1 || !out.status.success() {
+            failures.push(format!(
+                "round {round}: {ok} inits succeeded; ls: {}",
+                text(&out.stderr).lines().next().unwrap_or("")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

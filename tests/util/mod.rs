@@ -383,3 +383,20 @@ pub fn require_age_tool(prog: &str) -> Option<PathBuf> {
         )
     }))
 }
+
+/// Writes a new age X25519 identity file (the `age-keygen` layout) in `dir`.
+pub fn new_identity_file(dir: &Path, name: &str) -> PathBuf {
+    use age::secrecy::ExposeSecret;
+    let id = age::x25519::Identity::generate();
+    let p = dir.join(name);
+    fs::write(
+        &p,
+        format!(
+            "# public key: {}\n{}\n",
+            id.to_public(),
+            id.to_string().expose_secret()
+        ),
+    )
+    .unwrap();
+    p
+}
