@@ -146,7 +146,7 @@ fn rm_with_yes_removes_the_document_and_its_object() {
         .iter()
         .map(|d| d["id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(ids, [keep.clone()]);
+    assert_eq!(ids, std::slice::from_ref(&keep));
     let after = v.objects();
     assert_eq!(
         after.len(),
@@ -355,10 +355,13 @@ fn cat_into_a_closed_pipe_is_not_an_error() {
     assert_eq!(text(&out.stderr), "");
 }
 
+/// file, title, category, date, tags, author
+type DocSpec<'a> = (&'a str, &'a str, &'a str, &'a str, &'a [&'a str], &'a str);
+
 /// Four documents added out of date order, with categories, tags and authors to filter on.
 fn vault_for_filters() -> Vault {
     let v = Vault::init();
-    let docs: [(&str, &str, &str, &str, &[&str], &str); 4] = [
+    let docs: [DocSpec; 4] = [
         (
             "bilan.txt",
             "Bilan sanguin",
