@@ -1,0 +1,169 @@
+//! Two `carnet add` run at the same time never lose an update: the writers' lock makes the
+//! second re-read the manifest the first one wrote.
+
+mod util;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+
+use util::*;
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("temp paths are UTF-8")
+}
+
+fn spawn_add(v: &Vault, args: &[&str]) -> Child {
+    v.cmd()
+        .arg("add")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start carnet")
+}
+
+#[test]
+fn two_concurrent_adds_both_end_up_in_the_vault() {
+    let v = Vault::init();
+    let mut expected: Vec<String> = Vec::new();
+    for round in 0..5 {
+        let a = v.write(
+            &format!("a-{round}.txt"),
+            format!("document A, tour {round}\n").as_bytes(),
+        );
+        let b = v.write(
+            &format!("b-{round}.bin"),
+            &pseudo_random(100_000 + round, round as u64 + 100),
+        );
+        let ta = format!("A{round}");
+        let tb = format!("B{round}");
+        let ca = spawn_add(&v, &[s(&a), "--title", &ta]);
+        let cb = spawn_add(&v, &[s(&b), "--title", &tb]);
+        let oa = ca.wait_with_output().unwrap();
+        let ob = cb.wait_with_output().unwrap();
+        assert_success(&oa, &["add", s(&a)]);
+        assert_success(&ob, &["add", s(&b)]);
+        expected.push(ta);
+        expected.push(tb);
+
+        let mut titles = v.ls_titles(&[]);
+        titles.sort();
+        let mut want = expected.clone();
+        want.sort();
+        assert_eq!(titles, want, "documents listed after round {round}");
+    }
+    assert_eq!(v.objects().len(), 10, "one object per document");
+    assert_eq!(
+        files_under(&v.dir.join("tmp")),
+        Vec::<std::path::PathBuf>::new(),
+        "no temp file left behind"
+    );
+}
+
+#[test]
+fn two_concurrent_adds_of_the_same_content_store_it_once() {
+    let v = Vault::init();
+    for round in 0..3 {
+        let bytes = pseudo_random(50_000, round + 200);
+        let a = v.write(&format!("copie-a-{round}.bin"), &bytes);
+        let b = v.write(&format!("copie-b-{round}.bin"), &bytes);
+        let ca = spawn_add(&v, &[s(&a)]);
+        let cb = spawn_add(&v, &[s(&b)]);
+        let oa = ca.wait_with_output().unwrap();
+        let ob = cb.wait_with_output().unwrap();
+        assert_success(&oa, &["add", s(&a)]);
+        assert_success(&ob, &["add", s(&b)]);
+        let dups = [&oa, &ob]
+            .iter()
+            .filter(|o| text(&o.stderr).contains("already in vault as"))
+            .count();
+        assert_eq!(
+            dups,
+            1,
+            "exactly one of the two should find the other's copy:\n{}\n{}",
+            text(&oa.stderr),
+            text(&ob.stderr)
+        );
+    }
+    assert_eq!(v.ls(&[]).len(), 3);
+    assert_eq!(v.objects().len(), 3, "a duplicate left an object behind");
+}
+
+/// Two `init` on the same folder at once: one must win and the other fail, and the vault must
+/// open with the winner's key. Uses external identities (no scrypt) so both start together.
+#[test]
+#[ignore = "BUG: init checks the folder is empty, then creates the vault without a lock; two \
+            concurrent inits both report success (about 1 round in 6 here) and the vault then \
+            opens with only one of the two keys (or, in passphrase mode, possibly neither)"]
+fn two_concurrent_inits_on_one_folder_leave_one_working_vault() {
+    let mut failures = Vec::new();
+    for round in 0..30 {
+        let v = Vault::new();
+        let keys = [
+            new_identity_file(v.root(), "k1.txt"),
+            new_identity_file(v.root(), "k2.txt"),
+        ];
+        let children: Vec<Child> = keys
+            .iter()
+            .map(|k| {
+                let mut c = v.cmd();
+                c.arg("-i")
+                    .arg(k)
+                    .arg("init")
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                c.spawn().unwrap()
+            })
+            .collect();
+        let outs: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let winners: Vec<usize> = (0..2).filter(|&i| outs[i].status.success()).collect();
+        if winners.len() != 1 {
+            failures.push(format!("round {round}: {} inits succeeded", winners.len()));
+        }
+        for &w in &winners {
+            let out = v.cmd().arg("-i").arg(&keys[w]).arg("ls").output().unwrap();
+            if !out.status.success() {
+                failures.push(format!(
+                    "round {round}: init #{w} succeeded but its key does not open the vault: {}",
+                    text(&out.stderr).lines().next().unwrap_or("")
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The same race in passphrase mode can leave `identity.age` from one init and `carnet.toml`
+/// from the other: a vault that nobody can open, after both inits said "Created a vault".
+#[test]
+#[ignore = "BUG: two concurrent passphrase inits can both succeed and leave identity.age and \
+            carnet.toml from different inits: the passphrase then never opens the vault"]
+fn two_concurrent_passphrase_inits_leave_a_vault_that_opens() {
+    let mut failures = Vec::new();
+    for round in 0..30 {
+        let v = Vault::new();
+        let children: Vec<Child> = (0..2)
+            .map(|_| {
+                let mut c = v.cmd();
+                c.arg("init").stdout(Stdio::piped()).stderr(Stdio::piped());
+                c.spawn().unwrap()
+            })
+            .collect();
+        let ok = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .filter(|o| o.status.success())
+            .count();
+        let out = v.run(&["ls"]);
+        if ok != 1 || !out.status.success() {
+            failures.push(format!(
+                "round {round}: {ok} inits succeeded; ls: {}",
+                text(&out.stderr).lines().next().unwrap_or("")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
