@@ -176,13 +176,18 @@ fn zip_time(d: jiff::civil::Date) -> zip::DateTime {
 }
 
 /// Streams a bundle into `out`: age (optionally armored) around a stored zip. Returns `out`.
+/// Terms with their exact TOML text and its signature.
+pub struct SignedTerms {
+    pub terms: Terms,
+    pub toml: String,
+    pub signature: String,
+}
+
 pub fn write_bundle<W: Write>(
     out: W,
     recipients: &[Box<dyn age::Recipient + Send>],
     armor: bool,
-    terms_toml: &str,
-    signature: &str,
-    terms: &Terms,
+    signed: &SignedTerms,
     docs: &mut dyn DocumentSource,
     progress: &dyn Fn(u64),
 ) -> anyhow::Result<W> {
@@ -204,10 +209,11 @@ pub fn write_bundle<W: Write>(
         .compression_method(zip::CompressionMethod::Stored)
         .unix_permissions(0o644)
         .last_modified_time(zip_time(now));
+    let terms = &signed.terms;
     zip.start_file(TERMS, small)?;
-    zip.write_all(terms_toml.as_bytes())?;
+    zip.write_all(signed.toml.as_bytes())?;
     zip.start_file(SIGNATURE, small)?;
-    zip.write_all(signature.as_bytes())?;
+    zip.write_all(signed.signature.as_bytes())?;
     zip.start_file(README, small)?;
     zip.write_all(readme(terms).as_bytes())?;
     let mut done = 0u64;

@@ -163,14 +163,16 @@ impl Vault {
         manifest: &mut Manifest,
         keys: &Unlocked,
     ) -> anyhow::Result<Vault> {
+        fsutil::create_private_dir(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        // Two `init` on one folder must not interleave: the second waits, then finds a vault.
+        let _lock = Lock::acquire(&dir.join(LOCK))?;
         if Vault::is_vault(dir) {
             return Err(Error::VaultExists(dir.to_path_buf()).into());
         }
-        if !fsutil::is_empty_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        if !is_fresh_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
             return Err(Error::NotEmpty(dir.to_path_buf()).into());
         }
-        fsutil::create_private_dir(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
         for sub in [OBJECTS, TMP] {
             fsutil::create_private_dir(&dir.join(sub))
                 .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
@@ -390,22 +392,48 @@ impl Vault {
     /// Opens a document's object for streaming decryption.
     pub fn open_object<'a>(
         &self,
-        object: &str,
+        doc: &crate::manifest::Document,
         keys: &'a Unlocked,
     ) -> anyhow::Result<impl std::io::Read + 'a> {
-        let path = self.object_path(object);
+        let path = self.object_path(&doc.object);
         let f = fs::File::open(&path).map_err(|e| match e.kind() {
             ErrorKind::NotFound => {
                 anyhow::Error::from(Error::Integrity(format!("{} is missing", path.display())))
             }
             _ => anyhow::Error::from(e).context(format!("cannot read {}", path.display())),
         })?;
+        // A swapped or truncated object usually changes size: refuse before releasing a byte.
+        let len = f.metadata().with_context(|| format!("cannot read {}", path.display()))?.len();
+        if len != doc.object_size {
+            return Err(Error::Integrity(format!(
+                "{} is {len} bytes, {} were stored",
+                path.display(),
+                doc.object_size
+            ))
+            .into());
+        }
         crypto::open(BufReader::with_capacity(256 * 1024, f), keys.as_dyn()).map_err(|e| match e {
             OpenError::Io(e) => {
                 anyhow::Error::from(e).context(format!("cannot read {}", path.display()))
             }
             e => Error::Integrity(format!("{}: {e}", path.display())).into(),
         })
+    }
+}
+
+/// True when `dir` is missing, empty, or holds only a lock file left by an interrupted `init`.
+pub fn is_fresh_dir(dir: &Path) -> std::io::Result<bool> {
+    match fs::read_dir(dir) {
+        Ok(rd) => {
+            for e in rd {
+                if e?.file_name() != LOCK {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(e),
     }
 }
 

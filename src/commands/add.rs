@@ -64,9 +64,9 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
     }
 
     let vault = ctx.open_vault()?;
-    let (inputs, skipped) = collect_inputs(&a.paths)?;
-    for s in &skipped {
-        eprintln!("skipped {}: symbolic links are not followed", s.display());
+    let (inputs, skipped) = collect_inputs(&a.paths, &vault.dir)?;
+    for (path, why) in &skipped {
+        eprintln!("skipped {}: {why}", path.display());
     }
     if inputs.is_empty() {
         return Err(Error::input(
@@ -206,9 +206,15 @@ fn default_title(path: &Path) -> String {
 }
 
 /// Expands folders; checks every path exists before any work starts.
-fn collect_inputs(paths: &[PathBuf]) -> anyhow::Result<(Vec<Input>, Vec<PathBuf>)> {
+/// A file or folder left out of a folder import, and why.
+type Skipped = (PathBuf, &'static str);
+
+/// Expands folders; checks every path exists before any work starts. The vault's own folder is
+/// never imported into itself.
+fn collect_inputs(paths: &[PathBuf], vault_dir: &Path) -> anyhow::Result<(Vec<Input>, Vec<Skipped>)> {
+    let vault_canon = fs::canonicalize(vault_dir).ok();
     let mut inputs = Vec::new();
-    let mut skipped = Vec::new();
+    let mut skipped: Vec<Skipped> = Vec::new();
     for p in paths {
         let meta = fs::symlink_metadata(p).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => anyhow::Error::from(Error::input(
@@ -218,13 +224,21 @@ fn collect_inputs(paths: &[PathBuf]) -> anyhow::Result<(Vec<Input>, Vec<PathBuf>
             _ => anyhow::Error::from(e).context(format!("cannot read {}", p.display())),
         })?;
         if meta.is_dir() {
-            for entry in WalkDir::new(p).follow_links(false).sort_by_file_name() {
+            let mut walk = WalkDir::new(p).follow_links(false).sort_by_file_name().into_iter();
+            while let Some(entry) = walk.next() {
                 let entry =
                     entry.with_context(|| format!("cannot read the folder {}", p.display()))?;
                 let ft = entry.file_type();
-                if ft.is_symlink() {
-                    skipped.push(entry.path().to_path_buf());
-                } else if ft.is_file() {
+                if ft.is_dir() {
+                    if vault_canon.is_some() && fs::canonicalize(entry.path()).ok() == vault_canon {
+                        skipped.push((entry.path().to_path_buf(), "it is the vault itself"));
+                        walk.skip_current_dir();
+                    }
+                } else if ft.is_symlink() {
+                    skipped.push((entry.path().to_path_buf(), "symbolic links are not followed"));
+                } else if !ft.is_file() {
+                    skipped.push((entry.path().to_path_buf(), "not a regular file"));
+                } else {
                     let folder_category = category_from_folders(p, entry.path());
                     inputs.push(Input {
                         path: entry.path().to_path_buf(),

@@ -52,7 +52,7 @@ pub fn run(ctx: &Ctx, a: CatArgs) -> anyhow::Result<()> {
     let Some(d) = snap.manifest.get(&id) else {
         return Err(Error::UnknownId(a.id).into());
     };
-    let reader = vault.open_object(&d.object, &snap.keys)?;
+    let reader = vault.open_object(d, &snap.keys)?;
     let mut out = HashWriter {
         inner: stdout.lock(),
         hash: Sha256::new(),

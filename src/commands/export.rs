@@ -125,7 +125,7 @@ fn export_one(
     force: bool,
 ) -> anyhow::Result<()> {
     let dir = dest.parent().unwrap_or(Path::new("."));
-    let reader = vault.open_object(&d.object, keys)?;
+    let reader = vault.open_object(d, keys)?;
     let tmp = fsutil::private_tempfile(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
@@ -205,7 +205,14 @@ pub fn sanitize(s: &str) -> String {
         })
         .collect();
     let trimmed = cleaned.trim_matches(|c: char| c == '.' || c.is_whitespace());
-    let bounded: String = trimmed.chars().take(120).collect();
+    // File systems limit names to 255 bytes; leave room for a date, a " (2)" and an extension.
+    let mut bounded = String::new();
+    for c in trimmed.chars() {
+        if bounded.len() + c.len_utf8() > 200 {
+            break;
+        }
+        bounded.push(c);
+    }
     if bounded.is_empty() {
         "document".to_string()
     } else {
@@ -237,7 +244,8 @@ mod tests {
         assert_eq!(sanitize("a/b\\c:d"), "a_b_c_d");
         assert_eq!(sanitize("..."), "document");
         assert_eq!(sanitize(" Radio\u{0} thorax "), "Radio_ thorax");
-        assert_eq!(sanitize(&"é".repeat(500)).chars().count(), 120);
+        assert_eq!(sanitize(&"é".repeat(500)).chars().count(), 100);
+        assert!(sanitize(&"🩻".repeat(200)).len() <= 200);
     }
 
     #[test]

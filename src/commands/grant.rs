@@ -26,12 +26,12 @@ use crate::vault::{Op, Vault};
 struct VaultDocs<'a> {
     vault: &'a Vault,
     keys: &'a Unlocked,
-    objects: Vec<String>,
+    docs: Vec<Document>,
 }
 
 impl DocumentSource for VaultDocs<'_> {
     fn open(&mut self, index: usize) -> anyhow::Result<Box<dyn Read + '_>> {
-        let r = self.vault.open_object(&self.objects[index], self.keys)?;
+        let r = self.vault.open_object(&self.docs[index], self.keys)?;
         Ok(Box::new(BufReader::with_capacity(256 * 1024, r)))
     }
 }
@@ -208,6 +208,11 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
         &format!("signature from carnet patient key {fingerprint}"),
         &format!("carnet grant {} expires {}", terms.id, terms.expires),
     );
+    let signed = grant::SignedTerms {
+        terms: terms.clone(),
+        toml: terms_toml,
+        signature,
+    };
     let recipients = pros
         .iter()
         .map(|p| crate::pro::recipient(&p.recipient))
@@ -222,7 +227,7 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
     let mut source = VaultDocs {
         vault: &vault,
         keys: &snap.keys,
-        objects: chosen.iter().map(|d| d.object.clone()).collect(),
+        docs: chosen.iter().map(|d| (*d).clone()).collect(),
     };
     let progress = |n| bar.set_position(n);
 
@@ -232,16 +237,7 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
             hash: Default::default(),
             written: 0,
         };
-        let out = grant::write_bundle(
-            out,
-            &recipients,
-            a.armor,
-            &terms_toml,
-            &signature,
-            &terms,
-            &mut source,
-            &progress,
-        )?;
+        let out = grant::write_bundle(out, &recipients, a.armor, &signed, &mut source, &progress)?;
         let mut inner = out.inner;
         inner.flush()?;
         (hex::encode(sha2::Digest::finalize(out.hash)), None)
@@ -257,16 +253,7 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
             hash: Default::default(),
             written: 0,
         };
-        let out = grant::write_bundle(
-            out,
-            &recipients,
-            a.armor,
-            &terms_toml,
-            &signature,
-            &terms,
-            &mut source,
-            &progress,
-        )?;
+        let out = grant::write_bundle(out, &recipients, a.armor, &signed, &mut source, &progress)?;
         let sha = hex::encode(sha2::Digest::finalize(out.hash));
         let tmp = out
             .inner

@@ -3,7 +3,6 @@
 use super::Ctx;
 use crate::args::InitArgs;
 use crate::error::Error;
-use crate::fsutil;
 use crate::ids;
 use crate::keys::{self, Unlocked};
 use crate::manifest::{Manifest, Patient};
@@ -21,7 +20,7 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
     if Vault::is_vault(dir) {
         return Err(Error::VaultExists(dir.clone()).into());
     }
-    if !fsutil::is_empty_dir(dir)? {
+    if !crate::vault::is_fresh_dir(dir)? {
         return Err(Error::NotEmpty(dir.clone()).into());
     }
 
