@@ -1,0 +1,649 @@
+//! Helpers for the integrity tests: throwaway vaults driven through the real `carnet` binary,
+//! copies of them to tamper with, and the two kinds of tampering the threat model names:
+//! what someone who holds the key can do (decrypt a log segment, edit it, re-encrypt it), and
+//! what someone who only knows the public recipient can do (encrypt new files to it).
+//!
+//! Only the `age`, `hmac`, `hkdf`, `sha2` and `serde_json` crates are used to touch the vault,
+//! never carnet's own code, so a format bug cannot hide itself.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use age::secrecy::ExposeSecret;
+use assert_cmd::prelude::*;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The passphrase of passphrase-mode test vaults.
+pub const PASSPHRASE: &str = "integrity tests passphrase";
+/// Exit code for "integrity check failed" (src/error.rs).
+pub const EXIT_INTEGRITY: i32 = 3;
+
+/// How a test vault is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyMode {
+    /// `init -i KEY`: an age-keygen style identity file outside the vault.
+    External,
+    /// `CARNET_PASSPHRASE` (and `identity.age` inside the vault).
+    Passphrase,
+}
+
+/// What a run of carnet gave back.
+pub struct Out {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// The `FAILED  path: message` lines `verify` prints on stdout.
+    pub fn failed_lines(&self) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .filter(|l| l.starts_with("FAILED  "))
+            .collect()
+    }
+}
+
+impl fmt::Display for Out {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// A vault in a temp folder: `root/vault` (the vault), `root/work` (scratch), `root/key.txt`.
+pub struct Vault {
+    tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub work: PathBuf,
+    pub key_file: PathBuf,
+    pub mode: KeyMode,
+    /// The identity that opens the vault (external mode), for the key-holder tampering.
+    pub identity: Option<age::x25519::Identity>,
+}
+
+const PREFIX: &str = "carnet-integrity-";
+/// The shared fixtures live for the whole run (a `static` is never dropped): they get their own
+/// prefix so that the next run can clear them away.
+const FIXTURE_PREFIX: &str = "carnet-integrity-fixture-";
+
+fn temp_root_with(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("cannot create a temp dir")
+}
+
+fn temp_root() -> tempfile::TempDir {
+    temp_root_with(PREFIX)
+}
+
+/// Removes fixtures left by earlier runs (older than an hour, so never a concurrent run's).
+fn clear_old_fixtures() {
+    let Ok(rd) = fs::read_dir(env!("CARGO_TARGET_TMPDIR")) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > 3600);
+        if old && e.file_name().to_string_lossy().starts_with(FIXTURE_PREFIX) {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// `carnet` with a clean environment: nothing from the caller's CARNET_* variables, cheap
+/// scrypt, stdin from /dev/null (never a terminal).
+pub fn carnet() -> Command {
+    let mut c = Command::cargo_bin("carnet").expect("the carnet binary is built by cargo test");
+    c.env_remove("CARNET_VAULT")
+        .env_remove("CARNET_IDENTITY")
+        .env_remove("CARNET_PASSPHRASE")
+        .env("CARNET_SCRYPT_LOG_N", "10")
+        .stdin(Stdio::null());
+    c
+}
+
+impl Vault {
+    /// A new vault (`carnet init`) opened by a fresh age identity file.
+    pub fn new() -> Vault {
+        Vault::with_mode(KeyMode::External)
+    }
+
+    pub fn with_mode(mode: KeyMode) -> Vault {
+        Vault::create(mode, temp_root())
+    }
+
+    fn create(mode: KeyMode, tmp: tempfile::TempDir) -> Vault {
+        let dir = tmp.path().join("vault");
+        let work = tmp.path().join("work");
+        fs::create_dir(&work).unwrap();
+        let key_file = tmp.path().join("key.txt");
+        let identity = match mode {
+            KeyMode::External => {
+                let id = age::x25519::Identity::generate();
+                // The layout age-keygen writes.
+                fs::write(
+                    &key_file,
+                    format!(
+                        "# created: 2026-01-01T00:00:00Z\n# public key: {}\n{}\n",
+                        id.to_public(),
+                        id.to_string().expose_secret()
+                    ),
+                )
+                .unwrap();
+                Some(id)
+            }
+            KeyMode::Passphrase => None,
+        };
+        let v = Vault {
+            tmp,
+            dir,
+            work,
+            key_file,
+            mode,
+            identity,
+        };
+        v.ok(&["init", "--name", "Marie Dupont"]);
+        v
+    }
+
+    /// A copy of this vault (the folder, byte for byte) in a new temp folder, same key.
+    pub fn copy(&self) -> Vault {
+        self.copy_into(temp_root())
+    }
+
+    fn copy_into(&self, tmp: tempfile::TempDir) -> Vault {
+        let dir = tmp.path().join("vault");
+        let work = tmp.path().join("work");
+        fs::create_dir(&work).unwrap();
+        copy_dir(&self.dir, &dir);
+        let key_file = tmp.path().join("key.txt");
+        if self.key_file.exists() {
+            fs::copy(&self.key_file, &key_file).unwrap();
+        }
+        Vault {
+            tmp,
+            dir,
+            work,
+            key_file,
+            mode: self.mode,
+            identity: self.identity.clone(),
+        }
+    }
+
+    /// `carnet --vault DIR [-i KEY] ARGS…`, ready to run.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = carnet();
+        c.arg("--vault").arg(&self.dir);
+        match self.mode {
+            KeyMode::External => {
+                c.arg("-i").arg(&self.key_file);
+            }
+            KeyMode::Passphrase => {
+                c.env("CARNET_PASSPHRASE", PASSPHRASE);
+            }
+        }
+        c.args(args);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Out {
+        let o = self.cmd(args).output().expect("cannot run carnet");
+        Out {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Runs and asserts exit 0.
+    pub fn ok(&self, args: &[&str]) -> Out {
+        let o = self.run(args);
+        assert!(o.ok(), "carnet {args:?} failed:\n{o}");
+        o
+    }
+
+    pub fn verify(&self) -> Out {
+        self.run(&["verify"])
+    }
+
+    /// Writes `content` to `work/name` and adds it; returns the new document id.
+    pub fn add(&self, name: &str, content: &[u8]) -> String {
+        let p = self.work.join(name);
+        fs::write(&p, content).unwrap();
+        let o = self.ok(&["add", "--json", p.to_str().unwrap()]);
+        let v: Value = serde_json::from_str(&o.stdout).expect("add --json prints JSON");
+        assert_eq!(v[0]["status"], "added", "{o}");
+        v[0]["id"].as_str().unwrap().to_string()
+    }
+
+    /// `carnet log --json EXTRA…`, parsed.
+    pub fn log(&self, extra: &[&str]) -> Vec<Value> {
+        let mut args = vec!["log", "--json"];
+        args.extend_from_slice(extra);
+        let o = self.ok(&args);
+        serde_json::from_str::<Vec<Value>>(&o.stdout).expect("log --json prints an array")
+    }
+
+    /// `carnet ls --json`: the document ids.
+    pub fn doc_ids(&self) -> Vec<String> {
+        let o = self.ok(&["ls", "--json"]);
+        let v: Vec<Value> = serde_json::from_str(&o.stdout).unwrap();
+        v.iter()
+            .map(|d| d["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    /// Every file of the vault, relative, sorted (`lock` included).
+    pub fn files(&self) -> Vec<String> {
+        let mut v: Vec<String> = walkdir::WalkDir::new(&self.dir)
+            .min_depth(1)
+            .into_iter()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| rel(&self.dir, e.path()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The objects on disk, relative (`objects/xx/ID.age`).
+    pub fn objects(&self) -> Vec<String> {
+        self.files()
+            .into_iter()
+            .filter(|f| f.starts_with("objects/"))
+            .collect()
+    }
+
+    /// The log segments on disk, relative (`log/NNNNNNNN.age`).
+    pub fn segments(&self) -> Vec<String> {
+        self.files()
+            .into_iter()
+            .filter(|f| f.starts_with("log/"))
+            .collect()
+    }
+
+    /// Every file's bytes except the lock: to check that a refused command wrote nothing.
+    pub fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
+        self.files()
+            .into_iter()
+            .filter(|f| f != "lock")
+            .map(|f| {
+                let b = fs::read(self.path(&f)).unwrap();
+                (f, b)
+            })
+            .collect()
+    }
+
+    /// Asserts the vault holds exactly the files and bytes of `before` (ignoring the lock).
+    pub fn assert_unchanged(&self, before: &BTreeMap<String, Vec<u8>>, what: &str) {
+        let now = self.snapshot();
+        let added: Vec<&String> = now.keys().filter(|k| !before.contains_key(*k)).collect();
+        let gone: Vec<&String> = before.keys().filter(|k| !now.contains_key(*k)).collect();
+        let changed: Vec<&String> = now
+            .iter()
+            .filter(|(k, b)| before.get(*k).is_some_and(|o| o != *b))
+            .map(|(k, _)| k)
+            .collect();
+        assert!(
+            added.is_empty() && gone.is_empty() && changed.is_empty(),
+            "{what}: the vault was written to: added {added:?}, removed {gone:?}, changed {changed:?}"
+        );
+    }
+
+    // ---- what anyone with the public recipient can do ----
+
+    /// The recipient, as anyone can read it from the plaintext config.
+    pub fn recipient(&self) -> age::x25519::Recipient {
+        let text = fs::read_to_string(self.path("carnet.toml")).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("recipients"))
+            .expect("carnet.toml names its recipients");
+        let r = line.split('"').nth(1).unwrap();
+        age::x25519::Recipient::from_str(r).unwrap()
+    }
+
+    /// The vault id, from the plaintext config.
+    pub fn vault_id(&self) -> String {
+        let text = fs::read_to_string(self.path("carnet.toml")).unwrap();
+        let line = text.lines().find(|l| l.starts_with("vault_id")).unwrap();
+        line.split('"').nth(1).unwrap().to_string()
+    }
+
+    /// Encrypts to the vault's public recipient, as `age -r RECIPIENT` does.
+    pub fn encrypt_to_recipient(&self, plain: &[u8]) -> Vec<u8> {
+        age::encrypt(&self.recipient(), plain).unwrap()
+    }
+
+    // ---- what someone holding the key can do ----
+
+    pub fn identity(&self) -> &age::x25519::Identity {
+        self.identity
+            .as_ref()
+            .expect("key-holder tampering needs an external-identity vault")
+    }
+
+    /// Decrypts a vault file with the identity, as `age -d -i KEY` does.
+    pub fn decrypt(&self, rel: &str) -> Vec<u8> {
+        let bytes = fs::read(self.path(rel)).unwrap();
+        age::decrypt(self.identity(), &bytes).unwrap()
+    }
+
+    /// The JSON lines of a log segment.
+    pub fn segment_lines(&self, rel: &str) -> Vec<String> {
+        String::from_utf8(self.decrypt(rel))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Re-encrypts `lines` to the recipient and puts them in place of the segment.
+    pub fn write_segment_lines(&self, rel: &str, lines: &[String]) {
+        let mut text = String::new();
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        fs::write(self.path(rel), self.encrypt_to_recipient(text.as_bytes())).unwrap();
+    }
+
+    /// Decrypts, edits and re-encrypts a segment.
+    pub fn edit_segment(&self, rel: &str, edit: impl FnOnce(&mut Vec<String>)) {
+        let mut lines = self.segment_lines(rel);
+        edit(&mut lines);
+        self.write_segment_lines(rel, &lines);
+    }
+
+    /// The `seq` of a log line.
+    pub fn line_seq(line: &str) -> u64 {
+        let v: Value = serde_json::from_str(line).unwrap();
+        v["entry"]["seq"].as_u64().unwrap()
+    }
+
+    /// The head record's fields (decrypted with the key).
+    pub fn head(&self) -> Value {
+        let v: Value = serde_json::from_slice(&self.decrypt("head.age")).unwrap();
+        v["head"].clone()
+    }
+}
+
+pub fn rel(base: &Path, p: &Path) -> String {
+    p.strip_prefix(base).unwrap().to_string_lossy().into_owned()
+}
+
+/// Copies a folder tree (files and folders only).
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in walkdir::WalkDir::new(from).min_depth(1) {
+        let e = e.unwrap();
+        let dest = to.join(e.path().strip_prefix(from).unwrap());
+        if e.file_type().is_dir() {
+            fs::create_dir_all(&dest).unwrap();
+        } else {
+            fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// Replaces the folder `to` by a copy of `from`.
+pub fn replace_dir(from: &Path, to: &Path) {
+    if to.exists() {
+        fs::remove_dir_all(to).unwrap();
+    }
+    copy_dir(from, to);
+}
+
+/// Flips the lowest bit of the byte in the middle of a file.
+pub fn flip_middle(path: &Path) {
+    let mut b = fs::read(path).unwrap();
+    assert!(!b.is_empty(), "{} is empty", path.display());
+    let i = b.len() / 2;
+    b[i] ^= 0x01;
+    fs::write(path, b).unwrap();
+}
+
+/// Asserts an integrity failure (exit 3) with a `FAILED` line that names `needle`.
+#[track_caller]
+pub fn assert_detected(out: &Out, needle: &str) {
+    assert_eq!(
+        out.code,
+        Some(EXIT_INTEGRITY),
+        "expected exit 3 naming {needle}:\n{out}"
+    );
+    assert!(
+        out.failed_lines().iter().any(|l| l.contains(needle)),
+        "no FAILED line names {needle}:\n{out}"
+    );
+}
+
+/// Asserts exit 3 with `needle` in the message, wherever it is printed: commands other than
+/// `verify` (and `verify` when it cannot even open the vault) say it in `error:` on stderr.
+#[track_caller]
+pub fn assert_refused(out: &Out, needle: &str) {
+    assert_eq!(out.code, Some(EXIT_INTEGRITY), "expected exit 3:\n{out}");
+    assert!(
+        out.stdout.contains(needle) || out.stderr.contains(needle),
+        "the message does not name {needle}:\n{out}"
+    );
+}
+
+pub fn hex_id(seed: &[u8]) -> String {
+    hex::encode(&Sha256::digest(seed)[..16])
+}
+
+/// A random 128-bit id in lowercase hex, like carnet's object names.
+pub fn random_id() -> String {
+    let b: [u8; 16] = rand::random();
+    hex::encode(b)
+}
+
+// ---- a vault with a two-segment log, built once ----
+
+/// The shared fixtures: built once per test run, copied by each test that needs them.
+pub struct Big {
+    /// A vault whose log holds exactly 256 entries: segment 0 is full.
+    pub at_256: Vault,
+    /// The same vault later: 280 entries, over `log/00000000.age` and `log/00000001.age`.
+    pub at_280: Vault,
+    /// A document id in it.
+    pub doc: String,
+}
+
+/// Built with real `carnet show` calls (about 10 ms each in release, 35 ms in debug).
+pub fn big() -> &'static Big {
+    static BIG: OnceLock<Big> = OnceLock::new();
+    BIG.get_or_init(|| {
+        clear_old_fixtures();
+        let v = Vault::create(KeyMode::External, temp_root_with(FIXTURE_PREFIX));
+        let doc = v.add("compte-rendu.txt", b"Compte rendu de cardiologie\n");
+        v.add("ordonnance.txt", b"Ordonnance: paracetamol\n");
+        // init, add, add: 3 entries so far.
+        for _ in 3..256 {
+            v.ok(&["show", &doc]);
+        }
+        let at_256 = v.copy_into(temp_root_with(FIXTURE_PREFIX));
+        for _ in 256..280 {
+            v.ok(&["show", &doc]);
+        }
+        Big {
+            at_256,
+            at_280: v,
+            doc,
+        }
+    })
+}
+
+// ---- forging with the primitives, as carnet's format describes ----
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// HMAC-SHA256 with carnet's domain separation: `label || 0 || data`.
+pub fn mac(key: &[u8; 32], label: &str, data: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut m = <HmacSha256 as KeyInit>::new_from_slice(key).unwrap();
+    m.update(label.as_bytes());
+    m.update(&[0]);
+    m.update(data);
+    hex::encode(m.finalize().into_bytes())
+}
+
+/// The keyring binding of `keys.age` for an identity whose secret string is `secret`.
+pub fn binding(secret: &str, vault_id: &str, mac_key: &[u8; 32], signing: &[u8; 32]) -> String {
+    use hmac::{KeyInit, Mac};
+    let hk = hkdf::Hkdf::<Sha256>::new(Some(b"carnet keyring binding v1"), secret.as_bytes());
+    let mut k = [0u8; 32];
+    hk.expand(vault_id.as_bytes(), &mut k).unwrap();
+    let mut m = <HmacSha256 as KeyInit>::new_from_slice(&k).unwrap();
+    m.update(b"carnet-keyring-v1\0");
+    m.update(vault_id.as_bytes());
+    m.update(&[0]);
+    m.update(mac_key);
+    m.update(signing);
+    hex::encode(m.finalize().into_bytes())
+}
+
+/// Replaces keys.age, the manifest, the log and the head with a complete, self-consistent
+/// vault history made from scratch: a keyring with a new MAC key, a manifest listing one
+/// document whose object is also made here, and a two-entry log (`init`, `add`) authenticated
+/// with that key, chained, and named by the head.
+///
+/// `binding_secret` is the identity secret used for the keyring binding. Someone who only knows
+/// the public recipient has no such secret and must use one of their own; the vault owner's
+/// secret gives the control case, which carnet must accept (it proves the forgery itself is
+/// well formed, so a refusal is due to the binding and nothing else).
+pub fn forge_history(v: &Vault, binding_secret: &str) -> String {
+    let vault_id = v.vault_id();
+    let recipient = v.recipient().to_string();
+    let mac_key: [u8; 32] = rand::random();
+    let signing: [u8; 32] = rand::random();
+    let keyring = serde_json::json!({
+        "format": 1,
+        "vault_id": vault_id,
+        "mac_key": hex::encode(mac_key),
+        "signing_key": hex::encode(signing),
+        "bindings": { recipient.clone(): binding(binding_secret, &vault_id, &mac_key, &signing) },
+    });
+    fs::write(
+        v.path("keys.age"),
+        v.encrypt_to_recipient(keyring.to_string().as_bytes()),
+    )
+    .unwrap();
+
+    // Wipe the real history: objects, log.
+    fs::remove_dir_all(v.path("objects")).unwrap();
+    fs::create_dir(v.path("objects")).unwrap();
+    fs::remove_dir_all(v.path("log")).unwrap();
+    fs::create_dir(v.path("log")).unwrap();
+
+    let plain = b"Faux certificat medical\n";
+    let object_name = random_id();
+    let object = v.encrypt_to_recipient(plain);
+    let fan = v.path(&format!("objects/{}", &object_name[..2]));
+    fs::create_dir_all(&fan).unwrap();
+    fs::write(fan.join(format!("{object_name}.age")), &object).unwrap();
+    let doc_id = random_id();
+    let now = "2026-01-02T03:04:05Z";
+    let manifest_for = |docs: Value, generation: u64| {
+        serde_json::json!({
+            "format": 1,
+            "vault_id": vault_id,
+            "generation": generation,
+            "patient": {},
+            "recipients": [recipient],
+            "documents": docs,
+        })
+        .to_string()
+    };
+    let m1 = manifest_for(serde_json::json!([]), 1);
+    let m2 = manifest_for(
+        serde_json::json!([{
+            "id": doc_id,
+            "title": "Certificat",
+            "category": "autre",
+            "date": "2026-01-01",
+            "author": null,
+            "tags": [],
+            "media_type": "text/plain",
+            "size": plain.len(),
+            "sha256": hex::encode(Sha256::digest(plain)),
+            "added_at": now,
+            "original_name": "certificat.txt",
+            "object": object_name,
+            "object_size": object.len(),
+            "object_sha256": hex::encode(Sha256::digest(&object)),
+        }]),
+        2,
+    );
+    fs::write(
+        v.path("manifest.age"),
+        v.encrypt_to_recipient(m2.as_bytes()),
+    )
+    .unwrap();
+    let sha = |s: &str| hex::encode(Sha256::digest(s.as_bytes()));
+    let genesis = "0".repeat(64);
+    let e1 = serde_json::json!({
+        "seq": 1, "time": now, "actor": "patient", "action": "init", "documents": [],
+        "details": {}, "version": "0.1.0", "prev": genesis,
+        "manifest_sha256": sha(&m1), "manifest_generation": 1,
+    })
+    .to_string();
+    let e2 = serde_json::json!({
+        "seq": 2, "time": now, "actor": "patient", "action": "add", "documents": [doc_id],
+        "details": {"count": 1, "duplicates": 0}, "version": "0.1.0", "prev": sha(&e1),
+        "manifest_sha256": sha(&m2), "manifest_generation": 2, "objects_added": [object_name],
+    })
+    .to_string();
+    let line = |e: &str| {
+        format!(
+            r#"{{"entry":{e},"mac":"{}"}}"#,
+            mac(&mac_key, "carnet log entry v1", e.as_bytes())
+        )
+    };
+    let log = format!("{}\n{}\n", line(&e1), line(&e2));
+    fs::write(
+        v.path("log/00000000.age"),
+        v.encrypt_to_recipient(log.as_bytes()),
+    )
+    .unwrap();
+    let head = serde_json::json!({
+        "vault_id": vault_id, "log_seq": 2, "log_hash": sha(&e2),
+        "manifest_sha256": sha(&m2), "manifest_generation": 2,
+    })
+    .to_string();
+    let stored = format!(
+        r#"{{"head":{head},"mac":"{}"}}"#,
+        mac(&mac_key, "carnet head v1", head.as_bytes())
+    );
+    fs::write(
+        v.path("head.age"),
+        v.encrypt_to_recipient(stored.as_bytes()),
+    )
+    .unwrap();
+    doc_id
+}
