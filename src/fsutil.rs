@@ -80,7 +80,12 @@ pub fn parent_dir(path: &Path) -> &Path {
 
 /// Replaces `dest` with `bytes` atomically: readers see the old file or the new one, never half.
 pub fn write_atomic(dest: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = parent_dir(dest);
+    write_atomic_in(parent_dir(dest), dest, bytes)
+}
+
+/// Like `write_atomic`, with the temp file in `dir` (same file system as `dest`): a vault keeps
+/// its temp files in `tmp/`, so a crash mid-write leaves nothing among the files it checks.
+pub fn write_atomic_in(dir: &Path, dest: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut tmp =
         private_tempfile(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
     tmp.write_all(bytes)

@@ -156,13 +156,27 @@ pub fn read_identity_file(
                     format!("{} asks for too much scrypt work to open", path.display()),
                     "this file was not made by carnet or age with default settings",
                 ),
+                // With the right passphrase a damaged header fails its MAC; a wrong one
+                // cannot unwrap the file key at all.
+                age::DecryptError::InvalidHeader | age::DecryptError::InvalidMac => {
+                    Error::Integrity(format!(
+                        "{} is damaged (its header does not authenticate)",
+                        path.display()
+                    ))
+                }
                 _ => Error::WrongPassphrase(path.to_path_buf()),
             })?;
         let mut buf = Zeroizing::new(Vec::new());
+        // The passphrase was right (the file key unwrapped), so a failure here is damage.
         r.by_ref()
             .take(MAX_IDENTITY_FILE)
             .read_to_end(&mut buf)
-            .map_err(|_| Error::WrongPassphrase(path.to_path_buf()))?;
+            .map_err(|_| {
+                Error::Integrity(format!(
+                    "{} is damaged (its content does not authenticate)",
+                    path.display()
+                ))
+            })?;
         buf
     } else {
         Zeroizing::new(bytes.to_vec())

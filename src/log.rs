@@ -186,8 +186,12 @@ pub fn write_segment(
     }
     let sealed =
         crypto::seal_bytes(text.as_bytes(), recipients).context("cannot encrypt the log")?;
-    crate::fsutil::write_atomic(&segment_path(vault, n), &sealed)
-        .context("cannot write the access log")
+    crate::fsutil::write_atomic_in(
+        &vault.join(crate::vault::TMP),
+        &segment_path(vault, n),
+        &sealed,
+    )
+    .context("cannot write the access log")
 }
 
 /// `head.age`: the last log entry and the manifest it goes with.
@@ -198,6 +202,8 @@ pub struct Head {
     pub log_hash: String,
     pub manifest_sha256: String,
     pub manifest_generation: u64,
+    /// SHA-256 of `carnet.toml`'s exact bytes: the plaintext config cannot change unnoticed.
+    pub config_sha256: String,
 }
 
 /// The stored form: the exact bytes that were authenticated, and their MAC.

@@ -69,6 +69,8 @@ pub struct KeyOpts {
 pub struct Vault {
     pub dir: PathBuf,
     pub config: Config,
+    /// SHA-256 of `carnet.toml` as read, compared with the one the head authenticates.
+    pub config_sha256: String,
 }
 
 impl Vault {
@@ -86,14 +88,14 @@ impl Vault {
         fsutil::create_private_dir(&self.path(log::DIR))?;
         let recipients = self.recipients()?;
         let ring = Keyring::generate();
-        fsutil::write_atomic(
+        self.write(
             &self.path(KEYS),
             &ring.seal(&self.config.vault_id, keys, &recipients)?,
         )?;
         manifest.generation = 1;
         let json = zeroize::Zeroizing::new(serde_json::to_vec(&*manifest)?);
         let sha = hex::encode(Sha256::digest(&json[..]));
-        fsutil::write_atomic(
+        self.write(
             &self.path(MANIFEST),
             &crypto::seal_bytes(&json, &recipients)?,
         )?;
@@ -119,11 +121,44 @@ impl Vault {
             log_hash: logged.hash,
             manifest_sha256: sha,
             manifest_generation: 1,
+            config_sha256: self.config_sha256.clone(),
         };
-        fsutil::write_atomic(
+        self.write(
             &self.path(log::HEAD),
             &log::seal_head(&head, &ring, &recipients)?,
         )
+    }
+
+    /// Removes temp files a crash left in `tmp/`. Only old ones: a concurrent `add` may be
+    /// encrypting into a fresh one right now, without the lock.
+    fn sweep_tmp(&self) {
+        let Ok(rd) = fs::read_dir(self.tmp_dir()) else {
+            return;
+        };
+        let day = std::time::Duration::from_secs(24 * 3600);
+        for e in rd.flatten() {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > day);
+            if old {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+
+    /// Replaces a file of the vault atomically, staging it in `tmp/`.
+    pub fn write(&self, dest: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+        fsutil::write_atomic_in(&self.tmp_dir(), dest, bytes)
+    }
+
+    fn config_text(config: &Config) -> anyhow::Result<String> {
+        Ok(format!(
+            "# carnet vault: see FORMAT.md. Public data only; everything else is encrypted.\n{}",
+            toml::to_string(config).context("cannot encode the config")?
+        ))
     }
 
     pub fn open(dir: &Path) -> anyhow::Result<Vault> {
@@ -131,6 +166,14 @@ impl Vault {
         let text = match fs::read_to_string(&cfg_path) {
             Ok(t) => t,
             Err(e) if e.kind() == ErrorKind::NotFound => {
+                if [KEYS, MANIFEST, log::HEAD]
+                    .iter()
+                    .any(|f| dir.join(f).exists())
+                {
+                    return Err(
+                        Error::Integrity(format!("{} is missing", cfg_path.display())).into(),
+                    );
+                }
                 return Err(Error::NoVault(dir.to_path_buf()).into());
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", cfg_path.display())),
@@ -149,9 +192,17 @@ impl Vault {
             }
             .into());
         }
+        if config.format == 0 {
+            return Err(Error::Integrity(format!(
+                "{} names format 0, which does not exist",
+                cfg_path.display()
+            ))
+            .into());
+        }
         Ok(Vault {
             dir: dir.to_path_buf(),
             config,
+            config_sha256: hex::encode(Sha256::digest(text.as_bytes())),
         })
     }
 
@@ -177,21 +228,19 @@ impl Vault {
             fsutil::create_private_dir(&dir.join(sub))
                 .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
         }
+        let text = Vault::config_text(&config)?;
         let vault = Vault {
             dir: dir.to_path_buf(),
             config,
+            config_sha256: hex::encode(Sha256::digest(text.as_bytes())),
         };
         if let Some(bytes) = identity_file {
-            fsutil::write_atomic(&vault.path(IDENTITY), bytes)?;
+            vault.write(&vault.path(IDENTITY), bytes)?;
         }
         vault.write_genesis(manifest, keys)?;
-        let text = format!(
-            "# carnet vault: see FORMAT.md. Public data only; everything else is encrypted.\n{}",
-            toml::to_string(&vault.config).context("cannot encode the config")?
-        );
         // The config is written last: a folder without it is not yet a vault, so an
         // interrupted init can simply be run again after emptying the folder.
-        fsutil::write_atomic(&vault.path(CONFIG), text.as_bytes())?;
+        vault.write(&vault.path(CONFIG), text.as_bytes())?;
         Ok(vault)
     }
 
@@ -233,6 +282,19 @@ impl Vault {
         let unlocked = Unlocked { identities };
         let mine = unlocked.recipients();
         if !self.config.recipients.iter().any(|r| mine.contains(r)) {
+            // Either the wrong key, or carnet.toml's recipients were changed: if the keyring
+            // still opens with this identity, the key is right and the config was altered.
+            let own_identity = self.config.key == KeyMode::Passphrase && opts.identity.is_none();
+            let keyring_opens = fs::read(self.path(KEYS))
+                .ok()
+                .is_some_and(|b| crypto::open_bytes(&b, unlocked.as_dyn(), 1 << 20).is_ok());
+            if own_identity || keyring_opens {
+                return Err(Error::Integrity(format!(
+                    "{}: its recipients are not the vault's (altered?)",
+                    self.path(CONFIG).display()
+                ))
+                .into());
+            }
             return Err(Error::WrongIdentity(source).into());
         }
         Ok(unlocked)
@@ -308,6 +370,13 @@ impl Vault {
     pub fn snapshot(&self, keys: Unlocked) -> anyhow::Result<Snapshot> {
         let ring = self.load_keyring(&keys)?;
         let head = log::read_head(&self.dir, &keys, &ring)?;
+        if head.config_sha256 != self.config_sha256 {
+            return Err(Error::Integrity(format!(
+                "{} is not the config this vault was written with (altered?)",
+                self.path(CONFIG).display()
+            ))
+            .into());
+        }
         if head.vault_id != self.config.vault_id {
             return Err(Error::Integrity(format!(
                 "{} belongs to another vault",
@@ -358,6 +427,7 @@ impl Vault {
     pub fn begin(&self, keys: Unlocked) -> anyhow::Result<Txn<'_>> {
         let lock = self.lock()?;
         let snap = self.snapshot(keys)?;
+        self.sweep_tmp();
         let (segs, _) = log::list_segments(&self.dir)?;
         let last_seg = *segs.last().ok_or_else(|| {
             Error::Integrity(format!("{} is empty", self.path(log::DIR).display()))
@@ -403,7 +473,10 @@ impl Vault {
             _ => anyhow::Error::from(e).context(format!("cannot read {}", path.display())),
         })?;
         // A swapped or truncated object usually changes size: refuse before releasing a byte.
-        let len = f.metadata().with_context(|| format!("cannot read {}", path.display()))?.len();
+        let len = f
+            .metadata()
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .len();
         if len != doc.object_size {
             return Err(Error::Integrity(format!(
                 "{} is {len} bytes, {} were stored",
@@ -592,6 +665,7 @@ impl Txn<'_> {
             log_hash: last.hash.clone(),
             manifest_sha256: self.snap.manifest_sha256.clone(),
             manifest_generation: self.snap.manifest.generation,
+            config_sha256: self.vault.config_sha256.clone(),
         }
     }
 
@@ -602,9 +676,10 @@ impl Txn<'_> {
             log_hash: last.hash.clone(),
             manifest_sha256: last.entry.manifest_sha256.clone(),
             manifest_generation: last.entry.manifest_generation,
+            config_sha256: self.vault.config_sha256.clone(),
         };
         let sealed = log::seal_head(&head, &self.snap.ring, &self.recipients)?;
-        fsutil::write_atomic(&self.vault.path(log::HEAD), &sealed)
+        self.vault.write(&self.vault.path(log::HEAD), &sealed)
     }
 
     /// Appends the entry for `op` and makes it take effect, in an order that a crash at any
@@ -673,7 +748,7 @@ impl Txn<'_> {
             fsutil::persist(tmp, &dest, false)?;
         }
         if let Some((m, sha, sealed)) = sealed_manifest {
-            fsutil::write_atomic(&self.vault.path(MANIFEST), &sealed)?;
+            self.vault.write(&self.vault.path(MANIFEST), &sealed)?;
             self.snap.manifest = m;
             self.snap.manifest_sha256 = sha;
         }
@@ -687,6 +762,7 @@ impl Txn<'_> {
             log_hash: logged.hash,
             manifest_sha256: entry.manifest_sha256.clone(),
             manifest_generation: entry.manifest_generation,
+            config_sha256: self.vault.config_sha256.clone(),
         };
         Ok(entry)
     }

@@ -87,7 +87,9 @@ pub fn scan_log(
                 continue;
             }
         };
-        if n < last_seg && lines.len() as u64 != log::SEGMENT_ENTRIES {
+        if lines.is_empty() {
+            report.problem(rel(&path), "holds no entries (all removed)");
+        } else if n < last_seg && lines.len() as u64 != log::SEGMENT_ENTRIES {
             report.problem(
                 rel(&path),
                 format!(
@@ -160,13 +162,28 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
     let ring = match vault.load_keyring(keys) {
         Ok(r) => r,
         Err(e) => {
-            report.problem(vault::KEYS, format!("{e:#}"));
+            let mut msg = format!("{e:#}");
+            if msg.contains("another vault") {
+                msg.push_str(&format!(
+                    " (or the vault_id in {} was changed)",
+                    vault::CONFIG
+                ));
+            }
+            report.problem(vault::KEYS, msg);
             report.ok = false;
             return report;
         }
     };
     let head = match log::read_head(&vault.dir, keys, &ring) {
-        Ok(h) => Some(h),
+        Ok(h) => {
+            if h.config_sha256 != vault.config_sha256 {
+                report.problem(
+                    vault::CONFIG,
+                    "altered: it is not the config the vault was written with",
+                );
+            }
+            Some(h)
+        }
         Err(e) => {
             report.problem(log::HEAD, e.to_string());
             None
@@ -183,6 +200,12 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
 
     // Head, log and manifest must tell the same story.
     let mut pending: Option<&Logged> = None;
+    if head.is_some()
+        && entries.is_empty()
+        && !report.problems.iter().any(|p| p.path.starts_with(log::DIR))
+    {
+        report.problem(log::DIR, "the access log holds no entries (all removed)");
+    }
     if let (Some(h), Some(last)) = (&head, entries.last()) {
         if h.vault_id != vault.config.vault_id {
             report.problem(log::HEAD, "belongs to another vault");
@@ -231,8 +254,16 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
     let empty = Manifest::new(String::new(), Vec::new(), Default::default());
     let m = manifest.as_ref().map(|(m, _)| m).unwrap_or(&empty);
     report.documents = m.documents.len();
+    // Objects an interrupted command was adding or removing may or may not be there.
     let leftovers: HashSet<&str> = pending
-        .map(|p| p.entry.objects_added.iter().map(String::as_str).collect())
+        .map(|p| {
+            p.entry
+                .objects_added
+                .iter()
+                .chain(&p.entry.objects_removed)
+                .map(String::as_str)
+                .collect()
+        })
         .unwrap_or_default();
     check_layout(vault, m, &leftovers, &mut report);
 

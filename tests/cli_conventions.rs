@@ -151,9 +151,6 @@ fn categories_are_the_dmp_classes_of_the_issue() {
 /// add ~/sante`) must not get the vault's own files (its identity, manifest, config) added
 /// as documents.
 #[test]
-#[ignore = "BUG (not in the issue's list, surely unintended): `add` of a folder that contains \
-            the vault imports the vault's own carnet.toml, identity.age, lock and manifest.age \
-            as documents"]
 fn adding_a_folder_that_contains_the_vault_skips_the_vault() {
     let v = Vault::new();
     let sante = v.work.join("sante");

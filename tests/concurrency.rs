@@ -92,9 +92,6 @@ fn two_concurrent_adds_of_the_same_content_store_it_once() {
 /// Two `init` on the same folder at once: one must win and the other fail, and the vault must
 /// open with the winner's key. Uses external identities (no scrypt) so both start together.
 #[test]
-#[ignore = "BUG: init checks the folder is empty, then creates the vault without a lock; two \
-            concurrent inits both report success (about 1 round in 6 here) and the vault then \
-            opens with only one of the two keys (or, in passphrase mode, possibly neither)"]
 fn two_concurrent_inits_on_one_folder_leave_one_working_vault() {
     let mut failures = Vec::new();
     for round in 0..30 {
@@ -139,8 +136,6 @@ fn two_concurrent_inits_on_one_folder_leave_one_working_vault() {
 /// The same race in passphrase mode can leave `identity.age` from one init and `carnet.toml`
 /// from the other: a vault that nobody can open, after both inits said "Created a vault".
 #[test]
-#[ignore = "BUG: two concurrent passphrase inits can both succeed and leave identity.age and \
-            carnet.toml from different inits: the passphrase then never opens the vault"]
 fn two_concurrent_passphrase_inits_leave_a_vault_that_opens() {
     let mut failures = Vec::new();
     for round in 0..30 {

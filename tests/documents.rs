@@ -294,10 +294,14 @@ fn export_names_come_from_titles_and_dates_and_stay_inside_the_folder() {
         fs::read(dest.join("2024-01-01 Bilan (2).txt")).unwrap(),
         b"bilan 2\n"
     );
-    // Nothing was written anywhere but inside the export folder.
+    // Nothing was written anywhere but inside the export folder, except the vault's access
+    // log recording the export (the log segment and the head that names it).
     let root_after = snapshot(v.root());
     for (p, e) in &root_after {
-        if !v.root().join(p).starts_with(&dest) {
+        let full = v.root().join(p);
+        let logged =
+            full.starts_with(v.root().join("vault/log")) || full == v.root().join("vault/head.age");
+        if !full.starts_with(&dest) && !logged {
             assert_eq!(
                 root_before.get(p),
                 Some(e),
@@ -312,8 +316,6 @@ fn export_names_come_from_titles_and_dates_and_stay_inside_the_folder() {
 }
 
 #[test]
-#[ignore = "BUG: export names are bounded to 120 characters, not bytes; a title of 4-byte \
-            characters gives a 450+ byte name and export fails with ENAMETOOLONG"]
 fn export_of_a_long_title_gives_a_name_that_fits_the_file_system() {
     let v = Vault::init();
     for (i, title) in ["🩻".repeat(200), "脊椎".repeat(100), "é".repeat(300)]

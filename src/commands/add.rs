@@ -211,7 +211,10 @@ type Skipped = (PathBuf, &'static str);
 
 /// Expands folders; checks every path exists before any work starts. The vault's own folder is
 /// never imported into itself.
-fn collect_inputs(paths: &[PathBuf], vault_dir: &Path) -> anyhow::Result<(Vec<Input>, Vec<Skipped>)> {
+fn collect_inputs(
+    paths: &[PathBuf],
+    vault_dir: &Path,
+) -> anyhow::Result<(Vec<Input>, Vec<Skipped>)> {
     let vault_canon = fs::canonicalize(vault_dir).ok();
     let mut inputs = Vec::new();
     let mut skipped: Vec<Skipped> = Vec::new();
@@ -224,7 +227,10 @@ fn collect_inputs(paths: &[PathBuf], vault_dir: &Path) -> anyhow::Result<(Vec<In
             _ => anyhow::Error::from(e).context(format!("cannot read {}", p.display())),
         })?;
         if meta.is_dir() {
-            let mut walk = WalkDir::new(p).follow_links(false).sort_by_file_name().into_iter();
+            let mut walk = WalkDir::new(p)
+                .follow_links(false)
+                .sort_by_file_name()
+                .into_iter();
             while let Some(entry) = walk.next() {
                 let entry =
                     entry.with_context(|| format!("cannot read the folder {}", p.display()))?;
@@ -235,7 +241,10 @@ fn collect_inputs(paths: &[PathBuf], vault_dir: &Path) -> anyhow::Result<(Vec<In
                         walk.skip_current_dir();
                     }
                 } else if ft.is_symlink() {
-                    skipped.push((entry.path().to_path_buf(), "symbolic links are not followed"));
+                    skipped.push((
+                        entry.path().to_path_buf(),
+                        "symbolic links are not followed",
+                    ));
                 } else if !ft.is_file() {
                     skipped.push((entry.path().to_path_buf(), "not a regular file"));
                 } else {

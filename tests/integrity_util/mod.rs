@@ -596,7 +596,7 @@ pub fn forge_history(v: &Vault, binding_secret: &str) -> String {
             "original_name": "certificat.txt",
             "object": object_name,
             "object_size": object.len(),
-            "object_sha256": hex::encode(Sha256::digest(&object)),
+            "object_blake3": blake3::hash(&object).to_hex().to_string(),
         }]),
         2,
     );
@@ -634,6 +634,7 @@ pub fn forge_history(v: &Vault, binding_secret: &str) -> String {
     let head = serde_json::json!({
         "vault_id": vault_id, "log_seq": 2, "log_hash": sha(&e2),
         "manifest_sha256": sha(&m2), "manifest_generation": 2,
+        "config_sha256": hex::encode(Sha256::digest(fs::read(v.path("carnet.toml")).unwrap())),
     })
     .to_string();
     let stored = format!(
