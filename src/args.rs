@@ -125,6 +125,24 @@ Examples:\n  carnet open partage.age -i jeanne.key --list\n  \
 carnet open partage.age -i jeanne.key -o ~/Patients/dupont --from SHA256:1a2b:..."
     )]
     Open(OpenArgs),
+    /// Back up the vault without the key: one zip file, or a mirror folder kept up to date
+    #[command(after_help = "No key or passphrase is needed: everything copied is already encrypted. When \
+the key is at hand (-i, CARNET_PASSPHRASE or --passphrase-file) the backup is also logged.\n\n\
+Examples:\n  carnet backup -o /media/usb/carnet-2026-11-25.zip\n  \
+restic backup --stdin-filename carnet.zip --stdin-from-command -- carnet backup -o -\n  \
+carnet backup --to /media/usb/carnet")]
+    Backup(BackupArgs),
+    /// Restore a vault from a backup file or mirror folder into --vault (which must be empty)
+    #[command(after_help = "Examples:\n  carnet --vault ~/carnet restore /media/usb/carnet-2026-11-25.zip\n  \
+carnet --vault ~/carnet restore /media/usb/carnet")]
+    Restore(RestoreArgs),
+    /// Run the whole product on a built-in sample record, in a throwaway folder
+    #[command(after_help = "Example:\n  carnet demo /tmp/carnet-demo")]
+    Demo(DemoArgs),
+    /// Print a shell completion script
+    #[command(after_help = "Examples:\n  carnet completions bash > ~/.local/share/bash-completion/completions/carnet\n  \
+carnet completions zsh > ~/.zfunc/_carnet\n  carnet completions fish > ~/.config/fish/completions/carnet.fish")]
+    Completions(CompletionsArgs),
     /// List the document categories (the DMP document classes)
     #[command(after_help = "Example:\n  carnet categories --json")]
     Categories(JsonArg),
@@ -266,8 +284,14 @@ pub struct LogArgs {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Also decrypt every document and check its content hash
-    #[arg(long)]
+    #[arg(long, conflicts_with = "offline")]
     pub deep: bool,
+    /// Check without the key, against the vault's signed index of file hashes (for backups, cron)
+    #[arg(long)]
+    pub offline: bool,
+    /// With --offline: refuse unless the index is signed by this key fingerprint (SHA256:...)
+    #[arg(long, value_name = "FINGERPRINT", requires = "offline")]
+    pub expect: Option<String>,
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,
@@ -436,4 +460,52 @@ pub struct OpenArgs {
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["output", "to"])))]
+pub struct BackupArgs {
+    /// Write one zip file (stored, since everything is already encrypted); - for standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Keep a mirror folder up to date, copying only what changed
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    /// Overwrite FILE if it exists
+    #[arg(short, long)]
+    pub force: bool,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A backup file made by `carnet backup -o`, or a mirror folder made by `carnet backup --to`
+    pub source: PathBuf,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to build the demo (must be new or empty) [default: a new temporary folder]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
 }

@@ -1,8 +1,11 @@
 //! Command dispatch, the shared per-run context, and turning errors into exit codes.
 
 mod add;
+mod backup;
 mod cat;
 mod categories;
+mod completions;
+mod demo;
 mod export;
 mod grant;
 mod init;
@@ -88,6 +91,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Grants(a) => grant::list(&ctx, a),
         Command::Revoke(a) => grant::revoke(&ctx, a),
         Command::Open(a) => open::run(&ctx, a),
+        Command::Backup(a) => backup::run(&ctx, a),
+        Command::Restore(a) => backup::restore(&ctx, a),
+        Command::Demo(a) => demo::run(a),
+        Command::Completions(a) => completions::run(a),
         Command::Categories(a) => categories::run(a),
     }
 }
