@@ -13,6 +13,7 @@ pub mod error;
 pub mod fsutil;
 pub mod grant;
 pub mod ids;
+pub mod index;
 pub mod keyring;
 pub mod keys;
 pub mod log;

@@ -57,6 +57,8 @@ pub struct Config {
     pub vault_id: String,
     pub key: KeyMode,
     pub recipients: Vec<String>,
+    /// The vault's signing key (minisign format): checks the signed index without the key.
+    pub signing_key: String,
 }
 
 /// How the user asked to unlock: `-i FILE` or a passphrase source.
@@ -84,10 +86,14 @@ impl Vault {
 
     /// Opens an existing vault's config; does not need the key.
     /// Writes the first keyring, manifest, log entry (`init`) and head of a new vault.
-    fn write_genesis(&self, manifest: &mut Manifest, keys: &Unlocked) -> anyhow::Result<()> {
+    fn write_genesis(
+        &self,
+        manifest: &mut Manifest,
+        keys: &Unlocked,
+        ring: &Keyring,
+    ) -> anyhow::Result<()> {
         fsutil::create_private_dir(&self.path(log::DIR))?;
         let recipients = self.recipients()?;
-        let ring = Keyring::generate();
         self.write(
             &self.path(KEYS),
             &ring.seal(&self.config.vault_id, keys, &recipients)?,
@@ -113,7 +119,7 @@ impl Vault {
             objects_added: vec![],
             objects_removed: vec![],
         };
-        let logged = log::seal_entry(&entry, &ring)?;
+        let logged = log::seal_entry(&entry, ring)?;
         log::write_segment(&self.dir, 0, std::slice::from_ref(&logged), &recipients)?;
         let head = Head {
             vault_id: self.config.vault_id.clone(),
@@ -125,7 +131,7 @@ impl Vault {
         };
         self.write(
             &self.path(log::HEAD),
-            &log::seal_head(&head, &ring, &recipients)?,
+            &log::seal_head(&head, ring, &recipients)?,
         )
     }
 
@@ -228,6 +234,9 @@ impl Vault {
             fsutil::create_private_dir(&dir.join(sub))
                 .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
         }
+        let ring = Keyring::generate();
+        let mut config = config;
+        config.signing_key = crate::sign::encode_public(&ring.verifying_key());
         let text = Vault::config_text(&config)?;
         let vault = Vault {
             dir: dir.to_path_buf(),
@@ -237,10 +246,12 @@ impl Vault {
         if let Some(bytes) = identity_file {
             vault.write(&vault.path(IDENTITY), bytes)?;
         }
-        vault.write_genesis(manifest, keys)?;
+        vault.write_genesis(manifest, keys, &ring)?;
         // The config is written last: a folder without it is not yet a vault, so an
         // interrupted init can simply be run again after emptying the folder.
         vault.write(&vault.path(CONFIG), text.as_bytes())?;
+        let idx = crate::index::build(&vault, manifest, 1, None)?;
+        crate::index::write(&vault, &ring, &idx)?;
         Ok(vault)
     }
 
@@ -628,6 +639,7 @@ impl Txn<'_> {
             self.write_head(&last)?;
             self.snap.pending = None;
             self.snap.head = self.read_back_head(&last);
+            self.refresh_index()?;
             eprintln!(
                 "note: finished `{}` (log entry {}), which had been interrupted",
                 e.action, e.seq
@@ -764,7 +776,23 @@ impl Txn<'_> {
             manifest_generation: entry.manifest_generation,
             config_sha256: self.vault.config_sha256.clone(),
         };
+        self.refresh_index()?;
         Ok(entry)
+    }
+
+    /// Rewrites the signed index after a change. It comes after the head: the head is the
+    /// commit point, and the index only restates it for keyless checks.
+    fn refresh_index(&self) -> anyhow::Result<()> {
+        let previous = crate::index::read_unchecked(&self.vault.dir);
+        let idx = crate::index::build(
+            self.vault,
+            &self.snap.manifest,
+            self.snap.head.log_seq,
+            previous.as_ref(),
+        )
+        .context("cannot index the vault")?;
+        crate::index::write(self.vault, &self.snap.ring, &idx)
+            .context("cannot write the vault index")
     }
 }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::crypto;
+use crate::index;
 use crate::keys::Unlocked;
 use crate::log::{self, Logged};
 use crate::manifest::Manifest;
@@ -254,6 +255,7 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
     let empty = Manifest::new(String::new(), Vec::new(), Default::default());
     let m = manifest.as_ref().map(|(m, _)| m).unwrap_or(&empty);
     report.documents = m.documents.len();
+    check_index(vault, m, &ring, head.as_ref(), &mut report);
     // Objects an interrupted command was adding or removing may or may not be there.
     let leftovers: HashSet<&str> = pending
         .map(|p| {
@@ -328,6 +330,8 @@ fn check_layout(vault: &Vault, m: &Manifest, leftovers: &HashSet<&str>, report: 
         vault::OBJECTS,
         vault::TMP,
         log::DIR,
+        index::INDEX,
+        index::SIGNATURE,
     ]
     .into();
     if vault.config.key == KeyMode::Passphrase {
@@ -444,4 +448,162 @@ fn decrypt_hash(
     }
     let n = crypto::copy_plain(r, &mut W(&mut h), &|_| {})?;
     Ok((n, hex::encode(h.finalize())))
+}
+
+/// The signed index must verify under the vault's key; an out-of-date one (a crash between the
+/// head and the index) is a note, since the next write rewrites it.
+fn check_index(
+    vault: &Vault,
+    m: &Manifest,
+    ring: &crate::keyring::Keyring,
+    head: Option<&log::Head>,
+    report: &mut Report,
+) {
+    let own_key = crate::sign::encode_public(&ring.verifying_key());
+    if vault.config.signing_key != own_key {
+        report.problem(vault::CONFIG, "its signing key is not the vault's");
+        return;
+    }
+    let idx = match index::read_signed(&vault.dir, &vault.config.signing_key) {
+        Ok(i) => i,
+        Err(e) => {
+            let msg = e.to_string();
+            let path = if msg.contains(index::SIGNATURE) {
+                index::SIGNATURE
+            } else {
+                index::INDEX
+            };
+            report.problem(
+                path,
+                msg.trim_start_matches("the vault is damaged: ").to_string(),
+            );
+            return;
+        }
+    };
+    let Some(h) = head else { return };
+    match index::build(vault, m, h.log_seq, None) {
+        Ok(now) if now.files == idx.files && idx.log_seq == h.log_seq => {}
+        Ok(_) => report.notes.push(format!(
+            "{} is out of date (an interrupted command); the next write refreshes it",
+            index::INDEX
+        )),
+        Err(e) => report.problem(index::INDEX, format!("cannot rebuild it: {e:#}")),
+    }
+}
+
+/// Checks a vault (or a mirror of one) without the key, against its signed index: every
+/// listed file present with its size and BLAKE3, nothing unlisted. Two threads hash files.
+pub fn verify_offline(
+    dir: &Path,
+    expect: Option<&str>,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> anyhow::Result<Report> {
+    let v = Vault::open(dir)?;
+    let mut report = Report::default();
+    if v.config.signing_key.is_empty() {
+        return Err(crate::error::Error::input(
+            format!("{} has no signing key", dir.join(vault::CONFIG).display()),
+            "this vault predates offline checks: run `carnet verify` with the key",
+        )
+        .into());
+    }
+    let key = crate::sign::decode_public(&v.config.signing_key).map_err(|e| {
+        crate::error::Error::Integrity(format!("{}: bad signing key: {e}", vault::CONFIG))
+    })?;
+    let fp = crate::keyring::fingerprint(&key);
+    if let Some(want) = expect
+        && !want.trim().eq_ignore_ascii_case(&fp)
+    {
+        report.problem(
+            vault::CONFIG,
+            format!("signed by {fp}, not by the expected {}", want.trim()),
+        );
+        return Ok(report);
+    }
+    let idx = match index::read_signed(dir, &v.config.signing_key) {
+        Ok(i) => i,
+        Err(e) => {
+            let msg = e
+                .to_string()
+                .trim_start_matches("the vault is damaged: ")
+                .to_string();
+            let path = if msg.starts_with(index::SIGNATURE) {
+                index::SIGNATURE
+            } else {
+                index::INDEX
+            };
+            report.problem(path, msg);
+            return Ok(report);
+        }
+    };
+    if idx.vault_id != v.config.vault_id {
+        report.problem(index::INDEX, "belongs to another vault");
+    }
+    let present: Vec<(String, PathBuf)> = index::walk(dir);
+    for (rel, _) in &present {
+        if !idx.files.contains_key(rel) && !index::is_unindexed(rel) {
+            report.problem(rel, "unexpected file: not in the signed index");
+        }
+        if rel.starts_with("tmp/") {
+            report.notes.push(format!(
+                "{rel}: temporary file from a running or interrupted command"
+            ));
+        }
+    }
+    let files: Vec<(&String, &index::FileEntry)> = idx.files.iter().collect();
+    let total: u64 = files.iter().map(|(_, e)| e.size).sum();
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Problem> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut problems = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((rel, want)) = files.get(i) else {
+                            break;
+                        };
+                        let msg = match index::hash_file(&dir.join(rel)) {
+                            Ok(got) if got == **want => None,
+                            Ok(got) if got.size != want.size => Some(format!(
+                                "corrupted: {} bytes, {} expected",
+                                got.size, want.size
+                            )),
+                            Ok(_) => Some("corrupted: its content changed".to_string()),
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                                Some("missing".to_string())
+                            }
+                            Err(e) => Some(format!("cannot read: {e}")),
+                        };
+                        if let Some(message) = msg {
+                            problems.push(Problem {
+                                path: (*rel).clone(),
+                                message,
+                            });
+                        }
+                        let d = done.fetch_add(want.size, std::sync::atomic::Ordering::Relaxed)
+                            + want.size;
+                        progress(d, total);
+                    }
+                    problems
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    let mut results = results;
+    results.sort_by(|a, b| a.path.cmp(&b.path));
+    report.problems.extend(results);
+    report.objects_checked = files.len();
+    report.documents = files
+        .iter()
+        .filter(|(r, _)| r.starts_with("objects/"))
+        .count();
+    report.log_entries = idx.log_seq;
+    report.ok = report.problems.is_empty();
+    Ok(report)
 }

@@ -49,6 +49,8 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
         vault_id: vault_id.clone(),
         key: key_mode,
         recipients: recipients.clone(),
+        // Set by Vault::create, which makes the keyring.
+        signing_key: String::new(),
     };
     let patient = Patient {
         name,

@@ -10,6 +10,9 @@ use crate::vault::Op;
 use crate::verify;
 
 pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
+    if a.offline {
+        return offline(ctx, a);
+    }
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
     let bar = ui::count_bar(0, if a.deep { "Decrypting" } else { "Checking" });
@@ -53,6 +56,38 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     }
     if !report.ok {
         return Err(Error::VerifyFailed(report.problems.len()).into());
+    }
+    Ok(())
+}
+
+/// `verify --offline`: no key, no passphrase; a hashing job over the signed index.
+fn offline(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
+    let bar = ui::bytes_bar(0, "Hashing");
+    let report = verify::verify_offline(&ctx.vault_dir, a.expect.as_deref(), &|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    print_report(&report, a.json, "files checked against the signed index")?;
+    if !report.ok {
+        return Err(Error::VerifyFailed(report.problems.len()).into());
+    }
+    Ok(())
+}
+
+fn print_report(report: &verify::Report, json: bool, what: &str) -> anyhow::Result<()> {
+    if json {
+        return super::print_json(report);
+    }
+    let mut out = std::io::stdout().lock();
+    for p in &report.problems {
+        writeln!(out, "FAILED  {}: {}", p.path, p.message)?;
+    }
+    for n in &report.notes {
+        eprintln!("note: {n}");
+    }
+    if report.ok {
+        writeln!(out, "ok: {} {what}", report.objects_checked)?;
     }
     Ok(())
 }

@@ -541,7 +541,24 @@ pub fn forge_history(v: &Vault, binding_secret: &str) -> String {
     let vault_id = v.vault_id();
     let recipient = v.recipient().to_string();
     let mac_key: [u8; 32] = rand::random();
-    let signing: [u8; 32] = rand::random();
+    // Whoever holds the binding secret can read the real keyring and keep its signing key (the
+    // one carnet.toml names, which signs index.json); an attacker can only make up a new one.
+    let signing: [u8; 32] = binding_secret
+        .parse::<age::x25519::Identity>()
+        .ok()
+        .and_then(|id| {
+            let bytes = fs::read(v.path("keys.age")).ok()?;
+            let d = age::Decryptor::new(&bytes[..]).ok()?;
+            let mut r = d.decrypt(std::iter::once(&id as &dyn age::Identity)).ok()?;
+            let mut plain = Vec::new();
+            std::io::Read::read_to_end(&mut r, &mut plain).ok()?;
+            let k: Value = serde_json::from_slice(&plain).ok()?;
+            hex::decode(k["signing_key"].as_str()?)
+                .ok()?
+                .try_into()
+                .ok()
+        })
+        .unwrap_or_else(rand::random);
     let keyring = serde_json::json!({
         "format": 1,
         "vault_id": vault_id,
