@@ -38,12 +38,21 @@ struct Pipe {
 
 impl Pipe {
     fn buffer(&self) -> Vec<u8> {
-        let mut b = self
-            .back
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let mut b = self.recycled();
         b.clear();
         b
+    }
+
+    /// A CHUNK-long buffer to read into. A recycled one keeps its old bytes: they are about to
+    /// be overwritten, and zeroing a gigabyte of buffers costs measurable time.
+    fn read_buffer(&self) -> Vec<u8> {
+        let mut b = self.recycled();
+        b.resize(CHUNK, 0);
+        b
+    }
+
+    fn recycled(&self) -> Vec<u8> {
+        self.back.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK))
     }
 
     fn send(&self, buf: Vec<u8>) {
@@ -119,8 +128,7 @@ pub fn seal<R: Read, W: Write + Send>(
         let mut size = 0u64;
         let mut head = Vec::new();
         loop {
-            let mut buf = plain.buffer();
-            buf.resize(CHUNK, 0);
+            let mut buf = plain.read_buffer();
             let n = read_full(&mut input, &mut buf)?;
             if n == 0 {
                 break;
@@ -162,7 +170,7 @@ pub fn seal<R: Read, W: Write + Send>(
 }
 
 /// Fills `buf` as far as the input allows, so chunks stay large even from pipes.
-fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+pub fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {

@@ -146,8 +146,8 @@ pub fn check_entry_path(p: &str) -> Result<(), String> {
 }
 
 /// A source of document content for the bundle writer: yields plaintext readers in order.
-pub trait DocumentSource {
-    fn open(&mut self, index: usize) -> anyhow::Result<Box<dyn Read + '_>>;
+pub trait DocumentSource: Send {
+    fn open(&mut self, index: usize) -> anyhow::Result<Box<dyn Read + Send + '_>>;
 }
 
 /// Hashes everything written through it (the bundle's SHA-256, recorded in the log).
@@ -216,36 +216,74 @@ pub fn write_bundle<W: Write>(
     zip.write_all(signed.signature.as_bytes())?;
     zip.start_file(README, small)?;
     zip.write_all(readme(terms).as_bytes())?;
-    let mut done = 0u64;
-    let mut buf = vec![0u8; 256 * 1024];
-    for (i, d) in terms.documents.iter().enumerate() {
-        let opts = small
-            .last_modified_time(zip_time(d.date))
-            // In a streamed zip the size is written after the data, so ZIP64 must be chosen up
-            // front for files that may pass 4 GiB.
-            .large_file(d.size >= u64::from(u32::MAX));
-        zip.start_file(d.path.as_str(), opts)?;
-        let mut r = docs.open(i)?;
-        let mut n = 0u64;
-        loop {
-            let k = match r.read(&mut buf) {
-                Ok(0) => break,
-                Ok(k) => k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.into()),
-            };
-            zip.write_all(&buf[..k])?;
-            n += k as u64;
-            done += k as u64;
-            progress(done);
+    // Decrypting the vault's objects and encrypting the bundle each take a core: a reader
+    // thread decrypts into recycled buffers while this one zips and encrypts.
+    const CHUNK: usize = 256 * 1024;
+    let count = terms.documents.len();
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<anyhow::Result<Vec<u8>>>(8);
+        let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(10);
+        s.spawn(move || {
+            for i in 0..count {
+                let mut r = match docs.open(i) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                loop {
+                    let mut buf = back_rx.try_recv().unwrap_or_default();
+                    buf.resize(CHUNK, 0);
+                    match crate::crypto::read_full(&mut r, &mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            buf.truncate(n);
+                            if tx.send(Ok(buf)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e.into()));
+                            return;
+                        }
+                    }
+                }
+                // An empty buffer marks the end of a document.
+                if tx.send(Ok(Vec::new())).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut done = 0u64;
+        for d in &terms.documents {
+            let opts = small
+                .last_modified_time(zip_time(d.date))
+                // In a streamed zip the size is written after the data, so ZIP64 must be
+                // chosen up front for files that may pass 4 GiB.
+                .large_file(d.size >= u64::from(u32::MAX));
+            zip.start_file(d.path.as_str(), opts)?;
+            let mut n = 0u64;
+            loop {
+                let buf = rx.recv().map_err(|_| anyhow::anyhow!("the document reader stopped"))??;
+                if buf.is_empty() {
+                    break;
+                }
+                zip.write_all(&buf)?;
+                n += buf.len() as u64;
+                done += buf.len() as u64;
+                progress(done);
+                let _ = back_tx.try_send(buf);
+            }
+            if n != d.size {
+                anyhow::bail!(Error::Integrity(format!(
+                    "{} is {n} bytes, the manifest says {}",
+                    d.title, d.size
+                )));
+            }
         }
-        if n != d.size {
-            anyhow::bail!(Error::Integrity(format!(
-                "{} is {n} bytes, the manifest says {}",
-                d.title, d.size
-            )));
-        }
-    }
+        Ok(())
+    })?;
     let stream = zip.finish()?.into_inner();
     let armored = stream.finish()?;
     Ok(armored.finish()?)

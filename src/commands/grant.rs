@@ -30,7 +30,7 @@ struct VaultDocs<'a> {
 }
 
 impl DocumentSource for VaultDocs<'_> {
-    fn open(&mut self, index: usize) -> anyhow::Result<Box<dyn Read + '_>> {
+    fn open(&mut self, index: usize) -> anyhow::Result<Box<dyn Read + Send + '_>> {
         let r = self.vault.open_object(&self.docs[index], self.keys)?;
         Ok(Box::new(BufReader::with_capacity(256 * 1024, r)))
     }
