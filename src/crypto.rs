@@ -52,7 +52,9 @@ impl Pipe {
     }
 
     fn recycled(&self) -> Vec<u8> {
-        self.back.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK))
+        self.back
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK))
     }
 
     fn send(&self, buf: Vec<u8>) {

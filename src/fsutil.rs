@@ -93,6 +93,44 @@ pub fn write_atomic_in(dir: &Path, dest: &Path, bytes: &[u8]) -> anyhow::Result<
     persist(tmp, dest, true)
 }
 
+/// Makes every file and folder entry written so far on `path`'s file system durable, with one
+/// `syncfs` on Linux. Returns false where that is not available, so the caller syncs file by file.
+pub fn sync_filesystem(path: &Path) -> io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        let f = File::open(path)?;
+        rustix::fs::syncfs(&f)?;
+        Ok(true)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
+        Ok(false)
+    }
+}
+
+/// Renames a finished temp file to `dest` (never over an existing file), without flushing:
+/// the caller makes the batch durable at once.
+pub fn rename_new(tmp: tempfile::NamedTempFile, dest: &Path) -> anyhow::Result<()> {
+    tmp.persist_noclobber(dest)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", dest.display()))?;
+    Ok(())
+}
+
+/// Replaces `dest` atomically (readers never see half a file) without waiting for the disk:
+/// for derived files that the next write rebuilds anyway if a crash loses them.
+pub fn replace_in(dir: &Path, dest: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut tmp =
+        private_tempfile(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    tmp.persist(dest)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", dest.display()))?;
+    Ok(())
+}
+
 /// An exclusive lock on the vault held until dropped; the OS releases it if the process dies,
 /// so a crash never leaves a stale lock behind.
 pub struct Lock {

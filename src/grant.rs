@@ -265,7 +265,9 @@ pub fn write_bundle<W: Write>(
             zip.start_file(d.path.as_str(), opts)?;
             let mut n = 0u64;
             loop {
-                let buf = rx.recv().map_err(|_| anyhow::anyhow!("the document reader stopped"))??;
+                let buf = rx
+                    .recv()
+                    .map_err(|_| anyhow::anyhow!("the document reader stopped"))??;
                 if buf.is_empty() {
                     break;
                 }

@@ -129,8 +129,8 @@ pub fn write(v: &Vault, ring: &Keyring, index: &Index) -> anyhow::Result<()> {
         "signature from carnet vault key",
         &format!("carnet index {} seq {}", index.vault_id, index.log_seq),
     );
-    v.write(&v.path(INDEX), json.as_bytes())?;
-    v.write(&v.path(SIGNATURE), sig.as_bytes())
+    v.write_derived(&v.path(INDEX), json.as_bytes())?;
+    v.write_derived(&v.path(SIGNATURE), sig.as_bytes())
 }
 
 /// Reads an index and checks its signature against `signing_key` (minisign public key).

@@ -155,6 +155,12 @@ impl Vault {
         }
     }
 
+    /// Replaces a derived file (the signed index) atomically but without fsync: it is not part
+    /// of the commit, and a crash that loses it leaves a stale index the next write rebuilds.
+    pub fn write_derived(&self, dest: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+        fsutil::replace_in(&self.tmp_dir(), dest, bytes)
+    }
+
     /// Replaces a file of the vault atomically, staging it in `tmp/`.
     pub fn write(&self, dest: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         fsutil::write_atomic_in(&self.tmp_dir(), dest, bytes)
@@ -749,15 +755,44 @@ impl Txn<'_> {
         log::write_segment(&self.vault.dir, seg, &self.tail, &self.recipients)?;
 
         let objects_dir = self.vault.path(OBJECTS);
+        // Many objects (a folder import) are renamed first and made durable with one syncfs;
+        // a few are flushed one by one, which costs less than flushing the whole file system.
+        let batch = op.add.len() > 16;
+        let mut fans = std::collections::BTreeSet::new();
         for (tmp, name) in op.add {
             let dest = self.vault.object_path(&name);
             let fan = dest.parent().unwrap_or(&objects_dir).to_path_buf();
             if !fan.is_dir() {
                 fsutil::create_private_dir(&fan)
                     .with_context(|| format!("cannot create {}", fan.display()))?;
-                fsutil::sync_dir(&objects_dir)?;
             }
-            fsutil::persist(tmp, &dest, false)?;
+            if batch {
+                fsutil::rename_new(tmp, &dest)?;
+            } else {
+                tmp.as_file()
+                    .sync_all()
+                    .with_context(|| format!("cannot flush {}", tmp.path().display()))?;
+                fsutil::rename_new(tmp, &dest)?;
+            }
+            fans.insert(fan);
+        }
+        if !fans.is_empty() {
+            let synced = batch
+                && fsutil::sync_filesystem(&objects_dir)
+                    .with_context(|| format!("cannot flush {}", objects_dir.display()))?;
+            if !synced {
+                if batch {
+                    // No syncfs here: flush each object before the manifest can name it.
+                    for f in &fans {
+                        for e in fs::read_dir(f)?.flatten() {
+                            fs::File::open(e.path())?.sync_all()?;
+                        }
+                    }
+                }
+                for f in fans.iter().chain(std::iter::once(&objects_dir)) {
+                    fsutil::sync_dir(f).with_context(|| format!("cannot flush {}", f.display()))?;
+                }
+            }
         }
         if let Some((m, sha, sealed)) = sealed_manifest {
             self.vault.write(&self.vault.path(MANIFEST), &sealed)?;

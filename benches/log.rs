@@ -1,0 +1,231 @@
+//! Access-log and verify benchmark (issue 3): appending to a 100,000-entry log against an empty
+//! one, `carnet log` over 100,000 entries, and `carnet verify` on a 10,000-document vault.
+//!
+//! Run with `cargo bench --bench log` (env `BENCH_ENTRIES`, `BENCH_DOCS`, `BENCH_RUNS`). The long
+//! log is written directly through the library (sealed, chained and MAC'd exactly as carnet
+//! writes it) because 100,000 separate commands would take most of an hour; every measurement
+//! then runs the real `carnet` binary.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use carnet::keys::PassphraseSource;
+use carnet::log::{self, Entry, Head};
+use carnet::vault::{KeyOpts, Vault};
+
+fn env_n(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn carnet(vault: &Path, key: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_carnet"));
+    c.arg("--vault").arg(vault).arg("-i").arg(key).args(args);
+    c.env_remove("CARNET_VAULT")
+        .env_remove("CARNET_PASSPHRASE")
+        .stdin(Stdio::null());
+    c
+}
+
+fn run(vault: &Path, key: &Path, args: &[&str]) -> Duration {
+    let t = Instant::now();
+    let out = carnet(vault, key, args)
+        .stdout(Stdio::null())
+        .output()
+        .expect("carnet runs");
+    let d = t.elapsed();
+    assert!(
+        out.status.success(),
+        "carnet {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn keygen(dir: &Path) -> std::path::PathBuf {
+    let id = age::x25519::Identity::generate();
+    let path = dir.join("key.txt");
+    use age::secrecy::ExposeSecret;
+    std::fs::write(&path, format!("{}\n", id.to_string().expose_secret())).unwrap();
+    path
+}
+
+fn init(dir: &Path, key: &Path, name: &str) -> std::path::PathBuf {
+    let v = dir.join(name);
+    let out = carnet(&v, key, &["init"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    v
+}
+
+/// Appends `n` `view` entries straight into the log segments, then the head and the index.
+fn fill_log(vault_dir: &Path, key: &Path, n: usize) {
+    let vault = Vault::open(vault_dir).unwrap();
+    let opts = KeyOpts {
+        identity: Some(key.to_path_buf()),
+        passphrase: PassphraseSource::default(),
+    };
+    let snap = vault.read(&opts).unwrap();
+    let recipients = vault.recipients().unwrap();
+    let mut tail = log::read_segment(vault_dir, 0, &snap.keys, &snap.ring).unwrap();
+    let mut seg = 0;
+    let mut last = tail.last().unwrap().clone();
+    for _ in 0..n {
+        let seq = last.entry.seq + 1;
+        let entry = Entry {
+            seq,
+            time: jiff::Timestamp::now(),
+            actor: "patient".into(),
+            action: "view".into(),
+            documents: vec!["0123456789abcdef0123456789abcdef".into()],
+            details: serde_json::Map::from_iter([("what".to_string(), "metadata".into())]),
+            version: env!("CARGO_PKG_VERSION").into(),
+            prev: last.hash.clone(),
+            manifest_sha256: snap.manifest_sha256.clone(),
+            manifest_generation: snap.manifest.generation,
+            objects_added: vec![],
+            objects_removed: vec![],
+        };
+        let logged = log::seal_entry(&entry, &snap.ring).unwrap();
+        if log::segment_of(seq) != seg {
+            log::write_segment(vault_dir, seg, &tail, &recipients).unwrap();
+            seg = log::segment_of(seq);
+            tail.clear();
+        }
+        tail.push(logged.clone());
+        last = logged;
+    }
+    log::write_segment(vault_dir, seg, &tail, &recipients).unwrap();
+    let head = Head {
+        vault_id: vault.config.vault_id.clone(),
+        log_seq: last.entry.seq,
+        log_hash: last.hash.clone(),
+        manifest_sha256: snap.manifest_sha256.clone(),
+        manifest_generation: snap.manifest.generation,
+        config_sha256: vault.config_sha256.clone(),
+    };
+    vault
+        .write(
+            &vault.path(log::HEAD),
+            &log::seal_head(&head, &snap.ring, &recipients).unwrap(),
+        )
+        .unwrap();
+    let idx = carnet::index::build(&vault, &snap.manifest, last.entry.seq, None).unwrap();
+    carnet::index::write(&vault, &snap.ring, &idx).unwrap();
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else to parse.
+    let entries = env_n("BENCH_ENTRIES", 100_000);
+    let docs = env_n("BENCH_DOCS", 10_000);
+    let runs = env_n("BENCH_RUNS", 9);
+    let tmp = tempfile::Builder::new()
+        .prefix("carnet-bench-log")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let key = keygen(tmp.path());
+
+    // One document in each vault, so `show` has something to view (and log).
+    let note = tmp.path().join("note.txt");
+    std::fs::write(&note, "bench\n").unwrap();
+    let small = init(tmp.path(), &key, "small");
+    let big = init(tmp.path(), &key, "big");
+    for v in [&small, &big] {
+        run(v, &key, &["add", note.to_str().unwrap()]);
+    }
+    let t = Instant::now();
+    fill_log(&big, &key, entries);
+    eprintln!(
+        "wrote a {entries}-entry log in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let id = {
+        let out = carnet(&small, &key, &["ls", "--json"]).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0]["id"].as_str().unwrap()[..8].to_string()
+    };
+    let big_id = {
+        let out = carnet(&big, &key, &["ls", "--json"]).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0]["id"].as_str().unwrap()[..8].to_string()
+    };
+    // Interleave the two vaults so background load hits both alike.
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        a.push(run(&small, &key, &["show", &id]));
+        b.push(run(&big, &key, &["show", &big_id]));
+    }
+    let (a, b) = (median(a), median(b));
+    let log_times: Vec<Duration> = (0..3).map(|_| run(&big, &key, &["log"])).collect();
+    let log_json: Vec<Duration> = (0..3)
+        .map(|_| run(&big, &key, &["log", "--json"]))
+        .collect();
+    let unlock: Vec<Duration> = (0..runs).map(|_| run(&big, &key, &["ls"])).collect();
+
+    // verify on a vault of `docs` documents.
+    let many = init(tmp.path(), &key, "many");
+    let src = tmp.path().join("docs");
+    std::fs::create_dir(&src).unwrap();
+    for i in 0..docs {
+        std::fs::write(
+            src.join(format!("doc-{i:05}.txt")),
+            format!("document {i}\n"),
+        )
+        .unwrap();
+    }
+    let t = Instant::now();
+    run(&many, &key, &["add", src.to_str().unwrap()]);
+    let add_many = t.elapsed();
+    let verify: Vec<Duration> = (0..3).map(|_| run(&many, &key, &["verify"])).collect();
+
+    let ok = |c: bool| if c { "met" } else { "MISSED" };
+    let ratio = b.as_secs_f64() / a.as_secs_f64();
+    println!("carnet access-log benchmark ({} runs, medians)", runs);
+    println!("  append (show) on a 2-entry log:        {:8.1} ms", ms(a));
+    println!(
+        "  append (show) on a {entries}-entry log:  {:8.1} ms   ratio {ratio:.2} (target <= 1.2: {})",
+        ms(b),
+        ok(ratio <= 1.2)
+    );
+    let lg = median(log_times);
+    let unlock_ms = ms(median(unlock));
+    println!(
+        "  carnet log, {entries} entries:           {:8.1} ms   (ls on that vault: {unlock_ms:.1} ms)",
+        ms(lg)
+    );
+    println!(
+        "  carnet log --json, {entries} entries:    {:8.1} ms",
+        ms(median(log_json))
+    );
+    println!(
+        "    beyond the unlock: {:.1} ms (target < 2000 ms: {})",
+        ms(lg) - unlock_ms,
+        ok(ms(lg) - unlock_ms < 2000.0)
+    );
+    let vf = median(verify);
+    println!(
+        "  carnet verify, {docs} documents:         {:8.1} ms (target < 2000 ms: {})",
+        ms(vf),
+        ok(vf < Duration::from_secs(2))
+    );
+    println!(
+        "  (adding the {docs} documents in one call: {:.1} s)",
+        add_many.as_secs_f64()
+    );
+}
