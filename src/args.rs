@@ -15,7 +15,10 @@ use clap::{Args, Parser, Subcommand};
     long_about = "carnet keeps your medical record (prescriptions, lab results, imaging, letters, \
 your own notes) as an age-encrypted vault that you hold yourself.\n\n\
 It is not a substitute for the official DMP (Mon espace santé).",
-    after_help = "Examples:\n  carnet init --name \"Marie Dupont\"\n  carnet add ~/Documents/sante\n  carnet ls --category imagerie"
+    after_help = "Examples:\n  carnet init --name \"Marie Dupont\"\n  carnet add ~/Documents/sante\n  carnet ls --category imagerie",
+    after_long_help = "Exit status:\n  0  success\n  1  error\n  2  usage error\n  \
+3  integrity check failed (vault or bundle)\n  4  grant expired or not yet valid\n\n\
+Examples:\n  carnet init --name \"Marie Dupont\"\n  carnet add ~/Documents/sante\n  carnet ls --category imagerie"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -126,22 +129,28 @@ carnet open partage.age -i jeanne.key -o ~/Patients/dupont --from SHA256:1a2b:..
     )]
     Open(OpenArgs),
     /// Back up the vault without the key: one zip file, or a mirror folder kept up to date
-    #[command(after_help = "No key or passphrase is needed: everything copied is already encrypted. When \
+    #[command(
+        after_help = "No key or passphrase is needed: everything copied is already encrypted. When \
 the key is at hand (-i, CARNET_PASSPHRASE or --passphrase-file) the backup is also logged.\n\n\
 Examples:\n  carnet backup -o /media/usb/carnet-2026-11-25.zip\n  \
 restic backup --stdin-filename carnet.zip --stdin-from-command -- carnet backup -o -\n  \
-carnet backup --to /media/usb/carnet")]
+carnet backup --to /media/usb/carnet"
+    )]
     Backup(BackupArgs),
     /// Restore a vault from a backup file or mirror folder into --vault (which must be empty)
-    #[command(after_help = "Examples:\n  carnet --vault ~/carnet restore /media/usb/carnet-2026-11-25.zip\n  \
-carnet --vault ~/carnet restore /media/usb/carnet")]
+    #[command(
+        after_help = "Examples:\n  carnet --vault ~/carnet restore /media/usb/carnet-2026-11-25.zip\n  \
+carnet --vault ~/carnet restore /media/usb/carnet"
+    )]
     Restore(RestoreArgs),
     /// Run the whole product on a built-in sample record, in a throwaway folder
     #[command(after_help = "Example:\n  carnet demo /tmp/carnet-demo")]
     Demo(DemoArgs),
     /// Print a shell completion script
-    #[command(after_help = "Examples:\n  carnet completions bash > ~/.local/share/bash-completion/completions/carnet\n  \
-carnet completions zsh > ~/.zfunc/_carnet\n  carnet completions fish > ~/.config/fish/completions/carnet.fish")]
+    #[command(
+        after_help = "Examples:\n  carnet completions bash > ~/.local/share/bash-completion/completions/carnet\n  \
+carnet completions zsh > ~/.zfunc/_carnet\n  carnet completions fish > ~/.config/fish/completions/carnet.fish"
+    )]
     Completions(CompletionsArgs),
     /// List the document categories (the DMP document classes)
     #[command(after_help = "Example:\n  carnet categories --json")]
