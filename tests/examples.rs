@@ -97,6 +97,13 @@ fn restored(source: &Path, name: &str) -> Vault {
     r
 }
 
+/// The vault's files, less the lock file and the staging folder, which any command may touch.
+fn content(v: &Vault) -> util::Snapshot {
+    let mut s = v.snapshot();
+    s.retain(|p, _| !p.starts_with("lock") && !p.starts_with("tmp"));
+    s
+}
+
 fn flip_a_byte_in_an_object(v: &Vault) {
     let objects = v.objects();
     let obj = objects.first().expect("the vault has objects");
@@ -121,7 +128,7 @@ fn nightly_backup_makes_a_dated_backup_keeps_the_newest_and_it_restores() {
     ] {
         fs::write(backups.join(old), b"an older backup").expect("write");
     }
-    let before = v.snapshot();
+    let before = content(&v);
 
     let out = run(script(v.root(), "nightly-backup.sh")
         .env("CARNET_VAULT", &v.dir)
@@ -146,7 +153,7 @@ fn nightly_backup_makes_a_dated_backup_keeps_the_newest_and_it_restores() {
         "not a zip"
     );
     // Keyless: the vault is read, never written (no log entry without the key).
-    util::assert_same(&before, &v.snapshot(), "the vault");
+    util::assert_same(&before, &content(&v), "the vault");
     assert!(
         names(&v.root().join("tmp")).is_empty(),
         "scratch left in TMPDIR"
@@ -171,6 +178,81 @@ fn nightly_backup_of_a_damaged_vault_fails_and_keeps_the_old_backups() {
         .env("CARNET_BACKUP_KEEP", "1"));
     assert_exit(&out, 3, "a damaged vault");
     assert_eq!(names(&backups), ["carnet-20200101T000000Z.zip"]);
+}
+
+/// A stand-in for carnet that logs its arguments, whose `verify` exits with `verify_status`
+/// and whose `backup -o FILE|-` writes a few zip-like bytes then exits with `backup_status`:
+/// it tests the scripts' own logic (names, rotation, failure paths) apart from carnet's.
+fn fake_carnet(root: &Path, verify_status: i32, backup_status: i32) -> PathBuf {
+    let fake = root.join("fake-carnet");
+    fs::write(
+        &fake,
+        format!(
+            "#!/usr/bin/env bash\n\
+             echo \"$*\" >> {calls:?}\n\
+             case \" $* \" in\n\
+             *' verify '*) exit {verify_status} ;;\n\
+             *' backup '*) while (($#)); do if [[ $1 == -o ]]; then if [[ $2 == - ]]; then printf 'PK fake'; else printf 'PK fake' > \"$2\"; fi; fi; shift; done; exit {backup_status} ;;\n\
+             esac\n\
+             exit 99\n",
+            calls = root.join("calls.log"),
+        ),
+    )
+    .expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    fake
+}
+
+#[test]
+fn nightly_backup_rotation_with_a_stand_in_carnet() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let backups = root.join("backups");
+    fs::create_dir(&backups).expect("mkdir");
+    for old in [
+        "carnet-20200101T000000Z.zip",
+        "carnet-20200102T000000Z.zip",
+        "carnet-20200103T000000Z.zip",
+        "notes.txt",
+    ] {
+        fs::write(backups.join(old), b"older").expect("write");
+    }
+    let fake = fake_carnet(root, 0, 0);
+    let out = run(script(root, "nightly-backup.sh")
+        .env("CARNET", &fake)
+        .env("CARNET_BACKUP_DIR", &backups)
+        .env("CARNET_BACKUP_KEEP", "2"));
+    assert_exit(&out, 0, "nightly backup");
+    let kept = names(&backups);
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    assert_eq!(kept[0], "carnet-20200103T000000Z.zip");
+    assert!(
+        kept[1].starts_with("carnet-2") && kept[1].ends_with("Z.zip"),
+        "{kept:?}"
+    );
+    assert_eq!(kept[2], "notes.txt", "only backups are rotated");
+    assert_eq!(fs::read(backups.join(&kept[1])).expect("read"), b"PK fake");
+    let calls = fs::read_to_string(root.join("calls.log")).expect("calls");
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0], "verify --offline", "verify comes first");
+    assert!(
+        calls[1].starts_with("backup -o ") && calls[1].ends_with(".zip.part"),
+        "{calls:?}"
+    );
+
+    // The vault fails its check: no backup, nothing removed, carnet's exit status.
+    let fake = fake_carnet(root, 3, 0);
+    let out = run(script(root, "nightly-backup.sh")
+        .env("CARNET", &fake)
+        .env("CARNET_BACKUP_DIR", &backups)
+        .env("CARNET_BACKUP_KEEP", "1"));
+    assert_exit(&out, 3, "a damaged vault");
+    assert_eq!(names(&backups), kept);
 }
 
 #[test]
@@ -277,6 +359,36 @@ fn restic_backup_streams_the_vault_into_a_snapshot_that_restores() {
 }
 
 #[test]
+fn restic_backup_with_a_stand_in_carnet_saves_the_stream_and_applies_the_policy() {
+    let Some(restic) = require_restic() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let env = restic_repo(root, &restic);
+    let fake = fake_carnet(root, 0, 0);
+    for _ in 0..2 {
+        let out = run(script(root, "restic-backup.sh")
+            .env("CARNET", &fake)
+            .env("RESTIC_CACHE_DIR", root.join("restic-cache"))
+            .env("CARNET_RESTIC_FORGET", "--keep-last 1")
+            .envs(env.iter().cloned()));
+        assert_exit(&out, 0, "restic-backup.sh");
+    }
+    assert_eq!(
+        restic_snapshots(root, &restic, &env).len(),
+        1,
+        "--keep-last 1"
+    );
+    let out = restic_cmd(root, &restic, &env)
+        .args(["dump", "latest", "/carnet-backup.zip"])
+        .output()
+        .expect("run restic dump");
+    assert_exit(&out, 0, "restic dump");
+    assert_eq!(out.stdout, b"PK fake");
+}
+
+#[test]
 fn restic_backup_keeps_no_snapshot_when_carnet_fails_half_way() {
     let Some(restic) = require_restic() else {
         return;
@@ -286,22 +398,7 @@ fn restic_backup_keeps_no_snapshot_when_carnet_fails_half_way() {
     let env = restic_repo(root, &restic);
     // A carnet whose vault checks out but whose backup dies after a few bytes, as a full disk
     // or a kill would leave it: restic must not keep a truncated zip as the latest snapshot.
-    let fake = root.join("fake-carnet");
-    fs::write(
-        &fake,
-        "#!/usr/bin/env bash\n\
-         case \" $* \" in\n\
-         *' verify '*) exit 0 ;;\n\
-         *' backup '*) printf 'PK\\003\\004 truncated'; exit 1 ;;\n\
-         esac\n\
-         exit 99\n",
-    )
-    .expect("write");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
+    let fake = fake_carnet(root, 0, 1);
     let out = run(script(root, "restic-backup.sh")
         .env("CARNET", &fake)
         .env("CARNET_VAULT", root.join("vault"))
@@ -358,6 +455,45 @@ fn usb_stick_mirror_is_updated_and_verified() {
     assert_exit(&usb(&v), 0, "second run");
     let r = restored(&mirror, "the mirror");
     assert_eq!(r.ls(&[]), v.ls(&[]));
+}
+
+#[test]
+fn usb_stick_with_a_stand_in_carnet_checks_the_vault_then_mirrors_then_checks_the_mirror() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let stick = root.join("stick");
+    fs::create_dir(&stick).expect("mkdir");
+    let fake = fake_carnet(root, 0, 0);
+    let out = run(script(root, "usb-stick.sh")
+        .arg(&stick)
+        .env("CARNET", &fake)
+        .env("CARNET_USB_ALLOW_UNMOUNTED", "1")
+        .env("CARNET_FINGERPRINT", "SHA256:1a2b"));
+    assert_exit(&out, 0, "usb-stick.sh");
+    let mirror = stick.join("carnet");
+    let calls = fs::read_to_string(root.join("calls.log")).expect("calls");
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        [
+            "verify --offline".to_string(),
+            format!("backup --to {}", mirror.display()),
+            format!(
+                "--vault {} verify --offline --expect SHA256:1a2b",
+                mirror.display()
+            ),
+        ]
+    );
+
+    // A vault that fails its check is not copied.
+    fs::remove_file(root.join("calls.log")).expect("rm");
+    let fake = fake_carnet(root, 3, 0);
+    let out = run(script(root, "usb-stick.sh")
+        .arg(&stick)
+        .env("CARNET", &fake)
+        .env("CARNET_USB_ALLOW_UNMOUNTED", "1"));
+    assert_exit(&out, 3, "a damaged vault");
+    let calls = fs::read_to_string(root.join("calls.log")).expect("calls");
+    assert_eq!(calls.lines().collect::<Vec<_>>(), ["verify --offline"]);
 }
 
 #[test]
