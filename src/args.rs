@@ -15,7 +15,10 @@ use clap::{Args, Parser, Subcommand};
     long_about = "carnet keeps your medical record (prescriptions, lab results, imaging, letters, \
 your own notes) as an age-encrypted vault that you hold yourself.\n\n\
 It is not a substitute for the official DMP (Mon espace santé).",
-    after_help = "Examples:\n  carnet init --name \"Marie Dupont\"\n  carnet add ~/Documents/sante\n  carnet ls --category imagerie"
+    after_help = "Examples:\n  carnet init --name \"Marie Dupont\"\n  carnet add ~/Documents/sante\n  carnet ls --category imagerie",
+    after_long_help = "Exit status:\n  0  success\n  1  error\n  2  usage error\n  \
+3  integrity check failed (vault or bundle)\n  4  grant expired or not yet valid\n\n\
+Examples:\n  carnet init --name \"Marie Dupont\"\n  carnet add ~/Documents/sante\n  carnet ls --category imagerie"
 )]
 pub struct Cli {
     #[command(flatten)]

@@ -1,7 +1,450 @@
-//! `carnet demo`: the whole product on a sample record (to be written).
+//! `carnet demo`: the whole product on a built-in, made-up sample record, in a throwaway folder.
+//!
+//! Every step runs the real binary as a child process and first prints the equivalent command,
+//! so a newcomer learns the CLI by watching it work. Children get no terminal and an explicit
+//! environment, and every path points inside the demo folder: nothing prompts, and nothing is
+//! written anywhere else (no key, no known-patients file in the user's home).
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
 
 use crate::args::DemoArgs;
+use crate::error::Error;
+use crate::fsutil;
+use crate::keys;
 
-pub fn run(_a: DemoArgs) -> anyhow::Result<()> {
-    anyhow::bail!("carnet demo is not built yet")
+/// One document of the sample record, embedded so the demo runs from any folder.
+struct Sample {
+    file: &'static str,
+    bytes: &'static [u8],
+    category: &'static str,
+    title: &'static str,
+    date: &'static str,
+    author: &'static str,
+}
+
+const SAMPLES: &[Sample] = &[
+    Sample {
+        file: "radio-thorax.png",
+        bytes: include_bytes!("../../examples/sample-record/radio-thorax.png"),
+        category: "imagerie",
+        title: "Radio thorax",
+        date: "2025-03-12",
+        author: "Service d'imagerie, CH de Valfleury",
+    },
+    Sample {
+        file: "compte-rendu-hospitalisation.md",
+        bytes: include_bytes!("../../examples/sample-record/compte-rendu-hospitalisation.md"),
+        category: "compte-rendu",
+        title: "Compte rendu d'hospitalisation",
+        date: "2025-03-14",
+        author: "Dr Paul Lefèvre, CH de Valfleury",
+    },
+    Sample {
+        file: "ordonnance.txt",
+        bytes: include_bytes!("../../examples/sample-record/ordonnance.txt"),
+        category: "prescription",
+        title: "Ordonnance",
+        date: "2025-03-14",
+        author: "Dr Paul Lefèvre",
+    },
+    Sample {
+        file: "bilan-sanguin.csv",
+        // Lab results are a "compte rendu" in the DMP's document classes (CR de biologie).
+        bytes: include_bytes!("../../examples/sample-record/bilan-sanguin.csv"),
+        category: "compte-rendu",
+        title: "Bilan sanguin",
+        date: "2025-04-02",
+        author: "Laboratoire des Tilleuls",
+    },
+    Sample {
+        file: "note-personnelle.md",
+        bytes: include_bytes!("../../examples/sample-record/note-personnelle.md"),
+        category: "note-patient",
+        title: "Note personnelle",
+        date: "2025-04-10",
+        author: "Marie Dupont (démo)",
+    },
+];
+
+const PATIENT: &str = "Marie Dupont (démo)";
+const PRO_NAME: &str = "Dr Jeanne Martin";
+const PRO_HANDLE: &str = "jeanne-martin";
+/// The RPPS number the ANS publishes for tests: it fails the Luhn check, so keygen warns.
+const PRO_RPPS: &str = "10003461033";
+/// What the grant shares: a subset, so the demo shows that the rest stays private.
+const SHARED: &[&str] = &["compte-rendu", "imagerie"];
+
+/// The environment variables a child must not inherit: they would point it at the user's own
+/// vault or key instead of the demo's.
+const SCRUBBED_ENV: &[&str] = &["CARNET_VAULT", "CARNET_IDENTITY", "CARNET_PASSPHRASE"];
+
+struct Demo {
+    exe: PathBuf,
+    dir: PathBuf,
+    step: usize,
+}
+
+pub fn run(a: DemoArgs) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("cannot find the carnet program to run")?;
+    let dir = prepare_dir(a.dir)?;
+    let mut demo = Demo { exe, dir, step: 0 };
+    demo.play()
+}
+
+/// A new or empty folder, made absolute so the printed commands work from anywhere.
+fn prepare_dir(dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let dir = match dir {
+        None => tempfile::Builder::new()
+            .prefix("carnet-demo-")
+            .tempdir()
+            .context("cannot create a folder in the temporary directory")?
+            .keep(),
+        Some(d) => {
+            if d.exists() && !(d.is_dir() && fsutil::is_empty_dir(&d)?) {
+                return Err(Error::input(
+                    format!("{} exists and is not an empty folder", d.display()),
+                    "give a new or empty folder, or no folder for a fresh temporary one",
+                )
+                .into());
+            }
+            // The folder will hold private keys.
+            fsutil::create_private_dir(&d)
+                .with_context(|| format!("cannot create {}", d.display()))?;
+            d
+        }
+    };
+    std::path::absolute(&dir).with_context(|| format!("cannot resolve {}", dir.display()))
+}
+
+impl Demo {
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    fn play(&mut self) -> anyhow::Result<()> {
+        let dir = self.dir.clone();
+        say(&format!(
+            "carnet demo: a made-up patient, {PATIENT}, keeps her record in a vault, and shares part\n\
+             of it with her doctor for one hour. Everything happens in {}\n\
+             Each step prints the carnet command it runs; copy them to try your own.",
+            dir.display()
+        ))?;
+
+        self.comment("The sample record: five made-up documents, written out as ordinary files.")?;
+        let sample_dir = self.path("sample");
+        fsutil::create_private_dir(&sample_dir)
+            .with_context(|| format!("cannot create {}", sample_dir.display()))?;
+        for s in SAMPLES {
+            let p = sample_dir.join(s.file);
+            std::fs::write(&p, s.bytes).with_context(|| format!("cannot write {}", p.display()))?;
+            say(&format!("  {}", p.display()))?;
+        }
+
+        let patient_key = self.path("patient.key");
+        self.comment(
+            "The patient's key. A real patient just runs `carnet init` and chooses a passphrase;\n\
+             the demo uses an age identity file instead, so that nothing asks for one. The demo\n\
+             writes it itself, exactly as this would:",
+        )?;
+        say(&format!(
+            "$ age-keygen -o {}",
+            quote(patient_key.as_os_str())
+        ))?;
+        write_patient_key(&patient_key)?;
+
+        let vault = self.path("vault");
+        let patient: Vec<OsString> = vec![
+            "--vault".into(),
+            vault.clone().into(),
+            "-i".into(),
+            patient_key.clone().into(),
+        ];
+        let with = |rest: &[&OsStr]| -> Vec<OsString> {
+            patient
+                .iter()
+                .cloned()
+                .chain(rest.iter().map(|s| s.to_os_string()))
+                .collect()
+        };
+
+        self.run(
+            "init",
+            "Create the vault, opened by that key. Nothing in it is readable without the key.",
+            &with(&["init".as_ref(), "--name".as_ref(), PATIENT.as_ref()]),
+        )?;
+
+        self.comment("Add each document with its category, title, date and author.")?;
+        for s in SAMPLES {
+            let file = sample_dir.join(s.file);
+            self.run(
+                "add",
+                "",
+                &with(&[
+                    "add".as_ref(),
+                    file.as_os_str(),
+                    "--category".as_ref(),
+                    s.category.as_ref(),
+                    "--title".as_ref(),
+                    s.title.as_ref(),
+                    "--date".as_ref(),
+                    s.date.as_ref(),
+                    "--author".as_ref(),
+                    s.author.as_ref(),
+                ]),
+            )?;
+        }
+
+        self.run(
+            "ls",
+            "List the record, sorted by date.",
+            &with(&["ls".as_ref()]),
+        )?;
+
+        let pro_key = self.path("dr-martin.key");
+        let pro_card = self.path("dr-martin.card.toml");
+        self.run(
+            "keygen",
+            "Now the doctor's side. Dr Martin makes her key and contact card once (she has no\n\
+             vault). The RPPS number is the official test number, hence the Luhn warning.\n\
+             A real professional leaves out --unprotected and chooses a passphrase.",
+            &[
+                "keygen".into(),
+                "--name".into(),
+                PRO_NAME.into(),
+                "--rpps".into(),
+                PRO_RPPS.into(),
+                "--profession".into(),
+                "médecin".into(),
+                "-o".into(),
+                pro_key.clone().into(),
+                "--card".into(),
+                pro_card.clone().into(),
+                "--unprotected".into(),
+            ],
+        )?;
+
+        self.run(
+            "pro add",
+            "She sends her card (public keys only) to the patient, who adds her to her directory.",
+            &with(&[
+                "pro".as_ref(),
+                "add".as_ref(),
+                "--card".as_ref(),
+                pro_card.as_os_str(),
+            ]),
+        )?;
+
+        let bundle = self.path("partage.age");
+        let mut grant = with(&["grant".as_ref(), "--to".as_ref(), PRO_HANDLE.as_ref()]);
+        for c in SHARED {
+            grant.extend(["--category".into(), OsString::from(c)]);
+        }
+        grant.extend([
+            "--expires".into(),
+            "1h".into(),
+            "--purpose".into(),
+            "Consultation de suivi après pneumopathie".into(),
+            "-o".into(),
+            bundle.clone().into(),
+        ]);
+        self.run(
+            "grant",
+            "The patient shares her reports and imaging (not her prescription, not her own note)\n\
+             for one hour: a signed bundle, encrypted for Dr Martin only, to send by email or USB.",
+            &grant,
+        )?;
+
+        let received = self.path("recu");
+        self.run(
+            "open",
+            "Dr Martin opens it with her key: carnet checks the patient's signature, every\n\
+             document's hash and the validity period, then extracts the documents.",
+            &[
+                "open".into(),
+                bundle.clone().into(),
+                "-i".into(),
+                pro_key.into(),
+                "-o".into(),
+                received.clone().into(),
+            ],
+        )?;
+        self.show_tree(&received)?;
+
+        self.run(
+            "log",
+            "Back to the patient: the access log records every action, the grant included.",
+            &with(&["log".as_ref()]),
+        )?;
+        self.run(
+            "verify",
+            "Check that nothing in the vault was altered, removed or rolled back.",
+            &with(&["verify".as_ref()]),
+        )?;
+
+        say(&what_next(&dir))?;
+        Ok(())
+    }
+
+    /// Prints the explanation and the equivalent command, then runs it; a failure names the
+    /// step, since the child's own error message is just above it.
+    fn run(&mut self, name: &str, why: &str, args: &[OsString]) -> anyhow::Result<()> {
+        if !why.is_empty() {
+            self.comment(why)?;
+        }
+        let shown: Vec<String> = args.iter().map(|a| quote(a)).collect();
+        say(&format!("$ carnet {}", shown.join(" ")))?;
+        let status = Command::new(&self.exe)
+            .args(args)
+            .env("CARNET_KNOWN_PATIENTS", self.path("known-patients.toml"))
+            .envs_removed(SCRUBBED_ENV)
+            .stdin(Stdio::null())
+            .status()
+            .with_context(|| format!("cannot run {}", self.exe.display()))?;
+        if !status.success() {
+            let how = match status.code() {
+                Some(c) => format!("exited with status {c}"),
+                None => "was killed".to_string(),
+            };
+            return Err(Error::input(
+                format!("demo step {} (carnet {name}) failed: it {how}", self.step),
+                format!(
+                    "its message is above; the demo folder {} is left as it was for a look",
+                    self.dir.display()
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    fn comment(&mut self, text: &str) -> anyhow::Result<()> {
+        self.step += 1;
+        let mut lines = text.lines();
+        let mut out = format!("\n# {}. {}", self.step, lines.next().unwrap_or_default());
+        for l in lines {
+            out.push_str("\n#    ");
+            out.push_str(l);
+        }
+        say(&out)
+    }
+
+    /// What the professional now holds, so the newcomer sees the bundle's layout.
+    fn show_tree(&self, root: &Path) -> anyhow::Result<()> {
+        let mut files: Vec<PathBuf> = walkdir::WalkDir::new(root)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .filter_map(|e| e.path().strip_prefix(root).ok().map(Path::to_path_buf))
+            .collect();
+        files.sort();
+        say(&format!("  {}/", root.display()))?;
+        for f in files {
+            say(&format!("    {}", f.display()))?;
+        }
+        Ok(())
+    }
+}
+
+trait EnvsRemoved {
+    fn envs_removed(&mut self, names: &[&str]) -> &mut Self;
+}
+
+impl EnvsRemoved for Command {
+    fn envs_removed(&mut self, names: &[&str]) -> &mut Self {
+        for n in names {
+            self.env_remove(n);
+        }
+        self
+    }
+}
+
+fn write_patient_key(path: &Path) -> anyhow::Result<()> {
+    let (_, text) = keys::new_identity_file();
+    let mut f = fsutil::create_new_private(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes to stdout and flushes, so the text lands before the next child's own output.
+fn say(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Quotes an argument for a POSIX shell, only when it needs it, so the printed commands can be
+/// pasted as they are.
+fn quote(arg: &OsStr) -> String {
+    let s = arg.to_string_lossy();
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || "_-./:,=+@%".contains(c));
+    if plain {
+        s.into_owned()
+    } else if !s.contains(['"', '\\', '$', '`', '!']) {
+        format!("\"{s}\"")
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn what_next(dir: &Path) -> String {
+    let d = quote(dir.as_os_str());
+    format!(
+        "\nDone. Everything the demo made is in {d}; nothing was written elsewhere.\n\
+         Look around (the vault holds only encrypted files with random names), then: rm -r {d}\n\
+         \n\
+         What next, for real:\n\
+         \x20 carnet init --name \"Your Name\"        # your vault (~/.local/share/carnet), with a passphrase\n\
+         \x20 carnet add ~/Documents/sante          # files or whole folders; see `carnet categories`\n\
+         \x20 carnet ls; carnet show ID; carnet cat ID\n\
+         \x20 carnet pro add --card their.card.toml # a card made by the professional's `carnet keygen`\n\
+         \x20 carnet grant --to HANDLE --category imagerie --expires 7d -o partage.age\n\
+         \x20 carnet backup -o /media/usb/carnet.zip  # no key needed: it is all encrypted already\n\
+         \x20 carnet verify\n\
+         A professional opens a bundle with `carnet open FILE -i KEY -o DIR --from FINGERPRINT`,\n\
+         the fingerprint being the one the patient reads to them (`carnet open` shows it).\n\
+         Every command has --help with examples; see also `man carnet` and `carnet completions`."
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_leaves_plain_words_alone() {
+        assert_eq!(
+            quote(OsStr::new("/tmp/carnet-demo-1/vault")),
+            "/tmp/carnet-demo-1/vault"
+        );
+        assert_eq!(quote(OsStr::new("médecin")), "médecin");
+        assert_eq!(
+            quote(OsStr::new("Marie Dupont (démo)")),
+            "\"Marie Dupont (démo)\""
+        );
+        assert_eq!(
+            quote(OsStr::new("Compte rendu d'hospitalisation")),
+            "\"Compte rendu d'hospitalisation\""
+        );
+        assert_eq!(quote(OsStr::new("a$b'c")), r"'a$b'\''c'");
+        assert_eq!(quote(OsStr::new("")), "\"\"");
+    }
+
+    #[test]
+    fn samples_fit_their_categories() {
+        for s in SAMPLES {
+            assert!(crate::category::find(s.category).is_some(), "{}", s.file);
+            assert!(!s.bytes.is_empty(), "{}", s.file);
+        }
+        assert!(SHARED.iter().all(|c| crate::category::find(c).is_some()));
+    }
 }

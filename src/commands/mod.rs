@@ -36,10 +36,13 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    fn new(g: GlobalOpts) -> anyhow::Result<Ctx> {
+    /// `needs_vault` is false for commands that never touch a vault: they must run where no
+    /// default vault folder can be named (no HOME), e.g. a demo or a professional's keygen.
+    fn new(g: GlobalOpts, needs_vault: bool) -> anyhow::Result<Ctx> {
         let vault_dir = match g.vault {
             Some(v) => v,
-            None => vault::default_dir()?,
+            None if needs_vault => vault::default_dir()?,
+            None => PathBuf::new(),
         };
         Ok(Ctx {
             vault_dir,
@@ -74,7 +77,15 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = Ctx::new(cli.global)?;
+    let needs_vault = !matches!(
+        cli.command,
+        Command::Keygen(_)
+            | Command::Open(_)
+            | Command::Demo(_)
+            | Command::Completions(_)
+            | Command::Categories(_)
+    );
+    let ctx = Ctx::new(cli.global, needs_vault)?;
     match cli.command {
         Command::Init(a) => init::run(&ctx, a),
         Command::Add(a) => add::run(&ctx, a),

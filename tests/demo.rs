@@ -1,0 +1,183 @@
+//! `carnet demo` runs to the end with no terminal and an empty environment, delivers the shared
+//! documents intact to the professional's folder, and writes nothing outside its own folder.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_carnet");
+
+fn sample(name: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/sample-record")
+        .join(name);
+    fs::read(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()))
+}
+
+/// Every file under `root`, as sorted paths relative to it.
+fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(|e| e.expect("walk"))
+        .filter(|e| !e.file_type().is_dir())
+        .map(|e| e.path().strip_prefix(root).expect("prefix").to_path_buf())
+        .collect();
+    out.sort();
+    out
+}
+
+/// `carnet demo ARGS` with nothing but PATH and `env` in the environment, and no terminal.
+fn demo(args: &[&Path], env: &[(&str, &Path)], cwd: &Path) -> Output {
+    let mut c = Command::new(BIN);
+    c.arg("demo")
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(cwd)
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("cannot run carnet demo")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn demo_runs_to_the_end_and_keeps_to_its_folder() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let home = tmp.path().join("home");
+    let tmpdir = tmp.path().join("tmp");
+    let cwd = tmp.path().join("cwd");
+    for d in [&home, &tmpdir, &cwd] {
+        fs::create_dir(d).expect("mkdir");
+    }
+    let dir = tmp.path().join("demo");
+
+    let out = demo(&[&dir], &[("HOME", &home), ("TMPDIR", &tmpdir)], &cwd);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "carnet demo failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+
+    // The walkthrough shows the commands it runs, with the demo folder's paths.
+    let d = dir.display().to_string();
+    for expected in [
+        format!(
+            "$ carnet --vault {d}/vault -i {d}/patient.key init --name \"Marie Dupont (démo)\""
+        ),
+        format!("$ carnet --vault {d}/vault -i {d}/patient.key add {d}/sample/radio-thorax.png"),
+        format!("$ carnet --vault {d}/vault -i {d}/patient.key ls"),
+        "$ carnet keygen --name \"Dr Jeanne Martin\" --rpps 10003461033".to_string(),
+        format!("$ carnet --vault {d}/vault -i {d}/patient.key pro add --card"),
+        format!("$ carnet --vault {d}/vault -i {d}/patient.key grant --to jeanne-martin"),
+        format!("$ carnet open {d}/partage.age -i {d}/dr-martin.key -o {d}/recu"),
+        format!("$ carnet --vault {d}/vault -i {d}/patient.key log"),
+        format!("$ carnet --vault {d}/vault -i {d}/patient.key verify"),
+        "What next".to_string(),
+    ] {
+        assert!(
+            stdout.contains(&expected),
+            "stdout lacks {expected:?}:\n{stdout}"
+        );
+    }
+    // The children's own output comes through: ls shows the titles, verify says ok.
+    assert!(
+        stdout.contains("Compte rendu d'hospitalisation"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok: 5 documents"), "{stdout}");
+
+    // Dr Martin received exactly the shared categories, byte for byte.
+    let received = dir.join("recu/documents");
+    let got = files_under(&received);
+    let want = [
+        (
+            "compte-rendu/2025-03-14 Compte rendu d'hospitalisation.md",
+            "compte-rendu-hospitalisation.md",
+        ),
+        (
+            "compte-rendu/2025-04-02 Bilan sanguin.csv",
+            "bilan-sanguin.csv",
+        ),
+        ("imagerie/2025-03-12 Radio thorax.png", "radio-thorax.png"),
+    ];
+    assert_eq!(
+        got,
+        want.iter()
+            .map(|(p, _)| PathBuf::from(p))
+            .collect::<Vec<_>>(),
+        "unexpected files in {}",
+        received.display()
+    );
+    for (path, sample_name) in want {
+        assert!(
+            fs::read(received.join(path)).expect("read extracted") == sample(sample_name),
+            "{path} differs from examples/sample-record/{sample_name}"
+        );
+    }
+
+    // Nothing outside DIR: the home folder, TMPDIR and the working folder stay empty, and DIR's
+    // siblings are only the ones this test made.
+    for d in [&home, &tmpdir, &cwd] {
+        assert_eq!(
+            files_under(d),
+            Vec::<PathBuf>::new(),
+            "{} was written to",
+            d.display()
+        );
+    }
+    let mut siblings: Vec<String> = fs::read_dir(tmp.path())
+        .expect("read tmp")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    siblings.sort();
+    assert_eq!(siblings, ["cwd", "demo", "home", "tmp"]);
+    assert!(dir.join("known-patients.toml").is_file());
+}
+
+#[test]
+fn demo_without_a_folder_makes_a_fresh_one_in_the_temp_dir() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // No HOME at all: the demo must not need one.
+    let out = demo(&[], &[("TMPDIR", tmp.path())], tmp.path());
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "carnet demo failed ({}):\n{stdout}\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    let made: Vec<PathBuf> = fs::read_dir(tmp.path())
+        .expect("read tmp")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(made.len(), 1, "expected one demo folder, got {made:?}");
+    let name = made[0].file_name().unwrap_or_default().to_string_lossy();
+    assert!(name.starts_with("carnet-demo-"), "{name}");
+    let head: String = stdout.lines().take(3).collect::<Vec<_>>().join("\n");
+    assert!(
+        head.contains(&made[0].display().to_string()),
+        "the folder is not named at the start:\n{head}"
+    );
+    assert!(made[0].join("recu/documents").is_dir());
+}
+
+#[test]
+fn demo_refuses_a_folder_that_is_not_empty() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let keep = tmp.path().join("precious.txt");
+    fs::write(&keep, "do not touch").expect("write");
+    let out = demo(&[tmp.path()], &[], tmp.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not an empty folder"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(files_under(tmp.path()), [PathBuf::from("precious.txt")]);
+}
