@@ -15,7 +15,7 @@ use serde_json::Value;
 use util::{Vault, text};
 
 const BIN: &str = env!("CARGO_BIN_EXE_carnet");
-const NEEDS_BACKUP: &str = "needs carnet backup (landing in main)";
+const NEEDS_BACKUP: &str = "the backup step (carnet backup, restore or verify --offline)";
 
 fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
@@ -116,7 +116,7 @@ fn flip_a_byte_in_an_object(v: &Vault) {
 // ---- nightly-backup.sh ------------------------------------------------------------------
 
 #[test]
-#[ignore = "needs carnet backup (landing in main)"]
+
 fn nightly_backup_makes_a_dated_backup_keeps_the_newest_and_it_restores() {
     let v = vault_with_documents();
     let backups = v.root().join("backups");
@@ -164,7 +164,7 @@ fn nightly_backup_makes_a_dated_backup_keeps_the_newest_and_it_restores() {
 }
 
 #[test]
-#[ignore = "needs carnet backup (landing in main)"]
+
 fn nightly_backup_of_a_damaged_vault_fails_and_keeps_the_old_backups() {
     let v = vault_with_documents();
     let backups = v.root().join("backups");
@@ -326,7 +326,7 @@ fn restic_snapshots(root: &Path, restic: &Path, env: &[(&str, PathBuf)]) -> Vec<
 }
 
 #[test]
-#[ignore = "needs carnet backup (landing in main)"]
+
 fn restic_backup_streams_the_vault_into_a_snapshot_that_restores() {
     let Some(restic) = require_restic() else {
         return;
@@ -428,7 +428,7 @@ fn restic_backup_needs_a_repository() {
 // ---- usb-stick.sh -----------------------------------------------------------------------
 
 #[test]
-#[ignore = "needs carnet backup (landing in main)"]
+
 fn usb_stick_mirror_is_updated_and_verified() {
     let v = vault_with_documents();
     let stick = v.root().join("stick");
