@@ -597,7 +597,7 @@ fn grant_then_open_round_trips_every_byte_for_each_recipient() {
     p.add_pro(&jeanne);
     p.add_pro(&paul);
 
-    let big = pseudo_random(3 * 1024 * 1024 + 17, 1);
+    let big = pseudo_random(2 * 1024 * 1024 + 17, 1);
     let cr = "Échographie : foie normal, pas d'épanchement.\n"
         .as_bytes()
         .to_vec();
@@ -979,6 +979,55 @@ fn age_cli_decrypts_bundles_and_unzip_accepts_them() {
 }
 
 #[test]
+fn a_professional_added_by_ssh_key_decrypts_with_the_age_cli() {
+    let Some(age) = require_tool("age", "age") else {
+        return;
+    };
+    let lab = Lab::new();
+    let p = lab.patient("marie", "Marie Dupont");
+    let line = ssh_ed25519_line(21, "elise@cabinet");
+    let key = lab.write(
+        "keys/id_ed25519",
+        ssh_ed25519_private_key(21, "elise@cabinet").as_bytes(),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    p.ok(&["pro", "add", "--name", "Dr Élise Bérard", "--key", &line]);
+    let doc = pseudo_random(70_000, 4);
+    p.add(
+        "scan.bin",
+        &doc,
+        &["--title", "Scanner", "--date", "2024-03-01"],
+    );
+    let bundle = lab.path("b.age");
+    p.grant(&[
+        "--to",
+        "elise-berard",
+        "--all",
+        "--expires",
+        "7d",
+        "-o",
+        s(&bundle),
+    ]);
+    let zip = lab.root.join("b.zip");
+    let out = Command::new(&age)
+        .args(["-d", "-i", s(&key), "-o", s(&zip), s(&bundle)])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "age -d -i id_ed25519: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entries = zip_read(&fs::read(&zip).unwrap());
+    let e = entries
+        .iter()
+        .find(|e| e.name == "documents/autre/2024-03-01 Scanner.bin")
+        .expect("the document is in the zip");
+    assert_bytes_eq(&e.data, &doc, "document decrypted with the SSH key");
+}
+
+#[test]
 fn minisign_verifies_the_extracted_terms() {
     let Some(minisign) = require_tool("minisign", "minisign") else {
         return;
@@ -1228,6 +1277,45 @@ impl Hostile {
         );
         line
     }
+}
+
+impl Hostile {
+    /// The genuine bundle with its terms (and entries) changed by `f`, then signed by `key`
+    /// which the terms name as the patient's: what anyone can send in the patient's name.
+    fn signed_by(
+        &self,
+        key: &MinisignKey,
+        name: &str,
+        f: impl FnOnce(&mut toml::Table, &mut Unpacked),
+    ) -> PathBuf {
+        self.crafted(name, |u| {
+            let mut t = u.terms();
+            f(&mut t, u);
+            let pt = t["patient"].as_table_mut().unwrap();
+            pt.insert("signing_key".into(), key.public().into());
+            pt.insert("fingerprint".into(), key.fingerprint().into());
+            let text = toml::to_string(&t).unwrap();
+            u.get_mut("grant.toml.minisig").data = key
+                .sign(text.as_bytes(), "carnet grant hostile")
+                .into_bytes();
+            u.get_mut("grant.toml").data = text.into_bytes();
+        })
+    }
+}
+
+/// The `[[documents]]` table at `i` of terms being edited.
+fn doc_mut(t: &mut toml::Table, i: usize) -> &mut toml::Table {
+    t["documents"].as_array_mut().unwrap()[i]
+        .as_table_mut()
+        .unwrap()
+}
+
+/// Renames document `i` in the terms and its entry in the zip.
+fn rename_doc(t: &mut toml::Table, u: &mut Unpacked, i: usize, new: &str) {
+    let d = doc_mut(t, i);
+    let old = d["path"].as_str().unwrap().to_string();
+    d.insert("path".into(), new.into());
+    u.get_mut(&old).name = new.to_string();
 }
 
 fn evil_abs() -> String {
@@ -1807,6 +1895,130 @@ fn a_refused_bundle_leaves_no_parent_folders_behind() {
 }
 
 #[test]
+fn signed_but_hostile_terms_cannot_write_outside_the_target() {
+    // Without --from, a bundle signed by any key is read (the professional is warned about a
+    // new key for a known name); its terms are then hostile input like the zip.
+    let h = hostile();
+    let attacker = MinisignKey::from_seed(77);
+    let abs = evil_abs();
+    for (n, path) in [
+        "../evil.txt",
+        "../../evil.txt",
+        "documents/../../evil.txt",
+        "documents/imagerie/../../../evil.txt",
+        abs.as_str(),
+        "documents\\..\\..\\evil.txt",
+        "documents/./evil.txt",
+        "documents//evil.txt",
+        "documents/evil\u{7}.txt",
+        "evil.txt",
+        "LISEZMOI-README.txt",
+        "documents",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let f = h.signed_by(&attacker, &format!("terms-path{n}"), |t, u| {
+            rename_doc(t, u, 0, path)
+        });
+        let line = h.refused(&f, EXIT_INTEGRITY, &["damaged or was altered"], &[]);
+        assert!(
+            ["unsafe path", "unexpected path", "escape the target"]
+                .iter()
+                .any(|x| line.contains(x)),
+            "{path:?}: the error names the problem: {line}"
+        );
+    }
+    // The same path twice in the terms.
+    let twice = h.signed_by(&attacker, "terms-twice", |t, _| {
+        let p = doc_mut(t, 1)["path"].clone();
+        doc_mut(t, 0).insert("path".into(), p);
+    });
+    h.refused(&twice, EXIT_INTEGRITY, &["listed twice in the terms"], &[]);
+    // Terms and zip agreeing on a 4 GB document the bundle does not hold.
+    let huge = h.signed_by(&attacker, "terms-huge", |t, u| {
+        let p = doc_mut(t, 0)["path"].as_str().unwrap().to_string();
+        doc_mut(t, 0).insert("size".into(), 4_000_000_000i64.into());
+        u.get_mut(&p).declared_size = Some(4_000_000_000);
+    });
+    let t0 = Instant::now();
+    h.refused(&huge, EXIT_INTEGRITY, &["damaged or was altered"], &[]);
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "a lying size is refused quickly"
+    );
+    // Signed terms with nothing wrong but the key: they open (the baseline of this test).
+    let fine = h.signed_by(&attacker, "terms-fine", |_, _| {});
+    h.lab.open(&h.pro, &fine, &["--list"]).ok();
+}
+
+#[test]
+fn malformed_or_oversized_terms_are_refused() {
+    let h = hostile();
+    let set = |name: &str, entry: &'static str, data: Vec<u8>| {
+        h.crafted(name, |u| u.get_mut(entry).data = data)
+    };
+    let big = set("terms-9mib", "grant.toml", vec![b'#'; 9 << 20]);
+    h.refused(&big, EXIT_INTEGRITY, &["grant.toml is too large"], &[]);
+    let junk = set("terms-junk", "grant.toml", b"[[[ not toml".to_vec());
+    h.refused(&junk, EXIT_INTEGRITY, &["grant.toml is not valid"], &[]);
+    let u = h.unpacked();
+    let newer = set(
+        "terms-format",
+        "grant.toml",
+        u.terms_text()
+            .replace("carnet-grant/1", "carnet-grant/99")
+            .into_bytes(),
+    );
+    h.refused(&newer, EXIT_INTEGRITY, &["unknown grant format"], &[]);
+    let t = u.terms_text();
+    let line = t.lines().find(|l| l.starts_with("expires = ")).unwrap();
+    let bad_date = set(
+        "terms-date",
+        "grant.toml",
+        t.replace(line, "expires = \"demain\"").into_bytes(),
+    );
+    h.refused(&bad_date, EXIT_INTEGRITY, &["grant.toml is not valid"], &[]);
+    let sig = set("sig-big", "grant.toml.minisig", vec![b'A'; 8192]);
+    h.refused(
+        &sig,
+        EXIT_INTEGRITY,
+        &["grant.toml.minisig is too large"],
+        &[],
+    );
+    let readme = set("readme-big", "LISEZMOI-README.txt", vec![b'x'; 100 << 10]);
+    h.refused(&readme, EXIT_INTEGRITY, &["README is too large"], &[]);
+}
+
+#[test]
+#[ignore = "BUG: `carnet open` prints the terms' patient name, purpose and document titles raw: \
+            a bundle can send terminal escape sequences (ESC, BEL...) to the professional's \
+            terminal (print_terms in commands/open.rs; also the known-patients warning)"]
+fn terms_cannot_send_control_characters_to_the_terminal() {
+    let h = hostile();
+    let attacker = MinisignKey::from_seed(78);
+    let f = h.signed_by(&attacker, "escapes", |t, _| {
+        t.insert("purpose".into(), "avis\u{1b}]0;pwned\u{7}".into());
+        t["patient"]
+            .as_table_mut()
+            .unwrap()
+            .insert("name".into(), "Marie\u{1b}[2J Dupont".into());
+        doc_mut(t, 0).insert("title".into(), "Ordo\u{1b}[31mnnance\r".into());
+    });
+    let out = h.lab.open(&h.pro, &f, &["--list"]).ok();
+    for (what, bytes) in [
+        ("stdout", &out.stdout),
+        ("stderr", &out.stderr.as_bytes().to_vec()),
+    ] {
+        assert!(
+            !bytes.iter().any(|&b| b == 0x1b || b == 0x07 || b == b'\r'),
+            "control characters reach the terminal on {what}: {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+}
+
+#[test]
 fn not_a_bundle_is_refused() {
     let h = hostile();
     // Plain text.
@@ -2104,6 +2316,23 @@ fn grants_are_logged_listed_and_revoked() {
         "{table}"
     );
 
+    // The same professional named twice (handle and ADELI) is one recipient.
+    let b3 = lab.path("outbox/three.age");
+    let g3 = p.grant(&[
+        "--to",
+        "paul-roux",
+        "--to",
+        "751234567",
+        "--all",
+        "--expires",
+        "1h",
+        "-o",
+        s(&b3),
+    ]);
+    assert_eq!(strs(&g3["to"]), ["paul-roux"]);
+    let recipients = Unpacked::of(&b3, &paul).terms()["recipients"].clone();
+    assert_eq!(recipients.as_array().unwrap().len(), 1, "{recipients}");
+
     // Revoke by prefix.
     let out = p.ok(&["revoke", &id[..6]]);
     assert!(out.stderr.contains("cannot be recalled"), "{}", out.stderr);
@@ -2112,7 +2341,7 @@ fn grants_are_logged_listed_and_revoked() {
     assert!(list[0]["revoked_at"].is_string());
     assert_eq!(list[1]["status"], "active");
     let active = p.grants(&["--active"]);
-    assert_eq!(active.len(), 1);
+    assert_eq!(active.len(), 2);
     assert_eq!(active[0]["id"].as_str(), Some(id2.as_str()));
     let revokes = p.log_actions("revoke");
     assert_eq!(revokes.len(), 1);

@@ -773,6 +773,50 @@ pub fn ssh_ed25519_line(seed: u8, comment: &str) -> String {
     )
 }
 
+/// An unencrypted OpenSSH private key file (`openssh-key-v1`) for the same seeded Ed25519 key
+/// as `ssh_ed25519_line`, so that the `age` CLI can decrypt with it (no ssh-keygen needed).
+pub fn ssh_ed25519_private_key(seed: u8, comment: &str) -> String {
+    use base64::Engine;
+    fn string(v: &mut Vec<u8>, b: &[u8]) {
+        v.extend_from_slice(&(b.len() as u32).to_be_bytes());
+        v.extend_from_slice(b);
+    }
+    let sk = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+    let pk = sk.verifying_key().to_bytes();
+    let mut public = Vec::new();
+    string(&mut public, b"ssh-ed25519");
+    string(&mut public, &pk);
+    let mut private = Vec::new();
+    private.extend_from_slice(&[0x5e, 0xed, 0x5e, 0xed, 0x5e, 0xed, 0x5e, 0xed]);
+    string(&mut private, b"ssh-ed25519");
+    string(&mut private, &pk);
+    let mut full = [seed; 32].to_vec();
+    full.extend_from_slice(&pk);
+    string(&mut private, &full);
+    string(&mut private, comment.as_bytes());
+    let mut pad = 1u8;
+    while private.len() % 8 != 0 {
+        private.push(pad);
+        pad += 1;
+    }
+    let mut blob = b"openssh-key-v1\0".to_vec();
+    string(&mut blob, b"none");
+    string(&mut blob, b"none");
+    string(&mut blob, b"");
+    blob.extend_from_slice(&1u32.to_be_bytes());
+    string(&mut blob, &public);
+    string(&mut blob, &private);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(blob);
+    let lines: Vec<&str> = (0..b64.len())
+        .step_by(70)
+        .map(|i| &b64[i..(i + 70).min(b64.len())])
+        .collect();
+    format!(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+        lines.join("\n")
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bundles taken apart
 
