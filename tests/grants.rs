@@ -1157,8 +1157,12 @@ fn expired_and_not_yet_valid_grants_are_refused_with_exit_4() {
     };
     refused(&later, &["not valid before"]);
 
-    let wait = Duration::from_millis(3800).saturating_sub(t0.elapsed());
-    std::thread::sleep(wait);
+    // Wait until just past the expiry the grant recorded (not a fixed time: a slow start of
+    // `grant` moves it).
+    let expires: jiff::Timestamp = g1["expires"].as_str().unwrap().parse().unwrap();
+    let left = expires.as_millisecond() - jiff::Timestamp::now().as_millisecond();
+    assert!(left <= 3000, "--expires 3s is at most 3 s away: {left} ms");
+    std::thread::sleep(Duration::from_millis(left.max(0) as u64 + 300));
     refused(&soon, &["expired"]);
     assert_eq!(status(&g1["id"]), "expired");
     assert!(p.grants(&["--active"]).is_empty());
@@ -1179,7 +1183,19 @@ struct Hostile {
 const RADIO_LEN: usize = 200_000;
 const ORDONNANCE: &[u8] = b"Amoxicilline 1 g, trois fois par jour pendant 7 jours.\n";
 
-fn hostile() -> Hostile {
+/// The genuine bundle and the professional's key, made once for all the hostile tests (each
+/// copies them into its own temp folder): the vault that made them is gone by then.
+struct HostileSeed {
+    key: Vec<u8>,
+    card: Vec<u8>,
+    recipient: String,
+    bundle: Vec<u8>,
+    fingerprint: String,
+}
+
+static HOSTILE_SEED: std::sync::OnceLock<HostileSeed> = std::sync::OnceLock::new();
+
+fn hostile_seed() -> HostileSeed {
     let lab = Lab::new();
     let patient = lab.patient("marie", "Marie Dupont");
     let pro = lab.keygen("Paul Roux", "paul.key", true, &["--adeli", "751234567"]);
@@ -1218,12 +1234,31 @@ fn hostile() -> Hostile {
         "-o",
         s(&genuine),
     ]);
-    let fingerprint = g["patient_fingerprint"].as_str().unwrap().to_string();
+    HostileSeed {
+        key: fs::read(&pro.key).unwrap(),
+        card: fs::read(&pro.card).unwrap(),
+        recipient: pro.recipient,
+        bundle: fs::read(&genuine).unwrap(),
+        fingerprint: g["patient_fingerprint"].as_str().unwrap().to_string(),
+    }
+}
+
+fn hostile() -> Hostile {
+    let seed = HOSTILE_SEED.get_or_init(hostile_seed);
+    let lab = Lab::new();
+    let pro = Pro {
+        name: "Paul Roux".into(),
+        key: lab.write("keys/paul.key", &seed.key),
+        card: lab.write("keys/paul.card.toml", &seed.card),
+        recipient: seed.recipient.clone(),
+        passphrase: None,
+    };
+    let genuine = lab.write("bundles/genuine.age", &seed.bundle);
     Hostile {
         lab,
         pro,
         genuine,
-        fingerprint,
+        fingerprint: seed.fingerprint.clone(),
     }
 }
 
