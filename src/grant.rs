@@ -348,10 +348,22 @@ pub fn open_bundle(
     path: &Path,
     identities: &[age::x25519::Identity],
 ) -> Result<Opened<impl Read + Seek>, BundleError> {
-    let f = fs::File::open(path)?;
+    let mut f = fs::File::open(path)?;
+    let mut magic = [0u8; 21];
+    let got = crate::crypto::read_full(&mut f, &mut magic)?;
+    // Something that starts like an age file but does not parse is a damaged bundle, not a
+    // wrong file.
+    let looks_like_age = magic[..got].starts_with(b"age-encryption.org/v1")
+        || magic[..got].starts_with(b"-----BEGIN AGE");
+    f.rewind()?;
     let armored = age::armor::ArmoredReader::new(BufReader::new(f));
-    let dec =
-        age::Decryptor::new_buffered(armored).map_err(|e| BundleError::NotAge(e.to_string()))?;
+    let dec = age::Decryptor::new_buffered(armored).map_err(|e| {
+        if looks_like_age {
+            damaged(format!("truncated or damaged age header ({e})"))
+        } else {
+            BundleError::NotAge(e.to_string())
+        }
+    })?;
     let reader = dec
         .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
         .map_err(|e| match e {
@@ -360,6 +372,10 @@ pub fn open_bundle(
         })?;
     let mut archive = zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, reader))
         .map_err(|e| damaged(format!("not a readable zip ({e})")))?;
+    // A zip can name one entry twice; readers disagree on which copy wins, so refuse outright.
+    if archive.has_duplicate_names() {
+        return Err(damaged("the zip names an entry twice"));
+    }
     if archive.len() > MAX_DOCUMENTS + 3 {
         return Err(damaged(format!(
             "{} entries is more than a grant can hold",

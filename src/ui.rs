@@ -85,3 +85,11 @@ pub fn ellipsize(s: &str, max: usize) -> String {
 pub fn human_size(n: u64) -> String {
     indicatif::HumanBytes(n).to_string()
 }
+
+/// Text from files or bundles made safe for a terminal: control characters (escape sequences
+/// that could retitle the window or rewrite the screen) become U+FFFD.
+pub fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}

@@ -473,6 +473,11 @@ fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usi
             "not a readable backup (truncated or damaged?): {e}"
         ))
     })?;
+    if z.has_duplicate_names() {
+        return Err(
+            Error::Integrity("the backup names a file twice (hostile or damaged)".into()).into(),
+        );
+    }
     if z.len() > MAX_ENTRIES {
         return Err(Error::Integrity(format!(
             "the backup has {} entries, more than a vault can",

@@ -77,6 +77,13 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
         .map(|c| category::parse(c))
         .collect::<Result<Vec<_>, _>>()?;
     let to_stdout = a.output.as_os_str() == "-";
+    if to_stdout && a.json {
+        return Err(Error::input(
+            "--json and -o - would both write to standard output",
+            "write the bundle to a file with -o FILE to get the JSON report",
+        )
+        .into());
+    }
     if !to_stdout && a.output.exists() && !a.force {
         return Err(Error::input(
             format!("{} already exists", a.output.display()),
@@ -424,6 +431,10 @@ pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> anyhow::Result<()> {
             Error::UnknownId(x) => Error::input(
                 format!("no grant with id {x}"),
                 "list your grants with `carnet grants`",
+            ),
+            Error::Input { .. } => Error::input(
+                format!("{:?} is not a grant id", a.id),
+                "grant ids are hexadecimal; list them with `carnet grants`",
             ),
             e => e,
         })?

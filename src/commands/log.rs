@@ -110,7 +110,7 @@ pub fn run(ctx: &Ctx, a: LogArgs) -> anyhow::Result<()> {
 
 fn describe(e: &Entry, titles: &HashMap<&str, &str>) -> String {
     let name = |id: &String| match titles.get(id.as_str()) {
-        Some(t) => format!("{t} ({})", ids::short(id)),
+        Some(t) => format!("{} ({})", crate::ui::clean(t), ids::short(id)),
         None => ids::short(id).to_string(),
     };
     let mut s = match e.documents.len() {

@@ -94,7 +94,7 @@ pub fn run(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
         let author = d
             .author
             .as_deref()
-            .map(|a| format!("  — {a}"))
+            .map(|a| format!("  — {}", ui::clean(a)))
             .unwrap_or_default();
         writeln!(
             out,
@@ -103,7 +103,7 @@ pub fn run(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
             d.date,
             d.category,
             ui::human_size(d.size),
-            ui::ellipsize(&d.title, 60),
+            ui::clean(&ui::ellipsize(&d.title, 60)),
             author
         )?;
     }

@@ -112,7 +112,7 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
             expected: expected.trim().to_string(),
         }));
     }
-    remember_patient(&terms);
+    let remember = check_known_patient(&terms);
 
     let now = dates::now();
     let status = terms.status(now);
@@ -147,6 +147,9 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
         }
     } else if !a.list && !a.json {
         eprintln!("Bundle checked. Extract the documents with -o DIR.");
+    }
+    if let Some(remember) = remember {
+        remember();
     }
     if a.json {
         super::print_json(&OpenReport {
@@ -208,50 +211,75 @@ fn print_terms(t: &Terms, status: &str) {
             d.title
         );
     }
-    print!("{s}");
+    // Everything here comes from the bundle: strip terminal control sequences.
+    let safe: Vec<String> = s.lines().map(ui::clean).collect();
+    println!("{}", safe.join("\n"));
 }
 
-fn remember_patient(t: &Terms) {
-    let Some(name) = t.patient.name.clone() else {
-        return;
-    };
-    let Some(path) = known_patients_path() else {
-        return;
-    };
+/// Trust on first use: warns at once when this patient's name was seen with another key, and
+/// returns a closure that records a first-seen key, to be called only once the bundle passed
+/// every check (a refused bundle pins nothing).
+fn check_known_patient(t: &Terms) -> Option<impl FnOnce()> {
+    let name = t.patient.name.clone()?;
+    let path = known_patients_path()?;
     let mut known: KnownPatients = fs::read_to_string(&path)
         .ok()
         .and_then(|s| toml::from_str(&s).ok())
         .unwrap_or_default();
+    let shown = ui::clean(&name);
     match known.patients.get(&name) {
-        Some(fp) if *fp == t.patient.fingerprint => {}
-        Some(fp) => eprintln!(
-            "warning: a bundle from {name} was signed before by another key ({fp}); this one is signed by {}. \
-             Check with the patient before trusting it.",
-            t.patient.fingerprint
-        ),
+        Some(fp) if *fp == t.patient.fingerprint => None,
+        Some(fp) => {
+            eprintln!(
+                "warning: a bundle from {shown} was signed before by another key ({}); this one is \
+                 signed by {}. Check with the patient before trusting it.",
+                ui::clean(fp),
+                t.patient.fingerprint
+            );
+            None
+        }
         None => {
-            known
-                .patients
-                .insert(name.clone(), t.patient.fingerprint.clone());
-            let saved = path
-                .parent()
-                .map(crate::fsutil::create_private_dir)
-                .transpose()
-                .ok()
-                .and_then(|_| toml::to_string(&known).ok())
-                .map(|text| crate::fsutil::write_atomic(&path, text.as_bytes()));
-            match saved {
-                Some(Ok(())) => eprintln!(
-                    "note: first bundle from {name}; key {} remembered",
-                    t.patient.fingerprint
-                ),
-                _ => eprintln!(
-                    "warning: could not remember {name}'s key in {}",
-                    path.display()
-                ),
-            }
+            let fingerprint = t.patient.fingerprint.clone();
+            Some(move || {
+                known.patients.insert(name, fingerprint.clone());
+                let saved = path
+                    .parent()
+                    .map(crate::fsutil::create_private_dir)
+                    .transpose()
+                    .ok()
+                    .and_then(|_| toml::to_string(&known).ok())
+                    .map(|text| crate::fsutil::write_atomic(&path, text.as_bytes()));
+                match saved {
+                    Some(Ok(())) => {
+                        eprintln!("note: first bundle from {shown}; key {fingerprint} remembered")
+                    }
+                    _ => eprintln!(
+                        "warning: could not remember {shown}'s key in {}",
+                        path.display()
+                    ),
+                }
+            })
         }
     }
+}
+
+/// Creates the missing folders above `dir`, returning them deepest last, so that a refused
+/// bundle can take them back.
+fn create_missing(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut p = dir.to_path_buf();
+    while !p.as_os_str().is_empty() && !p.exists() {
+        missing.push(p.clone());
+        match p.parent() {
+            Some(q) => p = q.to_path_buf(),
+            None => break,
+        }
+    }
+    missing.reverse();
+    for m in &missing {
+        fs::create_dir(m).with_context(|| format!("cannot create {}", m.display()))?;
+    }
+    Ok(missing)
 }
 
 /// Extracts into a staging folder beside `dir`, then moves it into place: a refused bundle
@@ -265,10 +293,25 @@ fn extract<R: std::io::Read + std::io::Seek>(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    fs::create_dir_all(&parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let created = create_missing(&parent)?;
+    let result = extract_staged(opened, dir, &parent, force);
+    if result.is_err() {
+        for d in created.iter().rev() {
+            let _ = fs::remove_dir(d);
+        }
+    }
+    result
+}
+
+fn extract_staged<R: std::io::Read + std::io::Seek>(
+    opened: &mut grant::Opened<R>,
+    dir: &Path,
+    parent: &Path,
+    force: bool,
+) -> anyhow::Result<()> {
     let staging = tempfile::Builder::new()
         .prefix(".carnet-open-")
-        .tempdir_in(&parent)
+        .tempdir_in(parent)
         .with_context(|| format!("cannot write in {}", parent.display()))?;
     let total: u64 = opened.terms.documents.iter().map(|d| d.size).sum();
     let bar = if total >= ui::BIG_FILE {

@@ -28,16 +28,20 @@ pub fn run(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<()> {
     let label = category::find(&d.category).map_or("", |c| c.label);
     let mut out = std::io::stdout().lock();
     writeln!(out, "id:         {}", d.id)?;
-    writeln!(out, "title:      {}", d.title)?;
+    writeln!(out, "title:      {}", ui::clean(&d.title))?;
     writeln!(out, "category:   {} ({label})", d.category)?;
     writeln!(out, "date:       {}", d.date)?;
-    writeln!(out, "author:     {}", d.author.as_deref().unwrap_or("-"))?;
+    writeln!(
+        out,
+        "author:     {}",
+        ui::clean(d.author.as_deref().unwrap_or("-"))
+    )?;
     let tags = if d.tags.is_empty() {
         "-".to_string()
     } else {
         d.tags.join(", ")
     };
-    writeln!(out, "tags:       {tags}")?;
+    writeln!(out, "tags:       {}", ui::clean(&tags))?;
     writeln!(out, "type:       {}", d.media_type)?;
     writeln!(
         out,

@@ -47,7 +47,7 @@ impl Out {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
 
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let mut so = self.stdout_str();
         if so.len() > 2000 {
             so.truncate(2000);
