@@ -57,16 +57,20 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
         nir: nir.map(|n| n.as_str().to_string()),
     };
     let mut manifest = Manifest::new(vault_id, recipients.clone(), patient);
-    Vault::create(
+    let vault = Vault::create(
         dir,
         config,
         identity_file.as_deref(),
         &mut manifest,
         &unlocked,
     )?;
+    let fingerprint = crate::sign::decode_public(&vault.config.signing_key)
+        .map(|k| crate::keyring::fingerprint(&k))
+        .unwrap_or_default();
 
     eprintln!("Created a vault in {}", dir.display());
     eprintln!("Public key: {}", recipients.join(", "));
+    eprintln!("Signing key fingerprint (professionals check your grants against it): {fingerprint}");
     match key_mode {
         KeyMode::Passphrase => eprintln!(
             "Your identity is in {}, protected by your passphrase. Without the passphrase \
