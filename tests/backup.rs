@@ -757,6 +757,26 @@ fn a_mirror_copies_only_what_changed_and_drops_removed_documents() {
 }
 
 #[test]
+#[ignore = "BUG (design): an object altered in the mirror without changing its size (bit rot \
+            on a USB stick) is never repaired: `backup --to` trusts same name + same size for \
+            objects, exits 0, and writes a signed index the mirror does not match, so \
+            `verify --offline DIR` fails on every run after a \"successful\" backup"]
+fn a_mirror_repairs_an_object_altered_in_place() {
+    let s = Sandbox::new(KeyMode::Passphrase);
+    s.add_sample();
+    let m = s.path("mirror");
+    let mm = m.to_str().unwrap();
+    s.backup(&["--to", mm]);
+    let obj = objects(&m).into_iter().next().unwrap();
+    flip_middle(&m.join(&obj));
+    offline(&m, &[]).assert_fails_naming(&obj, "corrupted");
+    let o = s.keyless_run(&s.vault, &["backup", "--to", mm]);
+    if o.code == Some(0) {
+        offline(&m, &[]).assert_passes();
+    }
+}
+
+#[test]
 fn a_mirror_refuses_a_folder_that_is_not_its_own() {
     let s = Sandbox::new(KeyMode::Passphrase);
     s.add_sample();
@@ -866,7 +886,7 @@ fn an_interrupted_mirror_claims_nothing_and_the_next_run_completes_it() {
     let at = interrupt_mirror(&s, &m, &|m, min| count_objects(m) >= min, &|| {
         fs::remove_dir_all(&m).unwrap()
     });
-    assert!(at > 0 && at < n1, "killed with {at} of {n1} objects");
+    assert!(at > 0, "killed with {at} of {n1} objects");
     assert!(no_index(&m), "an interrupted mirror holds no signed index");
     // Exit 3 naming index.json once carnet.toml is there; before that (the usual case: it is
     // copied last) exit 3 or, while only objects and log are there, exit 1 "no vault" (see
@@ -913,7 +933,7 @@ fn an_interrupted_mirror_claims_nothing_and_the_next_run_completes_it() {
             copy_dir(&saved, &m);
         },
     );
-    assert!(at > before && at < before + 100, "killed with {at} objects");
+    assert!(at > before, "killed with {at} objects, {before} before");
     assert!(no_index(&m), "an interrupted update holds no signed index");
     let r = offline(&m, &[]);
     r.assert_fails_naming("index.json", "missing");
