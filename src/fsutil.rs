@@ -156,6 +156,61 @@ impl Lock {
             path: path.to_path_buf(),
         })
     }
+
+    /// A shared lock for readers that need a still picture of the whole vault (keyless checks,
+    /// backups): writers wait, other readers do not. `None` when the lock file cannot be opened
+    /// for writing, as on a read-only stick, where no writer can run either.
+    pub fn shared(path: &Path) -> anyhow::Result<Option<Lock>> {
+        let file = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(f) => f,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound
+                        | io::ErrorKind::PermissionDenied
+                        | io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot open the vault lock {}", path.display()));
+            }
+        };
+        file.lock_shared()
+            .with_context(|| format!("cannot lock the vault ({})", path.display()))?;
+        Ok(Some(Lock {
+            _file: file,
+            path: path.to_path_buf(),
+        }))
+    }
+}
+
+/// Creates the missing folders down to `dir`, returning those it made (shallowest first), so
+/// that a refused operation can take them back with `remove_created`.
+pub fn create_missing(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut p = dir.to_path_buf();
+    while !p.as_os_str().is_empty() && !p.exists() {
+        missing.push(p.clone());
+        match p.parent() {
+            Some(q) => p = q.to_path_buf(),
+            None => break,
+        }
+    }
+    missing.reverse();
+    for m in &missing {
+        fs::create_dir(m).with_context(|| format!("cannot create {}", m.display()))?;
+    }
+    Ok(missing)
+}
+
+/// Removes folders made by `create_missing`, deepest first (only if still empty).
+pub fn remove_created(created: &[PathBuf]) {
+    for d in created.iter().rev() {
+        let _ = fs::remove_dir(d);
+    }
 }
 
 /// True when `dir` does not exist or has no entries.

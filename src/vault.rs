@@ -178,10 +178,7 @@ impl Vault {
         let text = match fs::read_to_string(&cfg_path) {
             Ok(t) => t,
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                if [KEYS, MANIFEST, log::HEAD]
-                    .iter()
-                    .any(|f| dir.join(f).exists())
-                {
+                if looks_like_vault(dir) {
                     return Err(
                         Error::Integrity(format!("{} is missing", cfg_path.display())).into(),
                     );
@@ -509,6 +506,17 @@ impl Vault {
             e => Error::Integrity(format!("{}: {e}", path.display())).into(),
         })
     }
+}
+
+/// Does `dir` hold vault files even though `carnet.toml` is missing? Then the config was lost
+/// (or a mirror interrupted), which is damage, not "no vault here".
+fn looks_like_vault(dir: &Path) -> bool {
+    let has_files = |sub: &str| fs::read_dir(dir.join(sub)).is_ok_and(|mut rd| rd.next().is_some());
+    [KEYS, MANIFEST, log::HEAD, crate::index::INDEX]
+        .iter()
+        .any(|f| dir.join(f).exists())
+        || has_files(OBJECTS)
+        || has_files(log::DIR)
 }
 
 /// True when `dir` is missing, empty, or holds only a lock file left by an interrupted `init`.

@@ -498,7 +498,20 @@ pub fn verify_offline(
     expect: Option<&str>,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> anyhow::Result<Report> {
-    let v = Vault::open(dir)?;
+    let v = match Vault::open(dir) {
+        Ok(v) => v,
+        Err(e) => match e.downcast_ref::<crate::error::Error>() {
+            Some(crate::error::Error::Integrity(msg)) => {
+                let mut report = Report::default();
+                report.problem(vault::CONFIG, msg.clone());
+                return Ok(report);
+            }
+            _ => return Err(e),
+        },
+    };
+    // Writers replace the index and metadata while they commit: hold them off for a still
+    // picture (a read-only mirror has no writers and no lock to take).
+    let _lock = crate::fsutil::Lock::shared(&v.path(vault::LOCK))?;
     let mut report = Report::default();
     if v.config.signing_key.is_empty() {
         return Err(crate::error::Error::input(

@@ -537,10 +537,6 @@ fn restore_refuses_symlinks_duplicates_and_compressed_entries() {
 }
 
 #[test]
-#[ignore = "BUG (minor): a backup zip holding the same entry twice (identical bytes) is \
-            restored without complaint; the \"holds NAME twice\" check in \
-            src/commands/backup.rs restore_from_zip never fires because zip's ZipArchive \
-            keeps one entry per name (ZipArchive::has_duplicate_names() would tell)"]
 fn restore_refuses_a_backup_with_duplicate_entries() {
     let (s, zip) = backed_up();
     let obj = objects(&s.vault).into_iter().next().unwrap();
@@ -618,9 +614,6 @@ fn restore_into_an_existing_empty_folder_works() {
 }
 
 #[test]
-#[ignore = "BUG: a refused restore into a folder whose parent does not exist still creates \
-            the parent folders (src/commands/backup.rs restore: create_dir_all(parent) runs \
-            before the backup is checked)"]
 fn a_refused_restore_creates_no_parent_folders() {
     let (s, zip) = backed_up();
     let bad = s.work.join("half.zip");
@@ -683,9 +676,6 @@ fn backup_needs_a_target_and_does_not_overwrite_without_force() {
 }
 
 #[test]
-#[ignore = "BUG: with the key at hand, a backup that is then refused (-o FILE exists, no \
-            --force) still appends a `backup` entry to the log: the entry is committed before \
-            the target is checked (src/commands/backup.rs run: log_action before to_file)"]
 fn a_refused_backup_is_not_logged() {
     let (s, zip) = backed_up();
     let log = s.log(&s.vault);
@@ -757,10 +747,6 @@ fn a_mirror_copies_only_what_changed_and_drops_removed_documents() {
 }
 
 #[test]
-#[ignore = "BUG (design): an object altered in the mirror without changing its size (bit rot \
-            on a USB stick) is never repaired: `backup --to` trusts same name + same size for \
-            objects, exits 0, and writes a signed index the mirror does not match, so \
-            `verify --offline DIR` fails on every run after a \"successful\" backup"]
 fn a_mirror_repairs_an_object_altered_in_place() {
     let s = Sandbox::new(KeyMode::Passphrase);
     s.add_sample();
@@ -800,9 +786,6 @@ fn a_mirror_refuses_a_folder_that_is_not_its_own() {
 }
 
 #[test]
-#[ignore = "BUG: `backup --to DIR` on a folder holding only *.age files (say the user's own \
-            age-encrypted papers) takes it for an interrupted mirror and deletes them: the \
-            check in src/commands/backup.rs to_mirror accepts any `r.ends_with(\".age\")`"]
 fn a_mirror_never_deletes_the_users_age_files() {
     let s = Sandbox::new(KeyMode::Passphrase);
     s.add_sample();
@@ -824,9 +807,6 @@ fn a_mirror_never_deletes_the_users_age_files() {
 }
 
 #[test]
-#[ignore = "BUG: `backup --to` pointed at the vault itself deletes the vault's signed index, \
-            then fails (\"cannot read VAULT/index.json\"), leaving a vault that fails \
-            `verify --offline` and `verify` until the next keyed write"]
 fn a_mirror_onto_the_vault_itself_is_refused_and_harmless() {
     let s = Sandbox::new(KeyMode::Passphrase);
     s.add_sample();
@@ -959,11 +939,6 @@ fn an_interrupted_mirror_claims_nothing_and_the_next_run_completes_it() {
 }
 
 #[test]
-#[ignore = "BUG (minor): `verify --offline` on a first mirror killed while copying objects \
-            or the log (carnet.toml, head.age, keys.age, manifest.age not there yet) exits 1 \
-            \"no vault at DIR\" with the hint \"create one with `carnet init`\", instead of \
-            exit 3 naming the missing files: a cron job sees an error of its own, not a failed \
-            check (src/vault.rs Vault::open returns NoVault)"]
 fn an_interrupted_first_mirror_fails_the_offline_check_with_exit_3() {
     let s = Sandbox::new(KeyMode::Passphrase);
     s.add_sample();
@@ -1031,11 +1006,6 @@ fn a_concurrent_add_cannot_tear_a_backup() {
 }
 
 #[test]
-#[ignore = "BUG: `verify --offline` on a vault while `add` runs fails (exit 3) on a sound \
-            vault, e.g. `FAILED  manifest.age: corrupted: 2356 bytes, 1916 expected`, \
-            `FAILED  objects/..: unexpected file: not in the signed index`: it reads the index \
-            and then the files without the vault lock, so a commit in between looks like \
-            tampering (about 1 run in 4 in this test)"]
 fn offline_check_of_a_vault_in_use() {
     let s = Sandbox::new(KeyMode::Passphrase);
     s.add_sample();

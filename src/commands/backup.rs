@@ -60,7 +60,8 @@ fn plan(idx: &Index) -> Vec<(&String, &FileEntry)> {
         } else if rel.starts_with("log/") {
             1
         } else if rel == vault::CONFIG {
-            3
+            // First: a half-made mirror is then recognisably a vault missing its index.
+            -1
         } else {
             2
         }
@@ -78,12 +79,19 @@ pub fn run(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
         .map(|p| p.display().to_string())
         .or_else(|| a.to.as_ref().map(|p| p.display().to_string()))
         .unwrap_or_default();
+    // Check the target before anything is logged: a refused backup leaves no trace.
+    match (&a.output, &a.to) {
+        (Some(out), _) => check_file_target(out, a.force)?,
+        (None, Some(dir)) => check_mirror_target(&vault, dir)?,
+        (None, None) => {}
+    }
     let logged = log_action(
         ctx,
         &vault,
         Op::new("backup").detail("target", target.clone()),
     )?;
-    let lock = vault.lock()?;
+    // Shared: writers wait until the copy is complete, other readers do not.
+    let lock = crate::fsutil::Lock::shared(&vault.path(vault::LOCK))?;
     let idx = index::read_signed(&vault.dir, &vault.config.signing_key)?;
     let mut report = match (&a.output, &a.to) {
         (Some(out), _) => to_file(&vault, &idx, out, a.force)?,
@@ -196,40 +204,83 @@ fn copy_atomic(src: &Path, dest: &Path, tmp_dir: &Path) -> anyhow::Result<u64> {
     Ok(n)
 }
 
+fn check_file_target(out: &Path, force: bool) -> anyhow::Result<()> {
+    if out.as_os_str() == "-" {
+        return Ok(());
+    }
+    if out.is_dir() {
+        return Err(Error::input(
+            format!("{} is a folder", out.display()),
+            "give a file name, or use --to DIR for a mirror folder",
+        )
+        .into());
+    }
+    if out.exists() && !force {
+        return Err(Error::input(
+            format!("{} already exists", out.display()),
+            "choose another file, or pass --force",
+        )
+        .into());
+    }
+    let parent = fsutil::parent_dir(out);
+    if !parent.is_dir() {
+        return Err(Error::input(
+            format!("{} does not exist", parent.display()),
+            "create the folder first",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A mirror goes into an empty folder, or one that already mirrors this vault (possibly
+/// interrupted); never into the vault itself or a folder of other files.
+fn check_mirror_target(vault: &Vault, dir: &Path) -> anyhow::Result<()> {
+    if let (Ok(d), Ok(v)) = (fs::canonicalize(dir), fs::canonicalize(&vault.dir))
+        && (d.starts_with(&v) || v.starts_with(&d))
+    {
+        return Err(Error::input(
+            format!(
+                "{} is the vault itself, or inside it, or holds it",
+                dir.display()
+            ),
+            "mirror to another folder, e.g. on a USB stick",
+        )
+        .into());
+    }
+    if !dir.exists() || vault::is_fresh_dir(dir)? {
+        return Ok(());
+    }
+    if dir.join(vault::CONFIG).exists() {
+        return match Vault::open(dir) {
+            Ok(m) if m.config.vault_id == vault.config.vault_id => Ok(()),
+            Ok(_) => Err(Error::input(
+                format!("{} mirrors another vault", dir.display()),
+                "choose an empty folder for this vault's mirror",
+            )
+            .into()),
+            Err(e) => Err(e),
+        };
+    }
+    // Without a config it can only be a first mirror that was interrupted: vault files only.
+    let foreign = index::walk(dir)
+        .into_iter()
+        .find(|(r, _)| !is_vault_path(r) && !r.starts_with("tmp/") && r != vault::LOCK);
+    if let Some((rel, _)) = foreign {
+        return Err(Error::input(
+            format!(
+                "{} is not empty and is not a mirror of this vault (it holds {rel})",
+                dir.display()
+            ),
+            "choose an empty folder for the mirror",
+        )
+        .into());
+    }
+    Ok(())
+}
+
 fn to_mirror(vault: &Vault, idx: &Index, dir: &Path) -> anyhow::Result<BackupReport> {
     let mut rep = BackupReport::default();
-    if dir.exists() && !vault::is_fresh_dir(dir)? {
-        match Vault::open(dir) {
-            Ok(m) if m.config.vault_id == vault.config.vault_id => {}
-            Ok(_) => {
-                return Err(Error::input(
-                    format!("{} mirrors another vault", dir.display()),
-                    "choose an empty folder for this vault's mirror",
-                )
-                .into());
-            }
-            // A mirror interrupted before its config was copied holds objects only.
-            Err(_)
-                if !dir.join(vault::CONFIG).exists()
-                    && index::walk(dir).iter().all(|(r, _)| {
-                        r.starts_with("objects/")
-                            || r.starts_with("log/")
-                            || r.starts_with("tmp/")
-                            || r == vault::LOCK
-                            || r.ends_with(".age")
-                    }) => {}
-            Err(_) => {
-                return Err(Error::input(
-                    format!(
-                        "{} is not empty and is not a mirror of this vault",
-                        dir.display()
-                    ),
-                    "choose an empty folder for the mirror",
-                )
-                .into());
-            }
-        }
-    }
     let tmp_dir = dir.join(vault::TMP);
     for d in [
         dir.to_path_buf(),
@@ -239,6 +290,11 @@ fn to_mirror(vault: &Vault, idx: &Index, dir: &Path) -> anyhow::Result<BackupRep
     ] {
         fsutil::create_private_dir(&d).with_context(|| format!("cannot create {}", d.display()))?;
     }
+    // Objects in the mirror changed since the last complete run (its index's time) are hashed
+    // again rather than trusted by name and size, so damage in place gets repaired.
+    let stamp = fs::metadata(dir.join(index::INDEX))
+        .and_then(|m| m.modified())
+        .ok();
     // From here until the new index lands, the mirror claims nothing.
     for name in [index::SIGNATURE, index::INDEX] {
         match fs::remove_file(dir.join(name)) {
@@ -256,7 +312,13 @@ fn to_mirror(vault: &Vault, idx: &Index, dir: &Path) -> anyhow::Result<BackupRep
         // Objects are written once and never change: same name and size means same object.
         // Everything else is small: compare the content.
         let same = match fs::metadata(&dest) {
-            Ok(m) if m.len() == want.size && rel.starts_with("objects/") => true,
+            Ok(m) if m.len() == want.size && rel.starts_with("objects/") => {
+                let touched = match (m.modified(), stamp) {
+                    (Ok(t), Some(s)) => t > s,
+                    _ => false,
+                };
+                !touched || index::hash_file(&dest).is_ok_and(|h| h == *want)
+            }
             Ok(m) if m.len() == want.size => index::hash_file(&dest).is_ok_and(|h| h == *want),
             _ => false,
         };
@@ -340,10 +402,18 @@ pub fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
         .into());
     }
     let parent = fsutil::parent_dir(target).to_path_buf();
-    fs::create_dir_all(&parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let created = fsutil::create_missing(&parent)?;
+    let result = restore_staged(ctx, &a, target, &parent);
+    if result.is_err() {
+        fsutil::remove_created(&created);
+    }
+    result
+}
+
+fn restore_staged(ctx: &Ctx, a: &RestoreArgs, target: &Path, parent: &Path) -> anyhow::Result<()> {
     let staging = tempfile::Builder::new()
         .prefix(".carnet-restore-")
-        .tempdir_in(&parent)
+        .tempdir_in(parent)
         .with_context(|| format!("cannot write in {}", parent.display()))?;
     let (files, bytes) = if a.source.is_dir() {
         restore_from_dir(&a.source, staging.path())?
@@ -367,7 +437,7 @@ pub fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
     let kept = staging.keep();
     fs::rename(&kept, target)
         .with_context(|| format!("cannot move the restored vault to {}", target.display()))?;
-    fsutil::sync_dir(&parent)?;
+    fsutil::sync_dir(parent)?;
     let vault = Vault::open(target)?;
     let logged = log_action(
         ctx,

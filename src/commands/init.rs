@@ -70,7 +70,9 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
 
     eprintln!("Created a vault in {}", dir.display());
     eprintln!("Public key: {}", recipients.join(", "));
-    eprintln!("Signing key fingerprint (professionals check your grants against it): {fingerprint}");
+    eprintln!(
+        "Signing key fingerprint (professionals check your grants against it): {fingerprint}"
+    );
     match key_mode {
         KeyMode::Passphrase => eprintln!(
             "Your identity is in {}, protected by your passphrase. Without the passphrase \

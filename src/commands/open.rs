@@ -263,25 +263,6 @@ fn check_known_patient(t: &Terms) -> Option<impl FnOnce()> {
     }
 }
 
-/// Creates the missing folders above `dir`, returning them deepest last, so that a refused
-/// bundle can take them back.
-fn create_missing(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut missing = Vec::new();
-    let mut p = dir.to_path_buf();
-    while !p.as_os_str().is_empty() && !p.exists() {
-        missing.push(p.clone());
-        match p.parent() {
-            Some(q) => p = q.to_path_buf(),
-            None => break,
-        }
-    }
-    missing.reverse();
-    for m in &missing {
-        fs::create_dir(m).with_context(|| format!("cannot create {}", m.display()))?;
-    }
-    Ok(missing)
-}
-
 /// Extracts into a staging folder beside `dir`, then moves it into place: a refused bundle
 /// leaves nothing behind, and nothing is ever written outside `dir`.
 fn extract<R: std::io::Read + std::io::Seek>(
@@ -293,12 +274,10 @@ fn extract<R: std::io::Read + std::io::Seek>(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let created = create_missing(&parent)?;
+    let created = crate::fsutil::create_missing(&parent)?;
     let result = extract_staged(opened, dir, &parent, force);
     if result.is_err() {
-        for d in created.iter().rev() {
-            let _ = fs::remove_dir(d);
-        }
+        crate::fsutil::remove_created(&created);
     }
     result
 }
