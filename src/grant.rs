@@ -219,12 +219,16 @@ pub fn write_bundle<W: Write>(
     // Decrypting the vault's objects and encrypting the bundle each take a core: a reader
     // thread decrypts into recycled buffers while this one zips and encrypts.
     const CHUNK: usize = 256 * 1024;
-    let count = terms.documents.len();
+    let expected: Vec<(String, String)> = terms
+        .documents
+        .iter()
+        .map(|d| (d.sha256.clone(), d.title.clone()))
+        .collect();
     std::thread::scope(|s| -> anyhow::Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<anyhow::Result<Vec<u8>>>(8);
         let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(10);
         s.spawn(move || {
-            for i in 0..count {
+            for (i, (want, title)) in expected.iter().enumerate() {
                 let mut r = match docs.open(i) {
                     Ok(r) => r,
                     Err(e) => {
@@ -232,6 +236,10 @@ pub fn write_bundle<W: Write>(
                         return;
                     }
                 };
+                // Anyone can encrypt to the vault's public key, so an object replaced by one of
+                // the same size decrypts fine: check the plaintext against the signed hash
+                // before the document's end reaches the bundle.
+                let mut hash = Sha256::new();
                 loop {
                     let mut buf = back_rx.try_recv().unwrap_or_default();
                     buf.resize(CHUNK, 0);
@@ -239,6 +247,7 @@ pub fn write_bundle<W: Write>(
                         Ok(0) => break,
                         Ok(n) => {
                             buf.truncate(n);
+                            hash.update(&buf);
                             if tx.send(Ok(buf)).is_err() {
                                 return;
                             }
@@ -248,6 +257,13 @@ pub fn write_bundle<W: Write>(
                             return;
                         }
                     }
+                }
+                if hex::encode(hash.finalize()) != *want {
+                    let _ = tx.send(Err(Error::Integrity(format!(
+                        "{title} does not match its recorded SHA-256 (its object was replaced?)"
+                    ))
+                    .into()));
+                    return;
                 }
                 // An empty buffer marks the end of a document.
                 if tx.send(Ok(Vec::new())).is_err() {

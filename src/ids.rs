@@ -12,7 +12,16 @@ pub fn random_id() -> String {
 }
 
 pub fn short(id: &str) -> &str {
-    &id[..id.len().min(SHORT_LEN)]
+    // Ids are ASCII hex, but this also prints ids read from hostile files: never cut a char.
+    match id.char_indices().nth(SHORT_LEN) {
+        Some((i, _)) => &id[..i],
+        None => id,
+    }
+}
+
+/// Is `s` a full id as carnet writes them (32 lowercase hex characters)?
+pub fn is_full_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Finds the one id starting with `prefix`.

@@ -158,14 +158,6 @@ pub fn read_signed(dir: &Path, signing_key: &str) -> Result<Index, Error> {
     serde_json::from_str(&json).map_err(|e| bad(INDEX, format!("unreadable: {e}")))
 }
 
-/// Reads the vault's own previous index without checking it (only to reuse segment hashes).
-pub fn read_unchecked(dir: &Path) -> Option<Index> {
-    let f = fs::File::open(dir.join(INDEX)).ok()?;
-    let mut s = String::new();
-    f.take(MAX_INDEX).read_to_string(&mut s).ok()?;
-    serde_json::from_str(&s).ok()
-}
-
 /// Files a vault may hold that the index does not list.
 pub fn is_unindexed(rel: &str) -> bool {
     rel == INDEX || rel == SIGNATURE || rel == vault::LOCK || rel.starts_with("tmp/")

@@ -27,10 +27,16 @@ const MAX_IDENTITY_FILE: u64 = 1 << 20;
 const MAX_SCRYPT_LOG_N: u8 = 22;
 
 impl PassphraseSource {
-    /// Reads the passphrase: env `CARNET_PASSPHRASE`, then `--passphrase-file`, then the terminal
+    /// Reads the passphrase: `--passphrase-file`, then env `CARNET_PASSPHRASE`, then the terminal
     /// (asked twice when `confirm`, e.g. when choosing a new one).
     pub fn get(&self, prompt: &str, confirm: bool) -> anyhow::Result<SecretString> {
-        let pass = if let Ok(p) = std::env::var("CARNET_PASSPHRASE") {
+        // An explicit --passphrase-file wins over the environment.
+        let env = if self.file.is_some() {
+            None
+        } else {
+            std::env::var("CARNET_PASSPHRASE").ok()
+        };
+        let pass = if let Some(p) = env {
             Zeroizing::new(p)
         } else if let Some(file) = &self.file {
             let mut buf = Zeroizing::new(String::new());

@@ -180,7 +180,11 @@ impl Vault {
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 if looks_like_vault(dir) {
                     return Err(
-                        Error::Integrity(format!("{} is missing", cfg_path.display())).into(),
+                        Error::Integrity(format!(
+                            "{} is missing (lost, or an interrupted `carnet init`: then empty the folder and run it again)",
+                            cfg_path.display()
+                        ))
+                        .into(),
                     );
                 }
                 return Err(Error::NoVault(dir.to_path_buf()).into());
@@ -356,6 +360,22 @@ impl Vault {
                 path.display()
             ))
         })?;
+        // Ids become file names and are sliced for display: a manifest forged with the public
+        // key must not reach those paths with anything but plain hex.
+        let bad_id = m
+            .documents
+            .iter()
+            .flat_map(|d| [&d.id, &d.object])
+            .chain(m.grants.iter().map(|g| &g.id))
+            .find(|id| !crate::ids::is_full_id(id));
+        if let Some(id) = bad_id {
+            return Err(Error::Integrity(format!(
+                "{} names an invalid id {:?}",
+                path.display(),
+                crate::ui::clean(id)
+            ))
+            .into());
+        }
         if m.format > crate::FORMAT_VERSION {
             return Err(Error::NewerFormat {
                 found: m.format,
@@ -653,7 +673,7 @@ impl Txn<'_> {
             self.write_head(&last)?;
             self.snap.pending = None;
             self.snap.head = self.read_back_head(&last);
-            self.refresh_index()?;
+            self.refresh_index_or_warn();
             eprintln!(
                 "note: finished `{}` (log entry {}), which had been interrupted",
                 e.action, e.seq
@@ -819,14 +839,27 @@ impl Txn<'_> {
             manifest_generation: entry.manifest_generation,
             config_sha256: self.vault.config_sha256.clone(),
         };
-        self.refresh_index()?;
+        self.refresh_index_or_warn();
         Ok(entry)
+    }
+
+    /// The change is committed once the head is written: a failure to refresh the index after
+    /// that must not report the command as failed (a retry would repeat it).
+    fn refresh_index_or_warn(&self) {
+        if let Err(e) = self.refresh_index() {
+            eprintln!(
+                "warning: {e:#}; keyless checks will report the vault out of date until the next change"
+            );
+        }
     }
 
     /// Rewrites the signed index after a change. It comes after the head: the head is the
     /// commit point, and the index only restates it for keyless checks.
     fn refresh_index(&self) -> anyhow::Result<()> {
-        let previous = crate::index::read_unchecked(&self.vault.dir);
+        // Reuse segment hashes only from an index this vault signed: an index edited on disk
+        // must not get its hashes re-signed.
+        let previous =
+            crate::index::read_signed(&self.vault.dir, &self.vault.config.signing_key).ok();
         let idx = crate::index::build(
             self.vault,
             &self.snap.manifest,

@@ -75,12 +75,24 @@ pub fn scan_log(
     let mut expected_seq = 1u64;
     let mut prev = log::GENESIS.to_string();
     let last_seg = *segs.last().unwrap_or(&0);
-    for n in 0..=last_seg {
+    let mut expected_seg = 0u64;
+    for &n in &segs {
         let path = log::segment_path(&vault.dir, n);
-        if !segs.contains(&n) {
-            report.problem(rel(&path), "log segment missing (entries removed)");
-            continue;
+        // One line per gap, however wide: a stray "log/99999999.age" must not become a
+        // hundred million problems.
+        if n != expected_seg {
+            let first = log::segment_path(&vault.dir, expected_seg);
+            let what = if n == expected_seg + 1 {
+                "log segment missing (entries removed)".to_string()
+            } else {
+                format!(
+                    "log segments {expected_seg:08} to {:08} missing (entries removed)",
+                    n - 1
+                )
+            };
+            report.problem(rel(&first), what);
         }
+        expected_seg = n + 1;
         let lines = match log::read_segment_lines(&path, keys) {
             Ok(l) => l,
             Err(e) => {

@@ -1523,16 +1523,12 @@ fn altered_or_resigned_terms_are_refused() {
         &["--from", &h.fingerprint],
     );
     assert!(line.contains("signed by"), "{line}");
-    // Without --from the signature itself holds; the professional who saw the patient's key
-    // before is warned that this one differs.
+    // Without --from the signature itself holds, but the professional saw the patient's key
+    // before: a bundle in the same name from another key is refused, naming both keys.
     h.lab.open(&h.pro, &h.genuine, &["--list"]).ok();
-    let out = h.lab.open(&h.pro, &forged, &["--list"]);
-    assert!(
-        out.stderr.contains("warning:")
-            && out.stderr.contains(&h.fingerprint)
-            && out.stderr.contains(&attacker.fingerprint()),
-        "expected a warning naming both keys:\n{}",
-        out.stderr
+    h.lab.open(&h.pro, &forged, &["--list"]).fails(
+        EXIT_INTEGRITY,
+        &[&h.fingerprint, &attacker.fingerprint(), "refused"],
     );
 
     // (c) Another key, but the patient's fingerprint claimed in the terms.
@@ -2408,7 +2404,7 @@ fn revoke_of_a_malformed_id_speaks_of_grants() {
 // The professional's memory of patients' keys
 
 #[test]
-fn a_second_key_in_the_same_patients_name_is_warned_about() {
+fn a_second_key_in_the_same_patients_name_is_refused_unless_checked_with_from() {
     let lab = Lab::new();
     let paul = lab.keygen("Paul Roux", "p.key", true, &[]);
     let mut fps = Vec::new();
@@ -2427,7 +2423,9 @@ fn a_second_key_in_the_same_patients_name_is_warned_about() {
 
     let out = lab.open(&paul, &bundles[0], &["--list"]).ok();
     assert!(
-        out.stderr.contains("first bundle from Marie Dupont") && out.stderr.contains(fa.as_str())
+        out.stderr.contains("remembered for Marie Dupont") && out.stderr.contains(fa.as_str()),
+        "{}",
+        out.stderr
     );
     assert!(!out.stderr.contains("warning"), "{}", out.stderr);
     let known = lab.known_patients();
@@ -2435,17 +2433,10 @@ fn a_second_key_in_the_same_patients_name_is_warned_about() {
     let out = lab.open(&paul, &bundles[0], &["--list"]).ok();
     assert!(!out.stderr.contains("warning"), "{}", out.stderr);
 
-    // The other key, same name: a warning naming both keys; the first key stays remembered.
-    let out = lab.open(&paul, &bundles[1], &["--list"]).ok();
-    let warning = out
-        .stderr
-        .lines()
-        .find(|l| l.starts_with("warning:"))
-        .unwrap_or_else(|| panic!("no warning:\n{}", out.stderr));
-    assert!(
-        warning.contains(fa.as_str()) && warning.contains(fb.as_str()),
-        "{warning}"
-    );
+    // The other key, same name: refused (exit 3) naming both keys; the first key stays
+    // remembered.
+    lab.open(&paul, &bundles[1], &["--list"])
+        .fails(EXIT_INTEGRITY, &[fa.as_str(), fb.as_str(), "refused"]);
     assert_eq!(lab.known_patients().get("Marie Dupont"), Some(fa));
 
     // --from pins the signer: the right fingerprint passes (in any case), the wrong one is

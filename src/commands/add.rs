@@ -85,7 +85,9 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    let keys = vault.unlock(&ctx.keys)?;
+    // Authenticate the vault (head, and through it carnet.toml's recipients) before encrypting
+    // anything: otherwise a recipient slipped into the config would receive the documents.
+    let keys = vault.read(&ctx.keys)?.keys;
     let recipients = vault.recipients()?;
 
     let many = ui::count_bar(inputs.len() as u64, "Encrypting");

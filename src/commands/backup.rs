@@ -81,7 +81,7 @@ pub fn run(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
         .unwrap_or_default();
     // Check the target before anything is logged: a refused backup leaves no trace.
     match (&a.output, &a.to) {
-        (Some(out), _) => check_file_target(out, a.force)?,
+        (Some(out), _) => check_file_target(out, a.force, a.json)?,
         (None, Some(dir)) => check_mirror_target(&vault, dir)?,
         (None, None) => {}
     }
@@ -204,8 +204,15 @@ fn copy_atomic(src: &Path, dest: &Path, tmp_dir: &Path) -> anyhow::Result<u64> {
     Ok(n)
 }
 
-fn check_file_target(out: &Path, force: bool) -> anyhow::Result<()> {
+fn check_file_target(out: &Path, force: bool, json: bool) -> anyhow::Result<()> {
     if out.as_os_str() == "-" {
+        if json {
+            return Err(Error::input(
+                "--json and -o - would both write to standard output",
+                "write the backup to a file with -o FILE to get the JSON report",
+            )
+            .into());
+        }
         return Ok(());
     }
     if out.is_dir() {

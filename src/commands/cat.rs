@@ -2,6 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 
+use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use super::Ctx;
@@ -52,6 +53,19 @@ pub fn run(ctx: &Ctx, a: CatArgs) -> anyhow::Result<()> {
     let Some(d) = snap.manifest.get(&id) else {
         return Err(Error::UnknownId(a.id).into());
     };
+    // Anyone can encrypt to the vault's public key: an object swapped for another of the same
+    // size would decrypt and stream before its plaintext hash is checked at the end. Checking
+    // the ciphertext first (BLAKE3, fast) means no foreign byte reaches stdout.
+    let path = vault.object_path(&d.object);
+    let on_disk = crate::index::hash_file(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if on_disk.size != d.object_size || on_disk.blake3 != d.object_blake3 {
+        return Err(Error::Integrity(format!(
+            "{}: not the object that was stored",
+            path.display()
+        ))
+        .into());
+    }
     let reader = vault.open_object(d, &snap.keys)?;
     let mut out = HashWriter {
         inner: stdout.lock(),

@@ -112,7 +112,7 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
             expected: expected.trim().to_string(),
         }));
     }
-    let remember = check_known_patient(&terms);
+    let remember = check_known_patient(&terms, a.from.is_some())?;
 
     let now = dates::now();
     let status = terms.status(now);
@@ -216,51 +216,73 @@ fn print_terms(t: &Terms, status: &str) {
     println!("{}", safe.join("\n"));
 }
 
-/// Trust on first use: warns at once when this patient's name was seen with another key, and
-/// returns a closure that records a first-seen key, to be called only once the bundle passed
-/// every check (a refused bundle pins nothing).
-fn check_known_patient(t: &Terms) -> Option<impl FnOnce()> {
-    let name = t.patient.name.clone()?;
-    let path = known_patients_path()?;
-    let mut known: KnownPatients = fs::read_to_string(&path)
-        .ok()
-        .and_then(|s| toml::from_str(&s).ok())
-        .unwrap_or_default();
-    let shown = ui::clean(&name);
-    match known.patients.get(&name) {
-        Some(fp) if *fp == t.patient.fingerprint => None,
-        Some(fp) => {
+/// Trust on first use. A patient's name seen before with another key is refused (exit 3)
+/// unless `--from` names the new key, which the professional checked with the patient. Returns
+/// a closure that records the key, to be called only once the bundle passed every check (a
+/// refused bundle pins nothing).
+fn check_known_patient(
+    t: &Terms,
+    from_checked: bool,
+) -> anyhow::Result<Option<impl FnOnce() + use<>>> {
+    let Some(name) = t.patient.name.clone() else {
+        if !from_checked {
             eprintln!(
-                "warning: a bundle from {shown} was signed before by another key ({}); this one is \
-                 signed by {}. Check with the patient before trusting it.",
-                ui::clean(fp),
+                "warning: this bundle names no patient, so its key cannot be remembered; \
+                 check its fingerprint {} with the patient, or use --from",
                 t.patient.fingerprint
             );
-            None
         }
-        None => {
-            let fingerprint = t.patient.fingerprint.clone();
-            Some(move || {
-                known.patients.insert(name, fingerprint.clone());
-                let saved = path
-                    .parent()
-                    .map(crate::fsutil::create_private_dir)
-                    .transpose()
-                    .ok()
-                    .and_then(|_| toml::to_string(&known).ok())
-                    .map(|text| crate::fsutil::write_atomic(&path, text.as_bytes()));
-                match saved {
-                    Some(Ok(())) => {
-                        eprintln!("note: first bundle from {shown}; key {fingerprint} remembered")
-                    }
-                    _ => eprintln!(
-                        "warning: could not remember {shown}'s key in {}",
-                        path.display()
-                    ),
-                }
-            })
+        return Ok(None);
+    };
+    let Some(path) = known_patients_path() else {
+        return Ok(None);
+    };
+    let mut known: KnownPatients = match fs::read_to_string(&path) {
+        Ok(s) => toml::from_str(&s).map_err(|e| {
+            Error::input(
+                format!("{} is not readable: {}", path.display(), e.message()),
+                "fix or move the file: carnet will not forget the keys it remembers",
+            )
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => KnownPatients::default(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let shown = ui::clean(&name);
+    match known.patients.get(&name) {
+        Some(fp) if *fp == t.patient.fingerprint => return Ok(None),
+        Some(fp) if !from_checked => {
+            return Err(Error::BadBundle(format!(
+                "bundles from {shown} were signed by {}, this one by {}: refused",
+                ui::clean(fp),
+                t.patient.fingerprint
+            ))
+            .into());
         }
+        Some(fp) => eprintln!(
+            "note: {shown}'s key changes from {} to {} (checked with --from)",
+            ui::clean(fp),
+            t.patient.fingerprint
+        ),
+        None => {}
     }
+    let fingerprint = t.patient.fingerprint.clone();
+    Ok(Some(move || {
+        known.patients.insert(name, fingerprint.clone());
+        let saved = path
+            .parent()
+            .map(crate::fsutil::create_private_dir)
+            .transpose()
+            .ok()
+            .and_then(|_| toml::to_string(&known).ok())
+            .map(|text| crate::fsutil::write_atomic(&path, text.as_bytes()));
+        match saved {
+            Some(Ok(())) => eprintln!("note: key {fingerprint} remembered for {shown}"),
+            _ => eprintln!(
+                "warning: could not remember {shown}'s key in {}",
+                path.display()
+            ),
+        }
+    }))
 }
 
 /// Extracts into a staging folder beside `dir`, then moves it into place: a refused bundle
