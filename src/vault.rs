@@ -645,6 +645,18 @@ impl Txn<'_> {
         if last.entry.seq == head.log_seq && last.hash == head.log_hash {
             return Ok(());
         }
+        if let Some(before) = self.rolled_back_pair(&head, &last)? {
+            // A crash came after a rollback's `interrupted` entry but before its head: the
+            // rollback is complete on disk, only the head is behind.
+            eprintln!(
+                "note: finished rolling back `{}` (log entry {})",
+                before.entry.action, before.entry.seq
+            );
+            self.write_head(&last)?;
+            self.snap.head = self.read_back_head(&last);
+            self.refresh_index_or_warn();
+            return Ok(());
+        }
         if last.entry.seq != head.log_seq + 1
             || last.entry.prev != head.log_hash
             || log::segment_of(last.entry.seq) != self.tail_seg
@@ -702,6 +714,40 @@ impl Txn<'_> {
             ))
             .into())
         }
+    }
+
+    /// When the log ends two entries past the head with an `interrupted` entry that undoes the
+    /// one before it (both chained from the head, manifest unchanged), returns that entry.
+    fn rolled_back_pair(&self, head: &Head, last: &Logged) -> anyhow::Result<Option<Logged>> {
+        if last.entry.seq != head.log_seq + 2
+            || last.entry.action != "interrupted"
+            || last.entry.manifest_sha256 != head.manifest_sha256
+            || self.snap.manifest_sha256 != head.manifest_sha256
+            || last.entry.details.get("seq").and_then(|v| v.as_u64()) != Some(head.log_seq + 1)
+        {
+            return Ok(None);
+        }
+        let before = if self.tail.len() >= 2 {
+            self.tail[self.tail.len() - 2].clone()
+        } else if self.tail_seg > 0 {
+            match log::read_segment(
+                &self.vault.dir,
+                self.tail_seg - 1,
+                &self.snap.keys,
+                &self.snap.ring,
+            )?
+            .pop()
+            {
+                Some(l) => l,
+                None => return Ok(None),
+            }
+        } else {
+            return Ok(None);
+        };
+        let chained = before.entry.seq == head.log_seq + 1
+            && before.entry.prev == head.log_hash
+            && last.entry.prev == before.hash;
+        Ok(chained.then_some(before))
     }
 
     fn read_back_head(&self, last: &Logged) -> Head {

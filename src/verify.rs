@@ -236,6 +236,16 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
                 "`{}` (log entry {}) was interrupted; the next carnet command that writes will finish or undo it",
                 last.entry.action, last.entry.seq
             ));
+        } else if last.entry.seq == h.log_seq + 2
+            && last.entry.action == "interrupted"
+            && entries.len() >= 2
+            && entries[entries.len() - 2].entry.prev == h.log_hash
+            && last.entry.prev == entries[entries.len() - 2].hash
+        {
+            report.notes.push(format!(
+                "a rollback (log entry {}) was interrupted before its last step; the next carnet command that writes completes it",
+                last.entry.seq
+            ));
         } else if last.entry.seq < h.log_seq {
             report.problem(
                 log::DIR,

@@ -258,6 +258,24 @@ fn check_mirror_target(vault: &Vault, dir: &Path) -> anyhow::Result<()> {
     if !dir.exists() || vault::is_fresh_dir(dir)? {
         return Ok(());
     }
+    // A link inside the mirror would send copies (and chmods) somewhere else entirely.
+    let link = walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+        .find(|e| e.file_type().is_symlink());
+    if let Some(l) = link {
+        return Err(Error::input(
+            format!(
+                "{} holds a symbolic link ({}): refusing to write through it",
+                dir.display(),
+                l.path().display()
+            ),
+            "remove the link, or mirror to an empty folder",
+        )
+        .into());
+    }
     if dir.join(vault::CONFIG).exists() {
         return match Vault::open(dir) {
             Ok(m) if m.config.vault_id == vault.config.vault_id => Ok(()),
