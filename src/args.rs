@@ -152,6 +152,12 @@ carnet --vault ~/carnet restore /media/usb/carnet"
 carnet completions zsh > ~/.zfunc/_carnet\n  carnet completions fish > ~/.config/fish/completions/carnet.fish"
     )]
     Completions(CompletionsArgs),
+    /// Show the vault's key fingerprint, which professionals and backups check (no key needed)
+    #[command(
+        after_help = "Read it to a professional over the phone: they pass it to `carnet open --from`.\n\n\
+Examples:\n  carnet fingerprint\n  carnet verify --offline --expect \"$(carnet fingerprint)\""
+    )]
+    Fingerprint(JsonArg),
     /// List the document categories (the DMP document classes)
     #[command(after_help = "Example:\n  carnet categories --json")]
     Categories(JsonArg),

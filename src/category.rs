@@ -74,10 +74,68 @@ pub fn find(slug: &str) -> Option<&'static Category> {
     ALL.iter().find(|c| c.slug == slug)
 }
 
-/// Checks a slug typed by the user, naming the valid ones when it is wrong.
+/// Words people use for a category, beyond its slug, label and DMP code.
+const ALIASES: &[(&str, &str)] = &[
+    ("ordonnance", "prescription"),
+    ("radiologie", "imagerie"),
+    ("radio", "imagerie"),
+    ("cr", "compte-rendu"),
+    ("note", "note-patient"),
+];
+
+fn fold(c: char) -> char {
+    match c {
+        'à' | 'â' | 'ä' | 'á' => 'a',
+        'é' | 'è' | 'ê' | 'ë' => 'e',
+        'î' | 'ï' | 'í' => 'i',
+        'ô' | 'ö' | 'ó' => 'o',
+        'ù' | 'û' | 'ü' | 'ú' => 'u',
+        'ç' => 'c',
+        ' ' | '_' => '-',
+        c => c,
+    }
+}
+
+fn normalize(s: &str) -> String {
+    s.trim().to_lowercase().chars().map(fold).collect()
+}
+
+/// Finds a category from what a person (or a folder name) calls it: the slug, the label, the
+/// DMP class code, a plural ("comptes-rendus"), or a common alias ("ordonnances", "radio").
+pub fn lookup(name: &str) -> Option<&'static Category> {
+    lookup_with(name, true)
+}
+
+/// Like `lookup`, without DMP codes: a folder named "31" or "10" is a day or a month.
+pub fn lookup_folder(name: &str) -> Option<&'static Category> {
+    lookup_with(name, false)
+}
+
+fn lookup_with(name: &str, codes: bool) -> Option<&'static Category> {
+    let n = normalize(name);
+    let singular: String = n
+        .split('-')
+        .map(|w| w.strip_suffix('s').unwrap_or(w))
+        .collect::<Vec<_>>()
+        .join("-");
+    ALL.iter()
+        .find(|c| {
+            c.slug == n
+                || c.slug == singular
+                || normalize(c.label) == n
+                || (codes && c.dmp_class == n)
+        })
+        .or_else(|| {
+            ALIASES
+                .iter()
+                .find(|(alias, _)| *alias == n || *alias == singular)
+                .and_then(|(_, slug)| find(slug))
+        })
+}
+
+/// Checks a category typed by the user, naming the valid ones when it is wrong.
 pub fn parse(slug: &str) -> Result<&'static str, Error> {
-    let lower = slug.trim().to_lowercase();
-    find(&lower).map(|c| c.slug).ok_or_else(|| {
+    lookup(slug).map(|c| c.slug).ok_or_else(|| {
         Error::input(
             format!("unknown category {slug:?}"),
             format!(
@@ -97,6 +155,27 @@ mod tests {
         slugs.dedup();
         assert_eq!(slugs.len(), super::ALL.len());
         assert_eq!(super::parse("Imagerie").unwrap(), "imagerie");
-        assert!(super::parse("radio").is_err());
+        assert!(super::parse("imagrie").is_err());
+    }
+
+    #[test]
+    fn folders_and_people_name_categories_in_many_ways() {
+        for (name, slug) in [
+            ("Imagerie médicale", "imagerie"),
+            ("comptes-rendus", "compte-rendu"),
+            ("Comptes rendus", "compte-rendu"),
+            ("ordonnances", "prescription"),
+            ("31", "imagerie"),
+            ("Certificats", "certificat"),
+            ("Synthèse", "synthese"),
+        ] {
+            assert_eq!(super::lookup(name).map(|c| c.slug), Some(slug), "{name}");
+        }
+        assert!(super::lookup("2024").is_none());
+        assert!(
+            super::lookup_folder("31").is_none(),
+            "a day folder is not imagerie"
+        );
+        assert!(super::lookup("misc").is_none());
     }
 }

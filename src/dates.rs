@@ -53,17 +53,28 @@ pub fn parse_when(s: &str, now: Timestamp, end_of_day: bool) -> Result<Timestamp
             .map_err(|_| bad());
     }
     if let Ok(d) = t.parse::<Date>() {
-        let day = if end_of_day {
-            d.tomorrow().map_err(|_| bad())?
-        } else {
-            d
-        };
-        return day
+        if end_of_day {
+            // The last second of that day, so it shows as the day the user typed.
+            let next = d.tomorrow().map_err(|_| bad())?;
+            let ts = next
+                .to_zoned_datetime(tz)
+                .map(|z| z.timestamp())
+                .map_err(|_| bad())?;
+            return ts
+                .checked_sub(jiff::SignedDuration::from_secs(1))
+                .map_err(|_| bad());
+        }
+        return d
             .to_zoned_datetime(tz)
             .map(|z| z.timestamp())
             .map_err(|_| bad());
     }
     Err(bad())
+}
+
+/// Now, to the second: what signed terms and grant records show.
+pub fn now_seconds() -> Timestamp {
+    Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now())
 }
 
 pub fn now() -> Timestamp {

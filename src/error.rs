@@ -51,6 +51,10 @@ pub enum Error {
     BadBundle(String),
     #[error("{0}")]
     GrantValidity(String),
+    #[error("{0}")]
+    GrantNotYetValid(String),
+    #[error("the backup is damaged or was altered: {0}")]
+    BadBackup(String),
     /// Bad input that is not covered above: the message names it, the hint says what to do.
     #[error("{msg}")]
     Input { msg: String, hint: Option<String> },
@@ -73,7 +77,7 @@ impl Error {
             Error::NotEmpty(_) => "choose an empty or new folder with --vault DIR",
             Error::NewerFormat { .. } => "upgrade carnet to open this vault",
             Error::WrongPassphrase(_) => {
-                "try again; the passphrase is the one given to `carnet init`"
+                "try again: it is the passphrase chosen when this file was made (`carnet init` or `carnet keygen`)"
             }
             Error::IdentityRequired => "pass the identity file with -i FILE or CARNET_IDENTITY",
             Error::WrongIdentity(_) => "pass the identity file given to `carnet init --identity`",
@@ -89,6 +93,12 @@ impl Error {
                 "do not use this bundle; ask the patient to send it again and compare the key fingerprint with them"
             }
             Error::GrantValidity(_) => "ask the patient for a new grant",
+            Error::GrantNotYetValid(_) => {
+                "open it again from that date: the patient chose when it starts"
+            }
+            Error::BadBackup(_) => {
+                "nothing was restored; use another backup (or a mirror) of this vault"
+            }
             Error::Input { hint, .. } => return hint.clone(),
         };
         Some(h.to_string())
@@ -97,7 +107,8 @@ impl Error {
     pub fn exit(&self) -> Exit {
         match self {
             Error::Integrity(_) | Error::VerifyFailed(_) | Error::BadBundle(_) => Exit::Integrity,
-            Error::GrantValidity(_) => Exit::GrantValidity,
+            Error::GrantValidity(_) | Error::GrantNotYetValid(_) => Exit::GrantValidity,
+            Error::BadBackup(_) => Exit::Integrity,
             _ => Exit::Failure,
         }
     }

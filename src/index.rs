@@ -42,6 +42,10 @@ pub struct Index {
 
 /// Size and BLAKE3 of a file, streamed in fixed-size buffers.
 pub fn hash_file(path: &Path) -> std::io::Result<FileEntry> {
+    // Vault files are regular files; a link or device in their place is not followed.
+    if !fs::symlink_metadata(path)?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
     let mut f = fs::File::open(path)?;
     let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 256 * 1024];
@@ -187,4 +191,35 @@ pub fn walk(dir: &Path) -> Vec<(String, PathBuf)> {
         out.push((rel, e.path().to_path_buf()));
     }
     out
+}
+
+/// Is `rel` a path a vault can hold? Anything else in a backup is hostile or foreign.
+pub fn is_vault_path(rel: &str) -> bool {
+    let segs: Vec<&str> = rel.split('/').collect();
+    let hexname = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    };
+    match segs.as_slice() {
+        [name] => [
+            vault::CONFIG,
+            vault::IDENTITY,
+            vault::KEYS,
+            vault::MANIFEST,
+            crate::log::HEAD,
+            INDEX,
+            SIGNATURE,
+        ]
+        .contains(name),
+        ["log", seg] => seg
+            .strip_suffix(".age")
+            .is_some_and(|s| s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit())),
+        ["objects", fan, obj] => {
+            obj.strip_suffix(".age")
+                .is_some_and(|o| hexname(o, 32) && o.starts_with(fan))
+                && hexname(fan, 2)
+        }
+        _ => false,
+    }
 }

@@ -191,8 +191,45 @@ pub fn fingerprint(key: &VerifyingKey) -> String {
     format!("SHA256:{}", groups.join(":"))
 }
 
+/// Reads a fingerprint as people type or dictate it: with or without `SHA256:`, colons or
+/// spaces, any case. Returns it in the canonical form, or an error for anything else.
+pub fn parse_fingerprint(s: &str) -> Result<String, Error> {
+    let t = s.trim();
+    let t = t
+        .strip_prefix("SHA256:")
+        .or_else(|| t.strip_prefix("sha256:"))
+        .unwrap_or(t);
+    let hex: String = t
+        .chars()
+        .filter(|c| !matches!(c, ':' | ' ' | '-'))
+        .collect::<String>()
+        .to_lowercase();
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::input(
+            format!("{s:?} is not a key fingerprint"),
+            "a fingerprint is 32 hexadecimal digits, e.g. SHA256:5ac6:171f:a027:2d6f:6705:278a:3689:fc1c",
+        ));
+    }
+    let groups: Vec<&str> = (0..32).step_by(4).map(|i| &hex[i..i + 4]).collect();
+    Ok(format!("SHA256:{}", groups.join(":")))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fingerprints_parse_as_dictated() {
+        let want = "SHA256:5ac6:171f:a027:2d6f:6705:278a:3689:fc1c";
+        for s in [
+            want,
+            "5ac6:171f:a027:2d6f:6705:278a:3689:fc1c",
+            "sha256:5AC6171FA0272D6F6705278A3689FC1C",
+            " 5ac6 171f a027 2d6f 6705 278a 3689 fc1c ",
+        ] {
+            assert_eq!(super::parse_fingerprint(s).unwrap(), want, "{s}");
+        }
+        assert!(super::parse_fingerprint("SHA256:5ac6").is_err());
+    }
+
     use super::*;
 
     fn unlocked() -> Unlocked {

@@ -135,13 +135,14 @@ impl Vault {
         )
     }
 
-    /// Removes temp files a crash left in `tmp/`. Only old ones: a concurrent `add` may be
-    /// encrypting into a fresh one right now, without the lock.
+    /// Removes temp files an interrupted command left in `tmp/` (Ctrl-C during a large add).
+    /// Only files untouched for an hour: a concurrent `add` may be encrypting into one right
+    /// now, without the lock, and its writes keep it fresh.
     fn sweep_tmp(&self) {
         let Ok(rd) = fs::read_dir(self.tmp_dir()) else {
             return;
         };
-        let day = std::time::Duration::from_secs(24 * 3600);
+        let day = std::time::Duration::from_secs(3600);
         for e in rd.flatten() {
             let old = e
                 .metadata()

@@ -428,7 +428,7 @@ fn check_layout(vault: &Vault, m: &Manifest, leftovers: &HashSet<&str>, report: 
     let n = fs::read_dir(&tmp).map(|rd| rd.count()).unwrap_or(0);
     if n > 0 {
         report.notes.push(format!(
-            "{n} temporary file(s) in tmp/ from running or interrupted commands"
+            "{n} temporary file(s) in tmp/ from running or interrupted commands (ciphertext; the next change to the vault removes those older than an hour)"
         ));
     }
 }
@@ -546,12 +546,12 @@ pub fn verify_offline(
         crate::error::Error::Integrity(format!("{}: bad signing key: {e}", vault::CONFIG))
     })?;
     let fp = crate::keyring::fingerprint(&key);
-    if let Some(want) = expect
-        && !want.trim().eq_ignore_ascii_case(&fp)
+    if let Some(want) = expect.map(crate::keyring::parse_fingerprint).transpose()?
+        && want != fp
     {
         report.problem(
             vault::CONFIG,
-            format!("signed by {fp}, not by the expected {}", want.trim()),
+            format!("signed by {fp}, not by the expected {want}"),
         );
         return Ok(report);
     }
@@ -585,7 +585,16 @@ pub fn verify_offline(
             ));
         }
     }
-    let files: Vec<(&String, &index::FileEntry)> = idx.files.iter().collect();
+    // The index names the files to read: only vault paths, so a signed-but-hostile index (or
+    // a mirror made by someone else) cannot point the check at /dev/zero or ../elsewhere.
+    for rel in idx.files.keys().filter(|r| !index::is_vault_path(r)) {
+        report.problem(rel, "the index names a path that is not a vault file");
+    }
+    let files: Vec<(&String, &index::FileEntry)> = idx
+        .files
+        .iter()
+        .filter(|(r, _)| index::is_vault_path(r))
+        .collect();
     let total: u64 = files.iter().map(|(_, e)| e.size).sum();
     let done = std::sync::atomic::AtomicU64::new(0);
     let next = std::sync::atomic::AtomicUsize::new(0);

@@ -320,11 +320,11 @@ fn bad_category_is_a_clear_error_and_changes_nothing() {
     let doc = v.write("a.txt", b"a\n");
     let dest = v.work.join("export");
     for args in [
-        &["add", s(&doc), "--category", "radio"][..],
-        &["ls", "--category", "radio"],
-        &["export", "--category", "radio", "-o", s(&dest)],
+        &["add", s(&doc), "--category", "imagrie"][..],
+        &["ls", "--category", "imagrie"],
+        &["export", "--category", "imagrie", "-o", s(&dest)],
     ] {
-        let err = fails_without_change(&v, args, &["unknown category \"radio\""]);
+        let err = fails_without_change(&v, args, &["unknown category \"imagrie\""]);
         let h = hint(&err);
         assert!(
             h.contains("imagerie") && h.contains("carnet categories"),

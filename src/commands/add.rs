@@ -29,6 +29,8 @@ use crate::vault::Op;
 struct Input {
     path: PathBuf,
     folder_category: Option<&'static str>,
+    /// Found in a subfolder of an imported folder (whose name may have been meant as a category).
+    in_subfolder: bool,
 }
 
 struct Encrypted {
@@ -88,6 +90,10 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
     // Authenticate the vault (head, and through it carnet.toml's recipients) before encrypting
     // anything: otherwise a recipient slipped into the config would receive the documents.
     let keys = vault.read(&ctx.keys)?.keys;
+    let uncategorised = inputs
+        .iter()
+        .filter(|i| explicit_category.is_none() && i.in_subfolder && i.folder_category.is_none())
+        .count();
     let recipients = vault.recipients()?;
 
     let many = ui::count_bar(inputs.len() as u64, "Encrypting");
@@ -166,6 +172,13 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
         txn.commit(op)?;
     }
 
+    if uncategorised > 0 {
+        eprintln!(
+            "note: {uncategorised} file(s) in folders not named after a category were filed as `{}`; \
+             name folders after `carnet categories` (e.g. imagerie/, prescription/) or pass --category",
+            category::DEFAULT
+        );
+    }
     if a.json {
         return super::print_json(&outcomes);
     }
@@ -237,6 +250,16 @@ fn collect_inputs(
                 let entry =
                     entry.with_context(|| format!("cannot read the folder {}", p.display()))?;
                 let ft = entry.file_type();
+                let hidden =
+                    entry.depth() > 0 && entry.file_name().to_string_lossy().starts_with('.');
+                if hidden {
+                    // .DS_Store, .git, editor swap files: not documents.
+                    skipped.push((entry.path().to_path_buf(), "hidden"));
+                    if ft.is_dir() {
+                        walk.skip_current_dir();
+                    }
+                    continue;
+                }
                 if ft.is_dir() {
                     if vault_canon.is_some() && fs::canonicalize(entry.path()).ok() == vault_canon {
                         skipped.push((entry.path().to_path_buf(), "it is the vault itself"));
@@ -254,6 +277,7 @@ fn collect_inputs(
                     inputs.push(Input {
                         path: entry.path().to_path_buf(),
                         folder_category,
+                        in_subfolder: entry.depth() >= 2,
                     });
                 }
             }
@@ -270,11 +294,13 @@ fn collect_inputs(
             inputs.push(Input {
                 path: p.clone(),
                 folder_category: None,
+                in_subfolder: false,
             });
         } else if meta.is_file() {
             inputs.push(Input {
                 path: p.clone(),
                 folder_category: None,
+                in_subfolder: false,
             });
         } else {
             return Err(Error::input(
@@ -293,14 +319,10 @@ fn category_from_folders(root: &Path, file: &Path) -> Option<&'static str> {
     let mut found = root
         .file_name()
         .and_then(|n| n.to_str())
-        .and_then(|n| category::find(&n.to_lowercase()));
+        .and_then(category::lookup_folder);
     let parent = rel.parent()?;
     for comp in parent.components() {
-        if let Some(c) = comp
-            .as_os_str()
-            .to_str()
-            .and_then(|n| category::find(&n.to_lowercase()))
-        {
+        if let Some(c) = comp.as_os_str().to_str().and_then(category::lookup_folder) {
             found = Some(c);
         }
     }

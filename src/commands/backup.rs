@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{self, BufReader, Read, Seek, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 use std::path::Path;
 
 use anyhow::Context;
@@ -147,6 +147,8 @@ fn to_file(vault: &Vault, idx: &Index, out: &Path, force: bool) -> anyhow::Resul
             )?;
             let mut f = fs::File::open(vault.dir.join(&rel))
                 .with_context(|| format!("cannot read {rel}"))?;
+            let mut h = blake3::Hasher::new();
+            let mut n = 0u64;
             loop {
                 let k = f
                     .read(&mut buf)
@@ -154,9 +156,14 @@ fn to_file(vault: &Vault, idx: &Index, out: &Path, force: bool) -> anyhow::Resul
                 if k == 0 {
                     break;
                 }
+                h.update(&buf[..k]);
                 zip.write_all(&buf[..k])?;
+                n += k as u64;
                 rep.bytes += k as u64;
                 bar.set_position(rep.bytes);
+            }
+            if let Some(want) = idx.files.get(&rel) {
+                check_copied(&rel, want, n, &h)?;
             }
             rep.files += 1;
         }
@@ -189,14 +196,50 @@ fn to_file(vault: &Vault, idx: &Index, out: &Path, force: bool) -> anyhow::Resul
     Ok(rep)
 }
 
-/// Copies `src` to `dest` through a temp file in `tmp_dir`, so a reader never sees half a file.
-fn copy_atomic(src: &Path, dest: &Path, tmp_dir: &Path) -> anyhow::Result<u64> {
-    let mut input =
-        fs::File::open(src).with_context(|| format!("cannot read {}", src.display()))?;
+/// A backup must hold what its signed index says, or restoring it would fail later: a file that
+/// differs means the index is stale (a crash after a change) or the vault is damaged.
+fn check_copied(rel: &str, want: &FileEntry, n: u64, h: &blake3::Hasher) -> anyhow::Result<()> {
+    if n != want.size || h.finalize().to_hex().as_str() != want.blake3 {
+        return Err(Error::Integrity(format!(
+            "{rel} does not match the vault's signed index (index out of date after an interrupted \
+             command, or the file is damaged): run `carnet verify` with the key, then back up again"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Copies `src` to `dest` through a temp file in `tmp_dir`, so a reader never sees half a file,
+/// checking it against its index entry when there is one.
+fn copy_atomic(
+    src: &Path,
+    dest: &Path,
+    tmp_dir: &Path,
+    want: Option<(&str, &FileEntry)>,
+) -> anyhow::Result<u64> {
+    let input = fs::File::open(src).with_context(|| format!("cannot read {}", src.display()))?;
     let mut tmp = fsutil::private_tempfile(tmp_dir)
         .with_context(|| format!("cannot write in {}", tmp_dir.display()))?;
-    let n =
-        io::copy(&mut input, &mut tmp).with_context(|| format!("cannot copy {}", src.display()))?;
+    let mut h = blake3::Hasher::new();
+    let mut reader = io::BufReader::with_capacity(256 * 1024, input);
+    let mut n = 0u64;
+    loop {
+        let buf = reader
+            .fill_buf()
+            .with_context(|| format!("cannot read {}", src.display()))?;
+        if buf.is_empty() {
+            break;
+        }
+        h.update(buf);
+        tmp.write_all(buf)
+            .with_context(|| format!("cannot copy {}", src.display()))?;
+        let k = buf.len();
+        n += k as u64;
+        reader.consume(k);
+    }
+    if let Some((rel, want)) = want {
+        check_copied(rel, want, n, &h)?;
+    }
     if let Some(p) = dest.parent() {
         fsutil::create_private_dir(p).with_context(|| format!("cannot create {}", p.display()))?;
     }
@@ -290,7 +333,7 @@ fn check_mirror_target(vault: &Vault, dir: &Path) -> anyhow::Result<()> {
     // Without a config it can only be a first mirror that was interrupted: vault files only.
     let foreign = index::walk(dir)
         .into_iter()
-        .find(|(r, _)| !is_vault_path(r) && !r.starts_with("tmp/") && r != vault::LOCK);
+        .find(|(r, _)| !index::is_vault_path(r) && !r.starts_with("tmp/") && r != vault::LOCK);
     if let Some((rel, _)) = foreign {
         return Err(Error::input(
             format!(
@@ -348,7 +391,12 @@ fn to_mirror(vault: &Vault, idx: &Index, dir: &Path) -> anyhow::Result<BackupRep
             _ => false,
         };
         if !same {
-            copy_atomic(&vault.dir.join(rel), &dest, &tmp_dir)?;
+            copy_atomic(
+                &vault.dir.join(rel),
+                &dest,
+                &tmp_dir,
+                Some((rel.as_str(), want)),
+            )?;
             rep.copied += 1;
         }
         rep.files += 1;
@@ -368,45 +416,16 @@ fn to_mirror(vault: &Vault, idx: &Index, dir: &Path) -> anyhow::Result<BackupRep
         &vault.dir.join(index::INDEX),
         &dir.join(index::INDEX),
         &tmp_dir,
+        None,
     )?;
     copy_atomic(
         &vault.dir.join(index::SIGNATURE),
         &dir.join(index::SIGNATURE),
         &tmp_dir,
+        None,
     )?;
     bar.finish_and_clear();
     Ok(rep)
-}
-
-/// Is `rel` a path a vault can hold? Anything else in a backup is hostile or foreign.
-fn is_vault_path(rel: &str) -> bool {
-    let segs: Vec<&str> = rel.split('/').collect();
-    let hexname = |s: &str, n: usize| {
-        s.len() == n
-            && s.bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    };
-    match segs.as_slice() {
-        [name] => [
-            vault::CONFIG,
-            vault::IDENTITY,
-            vault::KEYS,
-            vault::MANIFEST,
-            crate::log::HEAD,
-            index::INDEX,
-            index::SIGNATURE,
-        ]
-        .contains(name),
-        ["log", seg] => seg
-            .strip_suffix(".age")
-            .is_some_and(|s| s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit())),
-        ["objects", fan, obj] => {
-            obj.strip_suffix(".age")
-                .is_some_and(|o| hexname(o, 32) && o.starts_with(fan))
-                && hexname(fan, 2)
-        }
-        _ => false,
-    }
 }
 
 #[derive(Serialize)]
@@ -488,20 +507,20 @@ fn restore_staged(ctx: &Ctx, a: &RestoreArgs, target: &Path, parent: &Path) -> a
 /// Reads the config and signed index out of a backup's own bytes, before trusting anything.
 fn signed_index_from(config: &str, index_json: &str, signature: &str) -> anyhow::Result<Index> {
     let cfg: vault::Config = toml::from_str(config).map_err(|e| {
-        Error::Integrity(format!(
+        Error::BadBackup(format!(
             "the backup's {} is not valid: {}",
             vault::CONFIG,
             e.message()
         ))
     })?;
     let key = crate::sign::decode_public(&cfg.signing_key)
-        .map_err(|e| Error::Integrity(format!("the backup's signing key is not valid: {e}")))?;
+        .map_err(|e| Error::BadBackup(format!("the backup's signing key is not valid: {e}")))?;
     crate::sign::verify(&key, index_json.as_bytes(), signature)
-        .map_err(|e| Error::Integrity(format!("the backup's index does not verify: {e}")))?;
+        .map_err(|e| Error::BadBackup(format!("the backup's index does not verify: {e}")))?;
     let idx: Index = serde_json::from_str(index_json)
-        .map_err(|e| Error::Integrity(format!("the backup's index is unreadable: {e}")))?;
+        .map_err(|e| Error::BadBackup(format!("the backup's index is unreadable: {e}")))?;
     if idx.vault_id != cfg.vault_id {
-        return Err(Error::Integrity("the backup's index belongs to another vault".into()).into());
+        return Err(Error::BadBackup("the backup's index belongs to another vault".into()).into());
     }
     Ok(idx)
 }
@@ -513,14 +532,14 @@ fn read_zip_text<R: Read + Seek>(
 ) -> anyhow::Result<String> {
     let f = z
         .by_name(name)
-        .map_err(|_| Error::Integrity(format!("the backup has no {name}: not a carnet backup")))?;
+        .map_err(|_| Error::BadBackup(format!("the backup has no {name}: not a carnet backup")))?;
     if f.size() > limit {
-        return Err(Error::Integrity(format!("the backup's {name} is too large")).into());
+        return Err(Error::BadBackup(format!("the backup's {name} is too large")).into());
     }
     let mut s = String::new();
     f.take(limit)
         .read_to_string(&mut s)
-        .map_err(|e| Error::Integrity(format!("cannot read {name} from the backup: {e}")))?;
+        .map_err(|e| Error::BadBackup(format!("cannot read {name} from the backup: {e}")))?;
     Ok(s)
 }
 
@@ -538,13 +557,13 @@ fn copy_checked(r: &mut dyn Read, dest: &Path, want: &FileEntry, rel: &str) -> a
     loop {
         let k = limited
             .read(&mut buf)
-            .map_err(|e| Error::Integrity(format!("{rel}: cannot read it from the backup: {e}")))?;
+            .map_err(|e| Error::BadBackup(format!("{rel}: cannot read it from the backup: {e}")))?;
         if k == 0 {
             break;
         }
         n += k as u64;
         if n > want.size {
-            return Err(Error::Integrity(format!(
+            return Err(Error::BadBackup(format!(
                 "{rel} is larger in the backup than its index says"
             ))
             .into());
@@ -553,7 +572,7 @@ fn copy_checked(r: &mut dyn Read, dest: &Path, want: &FileEntry, rel: &str) -> a
         out.write_all(&buf[..k])?;
     }
     if n != want.size || h.finalize().to_hex().as_str() != want.blake3 {
-        return Err(Error::Integrity(format!(
+        return Err(Error::BadBackup(format!(
             "{rel} in the backup does not match its signed index (damaged or altered)"
         ))
         .into());
@@ -564,17 +583,17 @@ fn copy_checked(r: &mut dyn Read, dest: &Path, want: &FileEntry, rel: &str) -> a
 
 fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usize, u64)> {
     let mut z = zip::ZipArchive::new(r).map_err(|e| {
-        Error::Integrity(format!(
+        Error::BadBackup(format!(
             "not a readable backup (truncated or damaged?): {e}"
         ))
     })?;
     if z.has_duplicate_names() {
         return Err(
-            Error::Integrity("the backup names a file twice (hostile or damaged)".into()).into(),
+            Error::BadBackup("the backup names a file twice (hostile or damaged)".into()).into(),
         );
     }
     if z.len() > MAX_ENTRIES {
-        return Err(Error::Integrity(format!(
+        return Err(Error::BadBackup(format!(
             "the backup has {} entries, more than a vault can",
             z.len()
         ))
@@ -584,32 +603,32 @@ fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usi
     for i in 0..z.len() {
         let f = z
             .by_index_raw(i)
-            .map_err(|e| Error::Integrity(format!("backup entry {i}: {e}")))?;
+            .map_err(|e| Error::BadBackup(format!("backup entry {i}: {e}")))?;
         let name = std::str::from_utf8(f.name_raw())
             .map_err(|_| {
-                Error::Integrity(format!("backup entry {i} has a name that is not UTF-8"))
+                Error::BadBackup(format!("backup entry {i} has a name that is not UTF-8"))
             })?
             .to_string();
-        if f.enclosed_name().is_none() || !is_vault_path(&name) {
-            return Err(Error::Integrity(format!(
+        if f.enclosed_name().is_none() || !index::is_vault_path(&name) {
+            return Err(Error::BadBackup(format!(
                 "the backup holds {name:?}, which is not a vault file (hostile or foreign)"
             ))
             .into());
         }
         if f.is_symlink() || f.is_dir() {
-            return Err(Error::Integrity(format!(
+            return Err(Error::BadBackup(format!(
                 "the backup entry {name:?} is not a regular file"
             ))
             .into());
         }
         if f.compression() != zip::CompressionMethod::Stored {
-            return Err(Error::Integrity(format!(
+            return Err(Error::BadBackup(format!(
                 "the backup entry {name:?} is compressed; carnet backups are stored"
             ))
             .into());
         }
         if !names.insert(name.clone()) {
-            return Err(Error::Integrity(format!("the backup holds {name:?} twice")).into());
+            return Err(Error::BadBackup(format!("the backup holds {name:?} twice")).into());
         }
     }
     let config = read_zip_text(&mut z, vault::CONFIG, 1 << 20)?;
@@ -618,7 +637,7 @@ fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usi
     let idx = signed_index_from(&config, &index_json, &signature)?;
     for name in &names {
         if !idx.files.contains_key(name) && name != index::INDEX && name != index::SIGNATURE {
-            return Err(Error::Integrity(format!(
+            return Err(Error::BadBackup(format!(
                 "the backup holds {name}, which its signed index does not list"
             ))
             .into());
@@ -627,7 +646,7 @@ fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usi
     let mut bytes = 0;
     for (rel, want) in &idx.files {
         let mut f = z.by_name(rel).map_err(|_| {
-            Error::Integrity(format!("{rel} is missing from the backup (truncated?)"))
+            Error::BadBackup(format!("{rel} is missing from the backup (truncated?)"))
         })?;
         bytes += copy_checked(&mut f, &staging.join(rel), want, rel)?;
     }
@@ -636,10 +655,23 @@ fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usi
     Ok((idx.files.len() + 2, bytes))
 }
 
+/// Reads a small text file of a mirror, refusing anything larger than an index can be (a link
+/// to /dev/zero must not fill memory).
+fn read_bounded(path: &Path) -> io::Result<String> {
+    let f = fs::File::open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let mut s = String::new();
+    f.take(512 << 20).read_to_string(&mut s)?;
+    Ok(s)
+}
+
 fn restore_from_dir(src: &Path, staging: &Path) -> anyhow::Result<(usize, u64)> {
     let read = |name: &str| {
-        fs::read_to_string(src.join(name))
-            .map_err(|e| Error::Integrity(format!("{}: {e}", src.join(name).display())))
+        read_bounded(&src.join(name))
+            .map_err(|e| Error::BadBackup(format!("{}: {e}", src.join(name).display())))
     };
     let config = read(vault::CONFIG)?;
     let index_json = read(index::INDEX)?;
@@ -647,7 +679,7 @@ fn restore_from_dir(src: &Path, staging: &Path) -> anyhow::Result<(usize, u64)> 
     let idx = signed_index_from(&config, &index_json, &signature)?;
     for (rel, _) in index::walk(src) {
         if !idx.files.contains_key(&rel) && !index::is_unindexed(&rel) {
-            return Err(Error::Integrity(format!(
+            return Err(Error::BadBackup(format!(
                 "{rel} in {} is not in its signed index",
                 src.display()
             ))
@@ -656,14 +688,14 @@ fn restore_from_dir(src: &Path, staging: &Path) -> anyhow::Result<(usize, u64)> 
     }
     let mut bytes = 0;
     for (rel, want) in &idx.files {
-        if !is_vault_path(rel) {
-            return Err(Error::Integrity(format!(
+        if !index::is_vault_path(rel) {
+            return Err(Error::BadBackup(format!(
                 "the index lists {rel:?}, which is not a vault file"
             ))
             .into());
         }
         let mut f =
-            fs::File::open(src.join(rel)).map_err(|e| Error::Integrity(format!("{rel}: {e}")))?;
+            fs::File::open(src.join(rel)).map_err(|e| Error::BadBackup(format!("{rel}: {e}")))?;
         bytes += copy_checked(&mut f, &staging.join(rel), want, rel)?;
     }
     fs::write(staging.join(index::INDEX), &index_json)?;

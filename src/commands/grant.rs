@@ -49,14 +49,24 @@ struct GrantOutput<'a> {
 }
 
 pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
-    let now = dates::now();
-    let expires = dates::parse_when(&a.expires, now, true)?;
+    let now = dates::now_seconds();
     let not_before = a
         .not_before
         .as_deref()
         .map(|s| dates::parse_when(s, now, false))
         .transpose()?
         .unwrap_or(now);
+    // A duration runs from the start of the grant: `--not-before 2026-12-24 --expires 3d`
+    // means three days from the 24th.
+    let expires = dates::parse_when(&a.expires, not_before.max(now), true)?;
+    if expires.duration_since(not_before.max(now)) < jiff::SignedDuration::from_hours(1)
+        && expires > now
+    {
+        eprintln!(
+            "note: this grant lasts less than an hour, until {} (m is minutes; write 2w, 30d or a date for longer)",
+            dates::show_local(expires)
+        );
+    }
     if expires <= now {
         return Err(Error::input(
             format!("the expiry {} is in the past", dates::show_local(expires)),

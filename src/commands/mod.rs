@@ -106,6 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Restore(a) => backup::restore(&ctx, a),
         Command::Demo(a) => demo::run(a),
         Command::Completions(a) => completions::run(a),
+        Command::Fingerprint(a) => fingerprint(&ctx, a),
         Command::Categories(a) => categories::run(a),
     }
 }
@@ -136,5 +137,23 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
+    Ok(())
+}
+
+/// `carnet fingerprint`: read from carnet.toml, so it needs no key (the keyed `verify` checks
+/// that this key is the vault's own).
+fn fingerprint(ctx: &Ctx, a: crate::args::JsonArg) -> anyhow::Result<()> {
+    let vault = ctx.open_vault()?;
+    let key = crate::sign::decode_public(&vault.config.signing_key)
+        .map_err(|e| Error::Integrity(format!("{}: bad signing key: {e}", crate::vault::CONFIG)))?;
+    let fp = crate::keyring::fingerprint(&key);
+    if a.json {
+        return print_json(&serde_json::json!({
+            "fingerprint": fp,
+            "signing_key": vault.config.signing_key,
+            "recipients": vault.config.recipients,
+        }));
+    }
+    crate::outln!("{fp}");
     Ok(())
 }

@@ -49,9 +49,8 @@ fn to_error(e: BundleError) -> anyhow::Error {
             "check the file",
         )
         .into(),
-        BundleError::Expired(_) | BundleError::NotYetValid(_) => {
-            Error::GrantValidity(e.to_string()).into()
-        }
+        BundleError::Expired(_) => Error::GrantValidity(e.to_string()).into(),
+        BundleError::NotYetValid(_) => Error::GrantNotYetValid(e.to_string()).into(),
         BundleError::Io(e) => anyhow::Error::from(e),
         e => Error::BadBundle(e.to_string()).into(),
     }
@@ -98,18 +97,21 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
         )
         .into());
     }
+    let from = a
+        .from
+        .as_deref()
+        .map(crate::keyring::parse_fingerprint)
+        .transpose()?;
     let identities = keys::load_identity_path(key_path, &ctx.keys.passphrase)?;
     let mut opened = grant::open_bundle(&a.file, &identities).map_err(to_error)?;
     let terms = opened.terms.clone();
 
-    if let Some(expected) = &a.from
-        && !expected
-            .trim()
-            .eq_ignore_ascii_case(&terms.patient.fingerprint)
+    if let Some(expected) = &from
+        && *expected != terms.patient.fingerprint
     {
         return Err(to_error(BundleError::WrongSigner {
             found: terms.patient.fingerprint.clone(),
-            expected: expected.trim().to_string(),
+            expected: expected.clone(),
         }));
     }
     let remember = check_known_patient(&terms, a.from.is_some())?;
@@ -119,6 +121,25 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
     opened.check_entries().map_err(to_error)?;
     if !a.json {
         print_terms(&terms, status);
+    }
+    let report = |extracted_to: Option<String>| -> anyhow::Result<()> {
+        super::print_json(&OpenReport {
+            grant: &terms.id,
+            status,
+            patient: terms.patient.name.as_deref(),
+            fingerprint: &terms.patient.fingerprint,
+            purpose: terms.purpose.as_deref(),
+            issued: terms.issued.to_string(),
+            not_before: terms.not_before.to_string(),
+            expires: terms.expires.to_string(),
+            recipients: terms.recipients.iter().map(|r| r.name.as_str()).collect(),
+            documents: &terms.documents,
+            extracted_to,
+        })
+    };
+    if a.json && status != "active" {
+        // Scripts get the terms (with the status) even when the grant is refused.
+        report(None)?;
     }
     match status {
         "expired" => {
@@ -152,19 +173,7 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
         remember();
     }
     if a.json {
-        super::print_json(&OpenReport {
-            grant: &terms.id,
-            status,
-            patient: terms.patient.name.as_deref(),
-            fingerprint: &terms.patient.fingerprint,
-            purpose: terms.purpose.as_deref(),
-            issued: terms.issued.to_string(),
-            not_before: terms.not_before.to_string(),
-            expires: terms.expires.to_string(),
-            recipients: terms.recipients.iter().map(|r| r.name.as_str()).collect(),
-            documents: &terms.documents,
-            extracted_to: extracted,
-        })?;
+        report(extracted)?;
     }
     Ok(())
 }
