@@ -111,7 +111,7 @@ pub fn sync_filesystem(path: &Path) -> io::Result<bool> {
 
 /// Renames a finished temp file to `dest` (never over an existing file), without flushing:
 /// the caller makes the batch durable at once.
-pub fn rename_new(tmp: tempfile::NamedTempFile, dest: &Path) -> anyhow::Result<()> {
+pub fn rename_new(tmp: tempfile::TempPath, dest: &Path) -> anyhow::Result<()> {
     tmp.persist_noclobber(dest)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot write {}", dest.display()))?;

@@ -507,12 +507,12 @@ impl<R: Read + Seek> Opened<R> {
             (TERMS, self.terms_toml.clone()),
             (SIGNATURE, self.signature.clone()),
         ] {
-            fs::write(dir.join(name), body)?;
+            write_private(&dir.join(name), body.as_bytes())?;
             written.push(PathBuf::from(name));
         }
         if self.archive.index_for_name(README).is_some() {
             let text = read_entry(&mut self.archive, README, MAX_README)?;
-            fs::write(dir.join(README), text)?;
+            write_private(&dir.join(README), text.as_bytes())?;
             written.push(PathBuf::from(README));
         }
         let mut done = 0u64;
@@ -528,7 +528,8 @@ impl<R: Read + Seek> Opened<R> {
                 .by_name(&d.path)
                 .map_err(|e| damaged(format!("{}: {e}", d.path)))?;
             let mut r = f.take(d.size + 1);
-            let mut out = fs::File::create_new(&dest)?;
+            // Health data: readable by the professional's account only, like `carnet export`.
+            let mut out = crate::fsutil::create_new_private(&dest)?;
             let mut h = Sha256::new();
             let mut n = 0u64;
             loop {
@@ -558,6 +559,11 @@ impl<R: Read + Seek> Opened<R> {
         }
         Ok(written)
     }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = crate::fsutil::create_new_private(path)?;
+    f.write_all(bytes)
 }
 
 #[cfg(test)]

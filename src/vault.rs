@@ -595,7 +595,7 @@ pub struct Op {
     /// The new manifest, when the command changes it.
     pub manifest: Option<Manifest>,
     /// Encrypted files staged in `tmp/`, and the object names they take.
-    pub add: Vec<(tempfile::NamedTempFile, String)>,
+    pub add: Vec<(tempfile::TempPath, String)>,
     pub remove: Vec<String>,
 }
 
@@ -841,14 +841,12 @@ impl Txn<'_> {
                 fsutil::create_private_dir(&fan)
                     .with_context(|| format!("cannot create {}", fan.display()))?;
             }
-            if batch {
-                fsutil::rename_new(tmp, &dest)?;
-            } else {
-                tmp.as_file()
-                    .sync_all()
-                    .with_context(|| format!("cannot flush {}", tmp.path().display()))?;
-                fsutil::rename_new(tmp, &dest)?;
+            if !batch {
+                fs::File::open(&tmp)
+                    .and_then(|f| f.sync_all())
+                    .with_context(|| format!("cannot flush {}", tmp.display()))?;
             }
+            fsutil::rename_new(tmp, &dest)?;
             fans.insert(fan);
         }
         if !fans.is_empty() {

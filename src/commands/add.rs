@@ -36,7 +36,9 @@ struct Input {
 struct Encrypted {
     input: Input,
     sealed: Sealed,
-    tmp: tempfile::NamedTempFile,
+    /// Closed (a path, not an open file): a folder of thousands of files must not exhaust the
+    /// open-file limit while it waits for the commit.
+    tmp: tempfile::TempPath,
     mtime_date: Option<jiff::civil::Date>,
 }
 
@@ -357,7 +359,8 @@ fn encrypt_one(
     let tmp = out
         .into_inner()
         .map_err(|e| e.into_error())
-        .context("cannot write the encrypted file")?;
+        .context("cannot write the encrypted file")?
+        .into_temp_path();
     Ok(Encrypted {
         input,
         sealed,

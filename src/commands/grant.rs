@@ -248,44 +248,30 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
     };
     let progress = |n| bar.set_position(n);
 
-    let (bundle_sha256, tmp) = if to_stdout {
-        let out = HashingWriter {
-            inner: std::io::stdout().lock(),
-            hash: Default::default(),
-            written: 0,
-        };
-        let out = grant::write_bundle(out, &recipients, a.armor, &signed, &mut source, &progress)?;
-        let mut inner = out.inner;
-        inner.flush()?;
-        (hex::encode(sha2::Digest::finalize(out.hash)), None)
+    // The bundle (ciphertext) is staged in full first — beside FILE, or in the vault's tmp/
+    // for standard output — so that the grant is logged, with the bundle's hash, before a
+    // single byte of it leaves: a grant is never released without its trace.
+    let stage_dir = if to_stdout {
+        vault.tmp_dir()
     } else {
-        let dir = match a.output.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
-        };
-        let tmp = fsutil::private_tempfile(&dir)
-            .with_context(|| format!("cannot write in {}", dir.display()))?;
-        let out = HashingWriter {
-            inner: std::io::BufWriter::with_capacity(256 * 1024, tmp),
-            hash: Default::default(),
-            written: 0,
-        };
-        let out = grant::write_bundle(out, &recipients, a.armor, &signed, &mut source, &progress)?;
-        let sha = hex::encode(sha2::Digest::finalize(out.hash));
-        let tmp = out
-            .inner
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .context("cannot write the bundle")?;
-        (sha, Some(tmp))
+        fsutil::parent_dir(&a.output).to_path_buf()
     };
+    let tmp = fsutil::private_tempfile(&stage_dir)
+        .with_context(|| format!("cannot write in {}", stage_dir.display()))?;
+    let out = HashingWriter {
+        inner: std::io::BufWriter::with_capacity(256 * 1024, tmp),
+        hash: Default::default(),
+        written: 0,
+    };
+    let out = grant::write_bundle(out, &recipients, a.armor, &signed, &mut source, &progress)?;
+    let bundle_sha256 = hex::encode(sha2::Digest::finalize(out.hash));
+    let tmp = out
+        .inner
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .context("cannot write the bundle")?;
     bar.finish_and_clear();
 
-    // The bundle is complete; put it in place, then record the grant. If recording fails the
-    // bundle is taken back, so a grant is never shared without its trace in the log.
-    if let Some(tmp) = tmp {
-        fsutil::persist(tmp, &a.output, a.force)?;
-    }
     let record = GrantRecord {
         id: terms.id.clone(),
         to: pros.iter().map(|p| p.handle.clone()).collect(),
@@ -327,12 +313,27 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
         Ok(())
     })();
     if let Err(e) = logged {
-        if !to_stdout {
-            let _ = std::fs::remove_file(&a.output);
-        }
+        // The staged bundle is dropped (and deleted) with `tmp`: nothing was shared.
         return Err(e.context(
-            "the grant could not be recorded in the access log, so the bundle was removed",
+            "the grant could not be recorded in the access log, so no bundle was written",
         ));
+    }
+    let delivered = if to_stdout {
+        std::fs::File::open(tmp.path())
+            .and_then(|mut f| {
+                let mut out = std::io::stdout().lock();
+                std::io::copy(&mut f, &mut out)?;
+                out.flush()
+            })
+            .map_err(anyhow::Error::from)
+    } else {
+        fsutil::persist(tmp, &a.output, a.force)
+    };
+    if let Err(e) = delivered {
+        return Err(e.context(format!(
+            "grant {} is recorded in your log, but its bundle could not be delivered; revoke it and grant again",
+            crate::ids::short(&record.id)
+        )));
     }
 
     if a.json {

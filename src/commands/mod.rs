@@ -63,10 +63,13 @@ impl Ctx {
 /// Entry point for the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A backup or a bundle cut short by a closed pipe is a failed delivery, not a reader that
+    // had seen enough.
+    let delivers_a_file = matches!(cli.command, Command::Backup(_) | Command::Grant(_));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            if is_broken_pipe(&err) {
+            if is_broken_pipe(&err) && !delivers_a_file {
                 // `carnet ls | head` is a normal thing to do; it is not an error.
                 return ExitCode::SUCCESS;
             }

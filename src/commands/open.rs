@@ -294,35 +294,39 @@ fn check_known_patient(
     }))
 }
 
-/// Extracts into a staging folder beside `dir`, then moves it into place: a refused bundle
-/// leaves nothing behind, and nothing is ever written outside `dir`.
+/// Extracts the bundle into `dir`: a refused bundle leaves nothing behind (not even the
+/// folders created for it), and nothing is ever written outside `dir`.
 fn extract<R: std::io::Read + std::io::Seek>(
     opened: &mut grant::Opened<R>,
     dir: &Path,
     force: bool,
 ) -> anyhow::Result<()> {
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let created = crate::fsutil::create_missing(&parent)?;
-    let result = extract_staged(opened, dir, &parent, force);
+    let created = crate::fsutil::create_missing(dir)?;
+    let result = extract_staged(opened, dir, force);
     if result.is_err() {
         crate::fsutil::remove_created(&created);
     }
     result
 }
 
+/// Extracts into a hidden staging folder inside `dir` (so no plaintext ever lands outside the
+/// folder the professional chose, even after a crash), then moves each file into place.
 fn extract_staged<R: std::io::Read + std::io::Seek>(
     opened: &mut grant::Opened<R>,
     dir: &Path,
-    parent: &Path,
     force: bool,
 ) -> anyhow::Result<()> {
+    if !force && !crate::fsutil::is_empty_dir(dir)? {
+        return Err(Error::input(
+            format!("{} is not empty", dir.display()),
+            "pass --force to write into it",
+        )
+        .into());
+    }
     let staging = tempfile::Builder::new()
         .prefix(".carnet-open-")
-        .tempdir_in(parent)
-        .with_context(|| format!("cannot write in {}", parent.display()))?;
+        .tempdir_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
     let total: u64 = opened.terms.documents.iter().map(|d| d.size).sum();
     let bar = if total >= ui::BIG_FILE {
         ui::bytes_bar(total, "Extracting")
@@ -333,23 +337,6 @@ fn extract_staged<R: std::io::Read + std::io::Seek>(
         .extract_to(staging.path(), &|n| bar.set_position(n))
         .map_err(to_error)?;
     bar.finish_and_clear();
-    let dir_exists = dir.exists();
-    if !dir_exists || crate::fsutil::is_empty_dir(dir)? {
-        if dir_exists {
-            fs::remove_dir(dir).with_context(|| format!("cannot replace {}", dir.display()))?;
-        }
-        let kept = staging.keep();
-        fs::rename(&kept, dir)
-            .with_context(|| format!("cannot move the documents into {}", dir.display()))?;
-        return Ok(());
-    }
-    if !force {
-        return Err(Error::input(
-            format!("{} is not empty", dir.display()),
-            "pass --force to write into it",
-        )
-        .into());
-    }
     for rel in files {
         let dest = dir.join(&rel);
         if let Some(p) = dest.parent() {
@@ -358,5 +345,6 @@ fn extract_staged<R: std::io::Read + std::io::Seek>(
         fs::rename(staging.path().join(&rel), &dest)
             .with_context(|| format!("cannot write {}", dest.display()))?;
     }
+    crate::fsutil::sync_dir(dir)?;
     Ok(())
 }
