@@ -50,26 +50,42 @@ impl PassphraseSource {
             if !std::io::stdin().is_terminal() {
                 return Err(Error::NoTerminal.into());
             }
-            let first = Zeroizing::new(
-                rpassword::prompt_password(prompt).context("cannot read the passphrase")?,
-            );
-            if confirm {
+            let mut tries = 0;
+            loop {
+                let first = Zeroizing::new(
+                    rpassword::prompt_password(prompt).context("cannot read the passphrase")?,
+                );
+                if !confirm {
+                    break first;
+                }
                 let second = Zeroizing::new(
                     rpassword::prompt_password("Confirm passphrase: ")
                         .context("cannot read the passphrase")?,
                 );
-                if *first != *second {
+                if *first == *second {
+                    break first;
+                }
+                tries += 1;
+                if tries == 3 {
                     return Err(Error::input(
                         "the two passphrases differ",
                         "run the command again and type the same passphrase twice",
                     )
                     .into());
                 }
+                eprintln!("The two passphrases differ; try again.");
             }
-            first
         };
         if pass.is_empty() {
             return Err(Error::EmptyPassphrase.into());
+        }
+        if confirm && pass.chars().count() < 12 {
+            // Only a warning: the choice is the patient's, but this one guards a medical record
+            // against anyone who copies the vault, at leisure.
+            eprintln!(
+                "warning: this passphrase is short; anyone holding a copy of the vault can try \
+                 guesses offline. Several words (e.g. four random ones) are much stronger."
+            );
         }
         Ok(SecretString::from(pass.as_str()))
     }
@@ -142,7 +158,12 @@ pub fn read_identity_file(
     pass: &PassphraseSource,
 ) -> anyhow::Result<Vec<age::x25519::Identity>> {
     let text: Zeroizing<Vec<u8>> = if is_age_encrypted(bytes) {
-        let passphrase = pass.get(&format!("Passphrase for {}: ", path.display()), false)?;
+        let prompt = if path.file_name().is_some_and(|n| n == "identity.age") {
+            "Vault passphrase: ".to_string()
+        } else {
+            format!("Passphrase for {}: ", path.display())
+        };
+        let passphrase = pass.get(&prompt, false)?;
         let mut id = age::scrypt::Identity::new(passphrase);
         id.set_max_work_factor(MAX_SCRYPT_LOG_N);
         let dec =

@@ -2,6 +2,8 @@
 
 use std::io::Write;
 
+use anyhow::Context;
+
 use super::Ctx;
 use crate::args::VerifyArgs;
 use crate::error::Error;
@@ -16,22 +18,37 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
     let bar = ui::count_bar(0, if a.deep { "Decrypting" } else { "Checking" });
-    let report = verify::verify(&vault, &keys, a.deep, &|done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    });
+    let report = {
+        // A still picture: a concurrent add or rm must not look like damage.
+        let _lock = crate::fsutil::Lock::shared(&vault.path(crate::vault::LOCK))?;
+        verify::verify(&vault, &keys, a.deep, &|done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+    };
     bar.finish_and_clear();
+    print(&report, a.json, a.deep)?;
     if report.ok {
         // Only a sound vault gets a `verify` entry: appending to a broken log would hide where
-        // it broke.
+        // it broke. The report is out first, so a read-only vault still shows its result.
         let op = Op::new("verify")
             .detail("deep", a.deep)
             .detail("documents", report.documents)
             .detail("log_entries", report.log_entries);
-        vault.begin(keys)?.commit(op)?;
+        vault
+            .begin(keys)
+            .and_then(|t| t.commit(op))
+            .context("the vault is sound, but the check could not be recorded in the access log")?;
     }
-    if a.json {
-        super::print_json(&report)?;
+    if !report.ok {
+        return Err(Error::VerifyFailed(report.problems.len()).into());
+    }
+    Ok(())
+}
+
+fn print(report: &verify::Report, json: bool, deep: bool) -> anyhow::Result<()> {
+    if json {
+        super::print_json(report)?;
     } else {
         let mut out = std::io::stdout().lock();
         for p in &report.problems {
@@ -46,16 +63,13 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
                 "ok: {} documents, {} log entries{}",
                 report.documents,
                 report.log_entries,
-                if a.deep {
+                if deep {
                     ", every document decrypted and checked"
                 } else {
                     ""
                 }
             )?;
         }
-    }
-    if !report.ok {
-        return Err(Error::VerifyFailed(report.problems.len()).into());
     }
     Ok(())
 }
