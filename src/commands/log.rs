@@ -131,10 +131,19 @@ fn describe(e: &Entry, titles: &HashMap<&str, &str>) -> String {
         "grant", "to", "handle", "expires", "target", "what", "action", "seq",
     ] {
         if let Some(v) = e.details.get(key) {
-            let v = v
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| v.to_string());
+            // Stored times are UTC (RFC 3339); people read them in local time.
+            let v = match v.as_str() {
+                Some(s) => s
+                    .parse::<jiff::Timestamp>()
+                    .map(dates::show_local)
+                    .unwrap_or_else(|_| s.to_string()),
+                None => v.to_string(),
+            };
+            let v = if key == "grant" {
+                ids::short(&v).to_string()
+            } else {
+                v
+            };
             if !s.is_empty() {
                 s.push_str("  ");
             }
