@@ -43,14 +43,6 @@ impl Pipe {
         b
     }
 
-    /// A CHUNK-long buffer to read into. A recycled one keeps its old bytes: they are about to
-    /// be overwritten, and zeroing a gigabyte of buffers costs measurable time.
-    fn read_buffer(&self) -> Vec<u8> {
-        let mut b = self.recycled();
-        b.resize(CHUNK, 0);
-        b
-    }
-
     fn recycled(&self) -> Vec<u8> {
         self.back
             .try_recv()
@@ -106,8 +98,9 @@ impl<W: Write> Write for TeeWriter<W> {
 }
 
 /// Encrypts `input` to `recipients` into `output`, hashing the plaintext (SHA-256) and the
-/// ciphertext (BLAKE3) on helper threads. `progress` gets the plaintext bytes read so far.
-pub fn seal<R: Read, W: Write + Send>(
+/// ciphertext (BLAKE3) on helper threads, with reading on a thread of its own so that the
+/// encrypting thread only encrypts and writes. `progress` gets the plaintext bytes read so far.
+pub fn seal<R: Read + Send, W: Write + Send>(
     mut input: R,
     recipients: &[age::x25519::Recipient],
     output: W,
@@ -129,13 +122,37 @@ pub fn seal<R: Read, W: Write + Send>(
         let mut w = enc.wrap_output(tee)?;
         let mut size = 0u64;
         let mut head = Vec::new();
-        loop {
-            let mut buf = plain.read_buffer();
-            let n = read_full(&mut input, &mut buf)?;
-            if n == 0 {
-                break;
+        // The reader fills buffers the plaintext hasher hands back once it is done with them.
+        let Pipe { tx: plain_tx, back } = plain;
+        let plain = Pipe {
+            tx: plain_tx,
+            back: sync_channel(0).1,
+        };
+        let (read_tx, read_rx) = sync_channel::<io::Result<Vec<u8>>>(DEPTH);
+        s.spawn(move || {
+            loop {
+                let mut buf = back
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                buf.resize(CHUNK, 0);
+                match read_full(&mut input, &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        if read_tx.send(Ok(buf)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = read_tx.send(Err(e));
+                        break;
+                    }
+                }
             }
-            buf.truncate(n);
+        });
+        for msg in read_rx {
+            let buf = msg?;
+            let n = buf.len();
             if head.len() < SNIFF_LEN {
                 let take = (SNIFF_LEN - head.len()).min(n);
                 head.extend_from_slice(&buf[..take]);
