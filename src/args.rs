@@ -101,7 +101,10 @@ CARNET_PASSPHRASE=... carnet keygen --name \"Inf. Paul Roux\" --adeli 751234567 
     )]
     Keygen(KeygenArgs),
     /// Manage your directory of health professionals
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  carnet pro add --card jeanne.card.toml\n  carnet pro ls\n  carnet pro block jeanne-martin"
+    )]
     Pro(ProCommand),
     /// Share documents with professionals: write a signed, encrypted, time-limited bundle
     #[command(

@@ -256,7 +256,9 @@ pub fn open_bytes<'a>(
     limit: u64,
 ) -> Result<Vec<u8>, OpenError> {
     let r = open(input, identities)?;
-    let mut out = Vec::new();
+    // Sized up front (a plaintext is never longer than its ciphertext) so the buffer never
+    // reallocates, which would leave copies of secrets in freed memory.
+    let mut out = Vec::with_capacity(input.len());
     r.take(limit + 1).read_to_end(&mut out).map_err(|e| {
         if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof {
             OpenError::Damaged

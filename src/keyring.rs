@@ -112,16 +112,14 @@ impl Keyring {
         if file.vault_id != vault_id {
             return Err(damaged("it belongs to another vault"));
         }
-        let mac_key: [u8; 32] = hex::decode(&file.mac_key)
-            .ok()
-            .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| damaged("bad MAC key"))?;
-        let seed: [u8; 32] = hex::decode(&file.signing_key)
-            .ok()
-            .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| damaged("bad signing key"))?;
+        let mut mac_key = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(&file.mac_key, &mut mac_key[..])
+            .map_err(|_| damaged("bad MAC key"))?;
+        let mut seed = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(&file.signing_key, &mut seed[..])
+            .map_err(|_| damaged("bad signing key"))?;
         let ring = Keyring {
-            mac_key: Zeroizing::new(mac_key),
+            mac_key,
             signing: SigningKey::from_bytes(&seed),
         };
         let msg = ring.binding_message(vault_id);

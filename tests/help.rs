@@ -6,7 +6,7 @@ use clap::CommandFactory;
 
 /// Commands that only group subcommands, whose help is the list of those subcommands (each of
 /// which has examples). Listed by hand so that a new group is a conscious choice.
-const GROUPS_WITHOUT_EXAMPLES: &[&str] = &["carnet pro"];
+const GROUPS_WITHOUT_EXAMPLES: &[&str] = &[];
 
 /// Every command as the words that invoke it: ["carnet"], ["carnet", "init"], ["carnet", "pro", "add"], ...
 fn all_commands() -> Vec<(Vec<String>, clap::Command)> {
