@@ -188,6 +188,38 @@ pub fn seal<R: Read + Send, W: Write + Send>(
     })
 }
 
+/// A writer that SHA-256s everything passing through it: the plaintext `cat` and `export`
+/// release (checked against the manifest) and the bundle `grant` writes (recorded in the log).
+pub struct HashingWriter<W> {
+    pub inner: W,
+    hash: Sha256,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hash: Sha256::new(),
+        }
+    }
+
+    /// The writer back, and the hex SHA-256 of all that went through.
+    pub fn finish(self) -> (W, String) {
+        (self.inner, hex::encode(self.hash.finalize()))
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Fills `buf` as far as the input allows, so chunks stay large even from pipes.
 pub fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;

@@ -150,25 +150,6 @@ pub trait DocumentSource: Send {
     fn open(&mut self, index: usize) -> anyhow::Result<Box<dyn Read + Send + '_>>;
 }
 
-/// Hashes everything written through it (the bundle's SHA-256, recorded in the log).
-pub struct HashingWriter<W> {
-    pub inner: W,
-    pub hash: Sha256,
-    pub written: u64,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.written += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 fn zip_time(d: jiff::civil::Date) -> zip::DateTime {
     let y = d.year().clamp(1980, 2107) as u16;
     zip::DateTime::from_date_and_time(y, d.month() as u8, d.day() as u8, 12, 0, 0)

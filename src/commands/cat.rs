@@ -3,7 +3,6 @@
 use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
-use sha2::{Digest, Sha256};
 
 use super::Ctx;
 use crate::args::CatArgs;
@@ -11,23 +10,6 @@ use crate::crypto::{self, OpenError};
 use crate::error::Error;
 use crate::media;
 use crate::vault::Op;
-
-/// Hashes what passes through, so the plaintext can be checked against the manifest.
-struct HashWriter<W> {
-    inner: W,
-    hash: Sha256,
-}
-
-impl<W: Write> Write for HashWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
 
 pub fn run(ctx: &Ctx, a: CatArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
@@ -67,16 +49,13 @@ pub fn run(ctx: &Ctx, a: CatArgs) -> anyhow::Result<()> {
         .into());
     }
     let reader = vault.open_object(d, &snap.keys)?;
-    let mut out = HashWriter {
-        inner: stdout.lock(),
-        hash: Sha256::new(),
-    };
+    let mut out = crypto::HashingWriter::new(stdout.lock());
     crypto::copy_plain(reader, &mut out, &|_| {}).map_err(|e| match e {
         OpenError::Io(e) => anyhow::Error::from(e),
         e => Error::Integrity(format!("{}: {e}", vault.object_path(&d.object).display())).into(),
     })?;
     out.flush()?;
-    if hex::encode(out.hash.finalize()) != d.sha256 {
+    if out.finish().1 != d.sha256 {
         return Err(
             Error::Integrity(format!("{} does not match its recorded SHA-256", d.title)).into(),
         );

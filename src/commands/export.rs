@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::Ctx;
 use crate::args::ExportArgs;
@@ -128,12 +127,7 @@ fn export_one(
     let reader = vault.open_object(d, keys)?;
     let tmp = fsutil::private_tempfile(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
-    let mut out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
-    let mut hash = Sha256::new();
-    let mut sink = HashingSink {
-        inner: &mut out,
-        hash: &mut hash,
-    };
+    let mut sink = crypto::HashingWriter::new(std::io::BufWriter::with_capacity(256 * 1024, tmp));
     let bar = if d.size >= ui::BIG_FILE {
         ui::bytes_bar(d.size, &d.title)
     } else {
@@ -146,7 +140,8 @@ fn export_one(
         e => Error::Integrity(format!("{}: {e}", vault.object_path(&d.object).display())).into(),
     })?;
     bar.finish_and_clear();
-    if hex::encode(hash.finalize()) != d.sha256 {
+    let (out, sha) = sink.finish();
+    if sha != d.sha256 {
         return Err(
             Error::Integrity(format!("{} does not match its recorded SHA-256", d.title)).into(),
         );
@@ -156,22 +151,6 @@ fn export_one(
         .map_err(|e| e.into_error())
         .context("cannot write the exported file")?;
     fsutil::persist(tmp, dest, force)
-}
-
-struct HashingSink<'a, W> {
-    inner: &'a mut W,
-    hash: &'a mut Sha256,
-}
-
-impl<W: std::io::Write> std::io::Write for HashingSink<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// `<date> <title>.<ext>`, made safe for every common file system.

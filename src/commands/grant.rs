@@ -13,9 +13,7 @@ use crate::category;
 use crate::dates;
 use crate::error::Error;
 use crate::fsutil;
-use crate::grant::{
-    self, DocumentSource, HashingWriter, Terms, TermsDocument, TermsPatient, TermsRecipient,
-};
+use crate::grant::{self, DocumentSource, Terms, TermsDocument, TermsPatient, TermsRecipient};
 use crate::ids;
 use crate::keys::Unlocked;
 use crate::manifest::{Document, GrantRecord};
@@ -258,15 +256,10 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
     };
     let tmp = fsutil::private_tempfile(&stage_dir)
         .with_context(|| format!("cannot write in {}", stage_dir.display()))?;
-    let out = HashingWriter {
-        inner: std::io::BufWriter::with_capacity(256 * 1024, tmp),
-        hash: Default::default(),
-        written: 0,
-    };
+    let out = crate::crypto::HashingWriter::new(std::io::BufWriter::with_capacity(256 * 1024, tmp));
     let out = grant::write_bundle(out, &recipients, a.armor, &signed, &mut source, &progress)?;
-    let bundle_sha256 = hex::encode(sha2::Digest::finalize(out.hash));
+    let (out, bundle_sha256) = out.finish();
     let tmp = out
-        .inner
         .into_inner()
         .map_err(|e| e.into_error())
         .context("cannot write the bundle")?;

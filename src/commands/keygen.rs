@@ -12,7 +12,7 @@ use crate::args::KeygenArgs;
 use crate::error::Error;
 use crate::fsutil;
 use crate::keys;
-use crate::pro::{self, Card, RppsCheck};
+use crate::pro::{self, Card};
 use crate::sign;
 
 pub fn run(ctx: &Ctx, a: KeygenArgs) -> anyhow::Result<()> {
@@ -24,18 +24,7 @@ pub fn run(ctx: &Ctx, a: KeygenArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    let rpps = match &a.rpps {
-        Some(r) => {
-            let (r, check) = pro::check_rpps(r)?;
-            if check == RppsCheck::LuhnMismatch {
-                eprintln!(
-                    "warning: RPPS {r} fails the Luhn check (test numbers do); check it is yours"
-                );
-            }
-            Some(r)
-        }
-        None => None,
-    };
+    let rpps = a.rpps.as_deref().map(pro::rpps_with_warning).transpose()?;
     let adeli = a.adeli.as_deref().map(pro::check_adeli).transpose()?;
     let card_path = a
         .card

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::Ctx;
 use crate::args::{JsonArg, ProAddArgs, ProCommand, ProWho};
 use crate::error::Error;
-use crate::pro::{self, Card, Professional, RppsCheck};
+use crate::pro::{self, Card, Professional};
 use crate::vault::Op;
 
 const MAX_CARD: u64 = 64 << 10;
@@ -63,18 +63,12 @@ fn add(ctx: &Ctx, a: ProAddArgs) -> anyhow::Result<()> {
         return Err(Error::input("the professional's name is empty", "give --name").into());
     }
     let recipient = pro::check_recipient(&card.recipient)?;
-    let rpps = match card.rpps.as_deref().or(a.rpps.as_deref()) {
-        Some(r) => {
-            let (r, check) = pro::check_rpps(r)?;
-            if check == RppsCheck::LuhnMismatch {
-                eprintln!(
-                    "warning: RPPS {r} fails the Luhn check (official test numbers do); check it"
-                );
-            }
-            Some(r)
-        }
-        None => None,
-    };
+    let rpps = card
+        .rpps
+        .as_deref()
+        .or(a.rpps.as_deref())
+        .map(pro::rpps_with_warning)
+        .transpose()?;
     let adeli = card
         .adeli
         .as_deref()

@@ -27,7 +27,17 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
         })
     };
     bar.finish_and_clear();
-    print(&report, a.json, a.deep)?;
+    let ok_line = format!(
+        "ok: {} documents, {} log entries{}",
+        report.documents,
+        report.log_entries,
+        if a.deep {
+            ", every document decrypted and checked"
+        } else {
+            ""
+        }
+    );
+    print_report(&report, a.json, &ok_line)?;
     if report.ok {
         // Only a sound vault gets a `verify` entry: appending to a broken log would hide where
         // it broke. The report is out first, so a read-only vault still shows its result.
@@ -46,34 +56,6 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print(report: &verify::Report, json: bool, deep: bool) -> anyhow::Result<()> {
-    if json {
-        super::print_json(report)?;
-    } else {
-        let mut out = std::io::stdout().lock();
-        for p in &report.problems {
-            writeln!(out, "FAILED  {}: {}", p.path, p.message)?;
-        }
-        for n in &report.notes {
-            eprintln!("note: {n}");
-        }
-        if report.ok {
-            writeln!(
-                out,
-                "ok: {} documents, {} log entries{}",
-                report.documents,
-                report.log_entries,
-                if deep {
-                    ", every document decrypted and checked"
-                } else {
-                    ""
-                }
-            )?;
-        }
-    }
-    Ok(())
-}
-
 /// `verify --offline`: no key, no passphrase; a hashing job over the signed index.
 fn offline(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     let bar = ui::bytes_bar(0, "Hashing");
@@ -82,14 +64,20 @@ fn offline(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
         bar.set_position(done);
     })?;
     bar.finish_and_clear();
-    print_report(&report, a.json, "files checked against the signed index")?;
+    let ok_line = format!(
+        "ok: {} files checked against the signed index",
+        report.objects_checked
+    );
+    print_report(&report, a.json, &ok_line)?;
     if !report.ok {
         return Err(Error::VerifyFailed(report.problems.len()).into());
     }
     Ok(())
 }
 
-fn print_report(report: &verify::Report, json: bool, what: &str) -> anyhow::Result<()> {
+/// One `FAILED  path: message` line per problem on stdout, notes on stderr, and `ok_line` when
+/// all holds; or the whole report as JSON.
+fn print_report(report: &verify::Report, json: bool, ok_line: &str) -> anyhow::Result<()> {
     if json {
         return super::print_json(report);
     }
@@ -101,7 +89,7 @@ fn print_report(report: &verify::Report, json: bool, what: &str) -> anyhow::Resu
         eprintln!("note: {n}");
     }
     if report.ok {
-        writeln!(out, "ok: {} {what}", report.objects_checked)?;
+        writeln!(out, "{ok_line}")?;
     }
     Ok(())
 }
