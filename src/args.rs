@@ -18,6 +18,11 @@ It is not a substitute for the official DMP (Mon espace santé).",
     after_help = "Examples:\n  carnet init --name \"Marie Dupont\"\n  carnet add ~/Documents/sante\n  carnet ls --category imagerie",
     after_long_help = "Exit status:\n  0  success\n  1  error\n  2  usage error\n  \
 3  integrity check failed (vault or bundle)\n  4  grant expired or not yet valid\n\n\
+Environment:\n  CARNET_VAULT           the vault folder (like --vault)\n  \
+CARNET_IDENTITY        an age identity file that opens the vault (like -i)\n  \
+CARNET_PASSPHRASE      the passphrase, for scripts (--passphrase-file wins over it)\n  \
+CARNET_KNOWN_PATIENTS  where `carnet open` remembers patients' keys\n                         \
+[default: $XDG_CONFIG_HOME/carnet/known-patients.toml]\n\n\
 Examples:\n  carnet init --name \"Marie Dupont\"\n  carnet add ~/Documents/sante\n  carnet ls --category imagerie"
 )]
 pub struct Cli {

@@ -96,10 +96,11 @@ fn body(rendered: String) -> String {
     }
 }
 
-/// Splits the help epilogue into man sections: "Examples:" and "Exit status:" paragraphs go to
+/// Splits the help epilogue into man sections: "Examples:", "Exit status:" and "Environment:" paragraphs go to
 /// their own sections, anything else to NOTES; indented lines keep their line breaks.
 fn after_help_sections(text: &str, parents: &[String]) -> String {
     let mut exit_status = Roff::new();
+    let mut environment = Roff::new();
     let mut notes = Roff::new();
     let mut examples = Roff::new();
     for para in text
@@ -112,6 +113,7 @@ fn after_help_sections(text: &str, parents: &[String]) -> String {
         let (target, head_rest) = match first.split_once(':') {
             Some((h, rest)) if h.starts_with("Example") => (&mut examples, rest),
             Some(("Exit status", rest)) => (&mut exit_status, rest),
+            Some(("Environment", rest)) => (&mut environment, rest),
             _ => (&mut notes, first),
         };
         let rest: Vec<&str> = std::iter::once(head_rest.trim())
@@ -135,6 +137,7 @@ fn after_help_sections(text: &str, parents: &[String]) -> String {
     }
     let mut sections = vec![
         ("EXIT STATUS", exit_status),
+        ("ENVIRONMENT", environment),
         ("NOTES", notes),
         ("EXAMPLES", examples),
     ];
