@@ -142,7 +142,8 @@ carnet open partage.age -i jeanne.key -o ~/Patients/dupont --from SHA256:1a2b:..
 the key is at hand (-i, CARNET_PASSPHRASE or --passphrase-file) the backup is also logged.\n\n\
 Examples:\n  carnet backup -o /media/usb/carnet-2026-11-25.zip\n  \
 restic backup --stdin-filename carnet.zip --stdin-from-command -- carnet backup -o -\n  \
-carnet backup --to /media/usb/carnet"
+carnet backup --to /media/usb/carnet\n  \
+carnet backup --to /media/usb/carnet --check   # also re-hash what the stick already holds"
     )]
     Backup(BackupArgs),
     /// Restore a vault from a backup file or mirror folder into --vault (which must be empty)
@@ -494,6 +495,9 @@ pub struct BackupArgs {
     /// Keep a mirror folder up to date, copying only what changed
     #[arg(long, value_name = "DIR")]
     pub to: Option<PathBuf>,
+    /// With --to: re-hash every object already in the mirror (finds silent damage on the stick)
+    #[arg(long, requires = "to")]
+    pub check: bool,
     /// Overwrite FILE if it exists
     #[arg(short, long)]
     pub force: bool,

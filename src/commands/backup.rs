@@ -95,7 +95,7 @@ pub fn run(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
     let idx = index::read_signed(&vault.dir, &vault.config.signing_key)?;
     let mut report = match (&a.output, &a.to) {
         (Some(out), _) => to_file(&vault, &idx, out, a.force)?,
-        (None, Some(dir)) => to_mirror(&vault, &idx, dir)?,
+        (None, Some(dir)) => to_mirror(&vault, &idx, dir, a.check)?,
         (None, None) => unreachable!("clap requires --output or --to"),
     };
     drop(lock);
@@ -347,7 +347,7 @@ fn check_mirror_target(vault: &Vault, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn to_mirror(vault: &Vault, idx: &Index, dir: &Path) -> anyhow::Result<BackupReport> {
+fn to_mirror(vault: &Vault, idx: &Index, dir: &Path, check: bool) -> anyhow::Result<BackupReport> {
     let mut rep = BackupReport::default();
     let tmp_dir = dir.join(vault::TMP);
     for d in [
@@ -381,10 +381,11 @@ fn to_mirror(vault: &Vault, idx: &Index, dir: &Path) -> anyhow::Result<BackupRep
         // Everything else is small: compare the content.
         let same = match fs::metadata(&dest) {
             Ok(m) if m.len() == want.size && rel.starts_with("objects/") => {
-                let touched = match (m.modified(), stamp) {
-                    (Ok(t), Some(s)) => t > s,
-                    _ => false,
-                };
+                let touched = check
+                    || match (m.modified(), stamp) {
+                        (Ok(t), Some(s)) => t > s,
+                        _ => false,
+                    };
                 !touched || index::hash_file(&dest).is_ok_and(|h| h == *want)
             }
             Ok(m) if m.len() == want.size => index::hash_file(&dest).is_ok_and(|h| h == *want),
