@@ -16,8 +16,18 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     b.mode(0o700);
     b.create(dir)?;
+    // Tighten a folder that already existed (a umask-made 0755). File systems without Unix
+    // permissions (a FAT-formatted USB stick) refuse chmod; the vault must still work there,
+    // and its content is encrypted anyway.
     #[cfg(unix)]
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    match fs::set_permissions(dir, fs::Permissions::from_mode(0o700)) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::Unsupported
+            ) => {}
+        r => r?,
+    }
     Ok(())
 }
 
