@@ -211,7 +211,11 @@ pub fn create_missing(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     missing.reverse();
     for m in &missing {
-        fs::create_dir(m).with_context(|| format!("cannot create {}", m.display()))?;
+        let mut b = fs::DirBuilder::new();
+        #[cfg(unix)]
+        b.mode(0o700);
+        b.create(m)
+            .with_context(|| format!("cannot create {}", m.display()))?;
     }
     Ok(missing)
 }

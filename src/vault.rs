@@ -142,16 +142,26 @@ impl Vault {
         let Ok(rd) = fs::read_dir(self.tmp_dir()) else {
             return;
         };
-        let day = std::time::Duration::from_secs(3600);
-        for e in rd.flatten() {
-            let old = e
-                .metadata()
+        let hour = std::time::Duration::from_secs(3600);
+        let stale = |p: &Path| {
+            fs::symlink_metadata(p)
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > day);
-            if old {
-                let _ = fs::remove_file(e.path());
+                .is_some_and(|age| age > hour)
+        };
+        for e in rd.flatten() {
+            let path = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                // An `add` stages a whole import in one folder: it is abandoned only when
+                // nothing in it (not even the file being encrypted now) moved for an hour.
+                let quiet = stale(&path)
+                    && fs::read_dir(&path).is_ok_and(|rd| rd.flatten().all(|f| stale(&f.path())));
+                if quiet {
+                    let _ = fs::remove_dir_all(&path);
+                }
+            } else if stale(&path) {
+                let _ = fs::remove_file(&path);
             }
         }
     }

@@ -106,3 +106,41 @@ fn the_fingerprint_command_shows_the_key_grants_are_signed_with() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+#[test]
+fn opened_documents_and_their_folders_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let v = Vault::init();
+    let key = patient_with_pro(&v);
+    grant_json(&v, &["--expires", "1d"]);
+    let bundle = v.work.join("b.age");
+    let target = v.work.join("recu/dupont");
+    // Plaintext left by an interrupted open, in a folder the professional reuses.
+    let stale = target.join(".carnet-open-old");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("leftover.txt"), b"plaintext").unwrap();
+    let out = carnet()
+        .env("CARNET_KNOWN_PATIENTS", v.work.join("known.toml"))
+        .args([
+            "open",
+            bundle.to_str().unwrap(),
+            "-i",
+            key.to_str().unwrap(),
+            "-o",
+            target.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!stale.exists(), "the stale staging folder is removed");
+    for entry in walkdir::WalkDir::new(&target).min_depth(1) {
+        let entry = entry.unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        let want = if entry.file_type().is_dir() {
+            0o700
+        } else {
+            0o600
+        };
+        assert_eq!(mode, want, "{}", entry.path().display());
+    }
+}

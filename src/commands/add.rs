@@ -102,10 +102,16 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
     if inputs.len() < 2 {
         many.finish_and_clear();
     }
+    // One staging folder per import (see `Vault::sweep_tmp`): removed on any error, and if the
+    // process is killed, swept once it has sat untouched for an hour.
+    let staging = tempfile::Builder::new()
+        .prefix(".add-")
+        .tempdir_in(vault.tmp_dir())
+        .with_context(|| format!("cannot write in {}", vault.tmp_dir().display()))?;
     let mut done = Vec::with_capacity(inputs.len());
     for input in inputs {
         many.set_message(input.path.display().to_string());
-        let e = encrypt_one(&vault.tmp_dir(), input, &recipients)?;
+        let e = encrypt_one(staging.path(), input, &recipients)?;
         done.push(e);
         many.inc(1);
     }

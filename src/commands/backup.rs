@@ -460,6 +460,24 @@ fn restore_staged(ctx: &Ctx, a: &RestoreArgs, target: &Path, parent: &Path) -> a
         .prefix(".carnet-restore-")
         .tempdir_in(parent)
         .with_context(|| format!("cannot write in {}", parent.display()))?;
+    if a.source.is_dir() && !a.source.join(vault::CONFIG).is_file() {
+        return Err(Error::input(
+            format!(
+                "{} is not a carnet mirror (it has no {})",
+                a.source.display(),
+                vault::CONFIG
+            ),
+            "give the mirror folder made by `carnet backup --to`, or a backup file",
+        )
+        .into());
+    }
+    if !a.source.exists() {
+        return Err(Error::input(
+            format!("{} does not exist", a.source.display()),
+            "check the path",
+        )
+        .into());
+    }
     let (files, bytes) = if a.source.is_dir() {
         restore_from_dir(&a.source, staging.path())?
     } else {

@@ -59,6 +59,7 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
     let expires = dates::parse_when(&a.expires, not_before.max(now), true)?;
     if expires.duration_since(not_before.max(now)) < jiff::SignedDuration::from_hours(1)
         && expires > now
+        && expires > not_before
     {
         eprintln!(
             "note: this grant lasts less than an hour, until {} (m is minutes; write 2w, 30d or a date for longer)",

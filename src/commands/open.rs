@@ -86,6 +86,9 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
         )
         .into());
     }
+    if let Some(dir) = &a.output {
+        remove_stale_staging(dir);
+    }
     if let Some(dir) = &a.output
         && !a.force
         && dir.exists()
@@ -294,6 +297,19 @@ fn check_known_patient(
     }))
 }
 
+/// A staging folder left in `dir` by an interrupted open holds plaintext nobody asked to keep.
+fn remove_stale_staging(dir: &Path) {
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".carnet-open-")
+                && e.file_type().is_ok_and(|t| t.is_dir())
+            {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
 /// Extracts the bundle into `dir`: a refused bundle leaves nothing behind (not even the
 /// folders created for it), and nothing is ever written outside `dir`.
 fn extract<R: std::io::Read + std::io::Seek>(
@@ -338,9 +354,26 @@ fn extract_staged<R: std::io::Read + std::io::Seek>(
         .map_err(to_error)?;
     bar.finish_and_clear();
     for rel in files {
+        // With --force the target may hold links: never write through one.
+        let mut at = dir.to_path_buf();
+        for comp in rel.components() {
+            at.push(comp);
+            if fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(Error::input(
+                    format!(
+                        "{} is a symbolic link: refusing to write through it",
+                        at.display()
+                    ),
+                    "extract into a new folder",
+                )
+                .into());
+            }
+        }
         let dest = dir.join(&rel);
         if let Some(p) = dest.parent() {
-            fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;
+            // Folder names are document titles: private, like the files.
+            crate::fsutil::create_private_dir(p)
+                .with_context(|| format!("cannot create {}", p.display()))?;
         }
         fs::rename(staging.path().join(&rel), &dest)
             .with_context(|| format!("cannot write {}", dest.display()))?;
