@@ -510,8 +510,20 @@ impl Vault {
         doc: &crate::manifest::Document,
         keys: &'a Unlocked,
     ) -> anyhow::Result<impl std::io::Read + 'a> {
+        self.open_object_checked(doc, keys, false)
+    }
+
+    /// Like `open_object`; with `check_ciphertext`, first hashes the ciphertext (BLAKE3, fast)
+    /// through the same open file and compares it with the manifest, so that nothing from an
+    /// object swapped on disk is released, not even before the plaintext hash fails at the end.
+    pub fn open_object_checked<'a>(
+        &self,
+        doc: &crate::manifest::Document,
+        keys: &'a Unlocked,
+        check_ciphertext: bool,
+    ) -> anyhow::Result<impl std::io::Read + 'a> {
         let path = self.object_path(&doc.object);
-        let f = fs::File::open(&path).map_err(|e| match e.kind() {
+        let mut f = fs::File::open(&path).map_err(|e| match e.kind() {
             ErrorKind::NotFound => {
                 anyhow::Error::from(Error::Integrity(format!("{} is missing", path.display())))
             }
@@ -529,6 +541,20 @@ impl Vault {
                 doc.object_size
             ))
             .into());
+        }
+        if check_ciphertext {
+            let mut h = blake3::Hasher::new();
+            std::io::copy(&mut f, &mut h)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if h.finalize().to_hex().as_str() != doc.object_blake3 {
+                return Err(Error::Integrity(format!(
+                    "{}: not the object that was stored",
+                    path.display()
+                ))
+                .into());
+            }
+            std::io::Seek::rewind(&mut f)
+                .with_context(|| format!("cannot read {}", path.display()))?;
         }
         crypto::open(BufReader::with_capacity(256 * 1024, f), keys.as_dyn()).map_err(|e| match e {
             OpenError::Io(e) => {

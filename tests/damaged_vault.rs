@@ -68,3 +68,40 @@ fn swapped_objects_are_reported_as_damage() {
     fs::write(&objs[1], x).unwrap();
     assert_damage_reported(&v, &a);
 }
+
+/// Regression: `cat` used to stream a replaced object of the same size, and only fail at the
+/// end (the plaintext hash), after the foreign bytes had reached stdout.
+#[test]
+fn cat_of_a_replaced_object_of_the_same_size_releases_nothing() {
+    let v = Vault::init();
+    let a = v.add(&v.write("a.txt", b"document A\n"), &[]);
+    let obj = v.objects().remove(0);
+    let size = fs::read(&obj).unwrap().len();
+    // Anyone can encrypt to the public recipient; age's random "grease" stanza varies the size,
+    // so try until the forgery is exactly as long as the real object.
+    let config = fs::read_to_string(v.dir.join("carnet.toml")).unwrap();
+    let recipient: age::x25519::Recipient = config
+        .lines()
+        .find_map(|l| l.strip_prefix("recipients = [\""))
+        .and_then(|l| l.split('"').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let forged = (0..5000)
+        .map(|_| {
+            let enc =
+                age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+                    .unwrap();
+            let mut out = Vec::new();
+            let mut w = enc.wrap_output(&mut out).unwrap();
+            std::io::Write::write_all(&mut w, b"FORGED DOC\n").unwrap();
+            w.finish().unwrap();
+            out
+        })
+        .find(|f| f.len() == size)
+        .expect("a same-size forgery within 5000 tries");
+    fs::write(&obj, forged).unwrap();
+    let out = v.run(&["cat", &a]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "released: {:?}", text(&out.stdout));
+}

@@ -2,8 +2,6 @@
 
 use std::io::{IsTerminal, Write};
 
-use anyhow::Context;
-
 use super::Ctx;
 use crate::args::CatArgs;
 use crate::crypto::{self, OpenError};
@@ -37,18 +35,8 @@ pub fn run(ctx: &Ctx, a: CatArgs) -> anyhow::Result<()> {
     };
     // Anyone can encrypt to the vault's public key: an object swapped for another of the same
     // size would decrypt and stream before its plaintext hash is checked at the end. Checking
-    // the ciphertext first (BLAKE3, fast) means no foreign byte reaches stdout.
-    let path = vault.object_path(&d.object);
-    let on_disk = crate::index::hash_file(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if on_disk.size != d.object_size || on_disk.blake3 != d.object_blake3 {
-        return Err(Error::Integrity(format!(
-            "{}: not the object that was stored",
-            path.display()
-        ))
-        .into());
-    }
-    let reader = vault.open_object(d, &snap.keys)?;
+    // the ciphertext first means no foreign byte reaches stdout.
+    let reader = vault.open_object_checked(d, &snap.keys, true)?;
     let mut out = crypto::HashingWriter::new(stdout.lock());
     crypto::copy_plain(reader, &mut out, &|_| {}).map_err(|e| match e {
         OpenError::Io(e) => anyhow::Error::from(e),
