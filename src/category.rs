@@ -83,21 +83,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("note", "note-patient"),
 ];
 
-fn fold(c: char) -> char {
-    match c {
-        'à' | 'â' | 'ä' | 'á' => 'a',
-        'é' | 'è' | 'ê' | 'ë' => 'e',
-        'î' | 'ï' | 'í' => 'i',
-        'ô' | 'ö' | 'ó' => 'o',
-        'ù' | 'û' | 'ü' | 'ú' => 'u',
-        'ç' => 'c',
-        ' ' | '_' => '-',
-        c => c,
-    }
-}
-
 fn normalize(s: &str) -> String {
-    s.trim().to_lowercase().chars().map(fold).collect()
+    crate::ui::fold_accents(s.trim()).replace([' ', '_'], "-")
 }
 
 /// Finds a category from what a person (or a folder name) calls it: the slug, the label, the

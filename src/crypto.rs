@@ -281,6 +281,12 @@ pub fn open<'a, R: BufRead + 'a>(
     Ok(dec.decrypt(identities)?)
 }
 
+/// The largest age file whose plaintext is at most `plain` bytes: 16 bytes of tag per 64 KiB
+/// chunk, plus room for the header. Lets readers refuse an oversized file before decrypting.
+pub fn max_sealed_len(plain: u64) -> u64 {
+    plain + (plain / (64 * 1024) + 1) * 16 + 64 * 1024
+}
+
 /// Decrypts a whole small file, refusing plaintexts above `limit` bytes.
 pub fn open_bytes<'a>(
     input: &'a [u8],

@@ -1,7 +1,7 @@
 //! Durable file-system primitives: atomic replace, private permissions, the writer lock.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -225,6 +225,21 @@ pub fn remove_created(created: &[PathBuf]) {
     for d in created.iter().rev() {
         let _ = fs::remove_dir(d);
     }
+}
+
+/// Reads a whole file that should be small, refusing one larger than `limit` (an error of
+/// kind `InvalidData`) instead of filling memory with whatever was put in its place.
+pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let f = File::open(path)?;
+    let mut bytes = Vec::new();
+    f.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// True when `dir` does not exist or has no entries.

@@ -141,7 +141,8 @@ pub fn list_segments(vault: &Path) -> anyhow::Result<(Vec<u64>, Vec<PathBuf>)> {
 
 /// Decrypts a segment into its lines; each still needs `open_line`.
 pub fn read_segment_lines(path: &Path, keys: &Unlocked) -> Result<Vec<String>, String> {
-    let bytes = fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let bytes = crate::fsutil::read_limited(path, crypto::max_sealed_len(MAX_SEGMENT))
+        .map_err(|e| format!("cannot read it: {e}"))?;
     let plain =
         crypto::open_bytes(&bytes, keys.as_dyn(), MAX_SEGMENT).map_err(|e| e.to_string())?;
     let text = String::from_utf8(plain).map_err(|_| "not text".to_string())?;
@@ -232,10 +233,12 @@ pub fn seal_head(
 pub fn read_head(vault: &Path, keys: &Unlocked, ring: &Keyring) -> Result<Head, Error> {
     let path = vault.join(HEAD);
     let bad = |why: String| Error::Integrity(format!("{}: {why}", path.display()));
-    let bytes = fs::read(&path).map_err(|e| match e.kind() {
-        ErrorKind::NotFound => bad("missing".into()),
-        _ => bad(format!("cannot read it: {e}")),
-    })?;
+    let bytes = crate::fsutil::read_limited(&path, crypto::max_sealed_len(MAX_HEAD)).map_err(
+        |e| match e.kind() {
+            ErrorKind::NotFound => bad("missing".into()),
+            _ => bad(format!("cannot read it: {e}")),
+        },
+    )?;
     let plain =
         crypto::open_bytes(&bytes, keys.as_dyn(), MAX_HEAD).map_err(|e| bad(e.to_string()))?;
     let s: StoredHead =

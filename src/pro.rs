@@ -167,29 +167,15 @@ pub fn handle_from_name(name: &str) -> String {
         .split_whitespace()
         .filter(|w| !TITLES.contains(&w.to_lowercase().as_str()))
         .map(|w| {
-            w.chars()
-                .map(fold_accent)
+            crate::ui::fold_accents(w)
+                .chars()
                 .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
                 .collect::<String>()
-                .to_lowercase()
         })
         .filter(|w| !w.is_empty())
         .collect();
     let h = words.join("-");
     if h.is_empty() { "pro".to_string() } else { h }
-}
-
-fn fold_accent(c: char) -> char {
-    match c {
-        'à' | 'â' | 'ä' | 'á' | 'À' | 'Â' | 'Ä' => 'a',
-        'é' | 'è' | 'ê' | 'ë' | 'É' | 'È' | 'Ê' | 'Ë' => 'e',
-        'î' | 'ï' | 'í' | 'Î' | 'Ï' => 'i',
-        'ô' | 'ö' | 'ó' | 'Ô' | 'Ö' => 'o',
-        'ù' | 'û' | 'ü' | 'ú' | 'Ù' | 'Û' | 'Ü' => 'u',
-        'ç' | 'Ç' => 'c',
-        'ÿ' => 'y',
-        c => c,
-    }
 }
 
 /// Checks a recipient string: age X25519 or an SSH public key that age can encrypt to.

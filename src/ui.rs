@@ -93,3 +93,21 @@ pub fn clean(s: &str) -> String {
         .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
         .collect()
 }
+
+/// Lowercase, with French accents folded to plain letters: "Hélène" → "helene". For matching
+/// what people type against slugs and handles.
+pub fn fold_accents(s: &str) -> String {
+    s.to_lowercase()
+        .chars()
+        .map(|c| match c {
+            'à' | 'â' | 'ä' | 'á' => 'a',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'î' | 'ï' | 'í' => 'i',
+            'ô' | 'ö' | 'ó' => 'o',
+            'ù' | 'û' | 'ü' | 'ú' => 'u',
+            'ç' => 'c',
+            'ÿ' => 'y',
+            c => c,
+        })
+        .collect()
+}

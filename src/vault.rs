@@ -38,6 +38,9 @@ pub const OBJECTS: &str = "objects";
 pub const TMP: &str = "tmp";
 pub const LOCK: &str = "lock";
 
+/// `carnet.toml`, `identity.age` and `keys.age` are a few hundred bytes; allow plenty.
+const MAX_CONFIG: u64 = 1 << 20;
+const MAX_SMALL: u64 = 2 << 20;
 /// The manifest is metadata only; anything larger is not a manifest we wrote.
 const MAX_MANIFEST: u64 = 512 << 20;
 
@@ -186,8 +189,9 @@ impl Vault {
 
     pub fn open(dir: &Path) -> anyhow::Result<Vault> {
         let cfg_path = dir.join(CONFIG);
-        let text = match fs::read_to_string(&cfg_path) {
-            Ok(t) => t,
+        let text = match fsutil::read_limited(&cfg_path, MAX_CONFIG) {
+            Ok(b) => String::from_utf8(b)
+                .map_err(|_| Error::Integrity(format!("{} is not text", cfg_path.display())))?,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 if looks_like_vault(dir) {
                     return Err(
@@ -273,6 +277,14 @@ impl Vault {
         Ok(vault)
     }
 
+    /// The fingerprint of the vault's signing key, read from `carnet.toml` (no key needed; the
+    /// keyed `verify` checks it is the keyring's own).
+    pub fn fingerprint(&self) -> Result<String, Error> {
+        crate::sign::decode_public(&self.config.signing_key)
+            .map(|k| crate::keyring::fingerprint(&k))
+            .map_err(|e| Error::Integrity(format!("{}: bad signing key: {e}", CONFIG)))
+    }
+
     pub fn lock(&self) -> anyhow::Result<Lock> {
         Lock::acquire(&self.path(LOCK))
     }
@@ -295,13 +307,7 @@ impl Vault {
             (None, KeyMode::External) => return Err(Error::IdentityRequired.into()),
             (None, KeyMode::Passphrase) => {
                 let path = self.path(IDENTITY);
-                let bytes = fs::read(&path).map_err(|e| match e.kind() {
-                    ErrorKind::NotFound => anyhow::Error::from(Error::Integrity(format!(
-                        "{} is missing",
-                        path.display()
-                    ))),
-                    _ => anyhow::Error::from(e).context(format!("cannot read {}", path.display())),
-                })?;
+                let bytes = zeroize::Zeroizing::new(self.read_file(IDENTITY, MAX_SMALL)?);
                 (
                     keys::read_identity_file(&bytes, &path, &opts.passphrase)?,
                     path,
@@ -314,7 +320,8 @@ impl Vault {
             // Either the wrong key, or carnet.toml's recipients were changed: if the keyring
             // still opens with this identity, the key is right and the config was altered.
             let own_identity = self.config.key == KeyMode::Passphrase && opts.identity.is_none();
-            let keyring_opens = fs::read(self.path(KEYS))
+            let keyring_opens = self
+                .read_file(KEYS, MAX_SMALL)
                 .ok()
                 .is_some_and(|b| crypto::open_bytes(&b, unlocked.as_dyn(), 1 << 20).is_ok());
             if own_identity || keyring_opens {
@@ -329,14 +336,22 @@ impl Vault {
         Ok(unlocked)
     }
 
+    /// Reads one of the vault's own files, bounded: a missing or oversized one is damage
+    /// (exit 3), anything else an I/O error naming the file.
+    fn read_file(&self, name: &str, limit: u64) -> anyhow::Result<Vec<u8>> {
+        let path = self.path(name);
+        fsutil::read_limited(&path, limit).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => {
+                Error::Integrity(format!("{} is missing", path.display())).into()
+            }
+            ErrorKind::InvalidData => Error::Integrity(format!("{}: {e}", path.display())).into(),
+            _ => anyhow::Error::from(e).context(format!("cannot read {}", path.display())),
+        })
+    }
+
     pub fn load_keyring(&self, keys: &Unlocked) -> anyhow::Result<Keyring> {
         let path = self.path(KEYS);
-        let bytes = fs::read(&path).map_err(|e| match e.kind() {
-            ErrorKind::NotFound => {
-                anyhow::Error::from(Error::Integrity(format!("{} is missing", path.display())))
-            }
-            _ => anyhow::Error::from(e).context(format!("cannot read {}", path.display())),
-        })?;
+        let bytes = self.read_file(KEYS, MAX_SMALL)?;
         Ok(Keyring::open(
             &bytes,
             &self.config.vault_id,
@@ -349,13 +364,7 @@ impl Vault {
     /// the log record).
     pub fn read_manifest(&self, keys: &Unlocked) -> anyhow::Result<(Manifest, String)> {
         let path = self.path(MANIFEST);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(Error::Integrity(format!("{} is missing", path.display())).into());
-            }
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        };
+        let bytes = self.read_file(MANIFEST, crypto::max_sealed_len(MAX_MANIFEST))?;
         let plain = zeroize::Zeroizing::new(
             crypto::open_bytes(&bytes, keys.as_dyn(), MAX_MANIFEST).map_err(|e| match e {
                 OpenError::Io(e) => {
@@ -690,7 +699,6 @@ impl Txn<'_> {
                 before.entry.action, before.entry.seq
             );
             self.write_head(&last)?;
-            self.snap.head = self.read_back_head(&last);
             self.refresh_index_or_warn();
             return Ok(());
         }
@@ -721,7 +729,6 @@ impl Txn<'_> {
             }
             self.write_head(&last)?;
             self.snap.pending = None;
-            self.snap.head = self.read_back_head(&last);
             self.refresh_index_or_warn();
             eprintln!(
                 "note: finished `{}` (log entry {}), which had been interrupted",
@@ -733,7 +740,10 @@ impl Txn<'_> {
             for o in &e.objects_added {
                 remove_if_exists(&self.vault.object_path(o))?;
             }
-            self.snap.head = self.read_back_head(&last);
+            // The log has moved on by the abandoned entry; the manifest has not. The
+            // `interrupted` entry chains after it and its head is written as usual.
+            self.snap.head.log_seq = last.entry.seq;
+            self.snap.head.log_hash = last.hash.clone();
             let (seq, action) = (e.seq, e.action.clone());
             eprintln!("note: rolled back `{action}` (log entry {seq}), which had been interrupted");
             self.append(
@@ -787,18 +797,8 @@ impl Txn<'_> {
         Ok(chained.then_some(before))
     }
 
-    fn read_back_head(&self, last: &Logged) -> Head {
-        Head {
-            vault_id: self.vault.config.vault_id.clone(),
-            log_seq: last.entry.seq,
-            log_hash: last.hash.clone(),
-            manifest_sha256: self.snap.manifest_sha256.clone(),
-            manifest_generation: self.snap.manifest.generation,
-            config_sha256: self.vault.config_sha256.clone(),
-        }
-    }
-
-    fn write_head(&self, last: &Logged) -> anyhow::Result<()> {
+    /// Writes the head naming `last` (the commit point) and makes it the snapshot's head.
+    fn write_head(&mut self, last: &Logged) -> anyhow::Result<()> {
         let head = Head {
             vault_id: self.vault.config.vault_id.clone(),
             log_seq: last.entry.seq,
@@ -808,7 +808,9 @@ impl Txn<'_> {
             config_sha256: self.vault.config_sha256.clone(),
         };
         let sealed = log::seal_head(&head, &self.snap.ring, &self.recipients)?;
-        self.vault.write(&self.vault.path(log::HEAD), &sealed)
+        self.vault.write(&self.vault.path(log::HEAD), &sealed)?;
+        self.snap.head = head;
+        Ok(())
     }
 
     /// Appends the entry for `op` and makes it take effect, in an order that a crash at any
@@ -912,14 +914,6 @@ impl Txn<'_> {
             remove_if_exists(&self.vault.object_path(o))?;
         }
         self.write_head(&logged)?;
-        self.snap.head = Head {
-            vault_id: self.vault.config.vault_id.clone(),
-            log_seq: entry.seq,
-            log_hash: logged.hash,
-            manifest_sha256: entry.manifest_sha256.clone(),
-            manifest_generation: entry.manifest_generation,
-            config_sha256: self.vault.config_sha256.clone(),
-        };
         self.refresh_index_or_warn();
         Ok(entry)
     }

@@ -1,12 +1,11 @@
 //! Integrity checks of a whole vault, reporting every problem rather than stopping at the first.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::crypto;
 use crate::index;
@@ -296,9 +295,9 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
     for (i, d) in m.documents.iter().enumerate() {
         let path = vault.object_path(&d.object);
         let r = rel(&path);
-        match hash_file(&path) {
-            Ok((size, sha)) => {
-                if size != d.object_size || sha != d.object_blake3 {
+        match index::hash_file(&path) {
+            Ok(got) => {
+                if got.size != d.object_size || got.blake3 != d.object_blake3 {
                     report.problem(
                         &r,
                         format!(
@@ -377,11 +376,7 @@ fn check_layout(vault: &Vault, m: &Manifest, leftovers: &HashSet<&str>, report: 
     if vault.config.key == KeyMode::Passphrase && !vault.path(vault::IDENTITY).exists() {
         report.problem(vault::IDENTITY, "missing");
     }
-    let known: HashMap<&str, ()> = m
-        .documents
-        .iter()
-        .map(|d| (d.object.as_str(), ()))
-        .collect();
+    let known: HashSet<&str> = m.documents.iter().map(|d| d.object.as_str()).collect();
     let objects = vault.path(vault::OBJECTS);
     for ent in walkdir::WalkDir::new(&objects)
         .min_depth(1)
@@ -410,7 +405,7 @@ fn check_layout(vault: &Vault, m: &Manifest, leftovers: &HashSet<&str>, report: 
                 .parent()
                 .and_then(|p| p.file_name())
                 .is_some_and(|f| id.starts_with(&*f.to_string_lossy()));
-        if in_place && known.contains_key(id) {
+        if in_place && known.contains(id) {
             continue;
         }
         if in_place && leftovers.contains(id) {
@@ -433,23 +428,6 @@ fn check_layout(vault: &Vault, m: &Manifest, leftovers: &HashSet<&str>, report: 
     }
 }
 
-/// Size and BLAKE3 of a file, streamed.
-pub fn hash_file(path: &PathBuf) -> std::io::Result<(u64, String)> {
-    let mut f = fs::File::open(path)?;
-    let mut h = blake3::Hasher::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((n, h.finalize().to_hex().to_string()))
-}
-
 fn decrypt_hash(
     vault: &Vault,
     keys: &Unlocked,
@@ -457,19 +435,9 @@ fn decrypt_hash(
 ) -> Result<(u64, String), crypto::OpenError> {
     let f = fs::File::open(vault.object_path(object)).map_err(crypto::OpenError::Io)?;
     let r = crypto::open(BufReader::with_capacity(256 * 1024, f), keys.as_dyn())?;
-    let mut h = Sha256::new();
-    struct W<'a>(&'a mut Sha256);
-    impl std::io::Write for W<'_> {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.update(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let n = crypto::copy_plain(r, &mut W(&mut h), &|_| {})?;
-    Ok((n, hex::encode(h.finalize())))
+    let mut sink = crypto::HashingWriter::new(std::io::sink());
+    let n = crypto::copy_plain(r, &mut sink, &|_| {})?;
+    Ok((n, sink.finish().1))
 }
 
 /// The signed index must verify under the vault's key; an out-of-date one (a crash between the
@@ -542,10 +510,7 @@ pub fn verify_offline(
         )
         .into());
     }
-    let key = crate::sign::decode_public(&v.config.signing_key).map_err(|e| {
-        crate::error::Error::Integrity(format!("{}: bad signing key: {e}", vault::CONFIG))
-    })?;
-    let fp = crate::keyring::fingerprint(&key);
+    let fp = v.fingerprint()?;
     if let Some(want) = expect.map(crate::keyring::parse_fingerprint).transpose()?
         && want != fp
     {

@@ -600,6 +600,15 @@ fn copy_checked(r: &mut dyn Read, dest: &Path, want: &FileEntry, rel: &str) -> a
     Ok(n)
 }
 
+/// Puts the checked index and its signature beside the restored files, private like them.
+fn write_index_pair(staging: &Path, index_json: &str, signature: &str) -> anyhow::Result<()> {
+    for (name, text) in [(index::INDEX, index_json), (index::SIGNATURE, signature)] {
+        let mut f = fsutil::create_new_private(&staging.join(name))?;
+        f.write_all(text.as_bytes())?;
+    }
+    Ok(())
+}
+
 fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usize, u64)> {
     let mut z = zip::ZipArchive::new(r).map_err(|e| {
         Error::BadBackup(format!(
@@ -669,8 +678,7 @@ fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usi
         })?;
         bytes += copy_checked(&mut f, &staging.join(rel), want, rel)?;
     }
-    fs::write(staging.join(index::INDEX), &index_json)?;
-    fs::write(staging.join(index::SIGNATURE), &signature)?;
+    write_index_pair(staging, &index_json, &signature)?;
     Ok((idx.files.len() + 2, bytes))
 }
 
@@ -717,7 +725,6 @@ fn restore_from_dir(src: &Path, staging: &Path) -> anyhow::Result<(usize, u64)> 
             fs::File::open(src.join(rel)).map_err(|e| Error::BadBackup(format!("{rel}: {e}")))?;
         bytes += copy_checked(&mut f, &staging.join(rel), want, rel)?;
     }
-    fs::write(staging.join(index::INDEX), &index_json)?;
-    fs::write(staging.join(index::SIGNATURE), &signature)?;
+    write_index_pair(staging, &index_json, &signature)?;
     Ok((idx.files.len() + 2, bytes))
 }

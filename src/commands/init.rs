@@ -64,9 +64,7 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
         &mut manifest,
         &unlocked,
     )?;
-    let fingerprint = crate::sign::decode_public(&vault.config.signing_key)
-        .map(|k| crate::keyring::fingerprint(&k))
-        .unwrap_or_default();
+    let fingerprint = vault.fingerprint()?;
 
     eprintln!("Created a vault in {}", dir.display());
     eprintln!("Public key: {}", recipients.join(", "));

@@ -105,13 +105,13 @@ fn default_card_path(key: &Path) -> PathBuf {
     key.with_extension("card.toml")
 }
 
+/// Writes a new private file atomically (never half a key on disk), refusing to replace one.
 fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
-    let mut f = fsutil::create_new_private(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(bytes)
+    let dir = fsutil::parent_dir(path);
+    let mut tmp = fsutil::private_tempfile(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    tmp.write_all(bytes)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    f.sync_all()
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    fsutil::persist(tmp, path, false)
 }

@@ -147,9 +147,7 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 /// that this key is the vault's own).
 fn fingerprint(ctx: &Ctx, a: crate::args::JsonArg) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
-    let key = crate::sign::decode_public(&vault.config.signing_key)
-        .map_err(|e| Error::Integrity(format!("{}: bad signing key: {e}", crate::vault::CONFIG)))?;
-    let fp = crate::keyring::fingerprint(&key);
+    let fp = vault.fingerprint()?;
     if a.json {
         return print_json(&serde_json::json!({
             "fingerprint": fp,

@@ -624,19 +624,9 @@ pub fn python(script: &str, args: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
-/// Deterministic pseudo-random bytes (xorshift64*).
-pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0xd1b5_4a32_d192_ed03;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+#[path = "../util/shared.rs"]
+mod shared;
+pub use shared::pseudo_random;
 
 /// Asserts two `files()` maps are equal, naming the paths that differ (not dumping bytes).
 #[track_caller]
