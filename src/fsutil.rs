@@ -31,6 +31,15 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Makes `dir` again (0700, not its parents) when it is missing. Best effort: an error here
+/// (a read-only stick) shows up, with its path, at the write that needed the folder.
+pub fn ensure_dir(dir: &Path) {
+    let mut b = fs::DirBuilder::new();
+    #[cfg(unix)]
+    b.mode(0o700);
+    let _ = b.create(dir);
+}
+
 /// Opens a new file that only the owner can read, failing if it exists.
 pub fn create_new_private(path: &Path) -> io::Result<File> {
     let mut o = OpenOptions::new();
