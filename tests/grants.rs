@@ -2525,3 +2525,83 @@ fn open_never_writes_into_a_non_empty_folder_without_force() {
     lab.open(&paul, &bundle, &["-o", s(&empty)]).ok();
     assert_eq!(extracted_by_title(&empty)["Lettre"], b"from the bundle\n");
 }
+
+#[test]
+fn armor_after_blank_lines_opens_and_armor_padded_by_a_mail_client_is_named() {
+    let h = hostile();
+    let zip = age_decrypt(&fs::read(&h.genuine).unwrap(), &h.pro.identity());
+    let armor = text_of(&age_encrypt(&h.pro.recipient, &zip, true));
+    // Pasted from a mail: blank lines and indentation before the armor (the age spec asks
+    // readers to accept them), CRLF line ends.
+    let pasted = format!("\n\r\n  \t\n{}", armor.replace('\n', "\r\n"));
+    let f = h.bytes("pasted", pasted.as_bytes());
+    let recv = h.lab.root.join("recv-pasted");
+    h.lab.open(&h.pro, &f, &["-o", s(&recv)]).ok();
+    assert_eq!(
+        extracted_by_title(&recv).len(),
+        2,
+        "both documents extracted"
+    );
+    // A mail client that leaves a space at the end of every line, or of one line deep in the
+    // payload (read only while extracting).
+    let every = armor.replace('\n', " \n");
+    let f = h.bytes("spaces-every", every.as_bytes());
+    let msg = "the armor has trailing spaces on its lines (a mail client added them)";
+    h.refused(&f, EXIT_INTEGRITY, &[msg], &[]);
+    let lines: Vec<&str> = armor.lines().collect();
+    let deep = lines.len() - 3;
+    let one: String = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == deep {
+                format!("{l} \n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let f = h.bytes("spaces-one", one.as_bytes());
+    h.refused(&f, EXIT_INTEGRITY, &[msg], &[]);
+    // Real damage in armor is still called damage.
+    let mut flipped = armor.clone().into_bytes();
+    let at = flipped.len() / 2;
+    flipped[at] = if flipped[at] == b'A' { b'B' } else { b'A' };
+    let f = h.bytes("armor-flipped", &flipped);
+    h.refused(&f, EXIT_INTEGRITY, &["damaged or was altered"], &[]);
+}
+
+fn text_of(b: &[u8]) -> String {
+    String::from_utf8(b.to_vec()).expect("armor is text")
+}
+
+#[test]
+fn a_bundle_damaged_in_its_age_header_is_damage_not_a_wrong_key() {
+    let h = hostile();
+    let good = fs::read(&h.genuine).unwrap();
+    let tag = good.windows(9).position(|w| w == b"-> X25519").unwrap() + 3;
+    for (n, at) in [(0, 0), (1, 19), (2, tag), (3, tag + 5)] {
+        let mut b = good.clone();
+        b[at] ^= 0x01;
+        let f = h.bytes(&format!("header-flip-{n}"), &b);
+        let line = h.refused(&f, EXIT_INTEGRITY, &["damaged or was altered"], &[]);
+        assert!(!line.contains("not addressed"), "{line}");
+    }
+}
+
+#[test]
+fn an_overlong_file_name_in_signed_terms_is_refused_as_damage() {
+    let h = hostile();
+    let attacker = MinisignKey::from_seed(78);
+    let long = format!("documents/{}.txt", "é".repeat(130));
+    let f = h.signed_by(&attacker, "terms-long-name", |t, u| {
+        rename_doc(t, u, 0, &long)
+    });
+    let line = h.refused(
+        &f,
+        EXIT_INTEGRITY,
+        &["damaged or was altered", "264 bytes"],
+        &[],
+    );
+    assert!(!line.contains("os error"), "{line}");
+}
