@@ -130,7 +130,7 @@ pub fn readme(t: &Terms) -> String {
 /// Checks that a path from the terms is a plain relative path under `documents/`, so that no
 /// signed-but-hostile terms can make `open` write outside its target.
 pub fn check_entry_path(p: &str) -> Result<(), String> {
-    if p.len() > 1024 || p.contains('\\') || p.chars().any(char::is_control) {
+    if p.len() > 1024 || p.contains('\\') || p.chars().any(crate::ui::is_unsafe) {
         return Err(format!("unsafe path {p:?}"));
     }
     let segs: Vec<&str> = p.split('/').collect();

@@ -8,6 +8,7 @@
 
 mod grants_util;
 
+use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -2604,4 +2605,93 @@ fn an_overlong_file_name_in_signed_terms_is_refused_as_damage() {
         &[],
     );
     assert!(!line.contains("os error"), "{line}");
+}
+
+/// Bidi controls and other invisible format characters, as they would reach a terminal raw.
+const INVISIBLE: [char; 6] = [
+    '\u{202E}', '\u{2066}', '\u{200B}', '\u{FEFF}', '\u{061C}', '\u{2028}',
+];
+
+fn assert_no_invisible(what: &str, s: &str) {
+    assert!(
+        !s.chars().any(|c| INVISIBLE.contains(&c) || c == '\u{1b}'),
+        "invisible or bidi characters reach {what}: {s:?}"
+    );
+}
+
+#[test]
+fn bidi_and_invisible_characters_never_reach_the_terminal_or_a_file_name() {
+    let h = hostile();
+    let attacker = MinisignKey::from_seed(79);
+    // Signed terms whose texts hide a reversed extension and zero-width characters.
+    let f = h.signed_by(&attacker, "bidi-text", |t, _| {
+        t.insert("purpose".into(), "avis\u{2066} urgent\u{2028}".into());
+        t["patient"]
+            .as_table_mut()
+            .unwrap()
+            .insert("name".into(), "Ma\u{200B}rie".into());
+        doc_mut(t, 0).insert("title".into(), "facture\u{202E}txt.exe".into());
+        doc_mut(t, 1).insert("category".into(), "ima\u{FEFF}gerie".into());
+    });
+    let out = h.lab.open(&h.pro, &f, &["--list"]).ok();
+    assert_no_invisible("open --list's stdout", &out.stdout_str());
+    assert_no_invisible("open --list's stderr", &out.stderr);
+    assert!(
+        out.stdout_str().contains("facture\u{FFFD}txt.exe"),
+        "{}",
+        out.stdout_str()
+    );
+    // A file name that would display reversed is refused outright, with nothing written.
+    for (n, name) in INVISIBLE.iter().enumerate() {
+        let path = format!("documents/autre/facture{name}txt.exe");
+        let f = h.signed_by(&attacker, &format!("bidi-path{n}"), |t, u| {
+            rename_doc(t, u, 0, &path)
+        });
+        let line = h.refused(&f, EXIT_INTEGRITY, &["unsafe path"], &[]);
+        assert_no_invisible("the error", &line);
+    }
+}
+
+#[test]
+fn a_document_added_under_a_bidi_file_name_is_shared_under_a_safe_one() {
+    let lab = Lab::new();
+    let patient = lab.patient("marie", "Marie Dupont");
+    let pro = lab.keygen("Paul Roux", "paul.key", true, &["--adeli", "751234567"]);
+    patient.add_pro(&pro);
+    let name = "facture\u{202E}fdp.exe";
+    let p = lab.write(&format!("inputs/{name}"), b"not a pdf");
+    let out = patient.ok(&[OsStr::new("add"), p.as_os_str()]);
+    assert_no_invisible("add's stdout", &out.stdout_str());
+    assert_no_invisible("add's stderr", &out.stderr);
+    assert!(
+        out.stdout_str().contains("facture\u{FFFD}fdp"),
+        "{}",
+        out.stdout_str()
+    );
+    let out = patient.ok(&["ls"]);
+    assert_no_invisible("ls", &out.stdout_str());
+    let exported = lab.path("exported");
+    patient.ok(&["export", "--all", "-o", s(&exported)]);
+    let bundle = lab.path("bundles/bidi.age");
+    patient.grant(&[
+        "--to",
+        "paul-roux",
+        "--all",
+        "--expires",
+        "7d",
+        "-o",
+        s(&bundle),
+    ]);
+    let recv = lab.path("recv");
+    lab.open(&pro, &bundle, &["-o", s(&recv)]).ok();
+    for dir in [&exported, &recv] {
+        for f in files(dir).keys() {
+            assert_no_invisible("a written file name", f);
+        }
+    }
+    assert!(
+        files(&recv).keys().any(|f| f.contains("facture_fdp")),
+        "{:?}",
+        files(&recv).keys()
+    );
 }

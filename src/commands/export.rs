@@ -176,7 +176,7 @@ pub fn sanitize(s: &str) -> String {
     let cleaned: String = s
         .chars()
         .map(|c| {
-            if c.is_control() || "/\\:*?\"<>|".contains(c) {
+            if crate::ui::is_unsafe(c) || "/\\:*?\"<>|".contains(c) {
                 '_'
             } else {
                 c
@@ -223,6 +223,7 @@ mod tests {
         assert_eq!(sanitize("a/b\\c:d"), "a_b_c_d");
         assert_eq!(sanitize("..."), "document");
         assert_eq!(sanitize(" Radio\u{0} thorax "), "Radio_ thorax");
+        assert_eq!(sanitize("facture\u{202E}txt.exe"), "facture_txt.exe");
         assert_eq!(sanitize(&"é".repeat(500)).chars().count(), 100);
         assert!(sanitize(&"🩻".repeat(200)).len() <= 200);
     }

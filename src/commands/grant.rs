@@ -419,8 +419,8 @@ pub fn list(ctx: &Ctx, a: GrantsArgs) -> anyhow::Result<()> {
             g.status(now),
             dates::show_local(g.expires),
             g.documents.len(),
-            ui::ellipsize(&g.to.join(", "), 24),
-            g.purpose.as_deref().unwrap_or("-")
+            ui::clean(&ui::ellipsize(&g.to.join(", "), 24)),
+            ui::clean(g.purpose.as_deref().unwrap_or("-"))
         )?;
     }
     Ok(())

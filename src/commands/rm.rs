@@ -19,7 +19,12 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     if !a.yes {
         for id in &targets {
             if let Some(d) = snap.manifest.get(id) {
-                eprintln!("  {}  {}  {}", ids::short(id), d.date, d.title);
+                eprintln!(
+                    "  {}  {}  {}",
+                    ids::short(id),
+                    d.date,
+                    crate::ui::clean(&d.title)
+                );
             }
         }
         let question = format!("Remove {} document(s) from the vault?", targets.len());
@@ -63,7 +68,11 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     op.remove = removed.iter().map(|d| d.object.clone()).collect();
     txn.commit(op)?;
     for d in &removed {
-        crate::outln!("removed {}  {}", ids::short(&d.id), d.title);
+        crate::outln!(
+            "removed {}  {}",
+            ids::short(&d.id),
+            crate::ui::clean(&d.title)
+        );
     }
     Ok(())
 }
