@@ -80,3 +80,99 @@ fn an_identity_asking_more_scrypt_work_than_typage_opens_is_refused_before_any_w
     let out = v.run(&["-i", path.to_str().unwrap(), "ls"]);
     assert_error(&out, &["key.age asks for scrypt work 2^21", "2^20"]);
 }
+
+/// Runs `carnet --vault DIR ARGS` with stdout on a pseudo-terminal (`script`, util-linux);
+/// what carnet printed comes back in stdout.
+fn run_on_terminal(v: &Vault, args: &str) -> std::process::Output {
+    let script =
+        which("script").expect("`script` (util-linux) is needed to give carnet a terminal");
+    let bin = assert_cmd::cargo::cargo_bin("carnet");
+    let line = format!("'{}' --vault '{}' {args}", bin.display(), v.dir.display());
+    std::process::Command::new(script)
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(v.root())
+        .env_remove("CARNET_VAULT")
+        .env_remove("CARNET_IDENTITY")
+        .env("CARNET_PASSPHRASE", PASSPHRASE)
+        .env("CARNET_SCRYPT_LOG_N", "10")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn log_len(v: &Vault) -> usize {
+    let out = v.ok(&["log", "--json"]);
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn binary_backups_and_bundles_are_not_sprayed_on_a_terminal_nor_logged() {
+    let v = Vault::init();
+    v.add(&v.write("note.txt", b"blood test"), &[]);
+    let key = v.work.join("paul.key");
+    v.ok(&[
+        "keygen",
+        "--name",
+        "Paul Roux",
+        "--unprotected",
+        "-o",
+        key.to_str().unwrap(),
+    ]);
+    let card = v.work.join("paul.card.toml");
+    v.ok(&["pro", "add", "--card", card.to_str().unwrap()]);
+    let before = log_len(&v);
+    let grant = "grant --to paul-roux --all --expires 7d -o -";
+    for (args, what) in [
+        ("backup -o -", "a backup is binary"),
+        (grant, "the bundle is binary"),
+    ] {
+        let out = run_on_terminal(&v, args);
+        let shown = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{args}: {shown}");
+        assert!(shown.contains(&format!("error: {what}")), "{args}: {shown}");
+        assert!(
+            shown.contains("hint: ") && shown.contains("--force"),
+            "{shown}"
+        );
+        assert!(!shown.contains("age-encryption.org"), "{shown}");
+        assert!(!shown.contains("PK\u{3}\u{4}"), "{shown}");
+    }
+    assert_eq!(
+        log_len(&v),
+        before,
+        "a refused backup or grant is not logged"
+    );
+    assert!(v.ok(&["grants", "--json"]).stdout.starts_with(b"[]"));
+    // Armor is text: it may go to a terminal. So may anything the user forces.
+    let out = run_on_terminal(&v, &format!("{grant} --armor"));
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("-----BEGIN AGE ENCRYPTED FILE-----"));
+    let out = run_on_terminal(&v, "backup -o - --force");
+    assert!(out.status.success(), "{}", text(&out.stdout));
+}
+
+#[test]
+fn export_makes_its_folders_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let v = Vault::init();
+    v.add(&v.write("Radio thorax.txt", b"lungs clear"), &[]);
+    let out = v.work.join("exports/2024");
+    v.ok(&["export", "--all", "-o", out.to_str().unwrap()]);
+    for dir in [&out, &v.work.join("exports")] {
+        let mode = fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{} is {mode:o}", dir.display());
+    }
+    // A folder that already existed keeps the mode its owner chose.
+    let mine = v.work.join("mine");
+    fs::create_dir(&mine).unwrap();
+    fs::set_permissions(&mine, fs::Permissions::from_mode(0o750)).unwrap();
+    v.ok(&["export", "--all", "-o", mine.to_str().unwrap()]);
+    assert_eq!(
+        fs::metadata(&mine).unwrap().permissions().mode() & 0o777,
+        0o750
+    );
+}

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{self, BufRead, BufReader, Read, Seek, Write};
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, Write};
 use std::path::Path;
 
 use anyhow::Context;
@@ -253,6 +253,14 @@ fn check_file_target(out: &Path, force: bool, json: bool) -> anyhow::Result<()> 
             return Err(Error::input(
                 "--json and -o - would both write to standard output",
                 "write the backup to a file with -o FILE to get the JSON report",
+            )
+            .into());
+        }
+        // Checked before the backup is logged: a zip sprayed on a screen is no backup.
+        if !force && io::stdout().is_terminal() {
+            return Err(Error::input(
+                "a backup is binary and standard output is a terminal: it would garble the screen",
+                "redirect it (-o - > FILE), write it with -o FILE, or pass --force",
             )
             .into());
         }

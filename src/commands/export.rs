@@ -83,8 +83,8 @@ pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    fs::create_dir_all(&a.output)
-        .with_context(|| format!("cannot create {}", a.output.display()))?;
+    // File names are titles: the folders carnet makes for them are private, like the files.
+    fsutil::create_missing(&a.output)?;
     let ids: Vec<String> = plan.iter().map(|(d, _)| d.id.clone()).collect();
     let target = fs::canonicalize(&a.output).unwrap_or_else(|_| a.output.clone());
     let (_, snap) = vault.begin(snap.keys)?.commit(
