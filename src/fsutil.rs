@@ -251,6 +251,51 @@ pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Opens `path` for reading only if it is a regular file, and never through a link: a FIFO
+/// put in a file's place would block the reader forever, and a link would copy whatever file
+/// it points to. The kind is checked before opening (without following a link), the open
+/// itself refuses a link and does not wait on a FIFO, and the handle is checked again (the
+/// name could be swapped in between).
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    let not_regular = |t: fs::FileType| {
+        let kind = if t.is_symlink() {
+            "a symbolic link"
+        } else if t.is_dir() {
+            "a folder"
+        } else {
+            "a special file (FIFO, socket or device)"
+        };
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{kind}, not a regular file"),
+        )
+    };
+    let before = fs::symlink_metadata(path)?;
+    if !before.is_file() {
+        return Err(not_regular(before.file_type()));
+    }
+    let mut o = OpenOptions::new();
+    o.read(true);
+    #[cfg(target_os = "linux")]
+    o.custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32);
+    let f = o.open(path)?;
+    let after = f.metadata()?;
+    if !after.is_file() {
+        return Err(not_regular(after.file_type()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if (before.dev(), before.ino()) != (after.dev(), after.ino()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "replaced while being opened",
+            ));
+        }
+    }
+    Ok(f)
+}
+
 /// True when `dir` does not exist or has no entries.
 pub fn is_empty_dir(dir: &Path) -> io::Result<bool> {
     match fs::read_dir(dir) {

@@ -4,6 +4,7 @@
 mod util;
 
 use std::fs;
+use std::process::Output;
 
 use util::*;
 
@@ -175,4 +176,96 @@ fn export_makes_its_folders_private() {
         fs::metadata(&mine).unwrap().permissions().mode() & 0o777,
         0o750
     );
+}
+
+/// `carnet --vault DEST restore SOURCE` under `timeout`: a restore that blocks ends as exit
+/// 124 (a failure of the test), never as a hung test run.
+fn restore_with_timeout(v: &Vault, dest: &std::path::Path, source: &std::path::Path) -> Output {
+    let timeout = which("timeout").expect("`timeout` (coreutils) is needed");
+    std::process::Command::new(timeout)
+        .arg("10")
+        .arg(assert_cmd::cargo::cargo_bin("carnet"))
+        .arg("--vault")
+        .arg(dest)
+        .arg("restore")
+        .arg(source)
+        .current_dir(v.root())
+        .env_remove("CARNET_VAULT")
+        .env_remove("CARNET_IDENTITY")
+        .env_remove("CARNET_PASSPHRASE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_mirror_with_a_fifo_or_a_link_in_place_of_a_file_is_refused_at_once() {
+    let v = Vault::init();
+    v.add(&v.write("note.txt", b"blood test"), &[]);
+    let mirror = v.work.join("mirror");
+    v.ok(&["backup", "--to", mirror.to_str().unwrap()]);
+    let object = v.objects()[0]
+        .strip_prefix(&v.dir)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let secret = v.work.join("secret.txt");
+    fs::write(&secret, b"the target of the link").unwrap();
+    // (name, file replaced, by a FIFO rather than a link)
+    let cases = [
+        ("fifo-object", object.as_str(), true),
+        ("fifo-config", "carnet.toml", true),
+        ("link-object", object.as_str(), false),
+        ("link-index", "index.json", false),
+    ];
+    for (name, rel, fifo) in cases {
+        let copy = v.work.join(name);
+        copy_tree(&mirror, &copy);
+        let at = copy.join(rel);
+        fs::remove_file(&at).unwrap();
+        if fifo {
+            mkfifo(&at);
+        } else {
+            std::os::unix::fs::symlink(&secret, &at).unwrap();
+        }
+        let dest = v.work.join(format!("restored-{name}"));
+        let out = restore_with_timeout(&v, &dest, &copy);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{name}: {err}");
+        assert!(err.contains("not a regular file"), "{name}: {err}");
+        assert!(!dest.exists(), "{name}: nothing restored");
+        let left: Vec<_> = fs::read_dir(&v.work)
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".carnet-restore")
+            })
+            .collect();
+        assert!(left.is_empty(), "{name}: staging left behind");
+    }
+}
+
+fn mkfifo(p: &std::path::Path) {
+    let ok = std::process::Command::new("mkfifo")
+        .arg(p)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfifo {}", p.display());
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for (rel, entry) in snapshot(from) {
+        let dest = to.join(&rel);
+        match entry {
+            Entry::File(bytes) => {
+                fs::create_dir_all(dest.parent().unwrap()).unwrap();
+                fs::write(&dest, bytes).unwrap();
+            }
+            _ => fs::create_dir_all(&dest).unwrap(),
+        }
+    }
 }

@@ -468,7 +468,8 @@ fn restore_staged(ctx: &Ctx, a: &RestoreArgs, target: &Path, parent: &Path) -> a
         .prefix(".carnet-restore-")
         .tempdir_in(parent)
         .with_context(|| format!("cannot write in {}", parent.display()))?;
-    if a.source.is_dir() && !a.source.join(vault::CONFIG).is_file() {
+    // Whatever stands at carnet.toml (even a link or a FIFO) makes it a mirror to check.
+    if a.source.is_dir() && fs::symlink_metadata(a.source.join(vault::CONFIG)).is_err() {
         return Err(Error::input(
             format!(
                 "{} is not a carnet mirror (it has no {})",
@@ -693,11 +694,7 @@ fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usi
 /// Reads a small text file of a mirror, refusing anything larger than an index can be (a link
 /// to /dev/zero must not fill memory).
 fn read_bounded(path: &Path) -> io::Result<String> {
-    let f = fs::File::open(path)?;
-    let meta = f.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::other("not a regular file"));
-    }
+    let f = fsutil::open_regular(path)?;
     let mut s = String::new();
     f.take(512 << 20).read_to_string(&mut s)?;
     Ok(s)
@@ -729,8 +726,8 @@ fn restore_from_dir(src: &Path, staging: &Path) -> anyhow::Result<(usize, u64)> 
             ))
             .into());
         }
-        let mut f =
-            fs::File::open(src.join(rel)).map_err(|e| Error::BadBackup(format!("{rel}: {e}")))?;
+        let mut f = fsutil::open_regular(&src.join(rel))
+            .map_err(|e| Error::BadBackup(format!("{rel}: {e}")))?;
         bytes += copy_checked(&mut f, &staging.join(rel), want, rel)?;
     }
     write_index_pair(staging, &index_json, &signature)?;
