@@ -296,6 +296,21 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
     Ok(f)
 }
 
+/// True when nothing under `path` (itself included, links not followed) was modified within
+/// `age`: a folder a live command is still writing into always has something fresh.
+pub fn untouched_for(path: &Path, age: std::time::Duration) -> bool {
+    walkdir::WalkDir::new(path)
+        .follow_links(false)
+        .into_iter()
+        .all(|e| {
+            e.ok()
+                .and_then(|e| e.metadata().ok())
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|elapsed| elapsed > age)
+        })
+}
+
 /// True when `dir` does not exist or has no entries.
 pub fn is_empty_dir(dir: &Path) -> io::Result<bool> {
     match fs::read_dir(dir) {

@@ -269,3 +269,51 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Sets the modification time of everything under `dir` (itself included) to `ago` back.
+fn age_tree(dir: &std::path::Path, ago: std::time::Duration) {
+    let when = std::time::SystemTime::now() - ago;
+    let mut paths: Vec<_> = snapshot(dir).into_keys().map(|rel| dir.join(rel)).collect();
+    // Deepest first: touching a folder's entries would refresh the folder.
+    paths.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in paths {
+        fs::File::open(&p).unwrap().set_modified(when).unwrap();
+    }
+}
+
+#[test]
+fn staging_folders_of_killed_restores_are_swept_once_stale() {
+    let v = Vault::init();
+    v.add(&v.write("note.txt", b"blood test"), &[]);
+    let zip = v.work.join("backup.zip");
+    v.ok(&["backup", "-o", zip.to_str().unwrap()]);
+    let parent = v.work.join("restores");
+    let stale = parent.join(".carnet-restore-Ab12Cd");
+    let busy = parent.join(".carnet-restore-Ef34Gh");
+    let fresh = parent.join(".carnet-restore-Ij56Kl");
+    for d in [&stale, &busy, &fresh] {
+        fs::create_dir_all(d.join("objects/ab")).unwrap();
+        fs::write(d.join("objects/ab/0123.age"), b"ciphertext").unwrap();
+        fs::write(d.join("carnet.toml"), b"format = 1").unwrap();
+    }
+    let two_hours = std::time::Duration::from_secs(7200);
+    age_tree(&stale, two_hours);
+    age_tree(&busy, two_hours);
+    // A restore still running there keeps writing: one fresh file keeps its folder.
+    fs::write(busy.join("objects/ab/4567.age"), b"being written").unwrap();
+    let dest = parent.join("vault");
+    let out = carnet()
+        .arg("--vault")
+        .arg(&dest)
+        .arg("restore")
+        .arg(&zip)
+        .output()
+        .unwrap();
+    assert_success(&out, &["restore"]);
+    assert!(!stale.exists(), "the stale staging folder is removed");
+    assert!(
+        busy.exists() && fresh.exists(),
+        "live staging folders are kept"
+    );
+    assert!(dest.join("carnet.toml").is_file());
+}

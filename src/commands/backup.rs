@@ -455,12 +455,32 @@ pub fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
         .into());
     }
     let parent = fsutil::parent_dir(target).to_path_buf();
+    sweep_stale_staging(&parent);
     let created = fsutil::create_missing(&parent)?;
     let result = restore_staged(ctx, &a, target, &parent);
     if result.is_err() {
         fsutil::remove_created(&created);
     }
     result
+}
+
+/// Removes the staging folders that killed restores left in `parent` (a copy of a whole vault
+/// each). Only those untouched for an hour: another restore into the same parent may be
+/// filling one right now.
+fn sweep_stale_staging(parent: &Path) {
+    let Ok(rd) = fs::read_dir(parent) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let staging = e
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".carnet-restore-")
+            && e.file_type().is_ok_and(|t| t.is_dir());
+        if staging && fsutil::untouched_for(&e.path(), std::time::Duration::from_secs(3600)) {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 fn restore_staged(ctx: &Ctx, a: &RestoreArgs, target: &Path, parent: &Path) -> anyhow::Result<()> {
