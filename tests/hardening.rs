@@ -6,6 +6,7 @@ mod util;
 use std::fs;
 use std::process::Output;
 
+use assert_cmd::prelude::*;
 use util::*;
 
 #[test]
@@ -316,4 +317,130 @@ fn staging_folders_of_killed_restores_are_swept_once_stale() {
         "live staging folders are kept"
     );
     assert!(dest.join("carnet.toml").is_file());
+}
+
+/// What Finder, Explorer, Syncthing, Resilio, Dropbox and git leave in folders they touch.
+fn plant_system_files(dir: &std::path::Path) -> Vec<&'static str> {
+    let fan = fs::read_dir(dir.join("objects"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_type().unwrap().is_dir())
+        .unwrap()
+        .file_name();
+    let fan = fan.to_str().unwrap();
+    let files = [
+        ".DS_Store".to_string(),
+        "objects/.DS_Store".into(),
+        format!("objects/{fan}/.DS_Store"),
+        "log/.DS_Store".into(),
+        "._manifest.age".into(),
+        format!("objects/{fan}/Thumbs.db"),
+        "desktop.ini".into(),
+        ".stignore".into(),
+        ".sync/ID".into(),
+        ".dropbox".into(),
+        ".dropbox.cache/x".into(),
+        ".git/HEAD".into(),
+        ".git/objects/aa/bbbb".into(),
+    ];
+    for f in &files {
+        let p = dir.join(f);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, b"added by a tool").unwrap();
+    }
+    fs::create_dir_all(dir.join(".stfolder")).unwrap();
+    vec![
+        ".DS_Store",
+        "._manifest.age",
+        "Thumbs.db",
+        "desktop.ini",
+        ".stignore",
+        ".stfolder",
+        ".sync",
+        ".dropbox",
+        ".git",
+    ]
+}
+
+fn assert_none_of_the_system_files(dir: &std::path::Path) {
+    for rel in snapshot(dir).into_keys() {
+        let name = rel.file_name().unwrap_or_default().to_string_lossy();
+        assert!(
+            !name.starts_with("._")
+                && ![
+                    ".DS_Store",
+                    "Thumbs.db",
+                    "desktop.ini",
+                    ".stignore",
+                    ".stfolder"
+                ]
+                .contains(&&*name)
+                && ![".git", ".sync", ".dropbox", ".dropbox.cache"]
+                    .iter()
+                    .any(|d| rel.starts_with(d)),
+            "{} was copied into {}",
+            rel.display(),
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn files_that_systems_and_sync_tools_add_are_noted_not_failures_and_never_copied() {
+    let v = Vault::init();
+    let id = v.add(&v.write("note.txt", b"blood test"), &[]);
+    let names = plant_system_files(&v.dir);
+    for args in [
+        &["verify"][..],
+        &["verify", "--offline"],
+        &["verify", "--deep"],
+    ] {
+        let out = v.ok(args);
+        assert!(text(&out.stdout).starts_with("ok: "), "{args:?}");
+        let notes = text(&out.stderr);
+        // (An empty folder holds no file for the offline check to meet.)
+        let offline = args.contains(&"--offline");
+        for n in names.iter().filter(|n| !(offline && **n == ".stfolder")) {
+            assert!(notes.contains(n), "{args:?} does not note {n}: {notes}");
+        }
+        assert!(notes.contains("sync tool; ignored"), "{notes}");
+    }
+    // Backups and mirrors hold the vault's files only.
+    let zip = v.work.join("backup.zip");
+    v.ok(&["backup", "-o", zip.to_str().unwrap()]);
+    let mirror = v.work.join("mirror");
+    v.ok(&["backup", "--to", mirror.to_str().unwrap()]);
+    assert_none_of_the_system_files(&mirror);
+    let from_zip = v.work.join("from-zip");
+    carnet()
+        .arg("--vault")
+        .arg(&from_zip)
+        .args(["restore", zip.to_str().unwrap()])
+        .assert()
+        .success();
+    assert_none_of_the_system_files(&from_zip);
+    // A synced mirror keeps its tool's files across updates, and still checks and restores.
+    v.ok(&["rm", "--yes", &id]);
+    plant_system_files(&mirror);
+    v.ok(&["backup", "--to", mirror.to_str().unwrap()]);
+    assert!(mirror.join(".stfolder").is_dir() && mirror.join(".git/HEAD").is_file());
+    carnet()
+        .arg("--vault")
+        .arg(&mirror)
+        .args(["verify", "--offline"])
+        .assert()
+        .success();
+    let from_mirror = v.work.join("from-mirror");
+    carnet()
+        .arg("--vault")
+        .arg(&from_mirror)
+        .args(["restore", mirror.to_str().unwrap()])
+        .assert()
+        .success();
+    assert_none_of_the_system_files(&from_mirror);
+    // Anything else is still a failure.
+    fs::write(v.dir.join("notes.txt"), b"mine").unwrap();
+    let out = v.run(&["verify", "--offline"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("FAILED  notes.txt: unexpected file"));
 }

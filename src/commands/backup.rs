@@ -339,9 +339,12 @@ fn check_mirror_target(vault: &Vault, dir: &Path) -> anyhow::Result<()> {
         };
     }
     // Without a config it can only be a first mirror that was interrupted: vault files only.
-    let foreign = index::walk(dir)
-        .into_iter()
-        .find(|(r, _)| !index::is_vault_path(r) && !r.starts_with("tmp/") && r != vault::LOCK);
+    let foreign = index::walk(dir).into_iter().find(|(r, _)| {
+        !index::is_vault_path(r)
+            && !r.starts_with("tmp/")
+            && r != vault::LOCK
+            && index::system_file(r).is_none()
+    });
     if let Some((rel, _)) = foreign {
         return Err(Error::input(
             format!(
@@ -413,10 +416,14 @@ fn to_mirror(vault: &Vault, idx: &Index, dir: &Path, check: bool) -> anyhow::Res
         seen += want.size;
         bar.set_position(seen);
     }
-    // Files the vault no longer has (removed documents).
+    // Files the vault no longer has (removed documents); what a sync tool keeps there (its
+    // `.stfolder` marker, a git history) is not the vault's to remove.
     let keep: BTreeSet<&str> = idx.files.keys().map(String::as_str).collect();
     for (rel, path) in index::walk(dir) {
-        if !keep.contains(rel.as_str()) && !index::is_unindexed(&rel) {
+        if !keep.contains(rel.as_str())
+            && !index::is_unindexed(&rel)
+            && index::system_file(&rel).is_none()
+        {
             fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
             rep.removed += 1;
         }
@@ -729,8 +736,12 @@ fn restore_from_dir(src: &Path, staging: &Path) -> anyhow::Result<(usize, u64)> 
     let index_json = read(index::INDEX)?;
     let signature = read(index::SIGNATURE)?;
     let idx = signed_index_from(&config, &index_json, &signature)?;
+    // Only the files the index lists are copied: what a sync tool added stays behind.
     for (rel, _) in index::walk(src) {
-        if !idx.files.contains_key(&rel) && !index::is_unindexed(&rel) {
+        if !idx.files.contains_key(&rel)
+            && !index::is_unindexed(&rel)
+            && index::system_file(&rel).is_none()
+        {
             return Err(Error::BadBackup(format!(
                 "{rel} in {} is not in its signed index",
                 src.display()
