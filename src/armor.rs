@@ -42,25 +42,25 @@ pub fn start(f: &mut File) -> io::Result<u64> {
 
 /// `inner` seen from `offset` on, as if the bytes before it were not there: age's armor reader
 /// seeks from the position it started at, taken as 0.
-pub struct From<R> {
+pub struct Offset<R> {
     inner: R,
     offset: u64,
 }
 
-impl<R: Seek> From<R> {
+impl<R: Seek> Offset<R> {
     pub fn new(mut inner: R, offset: u64) -> io::Result<Self> {
         inner.seek(SeekFrom::Start(offset))?;
-        Ok(From { inner, offset })
+        Ok(Offset { inner, offset })
     }
 }
 
-impl<R: Read> Read for From<R> {
+impl<R: Read> Read for Offset<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf)
     }
 }
 
-impl<R: Seek> Seek for From<R> {
+impl<R: Seek> Seek for Offset<R> {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         let pos = match pos {
             SeekFrom::Start(n) => {
@@ -72,7 +72,7 @@ impl<R: Seek> Seek for From<R> {
         };
         let at = self.inner.seek(pos)?;
         if at < self.offset {
-            // Back before the file's start: undo, as a seek before 0 would fail.
+            // Before the file's start: an error, as a seek before 0 is, leaving the view at 0.
             self.inner.seek(SeekFrom::Start(self.offset))?;
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -167,4 +167,43 @@ pub fn header_is_damaged(r: impl Read) -> bool {
         || types
             .iter()
             .any(|t| !recipient(t) && !t.ends_with("-grease"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_spaces_are_found_on_armor_lines_only() {
+        let armor = "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n";
+        assert!(!has_trailing_spaces(armor.as_bytes()).unwrap());
+        assert!(!has_trailing_spaces(format!("\n  \n{armor}  \n\t\n").as_bytes()).unwrap());
+        assert!(has_trailing_spaces(armor.replace("YWdl\n", "YWdl \n").as_bytes()).unwrap());
+        assert!(has_trailing_spaces(armor.replace('\n', "\t\r\n").as_bytes()).unwrap());
+    }
+
+    #[test]
+    fn an_offset_view_seeks_as_if_the_prefix_were_not_there() {
+        let mut r = Offset::new(io::Cursor::new(b"\n\nabcdef".to_vec()), 2).unwrap();
+        let mut s = String::new();
+        r.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "abcdef");
+        assert_eq!(r.seek(SeekFrom::Start(1)).unwrap(), 1);
+        assert_eq!(r.seek(SeekFrom::End(-2)).unwrap(), 4);
+        assert!(r.seek(SeekFrom::Current(-5)).is_err());
+        assert_eq!(r.stream_position().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_header_naming_no_known_recipient_is_damaged() {
+        let head = |stanzas: &str| format!("age-encryption.org/v1\n{stanzas}--- mac\n");
+        let ok = head("-> X25519 abc\nbody\n-> x-grease\nbody\n");
+        assert!(!header_is_damaged(ok.as_bytes()));
+        assert!(header_is_damaged(head("-> Y25519 abc\nbody\n").as_bytes()));
+        assert!(header_is_damaged(
+            head("-> X25519 a\nb\n-> X2551\nb\n").as_bytes()
+        ));
+        assert!(near_magic(b"age-encryption.org/w1"));
+        assert!(!near_magic(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj"));
+    }
 }

@@ -382,7 +382,7 @@ fn open_bundle_unexplained(
         crate::armor::near_magic(&magic[..got]) || magic[..got].starts_with(b"-----BEGIN AGE");
     let reader = |f: fs::File| -> io::Result<_> {
         Ok(age::armor::ArmoredReader::new(BufReader::new(
-            crate::armor::From::new(f, start)?,
+            crate::armor::Offset::new(f, start)?,
         )))
     };
     let dec = age::Decryptor::new_buffered(reader(f)?).map_err(|e| {
