@@ -83,11 +83,11 @@ impl Vault {
         self.dir.join(name)
     }
 
+    /// Whether `dir` holds a vault: only its config is looked at, not its integrity.
     pub fn is_vault(dir: &Path) -> bool {
         dir.join(CONFIG).is_file()
     }
 
-    /// Opens an existing vault's config; does not need the key.
     /// Writes the first keyring, manifest, log entry (`init`) and head of a new vault.
     fn write_genesis(
         &self,
@@ -187,6 +187,7 @@ impl Vault {
         ))
     }
 
+    /// Opens an existing vault's config; does not need the key.
     pub fn open(dir: &Path) -> anyhow::Result<Vault> {
         let cfg_path = dir.join(CONFIG);
         let text = match fsutil::read_limited(&cfg_path, MAX_CONFIG) {
