@@ -5,7 +5,7 @@
 //! These tests need `age` and `age-keygen` on PATH (CI installs them with `apt-get install -y
 //! age`); without them they fail, unless CARNET_SKIP_AGE_INTEROP=1 is set.
 
-mod util;
+use crate::util;
 
 use std::io::{Read, Write};
 use std::path::Path;

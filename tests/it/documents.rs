@@ -1,7 +1,7 @@
 //! Everyday document handling: defaults on `add`, duplicates stored once, `rm`, `export`
 //! (names, no overwrite without --force) and `ls` filters and order.
 
-mod util;
+use crate::util;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Documents come back byte for byte, through `cat` (stdout) and `export` (files), whatever
 //! their size, and folder imports keep the tree's categories without following symlinks.
 
-mod util;
+use crate::util;
 
 use std::path::Path;
 
@@ -225,7 +225,7 @@ fn cat_writes_binary_content_to_a_pipe() {
 fn run_on_terminal(v: &Vault, args: &str) -> std::process::Output {
     let script =
         which("script").expect("`script` (util-linux) is needed to give carnet a terminal");
-    let bin = assert_cmd::cargo::cargo_bin("carnet");
+    let bin = bin();
     let line = format!("'{}' --vault '{}' {args}", bin.display(), v.dir.display());
     std::process::Command::new(script)
         .args(["-qec", &line, "/dev/null"])

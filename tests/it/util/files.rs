@@ -1,5 +1,4 @@
-//! Helpers every integration suite shares, included by each suite's helper module with
-//! `#[path]` (a file under tests/util/ is not a test target of its own).
+//! Snapshots of folders and byte helpers: what a test compares before and after a command.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -82,4 +81,113 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 
 pub fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
+}
+
+/// All regular files under `dir`, recursively, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    snapshot(dir)
+        .into_iter()
+        .filter(|(_, e)| matches!(e, Entry::File(_)))
+        .map(|(p, _)| dir.join(p))
+        .collect()
+}
+
+/// The regular files under `dir`, relative with `/`, with their bytes (symlinks as
+/// `-> target`); empty when the folder is missing.
+pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    snapshot(dir)
+        .into_iter()
+        .filter_map(|(p, e)| {
+            let p = p.to_str().unwrap().to_string();
+            match e {
+                Entry::File(b) => Some((p, b)),
+                Entry::Symlink(t) => Some((p, format!("-> {}", t.display()).into_bytes())),
+                Entry::Dir => None,
+            }
+        })
+        .collect()
+}
+
+/// Asserts two `files()` maps are equal, naming the paths that differ (not dumping bytes).
+#[track_caller]
+pub fn assert_same_files(
+    got: &BTreeMap<String, Vec<u8>>,
+    want: &BTreeMap<String, Vec<u8>>,
+    what: &str,
+) {
+    if got == want {
+        return;
+    }
+    let mut diffs = Vec::new();
+    for (p, b) in want {
+        match got.get(p) {
+            None => diffs.push(format!("missing {p}")),
+            Some(g) if g != b => diffs.push(format!("changed {p}")),
+            _ => {}
+        }
+    }
+    diffs.extend(
+        got.keys()
+            .filter(|p| !want.contains_key(*p))
+            .map(|p| format!("added {p}")),
+    );
+    panic!("{what}:\n  {}", diffs.join("\n  "));
+}
+
+/// Compares two byte strings without dumping megabytes into the failure message.
+#[track_caller]
+pub fn assert_bytes_eq(got: &[u8], want: &[u8], what: &str) {
+    if got == want {
+        return;
+    }
+    let first = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(want.len()));
+    panic!(
+        "{what}: got {} bytes, want {}; first difference at offset {first}",
+        got.len(),
+        want.len()
+    );
+}
+
+/// Flips the lowest bit of the byte in the middle of a file.
+pub fn flip_middle(path: &Path) {
+    let mut b = fs::read(path).unwrap();
+    assert!(!b.is_empty(), "{} is empty", path.display());
+    let i = b.len() / 2;
+    b[i] ^= 0x01;
+    fs::write(path, b).unwrap();
+}
+
+/// Copies a folder tree (files and folders only).
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in walkdir::WalkDir::new(from).min_depth(1) {
+        let e = e.unwrap();
+        let dest = to.join(e.path().strip_prefix(from).unwrap());
+        if e.file_type().is_dir() {
+            fs::create_dir_all(&dest).unwrap();
+        } else {
+            fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// Replaces the folder `to` by a copy of `from`.
+pub fn replace_dir(from: &Path, to: &Path) {
+    if to.exists() {
+        fs::remove_dir_all(to).unwrap();
+    }
+    copy_dir(from, to);
+}
+
+/// Every path under `dir` (files and folders), relative, for "nothing was written" checks.
+pub fn tree(dir: &Path) -> std::collections::BTreeSet<String> {
+    snapshot(dir)
+        .into_keys()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
 }

@@ -1,30 +1,399 @@
-//! Shared helpers for the integration tests: a throwaway vault, and ways to run the real
-//! `carnet` binary against it and look at what it left on disk.
-//!
-//! Every test binary uses only part of this module.
-#![allow(dead_code)]
+//! The one helper module of the integration tests: how to run the real `carnet` binary (a
+//! `TestCommand` whose failures show everything needed to reproduce them), one throwaway vault
+//! type, snapshots of folders, and the zip forger. The suites' own vocabularies (`backup`,
+//! `grants`, `integrity`) are built on these pieces.
 
+use std::ffi::OsStr;
+use std::fmt;
 use std::fs;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 
-use assert_cmd::prelude::*;
+pub mod backup;
+mod files;
+pub mod grants;
+pub mod integrity;
+pub mod zip;
 
-mod shared;
+pub use files::*;
 use serde_json::Value;
-pub use shared::*;
 
-/// The passphrase every test vault is created with.
+/// The passphrase every passphrase-mode test vault is created with.
 pub const PASSPHRASE: &str = "correct horse battery staple";
 
-/// A temporary folder holding a vault (`dir`, created by `init`) and a scratch folder for the
-/// files the test adds (`work`), both removed when the value is dropped.
+/// Exit codes (src/error.rs, README).
+pub const EXIT_FAILURE: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_INTEGRITY: i32 = 3;
+pub const EXIT_VALIDITY: i32 = 4;
+
+// ---------------------------------------------------------------------------------------------
+// Running carnet
+
+/// The carnet binary cargo built for these tests.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_carnet"))
+}
+
+/// The carnet binary, with the caller's CARNET_* settings removed, scrypt kept cheap and stdin
+/// from /dev/null (never a terminal, so a prompt fails instead of hanging).
+pub fn carnet() -> TestCommand {
+    carnet_via(&[])
+}
+
+/// Like `carnet()`, started through `wrapper` (e.g. `["setsid", "-w"]`).
+pub fn carnet_via(wrapper: &[&str]) -> TestCommand {
+    let mut c = match wrapper.split_first() {
+        None => Command::new(bin()),
+        Some((prog, args)) => {
+            let mut c = Command::new(prog);
+            c.args(args).arg(bin());
+            c
+        }
+    };
+    c.env_remove("CARNET_VAULT")
+        .env_remove("CARNET_IDENTITY")
+        .env_remove("CARNET_PASSPHRASE")
+        .env_remove("CARNET_NOW")
+        .env("CARNET_SCRYPT_LOG_N", "10")
+        .stdin(Stdio::null());
+    TestCommand { cmd: c }
+}
+
+/// A `Command` (it derefs to one, for `arg`, `env`, `spawn`…) that runs into an `Out`, and
+/// whose failed expectations print the command line, working folder, exit code, stdout and
+/// stderr (after ripgrep's tests/util.rs).
+pub struct TestCommand {
+    cmd: Command,
+}
+
+impl Deref for TestCommand {
+    type Target = Command;
+    fn deref(&self) -> &Command {
+        &self.cmd
+    }
+}
+
+impl DerefMut for TestCommand {
+    fn deref_mut(&mut self) -> &mut Command {
+        &mut self.cmd
+    }
+}
+
+impl TestCommand {
+    pub fn arg<A: AsRef<OsStr>>(&mut self, arg: A) -> &mut TestCommand {
+        self.cmd.arg(arg);
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = A>, A: AsRef<OsStr>>(&mut self, args: I) -> &mut Self {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env<K: AsRef<OsStr>, V: AsRef<OsStr>>(&mut self, key: K, val: V) -> &mut Self {
+        self.cmd.env(key, val);
+        self
+    }
+
+    pub fn env_remove<K: AsRef<OsStr>>(&mut self, key: K) -> &mut Self {
+        self.cmd.env_remove(key);
+        self
+    }
+
+    pub fn current_dir<P: AsRef<Path>>(&mut self, dir: P) -> &mut Self {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    /// Starts it with stdout and stderr captured, for commands run side by side.
+    pub fn start(&mut self) -> Spawned {
+        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = self
+            .cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", shell_line(&self.cmd)));
+        Spawned {
+            child,
+            cmd: shell_line(&self.cmd),
+            cwd: cwd_of(&self.cmd),
+        }
+    }
+
+    /// Runs to completion whatever the exit code.
+    pub fn run(&mut self) -> Out {
+        let o = self
+            .cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", shell_line(&self.cmd)));
+        Out::new(&self.cmd, o)
+    }
+
+    /// Runs and asserts exit 0.
+    #[track_caller]
+    pub fn ok(&mut self) -> Out {
+        self.run().ok()
+    }
+}
+
+impl From<Command> for TestCommand {
+    /// Any program (a shell wrapper, `script`) with the same failure reports.
+    fn from(cmd: Command) -> TestCommand {
+        TestCommand { cmd }
+    }
+}
+
+/// A command started by `TestCommand::start`.
+pub struct Spawned {
+    pub child: Child,
+    cmd: String,
+    cwd: PathBuf,
+}
+
+impl Spawned {
+    /// Waits for it to end and collects what it printed.
+    pub fn wait(self) -> Out {
+        let o = self
+            .child
+            .wait_with_output()
+            .expect("cannot wait for carnet");
+        Out::from_parts(self.cmd, self.cwd, o)
+    }
+}
+
+fn cwd_of(c: &Command) -> PathBuf {
+    c.get_current_dir()
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default()
+}
+
+/// The command as one could paste it into a shell: CARNET_* variables set, program, arguments.
+fn shell_line(c: &Command) -> String {
+    let quote = |s: &OsStr| {
+        let s = s.to_string_lossy();
+        if !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c))
+        {
+            s.into_owned()
+        } else {
+            format!("'{}'", s.replace('\'', r"'\''"))
+        }
+    };
+    let mut parts: Vec<String> = c
+        .get_envs()
+        .filter_map(|(k, v)| Some(format!("{}={}", k.to_string_lossy(), quote(v?))))
+        .collect();
+    parts.push(quote(c.get_program()));
+    parts.extend(c.get_args().map(quote));
+    parts.join(" ")
+}
+
+/// What one run of a command gave back, and how it was started.
+pub struct Out {
+    /// The command line, shell-quoted.
+    pub cmd: String,
+    pub cwd: PathBuf,
+    pub status: ExitStatus,
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Out {
+    fn new(c: &Command, o: Output) -> Out {
+        Out::from_parts(shell_line(c), cwd_of(c), o)
+    }
+
+    fn from_parts(cmd: String, cwd: PathBuf, o: Output) -> Out {
+        Out {
+            cmd,
+            cwd,
+            status: o.status,
+            code: o.status.code(),
+            stdout: o.stdout,
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self}"))
+    }
+
+    /// `(path, message)` of each `FAILED  path: message` line `verify` prints on stdout.
+    pub fn failed(&self) -> Vec<(String, String)> {
+        self.failed_lines()
+            .iter()
+            .map(|l| {
+                let l = &l["FAILED  ".len()..];
+                let (p, m) = l
+                    .split_once(": ")
+                    .unwrap_or_else(|| panic!("FAILED line without `path: message`: {l}"));
+                (p.to_string(), m.to_string())
+            })
+            .collect()
+    }
+
+    /// The `FAILED  path: message` lines, whole.
+    pub fn failed_lines(&self) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter(|l| l.starts_with("FAILED  "))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Asserts exit 0 and returns self.
+    #[track_caller]
+    pub fn ok(self) -> Out {
+        self.assert_ok("");
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_code(&self, code: i32, what: &str) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "{what}{}expected exit {code}\n{self}",
+            if what.is_empty() { "" } else { ": " }
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self, what: &str) -> &Self {
+        self.assert_code(0, what)
+    }
+
+    /// Asserts exit `code`, an `error: ...` line on stderr holding every needle, and no panic;
+    /// returns that line.
+    #[track_caller]
+    pub fn fails(&self, code: i32, needles: &[&str]) -> String {
+        self.assert_code(code, "");
+        let line = self
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("no `error: ` line\n{self}"))
+            .to_string();
+        for n in needles {
+            assert!(line.contains(n), "the error should mention {n:?}\n{self}");
+        }
+        assert!(
+            !self.stderr.contains("Stack backtrace") && !self.stderr.contains("panicked"),
+            "no backtrace or panic expected\n{self}"
+        );
+        line
+    }
+
+    /// `fails`, for chaining, with `what` naming the case in the failure message.
+    #[track_caller]
+    pub fn assert_refused(&self, code: i32, needles: &[&str], what: &str) -> &Self {
+        self.assert_code(code, what);
+        self.fails(code, needles);
+        self
+    }
+}
+
+impl fmt::Display for Out {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = self.text();
+        if out.len() > 4000 {
+            out = format!("({} bytes)", self.stdout.len());
+        }
+        write!(
+            f,
+            "\n===== command\n{}\n===== cwd\n{}\n===== status\n{}\n===== stdout\n{out}\n===== stderr\n{}=====",
+            self.cmd,
+            self.cwd.display(),
+            self.status,
+            self.stderr
+        )
+    }
+}
+
+pub fn text(b: impl AsRef<[u8]>) -> String {
+    String::from_utf8_lossy(b.as_ref()).into_owned()
+}
+
+/// Asserts a clean failure: exit code 1, nothing on stdout, and on stderr exactly one
+/// `error: ...` line containing every needle, optionally followed by one `hint: ...` line.
+/// Returns stderr.
+#[track_caller]
+pub fn assert_error(out: &Out, needles: &[&str]) -> String {
+    let err = out.stderr.clone();
+    out.assert_code(EXIT_FAILURE, "");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing should reach stdout on error{out}"
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        matches!(lines.len(), 1 | 2),
+        "expected `error:` and at most a `hint:` line{out}"
+    );
+    assert!(
+        lines[0].starts_with("error: "),
+        "first line is not `error: ...`{out}"
+    );
+    if let Some(h) = lines.get(1) {
+        assert!(
+            h.starts_with("hint: "),
+            "second line is not `hint: ...`{out}"
+        );
+    }
+    for n in needles {
+        assert!(
+            lines[0].contains(n),
+            "the error line should contain {n:?}{out}"
+        );
+    }
+    err
+}
+
+/// The `hint: ...` line of an error, which must exist.
+pub fn hint(stderr: &str) -> &str {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("hint: "))
+        .unwrap_or_else(|| panic!("no hint line in:\n{stderr}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// One throwaway vault
+
+/// How a test vault is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyMode {
+    /// `CARNET_PASSPHRASE`, with `identity.age` inside the vault.
+    Passphrase,
+    /// `init -i KEY`: an age-keygen style identity file (`key_file`) outside the vault.
+    External,
+}
+
+/// A temporary folder holding a vault (`dir`, `root/vault`), a scratch folder for the files
+/// the test adds (`work`) and, in external mode, the key (`key_file`); removed when dropped.
 pub struct Vault {
     tmp: tempfile::TempDir,
     /// The vault folder, passed as `--vault`.
     pub dir: PathBuf,
     /// Scratch space outside the vault for input files and exports.
     pub work: PathBuf,
+    /// `root/key.txt`: written in external mode.
+    pub key_file: PathBuf,
+    pub mode: KeyMode,
     /// Sent as `CARNET_PASSPHRASE` when set.
     pub passphrase: Option<String>,
     /// Passed as `-i FILE` when set.
@@ -32,22 +401,9 @@ pub struct Vault {
 }
 
 impl Vault {
-    /// A vault folder that does not exist yet.
+    /// A vault folder that does not exist yet, opened by `PASSPHRASE`.
     pub fn new() -> Vault {
-        let tmp = tempfile::Builder::new()
-            .prefix("carnet-test-")
-            .tempdir()
-            .expect("cannot create a temp dir");
-        let dir = tmp.path().join("vault");
-        let work = tmp.path().join("work");
-        fs::create_dir(&work).unwrap();
-        Vault {
-            tmp,
-            dir,
-            work,
-            passphrase: Some(PASSPHRASE.to_string()),
-            identity: None,
-        }
+        Vault::blank(KeyMode::Passphrase, temp_dir("carnet-test-"))
     }
 
     /// A new, empty vault opened by `PASSPHRASE`.
@@ -57,34 +413,49 @@ impl Vault {
         v
     }
 
-    /// The temp folder that holds both `dir` and `work`.
+    /// A vault folder that does not exist yet in `tmp`, with a new key in external mode.
+    pub fn blank(mode: KeyMode, tmp: tempfile::TempDir) -> Vault {
+        let root = tmp.path();
+        let work = root.join("work");
+        fs::create_dir(&work).unwrap();
+        let key_file = root.join("key.txt");
+        let (passphrase, identity) = match mode {
+            KeyMode::Passphrase => (Some(PASSPHRASE.to_string()), None),
+            KeyMode::External => {
+                write_identity_file(&key_file);
+                (None, Some(key_file.clone()))
+            }
+        };
+        Vault {
+            dir: root.join("vault"),
+            work,
+            key_file,
+            mode,
+            passphrase,
+            identity,
+            tmp,
+        }
+    }
+
+    /// The temp folder that holds `dir`, `work` and `key_file`.
     pub fn root(&self) -> &Path {
         self.tmp.path()
     }
 
-    /// `carnet --vault DIR` with a clean environment: no CARNET_VAULT / CARNET_IDENTITY from the
-    /// caller, the test passphrase, cheap scrypt, stdin from /dev/null (never a terminal).
-    pub fn cmd(&self) -> Command {
-        self.cmd_via(&[])
+    /// `carnet --vault DIR` with the key, run in `root`.
+    pub fn cmd(&self) -> TestCommand {
+        self.cmd_on(&self.dir, &[])
     }
 
     /// Like `cmd`, with carnet started through `wrapper` (e.g. `["setpriv", ...]`).
-    pub fn cmd_via(&self, wrapper: &[&str]) -> Command {
-        let mut c = match wrapper.split_first() {
-            None => carnet(),
-            Some((prog, args)) => {
-                let mut c = Command::new(prog);
-                c.args(args)
-                    .arg(assert_cmd::cargo::cargo_bin("carnet"))
-                    .env_remove("CARNET_VAULT")
-                    .env_remove("CARNET_IDENTITY")
-                    .env_remove("CARNET_PASSPHRASE")
-                    .env("CARNET_SCRYPT_LOG_N", "10")
-                    .stdin(Stdio::null());
-                c
-            }
-        };
-        c.arg("--vault").arg(&self.dir);
+    pub fn cmd_via(&self, wrapper: &[&str]) -> TestCommand {
+        self.cmd_on(&self.dir, wrapper)
+    }
+
+    /// carnet with this vault's key on another vault folder `dir` (a copy, a restore).
+    pub fn cmd_on(&self, dir: &Path, wrapper: &[&str]) -> TestCommand {
+        let mut c = carnet_via(wrapper);
+        c.arg("--vault").arg(dir);
         if let Some(id) = &self.identity {
             c.arg("-i").arg(id);
         }
@@ -95,17 +466,16 @@ impl Vault {
         c
     }
 
-    pub fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Out {
         let mut c = self.cmd();
         c.args(args);
-        c.output().expect("cannot run carnet")
+        c.run()
     }
 
-    /// Runs and asserts success (exit 0), showing stderr when it fails.
-    pub fn ok<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
-        let out = self.run(args);
-        assert_success(&out, args);
-        out
+    /// Runs and asserts success (exit 0).
+    #[track_caller]
+    pub fn ok<S: AsRef<OsStr>>(&self, args: &[S]) -> Out {
+        self.run(args).ok()
     }
 
     /// Writes a file under `work` (creating folders) and returns its path.
@@ -122,11 +492,9 @@ impl Vault {
     pub fn add_all(&self, path: &Path, extra: &[&str]) -> Vec<String> {
         let mut args: Vec<std::ffi::OsString> = vec!["add".into(), "--json".into(), path.into()];
         args.extend(extra.iter().map(Into::into));
-        let out = self.ok(&args);
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("add --json did not print JSON ({e}): {}", text(&out.stdout))
-        });
-        v.as_array()
+        self.ok(&args)
+            .json()
+            .as_array()
             .expect("add --json prints an array")
             .iter()
             .filter(|o| o["status"] == "added")
@@ -145,11 +513,11 @@ impl Vault {
     pub fn ls(&self, args: &[&str]) -> Vec<Value> {
         let mut all = vec!["ls", "--json"];
         all.extend_from_slice(args);
-        let out = self.ok(&all);
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("ls --json did not print JSON ({e}): {}", text(&out.stdout))
-        });
-        v.as_array().expect("ls --json prints an array").clone()
+        self.ok(&all)
+            .json()
+            .as_array()
+            .expect("ls --json prints an array")
+            .clone()
     }
 
     /// The titles `ls --json ARGS` prints, in order.
@@ -175,108 +543,12 @@ impl Vault {
     }
 }
 
-/// The carnet binary, with the caller's CARNET_* settings removed and scrypt kept cheap.
-pub fn carnet() -> Command {
-    let mut c = Command::cargo_bin("carnet").expect("the carnet binary is built by cargo test");
-    c.env_remove("CARNET_VAULT")
-        .env_remove("CARNET_IDENTITY")
-        .env_remove("CARNET_PASSPHRASE")
-        .env("CARNET_SCRYPT_LOG_N", "10")
-        .stdin(Stdio::null());
-    c
-}
-
-pub fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-pub fn assert_success<S: AsRef<std::ffi::OsStr>>(out: &Output, args: &[S]) {
-    let shown: Vec<String> = args
-        .iter()
-        .map(|a| a.as_ref().to_string_lossy().into_owned())
-        .collect();
-    assert!(
-        out.status.success(),
-        "carnet {} failed with {}\nstdout: {}\nstderr: {}",
-        shown.join(" "),
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
-/// Asserts a clean failure: exit code 1, nothing on stdout, and on stderr exactly one
-/// `error: ...` line containing every needle, optionally followed by one `hint: ...` line.
-/// Returns stderr.
-pub fn assert_error(out: &Output, needles: &[&str]) -> String {
-    let err = text(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "expected exit code 1, got {}; stderr: {err}",
-        out.status
-    );
-    assert!(
-        out.stdout.is_empty(),
-        "nothing should reach stdout on error, got: {}",
-        text(&out.stdout)
-    );
-    let lines: Vec<&str> = err.lines().collect();
-    assert!(
-        matches!(lines.len(), 1 | 2),
-        "expected `error:` and at most a `hint:` line, got:\n{err}"
-    );
-    assert!(
-        lines[0].starts_with("error: "),
-        "first line is not `error: ...`:\n{err}"
-    );
-    if let Some(h) = lines.get(1) {
-        assert!(
-            h.starts_with("hint: "),
-            "second line is not `hint: ...`:\n{err}"
-        );
-    }
-    for n in needles {
-        assert!(
-            lines[0].contains(n),
-            "the error line should contain {n:?}; stderr:\n{err}"
-        );
-    }
-    err
-}
-
-/// The `hint: ...` line of an error, which must exist.
-pub fn hint(stderr: &str) -> &str {
-    stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("hint: "))
-        .unwrap_or_else(|| panic!("no hint line in:\n{stderr}"))
-}
-
-/// All regular files under `dir`, recursively, sorted.
-pub fn files_under(dir: &Path) -> Vec<PathBuf> {
-    snapshot(dir)
-        .into_iter()
-        .filter(|(_, e)| matches!(e, Entry::File(_)))
-        .map(|(p, _)| dir.join(p))
-        .collect()
-}
-
-/// Compares two byte strings without dumping megabytes into the failure message.
-pub fn assert_bytes_eq(got: &[u8], want: &[u8], what: &str) {
-    if got == want {
-        return;
-    }
-    let first = got
-        .iter()
-        .zip(want)
-        .position(|(a, b)| a != b)
-        .unwrap_or(got.len().min(want.len()));
-    panic!(
-        "{what}: got {} bytes, want {}; first difference at offset {first}",
-        got.len(),
-        want.len()
-    );
+/// A temp folder removed when dropped.
+pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("cannot create a temp dir")
 }
 
 /// The first 8 characters of an id, as carnet prints it.
@@ -292,35 +564,45 @@ pub fn which(prog: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The reference Go `age` CLI tools, or `None` when CARNET_SKIP_AGE_INTEROP=1.
-/// Fails the test when they are missing: interoperability must not pass by being skipped.
-pub fn require_age_tool(prog: &str) -> Option<PathBuf> {
+/// A reference tool (`age`, `unzip`, `minisign`), or `None` when CARNET_SKIP_AGE_INTEROP=1.
+/// A missing tool fails the test: interoperability must not pass by being skipped.
+pub fn require_tool(prog: &str, apt_package: &str) -> Option<PathBuf> {
     if std::env::var("CARNET_SKIP_AGE_INTEROP").as_deref() == Ok("1") {
         eprintln!("CARNET_SKIP_AGE_INTEROP=1: skipping the test that needs `{prog}`");
         return None;
     }
     Some(which(prog).unwrap_or_else(|| {
         panic!(
-            "`{prog}` is not on PATH: install the reference age CLI \
-             (`apt-get install -y age` on Debian), or set CARNET_SKIP_AGE_INTEROP=1 to skip \
-             the interoperability tests"
+            "`{prog}` is not on PATH: install it with `apt-get install -y {apt_package}` (CI \
+             does), or set CARNET_SKIP_AGE_INTEROP=1 to skip the interoperability tests"
         )
     }))
 }
 
-/// Writes a new age X25519 identity file (the `age-keygen` layout) in `dir`.
-pub fn new_identity_file(dir: &Path, name: &str) -> PathBuf {
+/// The reference Go `age` CLI tools (see `require_tool`).
+pub fn require_age_tool(prog: &str) -> Option<PathBuf> {
+    require_tool(prog, "age")
+}
+
+/// Writes a new age X25519 identity file (the `age-keygen` layout) at `p`; returns it.
+pub fn write_identity_file(p: &Path) -> age::x25519::Identity {
     use age::secrecy::ExposeSecret;
     let id = age::x25519::Identity::generate();
-    let p = dir.join(name);
     fs::write(
-        &p,
+        p,
         format!(
-            "# public key: {}\n{}\n",
+            "# created: 2026-01-01T00:00:00Z\n# public key: {}\n{}\n",
             id.to_public(),
             id.to_string().expose_secret()
         ),
     )
     .unwrap();
+    id
+}
+
+/// Writes a new age X25519 identity file named `name` in `dir`.
+pub fn new_identity_file(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    write_identity_file(&p);
     p
 }
