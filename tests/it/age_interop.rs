@@ -140,8 +140,8 @@ fn age_decrypt_typing_passphrase(
             }
         }
     }
-    // Let age switch the terminal to no-echo mode before typing.
-    std::thread::sleep(Duration::from_millis(300));
+    // Typed now, the line waits in the terminal's input buffer until age reads it: switching
+    // echo off (TCSETS) does not flush pending input, so nothing here waits for age.
     let mut stdin = child.stdin.take().unwrap();
     stdin
         .write_all(format!("{passphrase}\n").as_bytes())

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::util::backup::{
     EXIT_FAILURE, EXIT_INTEGRITY, EXIT_USAGE, Forge, KeyMode, Out, Sandbox, ZipEntry,
     assert_same_files, copy_dir, count_objects, files, fingerprint, flip_middle, forge, objects,
-    offline, tree, zip_names,
+    offline, tree, zip_names, zip_read, zip_write,
 };
 use serde_json::Value;
 
@@ -531,6 +531,26 @@ fn restore_refuses_a_backup_with_duplicate_entries() {
     );
     assert_eq!(zip_names(&bad).iter().filter(|n| **n == obj).count(), 2);
     assert_restore_refused(&s, &bad, EXIT_INTEGRITY, &["twice"], "duplicate");
+}
+
+#[test]
+fn restore_refuses_an_entry_whose_record_points_at_another_entrys_body() {
+    let (s, zip) = backed_up();
+    let objs = objects(&s.vault);
+    let mut entries = zip_read(&fs::read(&zip).unwrap());
+    let at = |name: &str| entries.iter().position(|e| e.name == name).unwrap();
+    // Two objects, the later one in the zip made a second central record over the body of
+    // the earlier one: two names, one local header (overlapping entries).
+    let (mut first, mut second) = (at(&objs[0]), at(&objs[1]));
+    if first > second {
+        (first, second) = (second, first);
+    }
+    let name = entries[second].name.clone();
+    entries[second] = ZipEntry::alias(&name, first);
+    let bad = s.work.join("bad.zip");
+    fs::write(&bad, zip_write(&entries)).unwrap();
+    assert_eq!(zip_names(&bad).iter().filter(|n| **n == name).count(), 1);
+    assert_restore_refused(&s, &bad, EXIT_INTEGRITY, &[&name], "overlapping entries");
 }
 
 #[test]

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub use super::zip::{Forge, ZipEntry, forge, zip_names};
+pub use super::zip::{Forge, ZipEntry, forge, zip_names, zip_read, zip_write};
 pub use super::{
     EXIT_FAILURE, EXIT_INTEGRITY, EXIT_USAGE, KeyMode, Out, TestCommand, assert_same_files,
     carnet_via, copy_dir, files, flip_middle, pseudo_random, tree,
