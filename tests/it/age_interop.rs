@@ -15,10 +15,6 @@ use std::time::{Duration, Instant};
 
 use util::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
-
 /// The single object the vault holds.
 fn only_object(v: &Vault) -> std::path::PathBuf {
     let objs = v.objects();

@@ -5,14 +5,9 @@ use crate::util;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::process::Command;
 
 use util::*;
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
 
 /// A vault holding one document.
 fn vault_with_a_document() -> (Vault, String) {

@@ -3,14 +3,8 @@
 
 use crate::util;
 
-use std::path::Path;
-
 use serde_json::Value;
 use util::*;
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
 
 #[test]
 fn carnet_vault_env_selects_the_vault_and_vault_flag_overrides_it() {

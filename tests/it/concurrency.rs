@@ -3,13 +3,7 @@
 
 use crate::util;
 
-use std::path::Path;
-
 use util::*;
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
 
 fn spawn_add(v: &Vault, args: &[&str]) -> Spawned {
     v.cmd().arg("add").args(args).start()

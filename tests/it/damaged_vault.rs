@@ -4,13 +4,8 @@
 use crate::util;
 
 use std::fs;
-use std::path::Path;
 
 use util::*;
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
 
 const INTEGRITY: i32 = 3;
 

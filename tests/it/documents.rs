@@ -10,10 +10,6 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 use util::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
-
 fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = files_under(dir)
         .iter()

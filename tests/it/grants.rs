@@ -14,10 +14,6 @@ use std::time::{Duration, Instant};
 use crate::util::grants::*;
 use serde_json::Value;
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
-
 fn strs(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap_or_else(|| panic!("not an array: {v}"))

@@ -3,14 +3,8 @@
 
 use crate::util;
 
-use std::path::Path;
-
 use serde_json::Value;
 use util::*;
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
 
 /// Adds `bytes` as `name`, then checks `ls`, `cat` and `export` give back exactly those bytes.
 fn round_trip(name: &str, bytes: &[u8]) {

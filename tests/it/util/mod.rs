@@ -551,6 +551,11 @@ pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
         .expect("cannot create a temp dir")
 }
 
+/// A temp path as an argument (they are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("temp paths are UTF-8")
+}
+
 /// The first 8 characters of an id, as carnet prints it.
 pub fn short(id: &str) -> &str {
     &id[..8]
