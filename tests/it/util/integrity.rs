@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::ops::Deref;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
@@ -162,15 +162,7 @@ impl Vault {
 
     /// Every file of the vault, relative, sorted (`lock` included).
     pub fn files(&self) -> Vec<String> {
-        let mut v: Vec<String> = walkdir::WalkDir::new(&self.dir)
-            .min_depth(1)
-            .into_iter()
-            .map(|e| e.unwrap())
-            .filter(|e| e.file_type().is_file())
-            .map(|e| rel(&self.dir, e.path()))
-            .collect();
-        v.sort();
-        v
+        super::files(&self.dir).into_keys().collect()
     }
 
     /// The objects on disk, relative (`objects/xx/ID.age`).
@@ -191,29 +183,18 @@ impl Vault {
 
     /// Every file's bytes except the lock: to check that a refused command wrote nothing.
     pub fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
-        self.files()
-            .into_iter()
-            .filter(|f| f != "lock")
-            .map(|f| {
-                let b = fs::read(self.path(&f)).unwrap();
-                (f, b)
-            })
-            .collect()
+        let mut files = super::files(&self.dir);
+        files.remove("lock");
+        files
     }
 
     /// Asserts the vault holds exactly the files and bytes of `before` (ignoring the lock).
+    #[track_caller]
     pub fn assert_unchanged(&self, before: &BTreeMap<String, Vec<u8>>, what: &str) {
-        let now = self.snapshot();
-        let added: Vec<&String> = now.keys().filter(|k| !before.contains_key(*k)).collect();
-        let gone: Vec<&String> = before.keys().filter(|k| !now.contains_key(*k)).collect();
-        let changed: Vec<&String> = now
-            .iter()
-            .filter(|(k, b)| before.get(*k).is_some_and(|o| o != *b))
-            .map(|(k, _)| k)
-            .collect();
-        assert!(
-            added.is_empty() && gone.is_empty() && changed.is_empty(),
-            "{what}: the vault was written to: added {added:?}, removed {gone:?}, changed {changed:?}"
+        super::assert_same_files(
+            &self.snapshot(),
+            before,
+            &format!("{what}: the vault was written to"),
         );
     }
 
@@ -282,10 +263,6 @@ impl Vault {
         edit(&mut lines);
         self.write_segment_lines(rel, &lines);
     }
-}
-
-pub fn rel(base: &Path, p: &Path) -> String {
-    p.strip_prefix(base).unwrap().to_string_lossy().into_owned()
 }
 
 /// Asserts an integrity failure (exit 3) with a `FAILED` line that names `needle`.
