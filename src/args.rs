@@ -23,7 +23,9 @@ Environment:\n  CARNET_VAULT           the vault folder (like --vault)\n  \
 CARNET_IDENTITY        an age identity file that opens the vault (like -i)\n  \
 CARNET_PASSPHRASE      the passphrase, for scripts (--passphrase-file wins over it)\n  \
 CARNET_KNOWN_PATIENTS  where `carnet open` remembers patients' keys\n                         \
-[default: $XDG_CONFIG_HOME/carnet/known-patients.toml]\n\n\
+[default: $XDG_CONFIG_HOME/carnet/known-patients.toml]\n  \
+CARNET_NOW             the time carnet uses instead of the clock (tests and\n                         \
+reproducible runs), in RFC 3339: 2026-03-14T09:30:00Z\n\n\
 Examples:\n  carnet init --name \"Marie Dupont\"\n  carnet add ~/Documents/sante\n  carnet ls --category imagerie"
 )]
 pub struct Cli {

@@ -58,6 +58,10 @@ pub enum Error {
     /// Bad input that is not covered above: the message names it, the hint says what to do.
     #[error("{msg}")]
     Input { msg: String, hint: Option<String> },
+    /// A malformed setting clap does not see (an environment variable): exit 2, like a bad
+    /// argument.
+    #[error("{msg}")]
+    Usage { msg: String, hint: String },
 }
 
 impl Error {
@@ -100,6 +104,7 @@ impl Error {
                 "nothing was restored; use another backup (or a mirror) of this vault"
             }
             Error::Input { hint, .. } => return hint.clone(),
+            Error::Usage { hint, .. } => hint.as_str(),
         };
         Some(h.to_string())
     }
@@ -109,6 +114,7 @@ impl Error {
             Error::Integrity(_) | Error::VerifyFailed(_) | Error::BadBundle(_) => Exit::Integrity,
             Error::GrantValidity(_) | Error::GrantNotYetValid(_) => Exit::GrantValidity,
             Error::BadBackup(_) => Exit::Integrity,
+            Error::Usage { .. } => Exit::Usage,
             _ => Exit::Failure,
         }
     }

@@ -385,7 +385,7 @@ struct GrantView<'a> {
 pub fn list(ctx: &Ctx, a: GrantsArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let m = vault.read(&ctx.keys)?.manifest;
-    let now = dates::now();
+    let now = ctx.now;
     let grants: Vec<&GrantRecord> = m
         .grants
         .iter()

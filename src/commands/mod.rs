@@ -33,6 +33,9 @@ use crate::vault::{self, KeyOpts, Vault};
 pub struct Ctx {
     pub vault_dir: PathBuf,
     pub keys: KeyOpts,
+    /// The time of this run: `CARNET_NOW` when set, so that tests and reproducible runs can
+    /// check validity at a chosen time instead of waiting for it; else the clock.
+    pub now: jiff::Timestamp,
 }
 
 impl Ctx {
@@ -46,6 +49,7 @@ impl Ctx {
         };
         Ok(Ctx {
             vault_dir,
+            now: now_from_env()?,
             keys: KeyOpts {
                 identity: g.identity,
                 passphrase: PassphraseSource {
@@ -57,6 +61,25 @@ impl Ctx {
 
     pub fn open_vault(&self) -> anyhow::Result<Vault> {
         Vault::open(&self.vault_dir)
+    }
+}
+
+/// `CARNET_NOW` (RFC 3339) when set and not empty, else the clock. Read here only: the CLI
+/// layer resolves the time once and commands take it from `Ctx`.
+fn now_from_env() -> Result<jiff::Timestamp, Error> {
+    match std::env::var_os("CARNET_NOW").filter(|v| !v.is_empty()) {
+        None => Ok(crate::dates::now()),
+        Some(v) => v
+            .to_str()
+            .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+            .ok_or_else(|| Error::Usage {
+                msg: format!(
+                    "CARNET_NOW is not an RFC 3339 time: {:?}",
+                    v.to_string_lossy()
+                ),
+                hint: "set CARNET_NOW to a time such as 2026-03-14T09:30:00Z, or unset it to use the clock"
+                    .to_string(),
+            }),
     }
 }
 

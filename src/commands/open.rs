@@ -119,8 +119,7 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
     }
     let remember = check_known_patient(&terms, a.from.is_some())?;
 
-    let now = dates::now();
-    let status = terms.status(now);
+    let status = terms.status(ctx.now);
     opened.check_entries().map_err(to_error)?;
     if !a.json {
         print_terms(&terms, status);

@@ -1,7 +1,7 @@
 //! The terms a patient writes into a grant: when it starts and ends, and the key fingerprint
 //! the professional checks it against.
 
-mod util;
+use crate::util;
 
 use serde_json::Value;
 use util::*;

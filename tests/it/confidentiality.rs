@@ -2,7 +2,7 @@
 //! file name, plaintext hash or document byte appears in clear in any file (or file name) of
 //! the vault; and every file is private to its owner.
 
-mod util;
+use crate::util;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -10,10 +10,6 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 use util::*;
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
 
 /// Where `needle` first occurs in `hay`.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -117,9 +113,9 @@ fn mode(p: &Path) -> u32 {
 
 /// Runs carnet under `umask 000`, so that only carnet's own choices set the permissions.
 fn run_with_open_umask(v: &Vault, args: &[&str]) {
-    let bin = assert_cmd::cargo::cargo_bin("carnet");
-    let out = Command::new("sh")
-        .arg("-c")
+    let bin = bin();
+    let mut c = Command::new("sh");
+    c.arg("-c")
         .arg("umask 000; exec \"$@\"")
         .arg("sh")
         .arg(&bin)
@@ -130,10 +126,8 @@ fn run_with_open_umask(v: &Vault, args: &[&str]) {
         .env_remove("CARNET_IDENTITY")
         .env("CARNET_PASSPHRASE", PASSPHRASE)
         .env("CARNET_SCRYPT_LOG_N", "10")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert_success(&out, args);
+        .stdin(std::process::Stdio::null());
+    TestCommand::from(c).ok();
 }
 
 fn assert_private(dir: &Path) {

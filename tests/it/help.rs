@@ -98,7 +98,7 @@ fn exempt_groups_still_lack_examples() {
                 .unwrap_or_default();
             assert!(
                 !after.contains("Example"),
-                "{name} now has examples: remove it from GROUPS_WITHOUT_EXAMPLES in tests/help.rs"
+                "{name} now has examples: remove it from GROUPS_WITHOUT_EXAMPLES in tests/it/help.rs"
             );
         }
     }

@@ -5,7 +5,7 @@
 //! `carnet verify --offline`; until those land they are ignored. The restic tests need `restic`
 //! (`apt-get install -y restic`), and fail without it unless `CARNET_SKIP_RESTIC=1`.
 
-mod util;
+use crate::util;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -91,9 +91,8 @@ fn restored(source: &Path, name: &str) -> Vault {
         .arg(&r.dir)
         .arg("restore")
         .arg(source)
-        .output()
-        .expect("run carnet restore");
-    assert_exit(&out, 0, &format!("carnet restore {name}"));
+        .run();
+    out.assert_code(0, &format!("carnet restore {name}"));
     r
 }
 
@@ -445,9 +444,8 @@ fn usb_stick_mirror_is_updated_and_verified() {
         .arg("--vault")
         .arg(&mirror)
         .args(["verify", "--offline"])
-        .output()
-        .expect("run carnet verify");
-    assert_exit(&out, 0, "verify --offline of the mirror");
+        .run();
+    out.assert_code(0, "verify --offline of the mirror");
 
     // A second run brings the mirror up to date with a new document.
     let c = v.write("bilan.csv", b"examen,resultat\nCRP,4\n");

@@ -3,103 +3,30 @@
 //! take a bundle apart and build hostile ones.
 //!
 //! Bundles are taken apart and rebuilt without carnet's own code: the `age` crate (as the `age`
-//! CLI would), a minimal stored-zip reader and writer written here (so that duplicate, absolute,
-//! `..`, symlink and mis-sized entries can be written at all), and a minisign signer built on
-//! `ed25519-dalek` (so that a "patient" other than the vault's own can sign terms).
-#![allow(dead_code)]
+//! CLI would), the tests' zip forger (`util::zip`, so that duplicate, absolute, `..`, symlink
+//! and mis-sized entries can be written at all), and a minisign signer built on `ed25519-dalek`
+//! (so that a "patient" other than the vault's own can sign terms).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::str::FromStr;
 
-use assert_cmd::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// Exit codes (src/error.rs).
-pub const EXIT_FAILURE: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
-pub const EXIT_INTEGRITY: i32 = 3;
-pub const EXIT_VALIDITY: i32 = 4;
+pub use super::zip::{ZipEntry, zip_read, zip_write};
+pub use super::{
+    EXIT_FAILURE, EXIT_INTEGRITY, EXIT_USAGE, EXIT_VALIDITY, Out, TestCommand, assert_bytes_eq,
+    assert_same, carnet, files, pseudo_random, require_tool, s, sha256_hex, snapshot,
+};
 
 /// The patients' vault passphrase, and the passphrase of protected professional keys (kept
 /// different, so that a mix-up shows).
 pub const PATIENT_PASS: &str = "patient passphrase for grant tests";
 pub const PRO_PASS: &str = "professional passphrase for grant tests";
-
-// ---------------------------------------------------------------------------------------------
-// Running carnet
-
-/// What one run of carnet gave back.
-pub struct Out {
-    pub code: Option<i32>,
-    pub stdout: Vec<u8>,
-    pub stderr: String,
-    pub shown: String,
-}
-
-impl Out {
-    pub fn stdout_str(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-
-    pub fn describe(&self) -> String {
-        let mut so = self.stdout_str();
-        if so.len() > 2000 {
-            so.truncate(2000);
-            so.push('…');
-        }
-        format!(
-            "carnet {}\nexit {:?}\n--- stdout\n{so}\n--- stderr\n{}",
-            self.shown, self.code, self.stderr
-        )
-    }
-
-    /// Asserts success and returns self.
-    pub fn ok(self) -> Out {
-        assert_eq!(self.code, Some(0), "expected success:\n{}", self.describe());
-        self
-    }
-
-    /// Asserts exit `code` and an `error: ...` line (the first line of stderr starting with
-    /// `error: `) holding every needle; returns that line.
-    pub fn fails(&self, code: i32, needles: &[&str]) -> String {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "expected exit {code}:\n{}",
-            self.describe()
-        );
-        let line = self
-            .stderr
-            .lines()
-            .find(|l| l.starts_with("error: "))
-            .unwrap_or_else(|| panic!("no `error: ` line:\n{}", self.describe()))
-            .to_string();
-        for n in needles {
-            assert!(
-                line.contains(n),
-                "the error should mention {n:?}:\n{}",
-                self.describe()
-            );
-        }
-        assert!(
-            !self.stderr.contains("Stack backtrace") && !self.stderr.contains("panicked"),
-            "no backtrace or panic expected:\n{}",
-            self.describe()
-        );
-        line
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.describe()))
-    }
-}
 
 /// The paths every command of a test shares: the temp root (also the working directory) and
 /// the professional's remembered-patients file, kept apart from any extraction target.
@@ -113,14 +40,9 @@ impl Env {
     /// `carnet` with a clean environment: no CARNET_VAULT / CARNET_IDENTITY /
     /// CARNET_PASSPHRASE from the caller, cheap scrypt, this test's known-patients file, stdin
     /// from /dev/null, run in the temp root.
-    pub fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("carnet").expect("the carnet binary is built by cargo");
-        c.env_remove("CARNET_VAULT")
-            .env_remove("CARNET_IDENTITY")
-            .env_remove("CARNET_PASSPHRASE")
-            .env("CARNET_SCRYPT_LOG_N", "10")
-            .env("CARNET_KNOWN_PATIENTS", &self.known)
-            .stdin(Stdio::null())
+    pub fn cmd(&self) -> TestCommand {
+        let mut c = carnet();
+        c.env("CARNET_KNOWN_PATIENTS", &self.known)
             .current_dir(&self.root);
         c
     }
@@ -132,17 +54,7 @@ impl Env {
         if let Some(p) = passphrase {
             c.env("CARNET_PASSPHRASE", p);
         }
-        let o = c.output().expect("cannot run carnet");
-        Out {
-            code: o.status.code(),
-            stdout: o.stdout,
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-            shown: args
-                .iter()
-                .map(|a| a.as_ref().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join(" "),
-        }
+        c.run()
     }
 
     /// A path under the root, its parent folders created.
@@ -178,10 +90,9 @@ impl Env {
         args.extend(extra.iter().map(|s| s.to_string()));
         let out = self.run(Some(PRO_PASS), &args).ok();
         let card = key.with_extension("card.toml");
-        let recipient = out.stdout_str().trim().to_string();
+        let recipient = out.text().trim().to_string();
         assert!(recipient.starts_with("age1"), "keygen prints the recipient");
         Pro {
-            name: name.to_string(),
             key,
             card,
             recipient,
@@ -259,7 +170,6 @@ impl std::ops::Deref for Lab {
 /// A professional's key, as `carnet keygen` wrote it.
 #[derive(Clone)]
 pub struct Pro {
-    pub name: String,
     pub key: PathBuf,
     pub card: PathBuf,
     pub recipient: String,
@@ -335,7 +245,7 @@ impl Patient {
             OsStr::new("--card"),
             pro.card.as_os_str(),
         ]);
-        out.stdout_str().trim().to_string()
+        out.text().trim().to_string()
     }
 
     /// `grant ... --json`: returns the JSON report.
@@ -373,64 +283,6 @@ impl Patient {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Files and bytes
-
-#[path = "../util/shared.rs"]
-mod shared;
-pub use shared::*;
-
-/// The regular files under `dir`, relative, with their bytes.
-pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    snapshot(dir)
-        .into_iter()
-        .filter_map(|(p, e)| match e {
-            Entry::File(b) => Some((p.to_str().unwrap().to_string(), b)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Compares byte strings without dumping megabytes.
-pub fn assert_bytes_eq(got: &[u8], want: &[u8], what: &str) {
-    if got == want {
-        return;
-    }
-    let first = got
-        .iter()
-        .zip(want)
-        .position(|(a, b)| a != b)
-        .unwrap_or(got.len().min(want.len()));
-    panic!(
-        "{what}: got {} bytes, want {}; first difference at offset {first}",
-        got.len(),
-        want.len()
-    );
-}
-
-/// Finds a program on PATH.
-pub fn which(prog: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(prog))
-        .find(|p| p.is_file())
-}
-
-/// A reference tool (`age`, `unzip`, `minisign`), or `None` when CARNET_SKIP_AGE_INTEROP=1.
-/// A missing tool fails the test: interoperability must not pass by being skipped.
-pub fn require_tool(prog: &str, apt_package: &str) -> Option<PathBuf> {
-    if std::env::var("CARNET_SKIP_AGE_INTEROP").as_deref() == Ok("1") {
-        eprintln!("CARNET_SKIP_AGE_INTEROP=1: skipping the test that needs `{prog}`");
-        return None;
-    }
-    Some(which(prog).unwrap_or_else(|| {
-        panic!(
-            "`{prog}` is not on PATH: install it with `apt-get install -y {apt_package}` (CI \
-             does), or set CARNET_SKIP_AGE_INTEROP=1 to skip the interoperability tests"
-        )
-    }))
-}
-
-// ---------------------------------------------------------------------------------------------
 // age, as the age CLI does it
 
 /// Decrypts an age file (binary or armored) with `id`.
@@ -458,172 +310,6 @@ pub fn age_encrypt(recipient: &str, plain: &[u8], armor: bool) -> Vec<u8> {
     let mut w = enc.wrap_output(armored).unwrap();
     w.write_all(plain).unwrap();
     w.finish().unwrap().finish().unwrap()
-}
-
-// ---------------------------------------------------------------------------------------------
-// A minimal stored zip, read and written by hand
-
-/// A zip entry as it will be written: any name (even hostile), any unix mode, any method, and
-/// optionally sizes that lie about the data.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ZipEntry {
-    pub name: String,
-    pub data: Vec<u8>,
-    /// Unix mode (file type and permissions), written in the high 16 bits of external attrs.
-    pub mode: u32,
-    /// 0 = stored, 8 = deflated.
-    pub method: u16,
-    /// Sizes written in both headers instead of the data's length.
-    pub declared_size: Option<u32>,
-}
-
-impl ZipEntry {
-    pub fn file(name: &str, data: &[u8]) -> ZipEntry {
-        ZipEntry {
-            name: name.to_string(),
-            data: data.to_vec(),
-            mode: 0o100644,
-            method: 0,
-            declared_size: None,
-        }
-    }
-
-    pub fn symlink(name: &str, target: &str) -> ZipEntry {
-        ZipEntry {
-            mode: 0o120777,
-            ..ZipEntry::file(name, target.as_bytes())
-        }
-    }
-}
-
-fn crc_table() -> [u32; 256] {
-    let mut t = [0u32; 256];
-    for (i, slot) in t.iter_mut().enumerate() {
-        let mut c = i as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xedb8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-        }
-        *slot = c;
-    }
-    t
-}
-
-pub fn crc32(data: &[u8]) -> u32 {
-    let t = crc_table();
-    let mut c = !0u32;
-    for &b in data {
-        c = t[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
-    }
-    !c
-}
-
-fn le16(v: &mut Vec<u8>, x: u16) {
-    v.extend_from_slice(&x.to_le_bytes());
-}
-fn le32(v: &mut Vec<u8>, x: u32) {
-    v.extend_from_slice(&x.to_le_bytes());
-}
-fn rd16(b: &[u8], at: usize) -> usize {
-    u16::from_le_bytes([b[at], b[at + 1]]) as usize
-}
-fn rd32(b: &[u8], at: usize) -> usize {
-    u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize
-}
-
-/// Writes a zip (no data descriptors, no ZIP64) holding exactly `entries`, in order, names
-/// flagged UTF-8.
-pub fn zip_write(entries: &[ZipEntry]) -> Vec<u8> {
-    assert!(entries.len() < 0xffff, "no ZIP64 here");
-    let mut out = Vec::new();
-    let mut central = Vec::new();
-    // 2024-03-01 12:00:00 in DOS format.
-    let (time, date) = (12u16 << 11, ((2024u16 - 1980) << 9) | (3 << 5) | 1);
-    for e in entries {
-        let offset = out.len() as u32;
-        let crc = crc32(&e.data);
-        let size = e.declared_size.unwrap_or(e.data.len() as u32);
-        let name = e.name.as_bytes();
-        le32(&mut out, 0x0403_4b50);
-        le16(&mut out, 20);
-        le16(&mut out, 0x0800);
-        le16(&mut out, e.method);
-        le16(&mut out, time);
-        le16(&mut out, date);
-        le32(&mut out, crc);
-        le32(&mut out, size);
-        le32(&mut out, size);
-        le16(&mut out, name.len() as u16);
-        le16(&mut out, 0);
-        out.extend_from_slice(name);
-        out.extend_from_slice(&e.data);
-
-        le32(&mut central, 0x0201_4b50);
-        le16(&mut central, (3 << 8) | 20);
-        le16(&mut central, 20);
-        le16(&mut central, 0x0800);
-        le16(&mut central, e.method);
-        le16(&mut central, time);
-        le16(&mut central, date);
-        le32(&mut central, crc);
-        le32(&mut central, size);
-        le32(&mut central, size);
-        le16(&mut central, name.len() as u16);
-        le16(&mut central, 0);
-        le16(&mut central, 0);
-        le16(&mut central, 0);
-        le16(&mut central, 0);
-        le32(&mut central, e.mode << 16);
-        le32(&mut central, offset);
-        central.extend_from_slice(name);
-    }
-    let cd_offset = out.len() as u32;
-    let cd_size = central.len() as u32;
-    out.extend_from_slice(&central);
-    le32(&mut out, 0x0605_4b50);
-    le16(&mut out, 0);
-    le16(&mut out, 0);
-    le16(&mut out, entries.len() as u16);
-    le16(&mut out, entries.len() as u16);
-    le32(&mut out, cd_size);
-    le32(&mut out, cd_offset);
-    le16(&mut out, 0);
-    out
-}
-
-/// Reads the entries of a stored zip through its central directory (as carnet writes them:
-/// sizes in the central directory, no ZIP64).
-pub fn zip_read(z: &[u8]) -> Vec<ZipEntry> {
-    let eocd = (0..=z.len() - 22)
-        .rev()
-        .find(|&i| z[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])
-        .expect("end of central directory");
-    let count = rd16(z, eocd + 10);
-    let mut at = rd32(z, eocd + 16);
-    let mut entries = Vec::new();
-    for _ in 0..count {
-        assert_eq!(rd32(z, at), 0x0201_4b50, "central directory entry");
-        let method = rd16(z, at + 10) as u16;
-        let csize = rd32(z, at + 20);
-        let (n, x, c) = (rd16(z, at + 28), rd16(z, at + 30), rd16(z, at + 32));
-        let mode = (rd32(z, at + 38) >> 16) as u32;
-        let local = rd32(z, at + 42);
-        let name = String::from_utf8(z[at + 46..at + 46 + n].to_vec()).unwrap();
-        assert_eq!(rd32(z, local), 0x0403_4b50, "local header of {name}");
-        let data_at = local + 30 + rd16(z, local + 26) + rd16(z, local + 28);
-        entries.push(ZipEntry {
-            name,
-            data: z[data_at..data_at + csize].to_vec(),
-            mode,
-            method,
-            declared_size: None,
-        });
-        at += 46 + n + x + c;
-    }
-    entries
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,20 +6,14 @@
 //! CI installs them with `apt-get install -y age unzip minisign`. Without them those tests fail,
 //! unless CARNET_SKIP_AGE_INTEROP=1 is set.
 
-mod grants_util;
-
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use grants_util::*;
+use crate::util::grants::*;
 use serde_json::Value;
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
 
 fn strs(v: &Value) -> Vec<String> {
     v.as_array()
@@ -54,10 +48,10 @@ fn keygen_writes_a_protected_key_and_a_card_beside_it() {
             ],
         )
         .ok();
-    let recipient = out.stdout_str().trim().to_string();
+    let recipient = out.text().trim().to_string();
     assert!(recipient.starts_with("age1"), "{recipient}");
     assert_eq!(
-        out.stdout_str(),
+        out.text(),
         format!("{recipient}\n"),
         "stdout: the recipient"
     );
@@ -300,15 +294,15 @@ fn pro_add_from_a_card_or_by_hand_gives_handles_from_names() {
         "--profession",
         "infirmier",
     ]);
-    assert_eq!(out.stdout_str(), "paul-roux\n");
+    assert_eq!(out.text(), "paul-roux\n");
     // ... or an ssh-ed25519 public key line; accents folded in the handle.
     let ssh = ssh_ed25519_line(9, "elise@cabinet");
     let out = p.ok(&["pro", "add", "--name", "Dr Élise Bérard", "--key", &ssh]);
-    assert_eq!(out.stdout_str(), "elise-berard\n");
+    assert_eq!(out.text(), "elise-berard\n");
     // The same name again gets a distinct handle; --handle chooses one.
     let other = age::x25519::Identity::generate().to_public().to_string();
     let out = p.ok(&["pro", "add", "--name", "Dr Jeanne Martin", "--key", &other]);
-    assert_eq!(out.stdout_str(), "jeanne-martin-2\n");
+    assert_eq!(out.text(), "jeanne-martin-2\n");
     let cardio = age::x25519::Identity::generate().to_public().to_string();
     let out = p.ok(&[
         "pro",
@@ -320,7 +314,7 @@ fn pro_add_from_a_card_or_by_hand_gives_handles_from_names() {
         "--handle",
         "Cardio",
     ]);
-    assert_eq!(out.stdout_str(), "cardio\n");
+    assert_eq!(out.text(), "cardio\n");
 
     let ls = p.ok(&["pro", "ls", "--json"]).json();
     let ls = ls.as_array().unwrap();
@@ -351,7 +345,7 @@ fn pro_add_from_a_card_or_by_hand_gives_handles_from_names() {
     assert!(paul["fingerprint"].is_null(), "no signing key by hand");
     assert_eq!(paul["recipient"].as_str(), Some(paul_rcpt.as_str()));
     assert_eq!(ls[2]["recipient"].as_str(), Some(ssh.as_str()));
-    let table = p.ok(&["pro", "ls"]).stdout_str();
+    let table = p.ok(&["pro", "ls"]).text();
     for h in handles {
         assert!(table.contains(h), "{table}");
     }
@@ -457,7 +451,7 @@ fn pro_commands_take_a_handle_or_an_rpps_or_adeli_number() {
         out.stderr
     );
     assert!(blocked("jeanne-martin") && !blocked("paul-roux"));
-    assert!(p.ok(&["pro", "ls"]).stdout_str().contains("[blocked]"));
+    assert!(p.ok(&["pro", "ls"]).text().contains("[blocked]"));
     for who in ["jeanne-martin", "10005173140"] {
         let f = out_dir.join("refused.age");
         p.run(&[
@@ -701,7 +695,7 @@ fn grant_then_open_round_trips_every_byte_for_each_recipient() {
         let parent = parent.parent().unwrap();
         let dir = parent.join("marie");
         let out = lab.open(pro, &bundle, &["-o", s(&dir)]).ok();
-        let shown = out.stdout_str();
+        let shown = out.text();
         for needle in [
             "Marie Dupont",
             fp.as_str(),
@@ -754,7 +748,7 @@ fn grant_then_open_round_trips_every_byte_for_each_recipient() {
     // --list checks and shows, writes nothing; --json reports the grant.
     let before = snapshot(&lab.root.join("recv1"));
     let out = lab.open(&paul, &bundle, &["--list"]).ok();
-    assert!(out.stdout_str().contains("avis cardiologie"));
+    assert!(out.text().contains("avis cardiologie"));
     let rep = lab.open(&paul, &bundle, &["--list", "--json"]).ok().json();
     assert_eq!(rep["grant"], g["id"]);
     assert_eq!(rep["status"], "active");
@@ -878,11 +872,7 @@ fn grant_json_to_stdout_keeps_the_bundle_intact() {
         // written or logged.
         let out = p.run(&args);
         out.fails(1, &["--json and -o - would both write to standard output"]);
-        assert!(
-            out.stdout.is_empty(),
-            "nothing on stdout:\n{}",
-            out.describe()
-        );
+        assert!(out.stdout.is_empty(), "nothing on stdout:\n{}", out);
     }
 }
 
@@ -1112,13 +1102,12 @@ fn expired_and_not_yet_valid_grants_are_refused_with_exit_4() {
     p.add("a.txt", b"a\n", &[]);
     let soon = lab.path("outbox/soon.age");
     let later = lab.path("outbox/later.age");
-    let t0 = Instant::now();
     let g1 = p.grant(&[
         "--to",
         "paul-roux",
         "--all",
         "--expires",
-        "3s",
+        "1h",
         "-o",
         s(&soon),
     ]);
@@ -1134,40 +1123,91 @@ fn expired_and_not_yet_valid_grants_are_refused_with_exit_4() {
         s(&later),
     ]);
     assert_eq!(g2["not_before"], "2099-01-01T00:00:00Z");
-    let status = |id: &Value| -> String {
-        p.grants(&[]).iter().find(|g| g["id"] == *id).unwrap()["status"]
+    // `grants --json` on the patient's side, at `now` (CARNET_NOW) or by the clock.
+    let grants_at = |now: Option<&str>, extra: &[&str]| -> Vec<Value> {
+        let mut c = lab.cmd();
+        c.env("CARNET_PASSPHRASE", PATIENT_PASS)
+            .arg("--vault")
+            .arg(&p.vault)
+            .args(["grants", "--json"])
+            .args(extra);
+        if let Some(t) = now {
+            c.env("CARNET_NOW", t);
+        }
+        c.ok().json().as_array().unwrap().clone()
+    };
+    let status = |now: Option<&str>, id: &Value| -> String {
+        grants_at(now, &[]).iter().find(|g| g["id"] == *id).unwrap()["status"]
             .as_str()
             .unwrap()
             .to_string()
     };
-    assert_eq!(status(&g2["id"]), "not-yet-valid");
-    if t0.elapsed() < Duration::from_millis(2000) {
-        assert_eq!(status(&g1["id"]), "active");
-        lab.open(&paul, &soon, &["--list"]).ok();
-    }
+    assert_eq!(status(None, &g2["id"]), "not-yet-valid");
+    assert_eq!(status(None, &g1["id"]), "active");
+    lab.open(&paul, &soon, &["--list"]).ok();
 
+    // `carnet open` as Paul (an unprotected key), at `now` or by the clock.
+    let open_at = |now: Option<&str>, bundle: &Path, args: &[&str]| -> Out {
+        let mut c = lab.cmd();
+        c.arg("open")
+            .arg(bundle)
+            .arg("-i")
+            .arg(&paul.key)
+            .args(args);
+        if let Some(t) = now {
+            c.env("CARNET_NOW", t);
+        }
+        c.run()
+    };
     let recv = lab.path("recv/keep.txt");
     fs::write(&recv, b"keep").unwrap();
     let recv = recv.parent().unwrap().to_path_buf();
-    let refused = |bundle: &Path, needles: &[&str]| {
+    let refused = |now: Option<&str>, bundle: &Path, needles: &[&str]| {
         let before = snapshot(&recv);
-        let out = lab.open(&paul, bundle, &["-o", s(&recv.join("out"))]);
+        let out = open_at(now, bundle, &["-o", s(&recv.join("out"))]);
         out.fails(EXIT_VALIDITY, needles);
         assert_same(&before, &snapshot(&recv), "the target's parent");
-        let out = lab.open(&paul, bundle, &["--list"]);
+        let out = open_at(now, bundle, &["--list"]);
         out.fails(EXIT_VALIDITY, needles);
     };
-    refused(&later, &["not valid before"]);
+    refused(None, &later, &["not valid before"]);
 
-    // Wait until just past the expiry the grant recorded (not a fixed time: a slow start of
-    // `grant` moves it).
+    // One second past the expiry the grant recorded, without waiting for it.
     let expires: jiff::Timestamp = g1["expires"].as_str().unwrap().parse().unwrap();
-    let left = expires.as_millisecond() - jiff::Timestamp::now().as_millisecond();
-    assert!(left <= 3000, "--expires 3s is at most 3 s away: {left} ms");
-    std::thread::sleep(Duration::from_millis(left.max(0) as u64 + 300));
-    refused(&soon, &["expired"]);
-    assert_eq!(status(&g1["id"]), "expired");
-    assert!(p.grants(&["--active"]).is_empty());
+    let past = (expires + jiff::SignedDuration::from_secs(1)).to_string();
+    refused(Some(&past), &soon, &["expired"]);
+    assert_eq!(status(Some(&past), &g1["id"]), "expired");
+    assert!(grants_at(Some(&past), &["--active"]).is_empty());
+    // The last second of the grant is still inside it.
+    let last = (expires - jiff::SignedDuration::from_secs(1)).to_string();
+    open_at(Some(&last), &soon, &["--list"]).ok();
+    // And the later grant opens once its time has come.
+    open_at(Some("2099-01-15T00:00:00Z"), &later, &["--list"]).ok();
+}
+
+#[test]
+fn a_malformed_carnet_now_is_a_usage_error_naming_it() {
+    let lab = Lab::new();
+    let p = lab.patient("marie", "Marie Dupont");
+    for bad in ["tomorrow", "2026-13-01T00:00:00Z", "2026-03-14"] {
+        let out = lab
+            .cmd()
+            .env("CARNET_NOW", bad)
+            .env("CARNET_PASSPHRASE", PATIENT_PASS)
+            .arg("--vault")
+            .arg(&p.vault)
+            .args(["grants"])
+            .run();
+        let line = out.fails(EXIT_USAGE, &["CARNET_NOW", bad]);
+        assert!(out.stdout.is_empty(), "{out}");
+        assert!(
+            out.stderr
+                .lines()
+                .nth(1)
+                .is_some_and(|h| h.starts_with("hint: ")),
+            "{line}{out}"
+        );
+    }
 }
 
 // =============================================================================================
@@ -1249,7 +1289,6 @@ fn hostile() -> Hostile {
     let seed = HOSTILE_SEED.get_or_init(hostile_seed);
     let lab = Lab::new();
     let pro = Pro {
-        name: "Paul Roux".into(),
         key: lab.write("keys/paul.key", &seed.key),
         card: lab.write("keys/paul.card.toml", &seed.card),
         recipient: seed.recipient.clone(),
@@ -2321,8 +2360,8 @@ fn grants_are_logged_listed_and_revoked() {
         "-o",
         s(&b2),
     ]);
-    let id2 = out.stdout_str().trim().to_string();
-    assert_eq!(out.stdout_str(), format!("{id2}\n"));
+    let id2 = out.text().trim().to_string();
+    assert_eq!(out.text(), format!("{id2}\n"));
     assert!(
         out.stderr.contains("Granted 2 document(s) to paul-roux"),
         "{}",
@@ -2341,7 +2380,7 @@ fn grants_are_logged_listed_and_revoked() {
     assert_eq!(first["bundle_sha256"].as_str(), Some(sha.as_str()));
     assert_eq!(list[1]["id"].as_str(), Some(id2.as_str()));
     assert!(list[1]["purpose"].is_null());
-    let table = p.ok(&["grants"]).stdout_str();
+    let table = p.ok(&["grants"]).text();
     assert!(
         table.contains(&id[..8]) && table.contains("active"),
         "{table}"

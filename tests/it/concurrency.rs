@@ -1,25 +1,12 @@
 //! Two `carnet add` run at the same time never lose an update: the writers' lock makes the
 //! second re-read the manifest the first one wrote.
 
-mod util;
-
-use std::path::Path;
-use std::process::{Child, Stdio};
+use crate::util;
 
 use util::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
-
-fn spawn_add(v: &Vault, args: &[&str]) -> Child {
-    v.cmd()
-        .arg("add")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start carnet")
+fn spawn_add(v: &Vault, args: &[&str]) -> Spawned {
+    v.cmd().arg("add").args(args).start()
 }
 
 #[test]
@@ -39,10 +26,10 @@ fn two_concurrent_adds_both_end_up_in_the_vault() {
         let tb = format!("B{round}");
         let ca = spawn_add(&v, &[s(&a), "--title", &ta]);
         let cb = spawn_add(&v, &[s(&b), "--title", &tb]);
-        let oa = ca.wait_with_output().unwrap();
-        let ob = cb.wait_with_output().unwrap();
-        assert_success(&oa, &["add", s(&a)]);
-        assert_success(&ob, &["add", s(&b)]);
+        let oa = ca.wait();
+        let ob = cb.wait();
+        oa.assert_ok("");
+        ob.assert_ok("");
         expected.push(ta);
         expected.push(tb);
 
@@ -69,10 +56,10 @@ fn two_concurrent_adds_of_the_same_content_store_it_once() {
         let b = v.write(&format!("copie-b-{round}.bin"), &bytes);
         let ca = spawn_add(&v, &[s(&a)]);
         let cb = spawn_add(&v, &[s(&b)]);
-        let oa = ca.wait_with_output().unwrap();
-        let ob = cb.wait_with_output().unwrap();
-        assert_success(&oa, &["add", s(&a)]);
-        assert_success(&ob, &["add", s(&b)]);
+        let oa = ca.wait();
+        let ob = cb.wait();
+        oa.assert_ok("");
+        ob.assert_ok("");
         let dups = [&oa, &ob]
             .iter()
             .filter(|o| text(&o.stderr).contains("already in vault as"))
@@ -100,28 +87,17 @@ fn two_concurrent_inits_on_one_folder_leave_one_working_vault() {
             new_identity_file(v.root(), "k1.txt"),
             new_identity_file(v.root(), "k2.txt"),
         ];
-        let children: Vec<Child> = keys
+        let children: Vec<Spawned> = keys
             .iter()
-            .map(|k| {
-                let mut c = v.cmd();
-                c.arg("-i")
-                    .arg(k)
-                    .arg("init")
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped());
-                c.spawn().unwrap()
-            })
+            .map(|k| v.cmd().arg("-i").arg(k).arg("init").start())
             .collect();
-        let outs: Vec<_> = children
-            .into_iter()
-            .map(|c| c.wait_with_output().unwrap())
-            .collect();
+        let outs: Vec<Out> = children.into_iter().map(Spawned::wait).collect();
         let winners: Vec<usize> = (0..2).filter(|&i| outs[i].status.success()).collect();
         if winners.len() != 1 {
             failures.push(format!("round {round}: {} inits succeeded", winners.len()));
         }
         for &w in &winners {
-            let out = v.cmd().arg("-i").arg(&keys[w]).arg("ls").output().unwrap();
+            let out = v.cmd().arg("-i").arg(&keys[w]).arg("ls").run();
             if !out.status.success() {
                 failures.push(format!(
                     "round {round}: init #{w} succeeded but its key does not open the vault: {}",
@@ -140,16 +116,10 @@ fn two_concurrent_passphrase_inits_leave_a_vault_that_opens() {
     let mut failures = Vec::new();
     for round in 0..30 {
         let v = Vault::new();
-        let children: Vec<Child> = (0..2)
-            .map(|_| {
-                let mut c = v.cmd();
-                c.arg("init").stdout(Stdio::piped()).stderr(Stdio::piped());
-                c.spawn().unwrap()
-            })
-            .collect();
+        let children: Vec<Spawned> = (0..2).map(|_| v.cmd().arg("init").start()).collect();
         let ok = children
             .into_iter()
-            .map(|c| c.wait_with_output().unwrap())
+            .map(Spawned::wait)
             .filter(|o| o.status.success())
             .count();
         let out = v.run(&["ls"]);

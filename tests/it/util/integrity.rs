@@ -5,75 +5,32 @@
 //!
 //! Only the `age`, `hmac`, `hkdf`, `sha2` and `serde_json` crates are used to touch the vault,
 //! never carnet's own code, so a format bug cannot hide itself.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::ops::Deref;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use age::secrecy::ExposeSecret;
-use assert_cmd::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The passphrase of passphrase-mode test vaults.
-pub const PASSPHRASE: &str = "integrity tests passphrase";
-/// Exit code for "integrity check failed" (src/error.rs).
-pub const EXIT_INTEGRITY: i32 = 3;
+pub use super::{EXIT_INTEGRITY, KeyMode, Out, TestCommand, copy_dir, flip_middle, replace_dir};
 
-/// How a test vault is opened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyMode {
-    /// `init -i KEY`: an age-keygen style identity file outside the vault.
-    External,
-    /// `CARNET_PASSPHRASE` (and `identity.age` inside the vault).
-    Passphrase,
-}
-
-/// What a run of carnet gave back.
-pub struct Out {
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Out {
-    pub fn ok(&self) -> bool {
-        self.code == Some(0)
-    }
-
-    /// The `FAILED  path: message` lines `verify` prints on stdout.
-    pub fn failed_lines(&self) -> Vec<&str> {
-        self.stdout
-            .lines()
-            .filter(|l| l.starts_with("FAILED  "))
-            .collect()
-    }
-}
-
-impl fmt::Display for Out {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// A vault in a temp folder: `root/vault` (the vault), `root/work` (scratch), `root/key.txt`.
+/// A vault in a temp folder (`root/vault`, scratch in `root/work`, key in `root/key.txt`) with
+/// the tools to tamper with it. Derefs to the one test `Vault` for its paths and key.
 pub struct Vault {
-    tmp: tempfile::TempDir,
-    pub dir: PathBuf,
-    pub work: PathBuf,
-    pub key_file: PathBuf,
-    pub mode: KeyMode,
+    v: super::Vault,
     /// The identity that opens the vault (external mode), for the key-holder tampering.
-    pub identity: Option<age::x25519::Identity>,
+    age_identity: Option<age::x25519::Identity>,
+}
+
+impl Deref for Vault {
+    type Target = super::Vault;
+    fn deref(&self) -> &super::Vault {
+        &self.v
+    }
 }
 
 const PREFIX: &str = "carnet-integrity-";
@@ -110,18 +67,6 @@ fn clear_old_fixtures() {
     }
 }
 
-/// `carnet` with a clean environment: nothing from the caller's CARNET_* variables, cheap
-/// scrypt, stdin from /dev/null (never a terminal).
-pub fn carnet() -> Command {
-    let mut c = Command::cargo_bin("carnet").expect("the carnet binary is built by cargo test");
-    c.env_remove("CARNET_VAULT")
-        .env_remove("CARNET_IDENTITY")
-        .env_remove("CARNET_PASSPHRASE")
-        .env("CARNET_SCRYPT_LOG_N", "10")
-        .stdin(Stdio::null());
-    c
-}
-
 impl Vault {
     /// A new vault (`carnet init`) opened by a fresh age identity file.
     pub fn new() -> Vault {
@@ -133,35 +78,16 @@ impl Vault {
     }
 
     fn create(mode: KeyMode, tmp: tempfile::TempDir) -> Vault {
-        let dir = tmp.path().join("vault");
-        let work = tmp.path().join("work");
-        fs::create_dir(&work).unwrap();
-        let key_file = tmp.path().join("key.txt");
-        let identity = match mode {
-            KeyMode::External => {
-                let id = age::x25519::Identity::generate();
-                // The layout age-keygen writes.
-                fs::write(
-                    &key_file,
-                    format!(
-                        "# created: 2026-01-01T00:00:00Z\n# public key: {}\n{}\n",
-                        id.to_public(),
-                        id.to_string().expose_secret()
-                    ),
-                )
-                .unwrap();
-                Some(id)
-            }
-            KeyMode::Passphrase => None,
-        };
-        let v = Vault {
-            tmp,
-            dir,
-            work,
-            key_file,
-            mode,
-            identity,
-        };
+        let v = super::Vault::blank(mode, tmp);
+        let age_identity = (mode == KeyMode::External).then(|| {
+            let text = fs::read_to_string(&v.key_file).unwrap();
+            let line = text
+                .lines()
+                .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+                .expect("an identity file");
+            age::x25519::Identity::from_str(line).unwrap()
+        });
+        let v = Vault { v, age_identity };
         v.ok(&["init", "--name", "Marie Dupont"]);
         v
     }
@@ -172,54 +98,35 @@ impl Vault {
     }
 
     fn copy_into(&self, tmp: tempfile::TempDir) -> Vault {
-        let dir = tmp.path().join("vault");
-        let work = tmp.path().join("work");
-        fs::create_dir(&work).unwrap();
-        copy_dir(&self.dir, &dir);
-        let key_file = tmp.path().join("key.txt");
+        let mut v = super::Vault::blank(KeyMode::Passphrase, tmp);
+        copy_dir(&self.dir, &v.dir);
         if self.key_file.exists() {
-            fs::copy(&self.key_file, &key_file).unwrap();
+            fs::copy(&self.key_file, &v.key_file).unwrap();
         }
+        v.mode = self.mode;
+        v.passphrase = self.passphrase.clone();
+        v.identity = self.identity.as_ref().map(|_| v.key_file.clone());
         Vault {
-            tmp,
-            dir,
-            work,
-            key_file,
-            mode: self.mode,
-            identity: self.identity.clone(),
+            v,
+            age_identity: self.age_identity.clone(),
         }
     }
 
     /// `carnet --vault DIR [-i KEY] ARGS…`, ready to run.
-    pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = carnet();
-        c.arg("--vault").arg(&self.dir);
-        match self.mode {
-            KeyMode::External => {
-                c.arg("-i").arg(&self.key_file);
-            }
-            KeyMode::Passphrase => {
-                c.env("CARNET_PASSPHRASE", PASSPHRASE);
-            }
-        }
+    pub fn cmd(&self, args: &[&str]) -> TestCommand {
+        let mut c = self.v.cmd();
         c.args(args);
         c
     }
 
     pub fn run(&self, args: &[&str]) -> Out {
-        let o = self.cmd(args).output().expect("cannot run carnet");
-        Out {
-            code: o.status.code(),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
+        self.v.run(args)
     }
 
     /// Runs and asserts exit 0.
+    #[track_caller]
     pub fn ok(&self, args: &[&str]) -> Out {
-        let o = self.run(args);
-        assert!(o.ok(), "carnet {args:?} failed:\n{o}");
-        o
+        self.v.ok(args)
     }
 
     pub fn verify(&self) -> Out {
@@ -228,12 +135,8 @@ impl Vault {
 
     /// Writes `content` to `work/name` and adds it; returns the new document id.
     pub fn add(&self, name: &str, content: &[u8]) -> String {
-        let p = self.work.join(name);
-        fs::write(&p, content).unwrap();
-        let o = self.ok(&["add", "--json", p.to_str().unwrap()]);
-        let v: Value = serde_json::from_str(&o.stdout).expect("add --json prints JSON");
-        assert_eq!(v[0]["status"], "added", "{o}");
-        v[0]["id"].as_str().unwrap().to_string()
+        let p = self.v.write(name, content);
+        self.v.add(&p, &[])
     }
 
     /// `carnet log --json EXTRA…`, parsed.
@@ -241,13 +144,13 @@ impl Vault {
         let mut args = vec!["log", "--json"];
         args.extend_from_slice(extra);
         let o = self.ok(&args);
-        serde_json::from_str::<Vec<Value>>(&o.stdout).expect("log --json prints an array")
+        serde_json::from_slice::<Vec<Value>>(&o.stdout).expect("log --json prints an array")
     }
 
     /// `carnet ls --json`: the document ids.
     pub fn doc_ids(&self) -> Vec<String> {
         let o = self.ok(&["ls", "--json"]);
-        let v: Vec<Value> = serde_json::from_str(&o.stdout).unwrap();
+        let v: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
         v.iter()
             .map(|d| d["id"].as_str().unwrap().to_string())
             .collect()
@@ -259,15 +162,7 @@ impl Vault {
 
     /// Every file of the vault, relative, sorted (`lock` included).
     pub fn files(&self) -> Vec<String> {
-        let mut v: Vec<String> = walkdir::WalkDir::new(&self.dir)
-            .min_depth(1)
-            .into_iter()
-            .map(|e| e.unwrap())
-            .filter(|e| e.file_type().is_file())
-            .map(|e| rel(&self.dir, e.path()))
-            .collect();
-        v.sort();
-        v
+        super::files(&self.dir).into_keys().collect()
     }
 
     /// The objects on disk, relative (`objects/xx/ID.age`).
@@ -288,29 +183,18 @@ impl Vault {
 
     /// Every file's bytes except the lock: to check that a refused command wrote nothing.
     pub fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
-        self.files()
-            .into_iter()
-            .filter(|f| f != "lock")
-            .map(|f| {
-                let b = fs::read(self.path(&f)).unwrap();
-                (f, b)
-            })
-            .collect()
+        let mut files = super::files(&self.dir);
+        files.remove("lock");
+        files
     }
 
     /// Asserts the vault holds exactly the files and bytes of `before` (ignoring the lock).
+    #[track_caller]
     pub fn assert_unchanged(&self, before: &BTreeMap<String, Vec<u8>>, what: &str) {
-        let now = self.snapshot();
-        let added: Vec<&String> = now.keys().filter(|k| !before.contains_key(*k)).collect();
-        let gone: Vec<&String> = before.keys().filter(|k| !now.contains_key(*k)).collect();
-        let changed: Vec<&String> = now
-            .iter()
-            .filter(|(k, b)| before.get(*k).is_some_and(|o| o != *b))
-            .map(|(k, _)| k)
-            .collect();
-        assert!(
-            added.is_empty() && gone.is_empty() && changed.is_empty(),
-            "{what}: the vault was written to: added {added:?}, removed {gone:?}, changed {changed:?}"
+        super::assert_same_files(
+            &self.snapshot(),
+            before,
+            &format!("{what}: the vault was written to"),
         );
     }
 
@@ -342,7 +226,7 @@ impl Vault {
     // ---- what someone holding the key can do ----
 
     pub fn identity(&self) -> &age::x25519::Identity {
-        self.identity
+        self.age_identity
             .as_ref()
             .expect("key-holder tampering needs an external-identity vault")
     }
@@ -379,53 +263,6 @@ impl Vault {
         edit(&mut lines);
         self.write_segment_lines(rel, &lines);
     }
-
-    /// The `seq` of a log line.
-    pub fn line_seq(line: &str) -> u64 {
-        let v: Value = serde_json::from_str(line).unwrap();
-        v["entry"]["seq"].as_u64().unwrap()
-    }
-
-    /// The head record's fields (decrypted with the key).
-    pub fn head(&self) -> Value {
-        let v: Value = serde_json::from_slice(&self.decrypt("head.age")).unwrap();
-        v["head"].clone()
-    }
-}
-
-pub fn rel(base: &Path, p: &Path) -> String {
-    p.strip_prefix(base).unwrap().to_string_lossy().into_owned()
-}
-
-/// Copies a folder tree (files and folders only).
-pub fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in walkdir::WalkDir::new(from).min_depth(1) {
-        let e = e.unwrap();
-        let dest = to.join(e.path().strip_prefix(from).unwrap());
-        if e.file_type().is_dir() {
-            fs::create_dir_all(&dest).unwrap();
-        } else {
-            fs::copy(e.path(), &dest).unwrap();
-        }
-    }
-}
-
-/// Replaces the folder `to` by a copy of `from`.
-pub fn replace_dir(from: &Path, to: &Path) {
-    if to.exists() {
-        fs::remove_dir_all(to).unwrap();
-    }
-    copy_dir(from, to);
-}
-
-/// Flips the lowest bit of the byte in the middle of a file.
-pub fn flip_middle(path: &Path) {
-    let mut b = fs::read(path).unwrap();
-    assert!(!b.is_empty(), "{} is empty", path.display());
-    let i = b.len() / 2;
-    b[i] ^= 0x01;
-    fs::write(path, b).unwrap();
 }
 
 /// Asserts an integrity failure (exit 3) with a `FAILED` line that names `needle`.
@@ -448,13 +285,9 @@ pub fn assert_detected(out: &Out, needle: &str) {
 pub fn assert_refused(out: &Out, needle: &str) {
     assert_eq!(out.code, Some(EXIT_INTEGRITY), "expected exit 3:\n{out}");
     assert!(
-        out.stdout.contains(needle) || out.stderr.contains(needle),
+        out.text().contains(needle) || out.stderr.contains(needle),
         "the message does not name {needle}:\n{out}"
     );
-}
-
-pub fn hex_id(seed: &[u8]) -> String {
-    hex::encode(&Sha256::digest(seed)[..16])
 }
 
 /// A random 128-bit id in lowercase hex, like carnet's object names.

@@ -1,16 +1,10 @@
 //! Documents come back byte for byte, through `cat` (stdout) and `export` (files), whatever
 //! their size, and folder imports keep the tree's categories without following symlinks.
 
-mod util;
-
-use std::path::Path;
+use crate::util;
 
 use serde_json::Value;
 use util::*;
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
 
 /// Adds `bytes` as `name`, then checks `ls`, `cat` and `export` give back exactly those bytes.
 fn round_trip(name: &str, bytes: &[u8]) {
@@ -225,7 +219,7 @@ fn cat_writes_binary_content_to_a_pipe() {
 fn run_on_terminal(v: &Vault, args: &str) -> std::process::Output {
     let script =
         which("script").expect("`script` (util-linux) is needed to give carnet a terminal");
-    let bin = assert_cmd::cargo::cargo_bin("carnet");
+    let bin = bin();
     let line = format!("'{}' --vault '{}' {args}", bin.display(), v.dir.display());
     std::process::Command::new(script)
         .args(["-qec", &line, "/dev/null"])

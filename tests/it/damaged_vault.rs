@@ -1,16 +1,11 @@
 //! A damaged or tampered object is never passed off as the document: `cat` and `export` stop
 //! with the distinct "integrity" exit code 3, and `export` leaves no file behind.
 
-mod util;
+use crate::util;
 
 use std::fs;
-use std::path::Path;
 
 use util::*;
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
 
 const INTEGRITY: i32 = 3;
 

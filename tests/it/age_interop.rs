@@ -5,7 +5,7 @@
 //! These tests need `age` and `age-keygen` on PATH (CI installs them with `apt-get install -y
 //! age`); without them they fail, unless CARNET_SKIP_AGE_INTEROP=1 is set.
 
-mod util;
+use crate::util;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -14,10 +14,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use util::*;
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
 
 /// The single object the vault holds.
 fn only_object(v: &Vault) -> std::path::PathBuf {
@@ -140,8 +136,8 @@ fn age_decrypt_typing_passphrase(
             }
         }
     }
-    // Let age switch the terminal to no-echo mode before typing.
-    std::thread::sleep(Duration::from_millis(300));
+    // Typed now, the line waits in the terminal's input buffer until age reads it: switching
+    // echo off (TCSETS) does not flush pending input, so nothing here waits for age.
     let mut stdin = child.stdin.take().unwrap();
     stdin
         .write_all(format!("{passphrase}\n").as_bytes())

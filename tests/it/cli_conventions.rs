@@ -1,16 +1,10 @@
 //! The conventions every command keeps: where the vault is found (--vault, CARNET_VAULT, the
 //! per-user default), CARNET_IDENTITY, help with examples, and the category list.
 
-mod util;
-
-use std::path::Path;
+use crate::util;
 
 use serde_json::Value;
 use util::*;
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
 
 #[test]
 fn carnet_vault_env_selects_the_vault_and_vault_flag_overrides_it() {
@@ -19,8 +13,8 @@ fn carnet_vault_env_selects_the_vault_and_vault_flag_overrides_it() {
     a.add(&a.write("a.txt", b"dans A\n"), &[]);
     b.add(&b.write("b.txt", b"dans B\n"), &[]);
 
-    let titles = |out: std::process::Output| -> Vec<String> {
-        assert_success(&out, &["ls"]);
+    let titles = |out: Out| -> Vec<String> {
+        out.assert_ok("");
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         v.as_array()
             .unwrap()
@@ -32,15 +26,13 @@ fn carnet_vault_env_selects_the_vault_and_vault_flag_overrides_it() {
         .env("CARNET_VAULT", &a.dir)
         .env("CARNET_PASSPHRASE", PASSPHRASE)
         .args(["ls", "--json"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(titles(out), ["a"]);
     let out = carnet()
         .env("CARNET_VAULT", &a.dir)
         .env("CARNET_PASSPHRASE", PASSPHRASE)
         .args(["--vault", s(&b.dir), "ls", "--json"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(titles(out), ["b"]);
 }
 
@@ -56,9 +48,8 @@ fn default_vault_is_under_xdg_data_home_then_home() {
         .env("HOME", &home)
         .env("CARNET_PASSPHRASE", PASSPHRASE)
         .arg("init")
-        .output()
-        .unwrap();
-    assert_success(&out, &["init"]);
+        .run();
+    out.assert_ok("");
     assert!(xdg.join("carnet/carnet.toml").is_file());
 
     let out = carnet()
@@ -66,9 +57,8 @@ fn default_vault_is_under_xdg_data_home_then_home() {
         .env("HOME", &home)
         .env("CARNET_PASSPHRASE", PASSPHRASE)
         .arg("init")
-        .output()
-        .unwrap();
-    assert_success(&out, &["init"]);
+        .run();
+    out.assert_ok("");
     assert!(home.join(".local/share/carnet/carnet.toml").is_file());
 }
 
@@ -85,9 +75,8 @@ fn carnet_identity_env_works_like_the_flag() {
         .cmd()
         .env("CARNET_IDENTITY", &key)
         .args(["ls", "--json"])
-        .output()
-        .unwrap();
-    assert_success(&out, &["ls"]);
+        .run();
+    out.assert_ok("");
     let docs: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(docs.as_array().unwrap().len(), 1);
 }
@@ -104,8 +93,8 @@ fn every_command_has_help_with_an_example() {
         "rm",
         "categories",
     ] {
-        let out = carnet().args([cmd, "--help"]).output().unwrap();
-        assert_success(&out, &[cmd, "--help"]);
+        let out = carnet().args([cmd, "--help"]).run();
+        out.assert_ok("");
         let help = text(&out.stdout);
         assert!(
             help.contains("Example"),
@@ -120,8 +109,8 @@ fn every_command_has_help_with_an_example() {
 
 #[test]
 fn categories_are_the_dmp_classes_of_the_issue() {
-    let out = carnet().args(["categories", "--json"]).output().unwrap();
-    assert_success(&out, &["categories"]);
+    let out = carnet().args(["categories", "--json"]).run();
+    out.assert_ok("");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let slugs: Vec<&str> = v
         .as_array()

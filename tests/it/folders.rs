@@ -1,7 +1,7 @@
 //! How a folder import reads a patient's own folder names and files: categories named the way
 //! people name folders, hidden files left out, and a note for what lands in `autre`.
 
-mod util;
+use crate::util;
 
 use util::*;
 

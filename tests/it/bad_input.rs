@@ -1,18 +1,13 @@
 //! Every bad input gets one clear `error: ...` line (and maybe a `hint: ...` line) on stderr,
 //! exit code 1, nothing on stdout, and leaves the vault exactly as it was (every path and byte).
 
-mod util;
+use crate::util;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::process::Command;
 
 use util::*;
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
 
 /// A vault holding one document.
 fn vault_with_a_document() -> (Vault, String) {
@@ -260,11 +255,7 @@ fn unreadable_file_is_a_clear_error_and_adds_nothing() {
     };
 
     let before = v.snapshot();
-    let out = v
-        .cmd_via(wrapper)
-        .args(["add", s(&good), s(&locked)])
-        .output()
-        .unwrap();
+    let out = v.cmd_via(wrapper).args(["add", s(&good), s(&locked)]).run();
     assert_error(
         &out,
         &[

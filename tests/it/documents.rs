@@ -1,7 +1,7 @@
 //! Everyday document handling: defaults on `add`, duplicates stored once, `rm`, `export`
 //! (names, no overwrite without --force) and `ls` filters and order.
 
-mod util;
+use crate::util;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,10 +9,6 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 use util::*;
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
 
 fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = files_under(dir)

@@ -2,18 +2,16 @@
 //! and `verify --offline`, run as a cron job would: no key, no passphrase, no terminal.
 //!
 //! Everything runs the real binary. Backups are damaged or forged with plain file edits and
-//! python3's `zipfile`, never with carnet's own code.
-
-mod backup_util;
+//! the tests' zip forger, never with carnet's own code.
 
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use backup_util::{
-    EXIT_FAILURE, EXIT_INTEGRITY, EXIT_USAGE, Extra, Forge, KeyMode, Out, Sandbox,
-    assert_same_files, count_objects, files, fingerprint, flip_middle, forge, objects, offline,
-    tree, zip_names,
+use crate::util::backup::{
+    EXIT_FAILURE, EXIT_INTEGRITY, EXIT_USAGE, Forge, KeyMode, Out, Sandbox, ZipEntry,
+    assert_same_files, copy_dir, count_objects, files, fingerprint, flip_middle, forge, objects,
+    offline, tree, zip_names, zip_read, zip_write,
 };
 use serde_json::Value;
 
@@ -340,14 +338,6 @@ fn the_fingerprint_to_pin_is_the_one_grant_shows() {
     offline(&s.vault, &["--expect", &shown]).assert_passes();
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    for (rel, bytes) in files(from) {
-        let p = to.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, bytes).unwrap();
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // restore: checked before anything is written
 // ---------------------------------------------------------------------------------------------
@@ -412,7 +402,7 @@ fn restore_refuses_path_traversal_and_foreign_entries() {
             &zip,
             &bad,
             &Forge {
-                add: vec![Extra::file(name, b"pwned")],
+                add: vec![ZipEntry::file(name, b"pwned")],
                 ..Default::default()
             },
         );
@@ -432,7 +422,7 @@ fn restore_refuses_an_entry_the_signed_index_does_not_list() {
         &zip,
         &bad,
         &Forge {
-            add: vec![Extra::file(&name, b"age-encryption.org/v1\n")],
+            add: vec![ZipEntry::file(&name, b"age-encryption.org/v1\n")],
             ..Default::default()
         },
     );
@@ -495,17 +485,12 @@ fn restore_refuses_symlinks_duplicates_and_compressed_entries() {
     let cases = [
         (
             "symlink",
-            Extra {
-                name: stray.clone(),
-                data: b"/etc/passwd".to_vec(),
-                symlink: true,
-                ..Default::default()
-            },
+            ZipEntry::symlink(&stray, "/etc/passwd"),
             "not a regular file",
         ),
         (
             "duplicate, the second copy altered",
-            Extra::file(&obj, &{
+            ZipEntry::file(&obj, &{
                 let mut b = fs::read(s.vault.join(&obj)).unwrap();
                 b[100] ^= 1;
                 b
@@ -514,12 +499,7 @@ fn restore_refuses_symlinks_duplicates_and_compressed_entries() {
         ),
         (
             "deflated",
-            Extra {
-                name: stray.clone(),
-                data: vec![0; 10_000],
-                deflate: true,
-                ..Default::default()
-            },
+            ZipEntry::deflated(&stray, &[0; 10_000]),
             "compressed",
         ),
     ];
@@ -545,12 +525,32 @@ fn restore_refuses_a_backup_with_duplicate_entries() {
         &zip,
         &bad,
         &Forge {
-            add: vec![Extra::file(&obj, &fs::read(s.vault.join(&obj)).unwrap())],
+            add: vec![ZipEntry::file(&obj, &fs::read(s.vault.join(&obj)).unwrap())],
             ..Default::default()
         },
     );
     assert_eq!(zip_names(&bad).iter().filter(|n| **n == obj).count(), 2);
     assert_restore_refused(&s, &bad, EXIT_INTEGRITY, &["twice"], "duplicate");
+}
+
+#[test]
+fn restore_refuses_an_entry_whose_record_points_at_another_entrys_body() {
+    let (s, zip) = backed_up();
+    let objs = objects(&s.vault);
+    let mut entries = zip_read(&fs::read(&zip).unwrap());
+    let at = |name: &str| entries.iter().position(|e| e.name == name).unwrap();
+    // Two objects, the later one in the zip made a second central record over the body of
+    // the earlier one: two names, one local header (overlapping entries).
+    let (mut first, mut second) = (at(&objs[0]), at(&objs[1]));
+    if first > second {
+        (first, second) = (second, first);
+    }
+    let name = entries[second].name.clone();
+    entries[second] = ZipEntry::alias(&name, first);
+    let bad = s.work.join("bad.zip");
+    fs::write(&bad, zip_write(&entries)).unwrap();
+    assert_eq!(zip_names(&bad).iter().filter(|n| **n == name).count(), 1);
+    assert_restore_refused(&s, &bad, EXIT_INTEGRITY, &[&name], "overlapping entries");
 }
 
 #[test]
@@ -857,7 +857,7 @@ fn interrupt_mirror(
     reset: &dyn Fn(),
 ) -> usize {
     for (attempt, min) in [40usize, 15, 4, 1, 1, 1].into_iter().enumerate() {
-        let mut c = backup_util::carnet_in(&s.vault, false);
+        let mut c = crate::util::backup::carnet_in(&s.vault, false);
         c.args(["backup", "--to", m.to_str().unwrap()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
@@ -1004,7 +1004,7 @@ fn a_concurrent_add_cannot_tear_a_backup() {
             for i in 0..adds {
                 s.add(
                     &format!("c{i}.txt"),
-                    &backup_util::pseudo_random(20_000, 100 + i),
+                    &crate::util::backup::pseudo_random(20_000, 100 + i),
                 );
             }
         });
@@ -1046,7 +1046,7 @@ fn offline_check_of_a_vault_in_use() {
             for i in 0..6 {
                 s.add(
                     &format!("c{i}.txt"),
-                    &backup_util::pseudo_random(20_000, 200 + i),
+                    &crate::util::backup::pseudo_random(20_000, 200 + i),
                 );
             }
         });

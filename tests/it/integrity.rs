@@ -7,11 +7,9 @@
 //! that need to read the log, with the key (decrypt, edit, re-encrypt), which shows that the
 //! MACs and the hash chain catch what age alone cannot.
 
-mod integrity_util;
-
 use std::fs;
 
-use integrity_util::{
+use crate::util::integrity::{
     EXIT_INTEGRITY, KeyMode, Vault, assert_detected, assert_refused, big, flip_middle,
     forge_history, random_id, replace_dir,
 };
@@ -58,7 +56,7 @@ fn every_command_leaves_its_entry() {
     fs::write(&pa, b"Ordonnance\n").unwrap();
     fs::write(&pb, b"Bilan\n").unwrap();
     let o = v.ok(&["add", "--json", pa.to_str().unwrap(), pb.to_str().unwrap()]);
-    let added: Vec<Value> = serde_json::from_str(&o.stdout).unwrap();
+    let added: Vec<Value> = serde_json::from_str(&o.text()).unwrap();
     let a = added[0]["id"].as_str().unwrap().to_string();
     let b = added[1]["id"].as_str().unwrap().to_string();
     v.ok(&["show", &a]);
@@ -165,7 +163,7 @@ fn log_filters_select_entries() {
     assert_eq!(v.log(&["--since", &yesterday, "--action", "add"]).len(), 2);
 
     // The table names actor, action and the document by title and short id.
-    let table = v.ok(&["log", "--action", "view", "--doc", &b[..6]]).stdout;
+    let table = v.ok(&["log", "--action", "view", "--doc", &b[..6]]).text();
     assert_eq!(table.lines().count(), 2, "{table}");
     for line in table.lines() {
         assert!(line.contains("patient"), "{line}");
@@ -185,9 +183,9 @@ fn verify_passes_on_a_sound_vault_and_logs_itself() {
     let (v, _) = vault_with_docs();
     let n = v.log(&[]).len();
     let o = v.verify();
-    assert!(o.ok(), "{o}");
+    assert!(o.success(), "{o}");
     assert!(o.failed_lines().is_empty(), "{o}");
-    assert!(o.stdout.contains("ok: 3 documents"), "{o}");
+    assert!(o.text().contains("ok: 3 documents"), "{o}");
     let log = v.log(&[]);
     assert_eq!(log.len(), n + 1, "verify appends one entry");
     let last = log.last().unwrap();
@@ -198,7 +196,7 @@ fn verify_passes_on_a_sound_vault_and_logs_itself() {
 
     let o = v.ok(&["verify", "--deep"]);
     assert!(
-        o.stdout.contains("every document decrypted and checked"),
+        o.text().contains("every document decrypted and checked"),
         "{o}"
     );
     let log = v.log(&[]);
@@ -206,7 +204,7 @@ fn verify_passes_on_a_sound_vault_and_logs_itself() {
     assert_eq!(log.last().unwrap()["details"]["deep"], true);
 
     let o = v.ok(&["verify", "--json"]);
-    let r: Value = serde_json::from_str(&o.stdout).unwrap();
+    let r: Value = serde_json::from_str(&o.text()).unwrap();
     assert_eq!(r["ok"], true);
     assert_eq!(r["documents"], 3);
     assert_eq!(r["problems"], serde_json::json!([]));
@@ -233,7 +231,7 @@ fn expect_detected(v: &Vault, needle: &str) {
     );
     let j = v.run(&["verify", "--json"]);
     assert_eq!(j.code, Some(EXIT_INTEGRITY), "{j}");
-    let r: Value = serde_json::from_str(&j.stdout).expect("verify --json reports in JSON");
+    let r: Value = serde_json::from_str(&j.text()).expect("verify --json reports in JSON");
     assert_eq!(r["ok"], false, "{j}");
     assert!(
         r["problems"].as_array().unwrap().iter().any(|p| p["path"]
@@ -472,7 +470,7 @@ fn log_entry_removed_from_the_middle_is_detected() {
     // The entry after the gap is now line 3 of the segment.
     expect_detected(&c, &format!("{SEG0} entry 3"));
     let o = c.verify();
-    assert!(o.stdout.contains("entries removed before it"), "{o}");
+    assert!(o.text().contains("entries removed before it"), "{o}");
     // The first entry removed.
     let c = v.copy();
     c.edit_segment(SEG0, |l| {
@@ -489,7 +487,7 @@ fn last_log_entries_cut_off_are_detected() {
         c.edit_segment(SEG0, |l| l.truncate(l.len() - cut));
         expect_detected(&c, "log");
         let o = c.verify();
-        assert!(o.stdout.contains("cut off"), "cut {cut}:\n{o}");
+        assert!(o.text().contains("cut off"), "cut {cut}:\n{o}");
     }
     // Cut to nothing at all: an empty segment. Refused, though only when verify tries to
     // append its own entry (see the ignored test below).
@@ -515,7 +513,7 @@ fn swapped_or_repeated_log_entries_are_detected() {
     c.edit_segment(SEG0, |l| l.swap(2, 3));
     expect_detected(&c, &format!("{SEG0} entry 3"));
     let o = c.verify();
-    assert!(o.stdout.contains("reordered"), "{o}");
+    assert!(o.text().contains("reordered"), "{o}");
     // The last two swapped.
     let c = v.copy();
     c.edit_segment(SEG0, |l| {
@@ -565,7 +563,7 @@ fn entries_made_with_only_the_public_key_are_detected() {
     .unwrap();
     expect_detected(&c, &format!("{SEG1} entry 1"));
     let o = c.verify();
-    assert!(o.stdout.contains("MAC"), "{o}");
+    assert!(o.text().contains("MAC"), "{o}");
     expect_detected(&c, SEG0); // no longer the last segment, and not full
 
     // (b) The whole segment replaced by a forged one.
@@ -636,7 +634,7 @@ fn a_whole_history_forged_with_only_the_public_key_is_refused() {
     };
     let id = forge_history(&control, &owner_secret);
     let o = control.verify();
-    assert!(o.ok(), "control forgery should verify:\n{o}");
+    assert!(o.success(), "control forgery should verify:\n{o}");
     assert_eq!(control.doc_ids(), [id]);
 
     let c = v.copy();
@@ -648,7 +646,7 @@ fn a_whole_history_forged_with_only_the_public_key_is_refused() {
     forge_history(&c, &attacker_secret);
     expect_detected(&c, "keys.age");
     let o = c.verify();
-    assert!(o.stdout.contains("not bound to your identity"), "{o}");
+    assert!(o.text().contains("not bound to your identity"), "{o}");
     // Every other command refuses it too.
     let before = c.snapshot();
     assert_refused(&c.run(&["ls"]), "keys.age");
@@ -688,7 +686,7 @@ fn older_manifest_is_detected() {
 fn older_log_is_detected() {
     let (v, ids) = vault_with_docs();
     let old_log = v.work.join("old-log");
-    integrity_util::copy_dir(&v.path("log"), &old_log);
+    crate::util::integrity::copy_dir(&v.path("log"), &old_log);
     let old_head = fs::read(v.path("head.age")).unwrap();
     // Views only: the manifest does not change, the head does.
     let c = v.copy();
@@ -696,7 +694,7 @@ fn older_log_is_detected() {
     c.ok(&["cat", &ids[1]]);
     replace_dir(&old_log, &c.path("log"));
     expect_detected(&c, "log");
-    assert!(c.verify().stdout.contains("cut off"));
+    assert!(c.verify().text().contains("cut off"));
     // A change to the manifest, then the log put back: log older than manifest and head.
     let c = v.copy();
     c.add("nouveau.txt", b"nouveau\n");
@@ -746,9 +744,9 @@ fn head_one_entry_behind_is_reported_not_silent() {
     c.ok(&["show", &ids[0]]);
     fs::write(c.path("head.age"), &old_head).unwrap();
     let o = c.verify();
-    assert!(o.ok(), "{o}");
+    assert!(o.success(), "{o}");
     assert!(o.stderr.contains("was interrupted"), "{o}");
-    assert!(c.verify().ok());
+    assert!(c.verify().success());
 }
 
 // ---- a log over two segments ----
@@ -761,8 +759,8 @@ fn two_segment_log_verifies() {
     assert_eq!(c.segment_lines(SEG0).len(), 256);
     assert_eq!(c.segment_lines(SEG1).len(), 24);
     let o = c.verify();
-    assert!(o.ok(), "{o}");
-    assert!(o.stdout.contains("280 log entries"), "{o}");
+    assert!(o.success(), "{o}");
+    assert!(o.text().contains("280 log entries"), "{o}");
     let log = c.log(&[]);
     assert_eq!(log.len(), 281);
     assert!(
@@ -784,7 +782,7 @@ fn two_segment_log_tampering_is_detected() {
     let c = v.copy();
     fs::remove_file(c.path(SEG1)).unwrap();
     expect_detected(&c, "log");
-    assert!(c.verify().stdout.contains("cut off"));
+    assert!(c.verify().text().contains("cut off"));
     // An entry removed from the middle of the full first segment.
     let c = v.copy();
     c.edit_segment(SEG0, |l| {
@@ -908,7 +906,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 #[track_caller]
 fn assert_settled(c: &Vault, label: &str, want: &[String], rolled_back: Option<u64>) {
     let o = c.verify();
-    assert!(o.ok(), "{label}: verify after recovery:\n{o}");
+    assert!(o.success(), "{label}: verify after recovery:\n{o}");
     assert!(
         !o.stderr.contains("was interrupted"),
         "{label}: still pending:\n{o}"
@@ -955,7 +953,7 @@ fn assert_settled(c: &Vault, label: &str, want: &[String], rolled_back: Option<u
 fn assert_recovers(state: &Vault, label: &str, want: &[String], rolled_back: Option<u64>) {
     let c = state.copy();
     let o = c.verify();
-    assert!(o.ok(), "{label}: verify right after the crash:\n{o}");
+    assert!(o.success(), "{label}: verify right after the crash:\n{o}");
     assert!(
         o.stderr.contains("was interrupted"),
         "{label}: verify must note the interrupted command:\n{o}"
@@ -972,7 +970,7 @@ fn assert_recovers(state: &Vault, label: &str, want: &[String], rolled_back: Opt
         "finished"
     };
     assert!(o.stderr.contains(note), "{label}: expected `{note}`:\n{o}");
-    let added: Vec<Value> = serde_json::from_str(&o.stdout).unwrap();
+    let added: Vec<Value> = serde_json::from_str(&o.text()).unwrap();
     let mut want = want.to_vec();
     want.push(added[0]["id"].as_str().unwrap().to_string());
     assert_settled(&c, label, &want, rolled_back);
@@ -1112,7 +1110,7 @@ fn concurrent_commands_each_leave_one_entry() {
         2
     );
     assert_eq!(v.doc_ids().len(), 5);
-    assert!(v.verify().ok());
+    assert!(v.verify().success());
 }
 
 #[test]
@@ -1123,13 +1121,16 @@ fn crash_inside_an_atomic_replace_leaves_a_vault_that_verifies() {
     let m = fs::read(c.path("manifest.age")).unwrap();
     fs::write(c.path("tmp/.tmp-Qx3kP9"), &m[..m.len() / 2]).unwrap();
     let o = c.verify();
-    assert!(o.ok(), "temp file of an interrupted manifest write:\n{o}");
+    assert!(
+        o.success(),
+        "temp file of an interrupted manifest write:\n{o}"
+    );
     // Half of a log segment.
     let c = v.copy();
     let s = fs::read(c.path(SEG0)).unwrap();
     fs::write(c.path("tmp/.tmp-Zr81Lm"), &s[..s.len() / 2]).unwrap();
     let o = c.verify();
-    assert!(o.ok(), "temp file of an interrupted log write:\n{o}");
+    assert!(o.success(), "temp file of an interrupted log write:\n{o}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1148,8 +1149,8 @@ fn a_log_entry_that_cannot_be_written_fails_the_command() {
     let docs_before = sorted(c.doc_ids());
     let objects_before = c.objects();
 
-    let failed = |o: &integrity_util::Out, what: &str| {
-        assert!(!o.ok(), "{what} succeeded without its log entry:\n{o}");
+    let failed = |o: &crate::util::integrity::Out, what: &str| {
+        assert!(!o.success(), "{what} succeeded without its log entry:\n{o}");
         assert!(
             o.stderr.contains("access log"),
             "{what}: must say why:\n{o}"
@@ -1157,10 +1158,10 @@ fn a_log_entry_that_cannot_be_written_fails_the_command() {
     };
     let o = c.run(&["show", &b.doc]);
     failed(&o, "show");
-    assert!(o.stdout.is_empty(), "show printed the metadata:\n{o}");
+    assert!(o.text().is_empty(), "show printed the metadata:\n{o}");
     let o = c.run(&["cat", &b.doc]);
     failed(&o, "cat");
-    assert!(o.stdout.is_empty(), "cat released the content:\n{o}");
+    assert!(o.text().is_empty(), "cat released the content:\n{o}");
     let out = c.work.join("export");
     let o = c.run(&["export", &b.doc, "-o", out.to_str().unwrap()]);
     failed(&o, "export");
@@ -1170,10 +1171,10 @@ fn a_log_entry_that_cannot_be_written_fails_the_command() {
     fs::write(&p, b"nouveau\n").unwrap();
     let o = c.run(&["add", p.to_str().unwrap()]);
     failed(&o, "add");
-    assert!(!o.stdout.contains("added"), "{o}");
+    assert!(!o.text().contains("added"), "{o}");
     let o = c.run(&["rm", "--yes", &b.doc]);
     failed(&o, "rm");
-    assert!(!o.stdout.contains("removed"), "{o}");
+    assert!(!o.text().contains("removed"), "{o}");
 
     assert_eq!(sorted(c.doc_ids()), docs_before);
     assert_eq!(c.objects(), objects_before);
@@ -1183,7 +1184,7 @@ fn a_log_entry_that_cannot_be_written_fails_the_command() {
     fs::remove_dir(c.path(SEG1)).unwrap();
     assert_eq!(c.log(&[]).len(), 256);
     let o = c.verify();
-    assert!(o.ok(), "{o}");
+    assert!(o.success(), "{o}");
     assert_eq!(c.log(&[]).len(), 257);
 }
 
@@ -1213,9 +1214,9 @@ fn assert_all_refuse(c: &Vault, label: &str, doc: &str, with_log: bool) {
             Some(EXIT_INTEGRITY),
             "{label}: carnet {args:?} must refuse:\n{o}"
         );
-        let acted = o.stdout.lines().any(|l| {
+        let acted = o.text().lines().any(|l| {
             l.starts_with("added ") || l.starts_with("removed ") || l.starts_with("title:")
-        }) || o.stdout.contains("Ordonnance");
+        }) || o.text().contains("Ordonnance");
         assert!(!acted, "{label}: carnet {args:?} acted:\n{o}");
         c.assert_unchanged(&before, &format!("{label}: carnet {args:?}"));
     }
@@ -1275,6 +1276,6 @@ fn appending_after_an_edit_inside_the_log_keeps_the_evidence() {
     let _ = c.run(&["cat", &ids[1]]);
     let o = c.verify();
     assert_detected(&o, &format!("{SEG0} entry 3"));
-    assert!(o.stdout.contains("entries removed before it"), "{o}");
+    assert!(o.text().contains("entries removed before it"), "{o}");
     assert_refused(&c.run(&["log"]), "entries removed before it");
 }

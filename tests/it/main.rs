@@ -1,0 +1,23 @@
+//! carnet's integration tests, in one crate: each former `tests/*.rs` file is a module here, so
+//! the suite links one test binary instead of eighteen, and every module shares `util`.
+
+mod util;
+
+mod age_interop;
+mod backup;
+mod bad_input;
+mod cli_conventions;
+mod completions;
+mod concurrency;
+mod confidentiality;
+mod damaged_vault;
+mod demo;
+mod documents;
+mod examples;
+mod folders;
+mod grant_terms;
+mod grants;
+mod help;
+mod integrity;
+mod man_pages;
+mod roundtrip;
