@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 
 use crate::error::Error;
+use crate::zipsafe::{BadZip, Limits, SafeZip};
 
 pub const TERMS: &str = "grant.toml";
 pub const SIGNATURE: &str = "grant.toml.minisig";
@@ -130,14 +131,11 @@ pub fn readme(t: &Terms) -> String {
 /// Checks that a path from the terms is a plain relative path under `documents/`, so that no
 /// signed-but-hostile terms can make `open` write outside its target.
 pub fn check_entry_path(p: &str) -> Result<(), String> {
-    if p.len() > 1024 || p.contains('\\') || p.chars().any(char::is_control) {
+    if p.len() > 1024 {
         return Err(format!("unsafe path {p:?}"));
     }
-    let segs: Vec<&str> = p.split('/').collect();
-    if segs.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
-        return Err(format!("unsafe path {p:?}"));
-    }
-    if segs.len() < 2 || segs[0] != "documents" {
+    crate::zipsafe::check_name(p).map_err(|why| format!("unsafe path {p:?} ({why})"))?;
+    if p.split('/').count() < 2 || !p.starts_with("documents/") {
         return Err(format!(
             "unexpected path {p:?} (documents live under documents/)"
         ));
@@ -314,29 +312,43 @@ pub struct Opened<R: Read + Seek> {
     pub terms: Terms,
     pub terms_toml: String,
     pub signature: String,
-    archive: zip::ZipArchive<R>,
+    zip: SafeZip<R>,
 }
 
 fn damaged(s: impl Into<String>) -> BundleError {
     BundleError::Damaged(s.into())
 }
 
+/// What a bundle zip may hold: the terms, their signature, the README and the documents.
+const LIMITS: Limits = Limits {
+    max_entries: MAX_DOCUMENTS + 3,
+    max_trailing: 0,
+};
+
+fn zip_refused(e: BadZip) -> BundleError {
+    match e {
+        BadZip::TooManyEntries { count, .. } => {
+            damaged(format!("{count} entries is more than a grant can hold"))
+        }
+        e => damaged(e.to_string()),
+    }
+}
+
 fn read_entry<R: Read + Seek>(
-    a: &mut zip::ZipArchive<R>,
+    z: &mut SafeZip<R>,
     name: &str,
     limit: u64,
 ) -> Result<String, BundleError> {
-    let f = a
-        .by_name(name)
-        .map_err(|_| damaged(format!("{name} is missing: not a carnet grant bundle")))?;
-    if f.size() > limit {
+    let Some(e) = z.get(name) else {
+        return Err(damaged(format!(
+            "{name} is missing: not a carnet grant bundle"
+        )));
+    };
+    if e.size > limit {
         return Err(damaged(format!("{name} is too large")));
     }
-    let mut s = String::new();
-    f.take(limit + 1)
-        .read_to_string(&mut s)
-        .map_err(|e| damaged(format!("cannot read {name}: {e}")))?;
-    Ok(s)
+    z.read_text(name, limit)
+        .map_err(|e| damaged(format!("cannot read {name}: {e}")))
 }
 
 /// Decrypts a bundle file and authenticates its terms. The plaintext is never written to disk:
@@ -367,20 +379,10 @@ pub fn open_bundle(
             age::DecryptError::NoMatchingKeys => BundleError::NotForYou,
             e => damaged(e.to_string()),
         })?;
-    let mut archive = zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, reader))
-        .map_err(|e| damaged(format!("not a readable zip ({e})")))?;
-    // A zip can name one entry twice; readers disagree on which copy wins, so refuse outright.
-    if archive.has_duplicate_names() {
-        return Err(damaged("the zip names an entry twice"));
-    }
-    if archive.len() > MAX_DOCUMENTS + 3 {
-        return Err(damaged(format!(
-            "{} entries is more than a grant can hold",
-            archive.len()
-        )));
-    }
-    let terms_toml = read_entry(&mut archive, TERMS, MAX_TERMS)?;
-    let signature = read_entry(&mut archive, SIGNATURE, MAX_SIGNATURE)?;
+    let mut zip = SafeZip::open(BufReader::with_capacity(256 * 1024, reader), &LIMITS)
+        .map_err(zip_refused)?;
+    let terms_toml = read_entry(&mut zip, TERMS, MAX_TERMS)?;
+    let signature = read_entry(&mut zip, SIGNATURE, MAX_SIGNATURE)?;
     let terms: Terms = toml::from_str(&terms_toml)
         .map_err(|e| damaged(format!("{TERMS} is not valid: {}", e.message())))?;
     if terms.format != FORMAT {
@@ -399,7 +401,7 @@ pub fn open_bundle(
         terms,
         terms_toml,
         signature,
-        archive,
+        zip,
     })
 }
 
@@ -417,56 +419,32 @@ impl<R: Read + Seek> Opened<R> {
                 return Err(damaged(format!("{} is listed twice in the terms", d.path)));
             }
         }
-        let mut seen: HashSet<String> = HashSet::new();
-        for i in 0..self.archive.len() {
-            let f = self
-                .archive
-                .by_index_raw(i)
-                .map_err(|e| damaged(format!("entry {i}: {e}")))?;
-            let name = std::str::from_utf8(f.name_raw())
-                .map_err(|_| damaged(format!("entry {i} has a name that is not UTF-8")))?
-                .to_string();
-            if f.enclosed_name().is_none() {
-                return Err(damaged(format!(
-                    "entry {name:?} would escape the target folder"
-                )));
-            }
-            if f.is_symlink()
-                || f.is_dir()
-                || f.unix_mode()
-                    .is_some_and(|m| m & 0o170000 != 0o100000 && m & 0o170000 != 0)
-            {
-                return Err(damaged(format!("entry {name:?} is not a regular file")));
-            }
-            if !seen.insert(name.clone()) {
-                return Err(damaged(format!("entry {name:?} appears twice")));
-            }
-            if f.compression() != zip::CompressionMethod::Stored {
-                return Err(damaged(format!(
-                    "entry {name:?} is compressed; carnet bundles are stored"
-                )));
-            }
-            let known = matches!(name.as_str(), TERMS | SIGNATURE | README);
-            if !known && !expected.contains(name.as_str()) {
+        // Names, kinds, duplicates, overlaps and headers were checked when the zip was opened:
+        // what is left is whether the zip holds what the terms say, and nothing else.
+        let mut seen: HashSet<&str> = HashSet::new();
+        for e in self.zip.entries() {
+            let name = e.name.as_str();
+            seen.insert(name);
+            let known = matches!(name, TERMS | SIGNATURE | README);
+            if !known && !expected.contains(name) {
                 return Err(damaged(format!(
                     "entry {name:?} is not in the signed terms"
                 )));
             }
-            if name == README && f.size() > MAX_README {
+            if name == README && e.size > MAX_README {
                 return Err(damaged("the README is too large"));
             }
             if let Some(d) = self.terms.documents.iter().find(|d| d.path == name)
-                && f.size() != d.size
+                && e.size != d.size
             {
                 return Err(damaged(format!(
                     "{name} is {} bytes, the terms say {}",
-                    f.size(),
-                    d.size
+                    e.size, d.size
                 )));
             }
         }
         for d in &self.terms.documents {
-            if !seen.contains(&d.path) {
+            if !seen.contains(d.path.as_str()) {
                 return Err(damaged(format!(
                     "{} is in the terms but not in the bundle",
                     d.path
@@ -491,8 +469,8 @@ impl<R: Read + Seek> Opened<R> {
             write_private(&dir.join(name), body.as_bytes())?;
             written.push(PathBuf::from(name));
         }
-        if self.archive.index_for_name(README).is_some() {
-            let text = read_entry(&mut self.archive, README, MAX_README)?;
+        if self.zip.get(README).is_some() {
+            let text = read_entry(&mut self.zip, README, MAX_README)?;
             write_private(&dir.join(README), text.as_bytes())?;
             written.push(PathBuf::from(README));
         }
@@ -504,11 +482,10 @@ impl<R: Read + Seek> Opened<R> {
             if let Some(parent) = dest.parent() {
                 fs::create_dir_all(parent)?;
             }
-            let f = self
-                .archive
-                .by_name(&d.path)
+            let mut r = self
+                .zip
+                .reader(&d.path)
                 .map_err(|e| damaged(format!("{}: {e}", d.path)))?;
-            let mut r = f.take(d.size + 1);
             // Health data: readable by the professional's account only, like `carnet export`.
             let mut out = crate::fsutil::create_new_private(&dest)?;
             let mut h = Sha256::new();

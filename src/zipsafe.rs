@@ -43,7 +43,7 @@ pub enum BadZip {
     TooManyEntries { count: u64, max: usize },
     #[error("entry {index} has a name that is not UTF-8")]
     NameNotUtf8 { index: usize },
-    #[error("entry {name:?} is not a clean relative path ({why})")]
+    #[error("entry {name:?} has an unsafe path ({why})")]
     BadName { name: String, why: &'static str },
     #[error("entry {0:?} is not a regular file")]
     NotRegular(String),
@@ -224,7 +224,7 @@ pub fn check_name(name: &str) -> Result<(), &'static str> {
         return Err("NUL byte");
     }
     if name.starts_with('/') {
-        return Err("absolute");
+        return Err("an absolute path: it would escape the target folder");
     }
     if name.contains('\\') {
         return Err("backslash");
@@ -238,7 +238,7 @@ pub fn check_name(name: &str) -> Result<(), &'static str> {
     for seg in name.split('/') {
         match seg {
             "" => return Err("empty segment"),
-            "." | ".." => return Err("dot segment"),
+            "." | ".." => return Err("a `.` or `..` segment: it would escape the target folder"),
             s if s.len() > 255 => return Err("a segment longer than 255 bytes"),
             _ => {}
         }
@@ -287,6 +287,16 @@ impl<R: Read + Seek> SafeZip<R> {
             let name = std::str::from_utf8(f.name_raw())
                 .map_err(|_| BadZip::NameNotUtf8 { index })?
                 .to_string();
+            // Kinds first: a directory entry ends in `/`, which is not a clean name either.
+            // Type bits of the Unix mode, and the MS-DOS directory attribute.
+            let kind = f.unix_mode().map(|m| m & 0o170_000);
+            if f.is_dir()
+                || f.is_symlink()
+                || kind.is_some_and(|k| k != 0 && k != 0o100_000)
+                || f.external_attributes() & 0x10 != 0
+            {
+                return Err(BadZip::NotRegular(name));
+            }
             check_name(&name).map_err(|why| BadZip::BadName {
                 name: name.clone(),
                 why,
@@ -297,15 +307,6 @@ impl<R: Read + Seek> SafeZip<R> {
                     name,
                     why: "a second, different name in an extra field",
                 });
-            }
-            // Type bits of the Unix mode, and the MS-DOS directory attribute.
-            let kind = f.unix_mode().map(|m| m & 0o170_000);
-            if f.is_dir()
-                || f.is_symlink()
-                || kind.is_some_and(|k| k != 0 && k != 0o100_000)
-                || f.external_attributes() & 0x10 != 0
-            {
-                return Err(BadZip::NotRegular(name));
             }
             if f.encrypted() {
                 return Err(BadZip::Encrypted(name));

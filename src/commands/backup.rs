@@ -21,6 +21,7 @@ use crate::fsutil;
 use crate::index::{self, FileEntry, Index};
 use crate::ui;
 use crate::vault::{self, Op, Vault};
+use crate::zipsafe::{BadZip, Limits, SafeZip};
 
 /// Entries a backup may hold beyond the files its index lists.
 const MAX_ENTRIES: usize = 4_000_000;
@@ -545,21 +546,20 @@ fn signed_index_from(config: &str, index_json: &str, signature: &str) -> anyhow:
 }
 
 fn read_zip_text<R: Read + Seek>(
-    z: &mut zip::ZipArchive<R>,
+    z: &mut SafeZip<R>,
     name: &str,
     limit: u64,
 ) -> anyhow::Result<String> {
-    let f = z
-        .by_name(name)
-        .map_err(|_| Error::BadBackup(format!("the backup has no {name}: not a carnet backup")))?;
-    if f.size() > limit {
+    let Some(e) = z.get(name) else {
+        return Err(
+            Error::BadBackup(format!("the backup has no {name}: not a carnet backup")).into(),
+        );
+    };
+    if e.size > limit {
         return Err(Error::BadBackup(format!("the backup's {name} is too large")).into());
     }
-    let mut s = String::new();
-    f.take(limit)
-        .read_to_string(&mut s)
-        .map_err(|e| Error::BadBackup(format!("cannot read {name} from the backup: {e}")))?;
-    Ok(s)
+    z.read_text(name, limit)
+        .map_err(|e| Error::BadBackup(format!("cannot read {name} from the backup: {e}")).into())
 }
 
 /// Copies from `r`, at most `want.size` bytes, hashing; fails unless size and BLAKE3 match.
@@ -609,56 +609,41 @@ fn write_index_pair(staging: &Path, index_json: &str, signature: &str) -> anyhow
     Ok(())
 }
 
-fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usize, u64)> {
-    let mut z = zip::ZipArchive::new(r).map_err(|e| {
-        Error::BadBackup(format!(
-            "not a readable backup (truncated or damaged?): {e}"
-        ))
+/// Opens a backup zip through the one checked reader: names, kinds, duplicates, overlaps and
+/// local headers are refused before anything is read, and every entry must be a vault file.
+fn open_backup_zip<R: Read + Seek>(r: R) -> anyhow::Result<SafeZip<R>> {
+    let limits = Limits {
+        max_entries: MAX_ENTRIES,
+        max_trailing: 0,
+    };
+    let z = SafeZip::open(r, &limits).map_err(|e| match e {
+        BadZip::TooManyEntries { count, .. } => Error::BadBackup(format!(
+            "the backup has {count} entries, more than a vault can"
+        )),
+        BadZip::Duplicate => {
+            Error::BadBackup("the backup names a file twice (hostile or damaged)".into())
+        }
+        BadZip::BadName { name, .. } => Error::BadBackup(format!(
+            "the backup holds {name:?}, which is not a vault file (hostile or foreign)"
+        )),
+        BadZip::Unreadable(m) => Error::BadBackup(format!(
+            "not a readable backup (truncated or damaged?): {m}"
+        )),
+        e => Error::BadBackup(e.to_string()),
     })?;
-    if z.has_duplicate_names() {
-        return Err(
-            Error::BadBackup("the backup names a file twice (hostile or damaged)".into()).into(),
-        );
-    }
-    if z.len() > MAX_ENTRIES {
+    if let Some(e) = z.entries().iter().find(|e| !index::is_vault_path(&e.name)) {
         return Err(Error::BadBackup(format!(
-            "the backup has {} entries, more than a vault can",
-            z.len()
+            "the backup holds {:?}, which is not a vault file (hostile or foreign)",
+            e.name
         ))
         .into());
     }
-    let mut names = BTreeSet::new();
-    for i in 0..z.len() {
-        let f = z
-            .by_index_raw(i)
-            .map_err(|e| Error::BadBackup(format!("backup entry {i}: {e}")))?;
-        let name = std::str::from_utf8(f.name_raw())
-            .map_err(|_| {
-                Error::BadBackup(format!("backup entry {i} has a name that is not UTF-8"))
-            })?
-            .to_string();
-        if f.enclosed_name().is_none() || !index::is_vault_path(&name) {
-            return Err(Error::BadBackup(format!(
-                "the backup holds {name:?}, which is not a vault file (hostile or foreign)"
-            ))
-            .into());
-        }
-        if f.is_symlink() || f.is_dir() {
-            return Err(Error::BadBackup(format!(
-                "the backup entry {name:?} is not a regular file"
-            ))
-            .into());
-        }
-        if f.compression() != zip::CompressionMethod::Stored {
-            return Err(Error::BadBackup(format!(
-                "the backup entry {name:?} is compressed; carnet backups are stored"
-            ))
-            .into());
-        }
-        if !names.insert(name.clone()) {
-            return Err(Error::BadBackup(format!("the backup holds {name:?} twice")).into());
-        }
-    }
+    Ok(z)
+}
+
+fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usize, u64)> {
+    let mut z = open_backup_zip(r)?;
+    let names: BTreeSet<String> = z.entries().iter().map(|e| e.name.clone()).collect();
     let config = read_zip_text(&mut z, vault::CONFIG, 1 << 20)?;
     let index_json = read_zip_text(&mut z, index::INDEX, 512 << 20)?;
     let signature = read_zip_text(&mut z, index::SIGNATURE, 4096)?;
@@ -673,9 +658,14 @@ fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usi
     }
     let mut bytes = 0;
     for (rel, want) in &idx.files {
-        let mut f = z.by_name(rel).map_err(|_| {
-            Error::BadBackup(format!("{rel} is missing from the backup (truncated?)"))
-        })?;
+        if z.get(rel).is_none() {
+            return Err(
+                Error::BadBackup(format!("{rel} is missing from the backup (truncated?)")).into(),
+            );
+        }
+        let mut f = z
+            .reader(rel)
+            .map_err(|e| Error::BadBackup(format!("{rel}: {e}")))?;
         bytes += copy_checked(&mut f, &staging.join(rel), want, rel)?;
     }
     write_index_pair(staging, &index_json, &signature)?;
