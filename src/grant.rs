@@ -14,10 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use zip::write::SimpleFileOptions;
 
 use crate::error::Error;
-use crate::zipsafe::{BadZip, Limits, SafeZip};
+use crate::zipsafe::{BadZip, Limits, NewEntry, SafeZip, StoredZipWriter};
 
 pub const TERMS: &str = "grant.toml";
 pub const SIGNATURE: &str = "grant.toml.minisig";
@@ -146,12 +145,16 @@ pub fn check_entry_path(p: &str) -> Result<(), String> {
 /// A source of document content for the bundle writer: yields plaintext readers in order.
 pub trait DocumentSource: Send {
     fn open(&mut self, index: usize) -> anyhow::Result<Box<dyn Read + Send + '_>>;
+    /// The document's CRC-32 when already known (recorded while adding it); otherwise the
+    /// writer computes it in a first pass, since the zip entry's header comes before its data.
+    fn crc32(&self, _index: usize) -> Option<u32> {
+        None
+    }
 }
 
-fn zip_time(d: jiff::civil::Date) -> zip::DateTime {
-    let y = d.year().clamp(1980, 2107) as u16;
-    zip::DateTime::from_date_and_time(y, d.month() as u8, d.day() as u8, 12, 0, 0)
-        .unwrap_or_default()
+/// Noon on the document's date: what zip tools show as the file's date.
+fn zip_time(d: jiff::civil::Date) -> Option<jiff::civil::DateTime> {
+    Some(d.at(12, 0, 0, 0))
 }
 
 /// Streams a bundle into `out`: age (optionally armored) around a stored zip. Returns `out`.
@@ -180,21 +183,33 @@ pub fn write_bundle<W: Write>(
     };
     let armored = age::armor::ArmoredWriter::wrap_output(out, format)?;
     let stream = enc.wrap_output(armored)?;
-    let mut zip = zip::ZipWriter::new_stream(stream);
+    let terms = &signed.terms;
+    // Each entry's CRC-32 goes in its local header, before its data: documents without a
+    // recorded one are read (decrypted, never written anywhere) once to compute it.
+    let mut crcs = Vec::with_capacity(terms.documents.len());
+    for (i, d) in terms.documents.iter().enumerate() {
+        let crc = match docs.crc32(i) {
+            Some(c) => c,
+            None => {
+                let (crc, n) = crate::zipsafe::crc32_of(&mut docs.open(i)?)?;
+                if n != d.size {
+                    anyhow::bail!(Error::Integrity(format!(
+                        "{} is {n} bytes, the manifest says {}",
+                        d.title, d.size
+                    )));
+                }
+                crc
+            }
+        };
+        crcs.push(crc);
+    }
+    let mut zip = StoredZipWriter::new(stream);
     let now = jiff::Timestamp::now()
         .to_zoned_datetime(jiff::tz::TimeZone::UTC)
         .date();
-    let small = SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .unix_permissions(0o644)
-        .last_modified_time(zip_time(now));
-    let terms = &signed.terms;
-    zip.start_file(TERMS, small)?;
-    zip.write_all(signed.toml.as_bytes())?;
-    zip.start_file(SIGNATURE, small)?;
-    zip.write_all(signed.signature.as_bytes())?;
-    zip.start_file(README, small)?;
-    zip.write_all(readme(terms).as_bytes())?;
+    zip.add_bytes(TERMS, signed.toml.as_bytes(), 0o644, zip_time(now))?;
+    zip.add_bytes(SIGNATURE, signed.signature.as_bytes(), 0o644, zip_time(now))?;
+    zip.add_bytes(README, readme(terms).as_bytes(), 0o644, zip_time(now))?;
     // Decrypting the vault's objects and encrypting the bundle each take a core: a reader
     // thread decrypts into recycled buffers while this one zips and encrypts.
     const CHUNK: usize = 256 * 1024;
@@ -251,13 +266,14 @@ pub fn write_bundle<W: Write>(
             }
         });
         let mut done = 0u64;
-        for d in &terms.documents {
-            let opts = small
-                .last_modified_time(zip_time(d.date))
-                // In a streamed zip the size is written after the data, so ZIP64 must be
-                // chosen up front for files that may pass 4 GiB.
-                .large_file(d.size >= u64::from(u32::MAX));
-            zip.start_file(d.path.as_str(), opts)?;
+        for (d, &crc32) in terms.documents.iter().zip(&crcs) {
+            zip.start(&NewEntry {
+                name: &d.path,
+                size: d.size,
+                crc32,
+                mode: 0o644,
+                modified: zip_time(d.date),
+            })?;
             let mut n = 0u64;
             loop {
                 let buf = rx
@@ -266,8 +282,11 @@ pub fn write_bundle<W: Write>(
                 if buf.is_empty() {
                     break;
                 }
-                zip.write_all(&buf)?;
                 n += buf.len() as u64;
+                if n > d.size {
+                    break;
+                }
+                zip.write_all(&buf)?;
                 done += buf.len() as u64;
                 progress(done);
                 let _ = back_tx.try_send(buf);
@@ -281,7 +300,7 @@ pub fn write_bundle<W: Write>(
         }
         Ok(())
     })?;
-    let stream = zip.finish()?.into_inner();
+    let stream = zip.finish()?;
     let armored = stream.finish()?;
     Ok(armored.finish()?)
 }

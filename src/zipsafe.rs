@@ -783,6 +783,24 @@ mod tests {
     }
 
     #[test]
+    fn zips_with_data_descriptors_from_earlier_builds_still_read() {
+        // What carnet wrote before: the zip crate's streaming writer, sizes after the data.
+        let mut z = zip::ZipWriter::new_stream(Vec::new());
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .unix_permissions(0o600);
+        for (name, body) in FILES {
+            z.start_file(*name, opts).unwrap();
+            z.write_all(body).unwrap();
+        }
+        let bytes = z.finish().unwrap().into_inner();
+        let mut z = open(&bytes).unwrap();
+        for (name, body) in FILES {
+            assert_eq!(read_all(&mut z, name).unwrap(), *body, "{name}");
+        }
+    }
+
+    #[test]
     fn writer_refuses_an_entry_that_differs_from_its_header() {
         let mut w = StoredZipWriter::new(Vec::new());
         let e = NewEntry {

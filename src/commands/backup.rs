@@ -21,7 +21,7 @@ use crate::fsutil;
 use crate::index::{self, FileEntry, Index};
 use crate::ui;
 use crate::vault::{self, Op, Vault};
-use crate::zipsafe::{BadZip, Limits, SafeZip};
+use crate::zipsafe::{self, BadZip, Limits, NewEntry, SafeZip, StoredZipWriter};
 
 /// Entries a backup may hold beyond the files its index lists.
 const MAX_ENTRIES: usize = 4_000_000;
@@ -123,31 +123,34 @@ pub fn run(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn zip_options() -> zip::write::SimpleFileOptions {
-    zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .unix_permissions(0o600)
-}
-
 fn to_file(vault: &Vault, idx: &Index, out: &Path, force: bool) -> anyhow::Result<BackupReport> {
     let mut rep = BackupReport::default();
     let to_stdout = out.as_os_str() == "-";
     let total: u64 = idx.files.values().map(|e| e.size).sum();
     let bar = ui::bytes_bar(total, "Backing up");
     let write_zip = |w: &mut dyn Write, rep: &mut BackupReport| -> anyhow::Result<()> {
-        let mut zip = zip::ZipWriter::new_stream(w);
+        let mut zip = StoredZipWriter::new(w);
         let mut buf = vec![0u8; 256 * 1024];
         let mut names: Vec<String> = plan(idx).into_iter().map(|(r, _)| r.clone()).collect();
         names.push(index::INDEX.into());
         names.push(index::SIGNATURE.into());
         for rel in names {
-            let size = idx.files.get(&rel).map(|e| e.size).unwrap_or(0);
-            zip.start_file(
-                rel.as_str(),
-                zip_options().large_file(size >= u64::from(u32::MAX)),
-            )?;
-            let mut f = fs::File::open(vault.dir.join(&rel))
-                .with_context(|| format!("cannot read {rel}"))?;
+            let open = || {
+                fs::File::open(vault.dir.join(&rel)).with_context(|| format!("cannot read {rel}"))
+            };
+            // Size and CRC-32 go in the entry's local header, before the data, so that
+            // streaming readers (Java, BusyBox unzip, bsdtar from a pipe) can read the
+            // backup: a first pass over the (ciphertext) file computes them.
+            let (crc32, size) =
+                zipsafe::crc32_of(&mut open()?).with_context(|| format!("cannot read {rel}"))?;
+            zip.start(&NewEntry {
+                name: &rel,
+                size,
+                crc32,
+                mode: 0o600,
+                modified: None,
+            })?;
+            let mut f = open()?;
             let mut h = blake3::Hasher::new();
             let mut n = 0u64;
             loop {
@@ -158,7 +161,8 @@ fn to_file(vault: &Vault, idx: &Index, out: &Path, force: bool) -> anyhow::Resul
                     break;
                 }
                 h.update(&buf[..k]);
-                zip.write_all(&buf[..k])?;
+                zip.write_all(&buf[..k])
+                    .with_context(|| format!("cannot back up {rel}"))?;
                 n += k as u64;
                 rep.bytes += k as u64;
                 bar.set_position(rep.bytes);
