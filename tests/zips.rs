@@ -448,3 +448,58 @@ fn a_local_header_that_disagrees_with_the_central_directory_is_refused() {
     out.fails(EXIT_INTEGRITY, &[&object, "local header"]);
     assert!(!lab.root.join("v").exists());
 }
+
+#[test]
+fn verify_offline_checks_a_backup_zip_in_place() {
+    let seed = seed();
+    let lab = Lab::new();
+    let zip = lab.write("usb/backup.zip", &seed.backup_zip);
+    let before = tree(&lab.root);
+    // Every file the signed index lists: all entries but the index and its signature.
+    let files = zip_read(&seed.backup_zip).len() - 2;
+    // Both spellings: the file as the argument, or as the vault.
+    let ok = lab.run(None, &["verify", "--offline", s(&zip)]).ok();
+    assert_eq!(
+        ok.stdout_str(),
+        format!("ok: {files} files checked against the signed index\n")
+    );
+    let v = lab
+        .run(None, &["--vault", s(&zip), "verify", "--offline", "--json"])
+        .ok()
+        .json();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(tree(&lab.root), before, "nothing written");
+
+    // An object's bytes changed inside the zip: named, exit 3.
+    let (object, _, local) = central(&seed.backup_zip)
+        .into_iter()
+        .find(|e| e.0.starts_with("objects/"))
+        .unwrap();
+    let mut bad = seed.backup_zip.clone();
+    bad[local + 30 + object.len() + 10] ^= 1;
+    let bad = lab.write("usb/bad.zip", &bad);
+    let out = lab.run(None, &["verify", "--offline", s(&bad)]);
+    out.fails(EXIT_INTEGRITY, &["integrity check failed"]);
+    assert!(
+        out.stdout_str()
+            .lines()
+            .any(|l| l.starts_with(&format!("FAILED  {object}: corrupted"))),
+        "{}",
+        out.describe()
+    );
+    // Another signer than the one expected.
+    let other = MinisignKey::from_seed(5).fingerprint();
+    let out = lab.run(None, &["verify", "--offline", "--expect", &other, s(&zip)]);
+    out.fails(EXIT_INTEGRITY, &["integrity check failed"]);
+    assert!(
+        out.stdout_str().contains("not by the expected"),
+        "{}",
+        out.describe()
+    );
+    // A zip bomb is reported, not followed.
+    let bomb = with_aliases(&seed.backup_zip, &object, &[format!("{object}x")]);
+    let bomb = lab.write("usb/bomb.zip", &bomb);
+    let out = lab.run(None, &["verify", "--offline", s(&bomb)]);
+    out.fails(EXIT_INTEGRITY, &["integrity check failed"]);
+    assert!(out.stdout_str().contains("overlap"), "{}", out.describe());
+}

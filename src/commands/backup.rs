@@ -722,3 +722,121 @@ fn restore_from_dir(src: &Path, staging: &Path) -> anyhow::Result<(usize, u64)> 
     write_index_pair(staging, &index_json, &signature)?;
     Ok((idx.files.len() + 2, bytes))
 }
+
+/// `verify --offline FILE.zip`: checks a backup file in place, without the key and without
+/// restoring it (like `restic check`): its signed index, then every listed entry's size and
+/// BLAKE3, read through the checked zip reader. Nothing is written.
+pub fn verify_zip(
+    path: &Path,
+    expect: Option<&str>,
+    progress: &dyn Fn(u64, u64),
+) -> anyhow::Result<crate::verify::Report> {
+    use crate::verify::{Problem, Report};
+    let mut report = Report::default();
+    let problem = |report: &mut Report, path: &str, message: String| {
+        report.problems.push(Problem {
+            path: path.to_string(),
+            message,
+        })
+    };
+    let file = fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let shown = path.display().to_string();
+    // A backup that cannot be opened, or whose index does not verify, is one problem: the
+    // backup itself; its entries cannot be judged without a trusted index.
+    let opened = (|| -> anyhow::Result<_> {
+        let mut z = open_backup_zip(BufReader::new(file))?;
+        let config = read_zip_text(&mut z, vault::CONFIG, 1 << 20)?;
+        let index_json = read_zip_text(&mut z, index::INDEX, 512 << 20)?;
+        let signature = read_zip_text(&mut z, index::SIGNATURE, 4096)?;
+        let cfg: vault::Config = toml::from_str(&config).map_err(|e| {
+            Error::BadBackup(format!(
+                "its {} is not valid: {}",
+                vault::CONFIG,
+                e.message()
+            ))
+        })?;
+        let fp = crate::sign::decode_public(&cfg.signing_key)
+            .map(|k| crate::keyring::fingerprint(&k))
+            .map_err(|e| Error::BadBackup(format!("its signing key is not valid: {e}")))?;
+        let idx = signed_index_from(&config, &index_json, &signature)?;
+        Ok((z, idx, fp))
+    })();
+    let (mut z, idx, fp) = match opened {
+        Ok(x) => x,
+        Err(e) => match e.downcast_ref::<Error>() {
+            Some(Error::BadBackup(msg)) => {
+                problem(&mut report, &shown, msg.clone());
+                return Ok(report);
+            }
+            _ => return Err(e),
+        },
+    };
+    if let Some(want) = expect.map(crate::keyring::parse_fingerprint).transpose()?
+        && want != fp
+    {
+        problem(
+            &mut report,
+            vault::CONFIG,
+            format!("signed by {fp}, not by the expected {want}"),
+        );
+        return Ok(report);
+    }
+    let names: Vec<String> = z.entries().iter().map(|e| e.name.clone()).collect();
+    for name in names {
+        if !idx.files.contains_key(&name) && name != index::INDEX && name != index::SIGNATURE {
+            problem(
+                &mut report,
+                &name,
+                "unexpected file: not in the signed index".into(),
+            );
+        }
+    }
+    let total: u64 = idx.files.values().map(|e| e.size).sum();
+    let mut done = 0u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    for (rel, want) in &idx.files {
+        if z.get(rel).is_none() {
+            problem(&mut report, rel, "missing".into());
+            continue;
+        }
+        let mut h = blake3::Hasher::new();
+        let mut n = 0u64;
+        let read = (|| -> io::Result<()> {
+            let mut r = z.reader(rel).map_err(io::Error::other)?;
+            loop {
+                let k = match r.read(&mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(k) => k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                h.update(&buf[..k]);
+                n += k as u64;
+                progress(done + n, total);
+            }
+        })();
+        done += want.size;
+        let msg = match read {
+            Err(e) => Some(format!("corrupted: {e}")),
+            Ok(()) if n != want.size => {
+                Some(format!("corrupted: {n} bytes, {} expected", want.size))
+            }
+            Ok(()) if h.finalize().to_hex().as_str() != want.blake3 => {
+                Some("corrupted: its content changed".to_string())
+            }
+            Ok(()) => None,
+        };
+        if let Some(m) = msg {
+            problem(&mut report, rel, m);
+        }
+    }
+    report.objects_checked = idx.files.len();
+    report.documents = idx
+        .files
+        .keys()
+        .filter(|r| r.starts_with("objects/"))
+        .count();
+    report.log_entries = idx.log_seq;
+    report.ok = report.problems.is_empty();
+    Ok(report)
+}
