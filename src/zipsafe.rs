@@ -68,7 +68,8 @@ pub enum BadZip {
 pub struct Limits {
     /// Most entries the zip may list: checked before the central directory is read.
     pub max_entries: usize,
-    /// Bytes allowed after the end-of-central-directory record (an archive comment counts).
+    /// Bytes allowed after the end-of-central-directory record (an archive comment counts);
+    /// the tail is read into memory to find the record, so keep it small.
     pub max_trailing: u64,
 }
 
@@ -176,7 +177,10 @@ fn read_end<R: Read + Seek>(r: &mut R, len: u64, max_trailing: u64) -> Result<En
         }
         let rec_pos = le64(&loc, 8);
         let mut rec = [0u8; ZIP64_EOCD_LEN as usize];
-        if rec_pos.checked_add(ZIP64_EOCD_LEN) > Some(loc_pos) {
+        if rec_pos
+            .checked_add(ZIP64_EOCD_LEN)
+            .is_none_or(|end| end > loc_pos)
+        {
             return Err(BadZip::EndRecords("misplaced Zip64 record"));
         }
         read_at(r, rec_pos, &mut rec)?;
@@ -919,6 +923,32 @@ mod tests {
         bad[cd + 8] |= 1;
         bad[6] |= 1;
         assert!(matches!(open(&bad), Err(BadZip::Encrypted(_))));
+    }
+
+    #[test]
+    fn any_flipped_byte_or_cut_is_refused_or_read_without_panic() {
+        for zip64 in [false, true] {
+            let good = write(FILES, zip64);
+            let mut variants: Vec<Vec<u8>> = (0..good.len()).map(|n| good[..n].to_vec()).collect();
+            for at in 0..good.len() {
+                for x in [0x01, 0x80, 0xFF] {
+                    let mut v = good.clone();
+                    v[at] ^= x;
+                    variants.push(v);
+                }
+            }
+            for v in &variants {
+                if let Ok(mut z) = open(v) {
+                    let names: Vec<String> = z.entries().iter().map(|e| e.name.clone()).collect();
+                    for n in names {
+                        let mut out = Vec::new();
+                        if let Ok(mut r) = z.reader(&n) {
+                            let _ = r.read_to_end(&mut out);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
