@@ -583,7 +583,7 @@ impl<W: Write> StoredZipWriter<W> {
         Ok(())
     }
 
-    /// Writes the central directory and end records; returns the output.
+    /// Writes the central directory and end records; returns the output, not flushed.
     pub fn finish(mut self) -> io::Result<W> {
         self.end_entry()?;
         let cd_start = self.pos;
@@ -662,7 +662,8 @@ impl<W: Write> StoredZipWriter<W> {
         e.extend_from_slice(&(if zip64 { MAX32 } else { cd_start } as u32).to_le_bytes());
         e.extend_from_slice(&0u16.to_le_bytes());
         self.put(&e)?;
-        self.out.flush()?;
+        // No flush here: an age armored writer breaks its line layout when flushed midway.
+        // The caller finishes (and flushes) the output.
         Ok(self.out)
     }
 
