@@ -99,7 +99,8 @@ carnet log --doc 3f9c --json"
     /// Check that nothing in the vault was altered, removed, added or rolled back
     #[command(
         after_help = "Exit status: 0 when the vault is sound, 3 when a check fails.\n\n\
-Examples:\n  carnet verify\n  carnet verify --deep --json"
+Examples:\n  carnet verify\n  carnet verify --deep --json\n  \
+carnet verify --offline /media/usb/carnet-backup.zip"
     )]
     Verify(VerifyArgs),
     /// Create a professional's key and contact card (for doctors, nurses, pharmacists; no vault)
@@ -316,6 +317,10 @@ pub struct VerifyArgs {
     /// Check without the key, against the vault's signed index of file hashes (for backups, cron)
     #[arg(long)]
     pub offline: bool,
+    /// With --offline: a backup file (checked in place, nothing restored) or a mirror folder
+    /// to check instead of the vault
+    #[arg(value_name = "BACKUP", requires = "offline")]
+    pub source: Option<std::path::PathBuf>,
     /// With --offline: refuse unless the index is signed by this key fingerprint (SHA256:...)
     #[arg(long, value_name = "FINGERPRINT", requires = "offline")]
     pub expect: Option<String>,

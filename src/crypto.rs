@@ -20,6 +20,8 @@ const DEPTH: usize = 8;
 pub struct Sealed {
     pub size: u64,
     pub sha256: [u8; 32],
+    /// CRC-32 of the plaintext, for zip entry headers (see `manifest::Document::crc32`).
+    pub crc32: u32,
     pub cipher_size: u64,
     /// BLAKE3 of the ciphertext: what `verify` and keyless checks compare objects against.
     /// BLAKE3 rather than SHA-256 because it runs several times faster, so hashing the
@@ -109,7 +111,10 @@ pub fn seal<R: Read + Send, W: Write + Send>(
     let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
         .map_err(io::Error::other)?;
     std::thread::scope(|s| {
-        let (plain, ph) = pipe(s, Sha256::new(), |h, b| h.update(b));
+        let (plain, ph) = pipe(s, (Sha256::new(), crc32fast::Hasher::new()), |h, b| {
+            h.0.update(b);
+            h.1.update(b);
+        });
         let (cipher, ch) = pipe(s, blake3::Hasher::new(), |h, b| {
             h.update(b);
         });
@@ -173,12 +178,13 @@ pub fn seal<R: Read + Send, W: Write + Send>(
         pipe.send(pending);
         drop(pipe);
         let lost = || io::Error::other("a hashing thread failed");
-        let sha = ph.join().map_err(|_| lost())?;
+        let (sha, crc) = ph.join().map_err(|_| lost())?;
         let b3 = ch.join().map_err(|_| lost())?;
         Ok((
             Sealed {
                 size,
                 sha256: sha.finalize().into(),
+                crc32: crc.finalize(),
                 cipher_size: written,
                 cipher_blake3: *b3.finalize().as_bytes(),
                 head,

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use zip::write::SimpleFileOptions;
 
 use crate::error::Error;
+use crate::zipsafe::{BadZip, Limits, NewEntry, SafeZip, StoredZipWriter};
 
 pub const TERMS: &str = "grant.toml";
 pub const SIGNATURE: &str = "grant.toml.minisig";
@@ -130,22 +130,22 @@ pub fn readme(t: &Terms) -> String {
 /// Checks that a path from the terms is a plain relative path under `documents/`, so that no
 /// signed-but-hostile terms can make `open` write outside its target.
 pub fn check_entry_path(p: &str) -> Result<(), String> {
-    if p.len() > 1024 || p.contains('\\') || p.chars().any(crate::ui::is_unsafe) {
-        return Err(format!("unsafe path {p:?}"));
-    }
-    let segs: Vec<&str> = p.split('/').collect();
-    if segs.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
+    if p.len() > 1024 {
         return Err(format!("unsafe path {p:?}"));
     }
     // File systems refuse longer names: the bundle cannot be what carnet wrote.
-    if let Some(long) = segs.iter().find(|s| s.len() > 255) {
+    if let Some(long) = p.split('/').find(|s| s.len() > 255) {
         return Err(format!(
             "a file name in the terms is {} bytes long, more than any file system takes ({}…)",
             long.len(),
             crate::ui::ellipsize(long, 24)
         ));
     }
-    if segs.len() < 2 || segs[0] != "documents" {
+    crate::zipsafe::check_name(p).map_err(|why| format!("unsafe path {p:?} ({why})"))?;
+    if p.chars().any(crate::ui::is_unsafe) {
+        return Err(format!("unsafe path {p:?}"));
+    }
+    if p.split('/').count() < 2 || !p.starts_with("documents/") {
         return Err(format!(
             "unexpected path {p:?} (documents live under documents/)"
         ));
@@ -156,12 +156,16 @@ pub fn check_entry_path(p: &str) -> Result<(), String> {
 /// A source of document content for the bundle writer: yields plaintext readers in order.
 pub trait DocumentSource: Send {
     fn open(&mut self, index: usize) -> anyhow::Result<Box<dyn Read + Send + '_>>;
+    /// The document's CRC-32 when already known (recorded while adding it); otherwise the
+    /// writer computes it in a first pass, since the zip entry's header comes before its data.
+    fn crc32(&self, _index: usize) -> Option<u32> {
+        None
+    }
 }
 
-fn zip_time(d: jiff::civil::Date) -> zip::DateTime {
-    let y = d.year().clamp(1980, 2107) as u16;
-    zip::DateTime::from_date_and_time(y, d.month() as u8, d.day() as u8, 12, 0, 0)
-        .unwrap_or_default()
+/// Noon on the document's date: what zip tools show as the file's date.
+fn zip_time(d: jiff::civil::Date) -> Option<jiff::civil::DateTime> {
+    Some(d.at(12, 0, 0, 0))
 }
 
 /// Streams a bundle into `out`: age (optionally armored) around a stored zip. Returns `out`.
@@ -190,21 +194,33 @@ pub fn write_bundle<W: Write>(
     };
     let armored = age::armor::ArmoredWriter::wrap_output(out, format)?;
     let stream = enc.wrap_output(armored)?;
-    let mut zip = zip::ZipWriter::new_stream(stream);
+    let terms = &signed.terms;
+    // Each entry's CRC-32 goes in its local header, before its data: documents without a
+    // recorded one are read (decrypted, never written anywhere) once to compute it.
+    let mut crcs = Vec::with_capacity(terms.documents.len());
+    for (i, d) in terms.documents.iter().enumerate() {
+        let crc = match docs.crc32(i) {
+            Some(c) => c,
+            None => {
+                let (crc, n) = crate::zipsafe::crc32_of(&mut docs.open(i)?)?;
+                if n != d.size {
+                    anyhow::bail!(Error::Integrity(format!(
+                        "{} is {n} bytes, the manifest says {}",
+                        d.title, d.size
+                    )));
+                }
+                crc
+            }
+        };
+        crcs.push(crc);
+    }
+    let mut zip = StoredZipWriter::new(stream);
     let now = jiff::Timestamp::now()
         .to_zoned_datetime(jiff::tz::TimeZone::UTC)
         .date();
-    let small = SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .unix_permissions(0o644)
-        .last_modified_time(zip_time(now));
-    let terms = &signed.terms;
-    zip.start_file(TERMS, small)?;
-    zip.write_all(signed.toml.as_bytes())?;
-    zip.start_file(SIGNATURE, small)?;
-    zip.write_all(signed.signature.as_bytes())?;
-    zip.start_file(README, small)?;
-    zip.write_all(readme(terms).as_bytes())?;
+    zip.add_bytes(TERMS, signed.toml.as_bytes(), 0o644, zip_time(now))?;
+    zip.add_bytes(SIGNATURE, signed.signature.as_bytes(), 0o644, zip_time(now))?;
+    zip.add_bytes(README, readme(terms).as_bytes(), 0o644, zip_time(now))?;
     // Decrypting the vault's objects and encrypting the bundle each take a core: a reader
     // thread decrypts into recycled buffers while this one zips and encrypts.
     const CHUNK: usize = 256 * 1024;
@@ -261,13 +277,14 @@ pub fn write_bundle<W: Write>(
             }
         });
         let mut done = 0u64;
-        for d in &terms.documents {
-            let opts = small
-                .last_modified_time(zip_time(d.date))
-                // In a streamed zip the size is written after the data, so ZIP64 must be
-                // chosen up front for files that may pass 4 GiB.
-                .large_file(d.size >= u64::from(u32::MAX));
-            zip.start_file(d.path.as_str(), opts)?;
+        for (d, &crc32) in terms.documents.iter().zip(&crcs) {
+            zip.start(&NewEntry {
+                name: &d.path,
+                size: d.size,
+                crc32,
+                mode: 0o644,
+                modified: zip_time(d.date),
+            })?;
             let mut n = 0u64;
             loop {
                 let buf = rx
@@ -276,8 +293,11 @@ pub fn write_bundle<W: Write>(
                 if buf.is_empty() {
                     break;
                 }
-                zip.write_all(&buf)?;
                 n += buf.len() as u64;
+                if n > d.size {
+                    break;
+                }
+                zip.write_all(&buf)?;
                 done += buf.len() as u64;
                 progress(done);
                 let _ = back_tx.try_send(buf);
@@ -291,7 +311,7 @@ pub fn write_bundle<W: Write>(
         }
         Ok(())
     })?;
-    let stream = zip.finish()?.into_inner();
+    let stream = zip.finish()?;
     let armored = stream.finish()?;
     Ok(armored.finish()?)
 }
@@ -325,29 +345,43 @@ pub struct Opened<R: Read + Seek> {
     pub terms_toml: String,
     pub signature: String,
     path: PathBuf,
-    archive: zip::ZipArchive<R>,
+    zip: SafeZip<R>,
 }
 
 fn damaged(s: impl Into<String>) -> BundleError {
     BundleError::Damaged(s.into())
 }
 
+/// What a bundle zip may hold: the terms, their signature, the README and the documents.
+const LIMITS: Limits = Limits {
+    max_entries: MAX_DOCUMENTS + 3,
+    max_trailing: 0,
+};
+
+fn zip_refused(e: BadZip) -> BundleError {
+    match e {
+        BadZip::TooManyEntries { count, .. } => {
+            damaged(format!("{count} entries is more than a grant can hold"))
+        }
+        e => damaged(e.to_string()),
+    }
+}
+
 fn read_entry<R: Read + Seek>(
-    a: &mut zip::ZipArchive<R>,
+    z: &mut SafeZip<R>,
     name: &str,
     limit: u64,
 ) -> Result<String, BundleError> {
-    let f = a
-        .by_name(name)
-        .map_err(|_| damaged(format!("{name} is missing: not a carnet grant bundle")))?;
-    if f.size() > limit {
+    let Some(e) = z.get(name) else {
+        return Err(damaged(format!(
+            "{name} is missing: not a carnet grant bundle"
+        )));
+    };
+    if e.size > limit {
         return Err(damaged(format!("{name} is too large")));
     }
-    let mut s = String::new();
-    f.take(limit + 1)
-        .read_to_string(&mut s)
-        .map_err(|e| damaged(format!("cannot read {name}: {e}")))?;
-    Ok(s)
+    z.read_text(name, limit)
+        .map_err(|e| damaged(format!("cannot read {name}: {e}")))
 }
 
 /// Decrypts a bundle file and authenticates its terms. The plaintext is never written to disk:
@@ -407,20 +441,10 @@ fn open_bundle_unexplained(
             }
             e => damaged(e.to_string()),
         })?;
-    let mut archive = zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, reader))
-        .map_err(|e| damaged(format!("not a readable zip ({e})")))?;
-    // A zip can name one entry twice; readers disagree on which copy wins, so refuse outright.
-    if archive.has_duplicate_names() {
-        return Err(damaged("the zip names an entry twice"));
-    }
-    if archive.len() > MAX_DOCUMENTS + 3 {
-        return Err(damaged(format!(
-            "{} entries is more than a grant can hold",
-            archive.len()
-        )));
-    }
-    let terms_toml = read_entry(&mut archive, TERMS, MAX_TERMS)?;
-    let signature = read_entry(&mut archive, SIGNATURE, MAX_SIGNATURE)?;
+    let mut zip = SafeZip::open(BufReader::with_capacity(256 * 1024, reader), &LIMITS)
+        .map_err(zip_refused)?;
+    let terms_toml = read_entry(&mut zip, TERMS, MAX_TERMS)?;
+    let signature = read_entry(&mut zip, SIGNATURE, MAX_SIGNATURE)?;
     let terms: Terms = toml::from_str(&terms_toml)
         .map_err(|e| damaged(format!("{TERMS} is not valid: {}", e.message())))?;
     if terms.format != FORMAT {
@@ -440,7 +464,7 @@ fn open_bundle_unexplained(
         terms,
         terms_toml,
         signature,
-        archive,
+        zip,
     })
 }
 
@@ -463,56 +487,32 @@ impl<R: Read + Seek> Opened<R> {
                 return Err(damaged(format!("{} is listed twice in the terms", d.path)));
             }
         }
-        let mut seen: HashSet<String> = HashSet::new();
-        for i in 0..self.archive.len() {
-            let f = self
-                .archive
-                .by_index_raw(i)
-                .map_err(|e| damaged(format!("entry {i}: {e}")))?;
-            let name = std::str::from_utf8(f.name_raw())
-                .map_err(|_| damaged(format!("entry {i} has a name that is not UTF-8")))?
-                .to_string();
-            if f.enclosed_name().is_none() {
-                return Err(damaged(format!(
-                    "entry {name:?} would escape the target folder"
-                )));
-            }
-            if f.is_symlink()
-                || f.is_dir()
-                || f.unix_mode()
-                    .is_some_and(|m| m & 0o170000 != 0o100000 && m & 0o170000 != 0)
-            {
-                return Err(damaged(format!("entry {name:?} is not a regular file")));
-            }
-            if !seen.insert(name.clone()) {
-                return Err(damaged(format!("entry {name:?} appears twice")));
-            }
-            if f.compression() != zip::CompressionMethod::Stored {
-                return Err(damaged(format!(
-                    "entry {name:?} is compressed; carnet bundles are stored"
-                )));
-            }
-            let known = matches!(name.as_str(), TERMS | SIGNATURE | README);
-            if !known && !expected.contains(name.as_str()) {
+        // Names, kinds, duplicates, overlaps and headers were checked when the zip was opened:
+        // what is left is whether the zip holds what the terms say, and nothing else.
+        let mut seen: HashSet<&str> = HashSet::new();
+        for e in self.zip.entries() {
+            let name = e.name.as_str();
+            seen.insert(name);
+            let known = matches!(name, TERMS | SIGNATURE | README);
+            if !known && !expected.contains(name) {
                 return Err(damaged(format!(
                     "entry {name:?} is not in the signed terms"
                 )));
             }
-            if name == README && f.size() > MAX_README {
+            if name == README && e.size > MAX_README {
                 return Err(damaged("the README is too large"));
             }
             if let Some(d) = self.terms.documents.iter().find(|d| d.path == name)
-                && f.size() != d.size
+                && e.size != d.size
             {
                 return Err(damaged(format!(
                     "{name} is {} bytes, the terms say {}",
-                    f.size(),
-                    d.size
+                    e.size, d.size
                 )));
             }
         }
         for d in &self.terms.documents {
-            if !seen.contains(&d.path) {
+            if !seen.contains(d.path.as_str()) {
                 return Err(damaged(format!(
                     "{} is in the terms but not in the bundle",
                     d.path
@@ -546,8 +546,8 @@ impl<R: Read + Seek> Opened<R> {
             write_private(&dir.join(name), body.as_bytes())?;
             written.push(PathBuf::from(name));
         }
-        if self.archive.index_for_name(README).is_some() {
-            let text = read_entry(&mut self.archive, README, MAX_README)?;
+        if self.zip.get(README).is_some() {
+            let text = read_entry(&mut self.zip, README, MAX_README)?;
             write_private(&dir.join(README), text.as_bytes())?;
             written.push(PathBuf::from(README));
         }
@@ -559,11 +559,10 @@ impl<R: Read + Seek> Opened<R> {
             if let Some(parent) = dest.parent() {
                 fs::create_dir_all(parent)?;
             }
-            let f = self
-                .archive
-                .by_name(&d.path)
+            let mut r = self
+                .zip
+                .reader(&d.path)
                 .map_err(|e| damaged(format!("{}: {e}", d.path)))?;
-            let mut r = f.take(d.size + 1);
             // Health data: readable by the professional's account only, like `carnet export`.
             let mut out = crate::fsutil::create_new_private(&dest)?;
             let mut h = Sha256::new();

@@ -26,6 +26,7 @@ pub mod sign;
 pub mod ui;
 pub mod vault;
 pub mod verify;
+pub mod zipsafe;
 
 /// The version of the vault format this build writes (and the newest it reads).
 pub const FORMAT_VERSION: u32 = 1;

@@ -79,6 +79,10 @@ pub struct Document {
     pub size: u64,
     /// SHA-256 of the plaintext, hex.
     pub sha256: String,
+    /// CRC-32 of the plaintext, recorded while adding so that a bundle can put it in the zip
+    /// entry's header without reading the document twice. Absent in older vaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<u32>,
     pub added_at: jiff::Timestamp,
     /// The file name it was added from, for the extension on export.
     #[serde(default)]

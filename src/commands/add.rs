@@ -153,6 +153,7 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
             media_type: media::detect(&e.sealed.head, &e.input.path),
             size: e.sealed.size,
             sha256: sha,
+            crc32: Some(e.sealed.crc32),
             added_at: now,
             original_name: e
                 .input

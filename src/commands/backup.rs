@@ -21,6 +21,7 @@ use crate::fsutil;
 use crate::index::{self, FileEntry, Index};
 use crate::ui;
 use crate::vault::{self, Op, Vault};
+use crate::zipsafe::{self, BadZip, Limits, NewEntry, SafeZip, StoredZipWriter};
 
 /// Entries a backup may hold beyond the files its index lists.
 const MAX_ENTRIES: usize = 4_000_000;
@@ -122,31 +123,34 @@ pub fn run(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn zip_options() -> zip::write::SimpleFileOptions {
-    zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .unix_permissions(0o600)
-}
-
 fn to_file(vault: &Vault, idx: &Index, out: &Path, force: bool) -> anyhow::Result<BackupReport> {
     let mut rep = BackupReport::default();
     let to_stdout = out.as_os_str() == "-";
     let total: u64 = idx.files.values().map(|e| e.size).sum();
     let bar = ui::bytes_bar(total, "Backing up");
     let write_zip = |w: &mut dyn Write, rep: &mut BackupReport| -> anyhow::Result<()> {
-        let mut zip = zip::ZipWriter::new_stream(w);
+        let mut zip = StoredZipWriter::new(w);
         let mut buf = vec![0u8; 256 * 1024];
         let mut names: Vec<String> = plan(idx).into_iter().map(|(r, _)| r.clone()).collect();
         names.push(index::INDEX.into());
         names.push(index::SIGNATURE.into());
         for rel in names {
-            let size = idx.files.get(&rel).map(|e| e.size).unwrap_or(0);
-            zip.start_file(
-                rel.as_str(),
-                zip_options().large_file(size >= u64::from(u32::MAX)),
-            )?;
-            let mut f = fs::File::open(vault.dir.join(&rel))
-                .with_context(|| format!("cannot read {rel}"))?;
+            let open = || {
+                fs::File::open(vault.dir.join(&rel)).with_context(|| format!("cannot read {rel}"))
+            };
+            // Size and CRC-32 go in the entry's local header, before the data, so that
+            // streaming readers (Java, BusyBox unzip, bsdtar from a pipe) can read the
+            // backup: a first pass over the (ciphertext) file computes them.
+            let (crc32, size) =
+                zipsafe::crc32_of(&mut open()?).with_context(|| format!("cannot read {rel}"))?;
+            zip.start(&NewEntry {
+                name: &rel,
+                size,
+                crc32,
+                mode: 0o600,
+                modified: None,
+            })?;
+            let mut f = open()?;
             let mut h = blake3::Hasher::new();
             let mut n = 0u64;
             loop {
@@ -157,7 +161,8 @@ fn to_file(vault: &Vault, idx: &Index, out: &Path, force: bool) -> anyhow::Resul
                     break;
                 }
                 h.update(&buf[..k]);
-                zip.write_all(&buf[..k])?;
+                zip.write_all(&buf[..k])
+                    .with_context(|| format!("cannot back up {rel}"))?;
                 n += k as u64;
                 rep.bytes += k as u64;
                 bar.set_position(rep.bytes);
@@ -581,21 +586,20 @@ fn signed_index_from(config: &str, index_json: &str, signature: &str) -> anyhow:
 }
 
 fn read_zip_text<R: Read + Seek>(
-    z: &mut zip::ZipArchive<R>,
+    z: &mut SafeZip<R>,
     name: &str,
     limit: u64,
 ) -> anyhow::Result<String> {
-    let f = z
-        .by_name(name)
-        .map_err(|_| Error::BadBackup(format!("the backup has no {name}: not a carnet backup")))?;
-    if f.size() > limit {
+    let Some(e) = z.get(name) else {
+        return Err(
+            Error::BadBackup(format!("the backup has no {name}: not a carnet backup")).into(),
+        );
+    };
+    if e.size > limit {
         return Err(Error::BadBackup(format!("the backup's {name} is too large")).into());
     }
-    let mut s = String::new();
-    f.take(limit)
-        .read_to_string(&mut s)
-        .map_err(|e| Error::BadBackup(format!("cannot read {name} from the backup: {e}")))?;
-    Ok(s)
+    z.read_text(name, limit)
+        .map_err(|e| Error::BadBackup(format!("cannot read {name} from the backup: {e}")).into())
 }
 
 /// Copies from `r`, at most `want.size` bytes, hashing; fails unless size and BLAKE3 match.
@@ -645,56 +649,41 @@ fn write_index_pair(staging: &Path, index_json: &str, signature: &str) -> anyhow
     Ok(())
 }
 
-fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usize, u64)> {
-    let mut z = zip::ZipArchive::new(r).map_err(|e| {
-        Error::BadBackup(format!(
-            "not a readable backup (truncated or damaged?): {e}"
-        ))
+/// Opens a backup zip through the one checked reader: names, kinds, duplicates, overlaps and
+/// local headers are refused before anything is read, and every entry must be a vault file.
+fn open_backup_zip<R: Read + Seek>(r: R) -> anyhow::Result<SafeZip<R>> {
+    let limits = Limits {
+        max_entries: MAX_ENTRIES,
+        max_trailing: 0,
+    };
+    let z = SafeZip::open(r, &limits).map_err(|e| match e {
+        BadZip::TooManyEntries { count, .. } => Error::BadBackup(format!(
+            "the backup has {count} entries, more than a vault can"
+        )),
+        BadZip::Duplicate => {
+            Error::BadBackup("the backup names a file twice (hostile or damaged)".into())
+        }
+        BadZip::BadName { name, .. } => Error::BadBackup(format!(
+            "the backup holds {name:?}, which is not a vault file (hostile or foreign)"
+        )),
+        BadZip::Unreadable(m) => Error::BadBackup(format!(
+            "not a readable backup (truncated or damaged?): {m}"
+        )),
+        e => Error::BadBackup(e.to_string()),
     })?;
-    if z.has_duplicate_names() {
-        return Err(
-            Error::BadBackup("the backup names a file twice (hostile or damaged)".into()).into(),
-        );
-    }
-    if z.len() > MAX_ENTRIES {
+    if let Some(e) = z.entries().iter().find(|e| !index::is_vault_path(&e.name)) {
         return Err(Error::BadBackup(format!(
-            "the backup has {} entries, more than a vault can",
-            z.len()
+            "the backup holds {:?}, which is not a vault file (hostile or foreign)",
+            e.name
         ))
         .into());
     }
-    let mut names = BTreeSet::new();
-    for i in 0..z.len() {
-        let f = z
-            .by_index_raw(i)
-            .map_err(|e| Error::BadBackup(format!("backup entry {i}: {e}")))?;
-        let name = std::str::from_utf8(f.name_raw())
-            .map_err(|_| {
-                Error::BadBackup(format!("backup entry {i} has a name that is not UTF-8"))
-            })?
-            .to_string();
-        if f.enclosed_name().is_none() || !index::is_vault_path(&name) {
-            return Err(Error::BadBackup(format!(
-                "the backup holds {name:?}, which is not a vault file (hostile or foreign)"
-            ))
-            .into());
-        }
-        if f.is_symlink() || f.is_dir() {
-            return Err(Error::BadBackup(format!(
-                "the backup entry {name:?} is not a regular file"
-            ))
-            .into());
-        }
-        if f.compression() != zip::CompressionMethod::Stored {
-            return Err(Error::BadBackup(format!(
-                "the backup entry {name:?} is compressed; carnet backups are stored"
-            ))
-            .into());
-        }
-        if !names.insert(name.clone()) {
-            return Err(Error::BadBackup(format!("the backup holds {name:?} twice")).into());
-        }
-    }
+    Ok(z)
+}
+
+fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usize, u64)> {
+    let mut z = open_backup_zip(r)?;
+    let names: BTreeSet<String> = z.entries().iter().map(|e| e.name.clone()).collect();
     let config = read_zip_text(&mut z, vault::CONFIG, 1 << 20)?;
     let index_json = read_zip_text(&mut z, index::INDEX, 512 << 20)?;
     let signature = read_zip_text(&mut z, index::SIGNATURE, 4096)?;
@@ -709,9 +698,14 @@ fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usi
     }
     let mut bytes = 0;
     for (rel, want) in &idx.files {
-        let mut f = z.by_name(rel).map_err(|_| {
-            Error::BadBackup(format!("{rel} is missing from the backup (truncated?)"))
-        })?;
+        if z.get(rel).is_none() {
+            return Err(
+                Error::BadBackup(format!("{rel} is missing from the backup (truncated?)")).into(),
+            );
+        }
+        let mut f = z
+            .reader(rel)
+            .map_err(|e| Error::BadBackup(format!("{rel}: {e}")))?;
         bytes += copy_checked(&mut f, &staging.join(rel), want, rel)?;
     }
     write_index_pair(staging, &index_json, &signature)?;
@@ -763,4 +757,122 @@ fn restore_from_dir(src: &Path, staging: &Path) -> anyhow::Result<(usize, u64)> 
     }
     write_index_pair(staging, &index_json, &signature)?;
     Ok((idx.files.len() + 2, bytes))
+}
+
+/// `verify --offline FILE.zip`: checks a backup file in place, without the key and without
+/// restoring it (like `restic check`): its signed index, then every listed entry's size and
+/// BLAKE3, read through the checked zip reader. Nothing is written.
+pub fn verify_zip(
+    path: &Path,
+    expect: Option<&str>,
+    progress: &dyn Fn(u64, u64),
+) -> anyhow::Result<crate::verify::Report> {
+    use crate::verify::{Problem, Report};
+    let mut report = Report::default();
+    let problem = |report: &mut Report, path: &str, message: String| {
+        report.problems.push(Problem {
+            path: path.to_string(),
+            message,
+        })
+    };
+    let file = fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let shown = path.display().to_string();
+    // A backup that cannot be opened, or whose index does not verify, is one problem: the
+    // backup itself; its entries cannot be judged without a trusted index.
+    let opened = (|| -> anyhow::Result<_> {
+        let mut z = open_backup_zip(BufReader::new(file))?;
+        let config = read_zip_text(&mut z, vault::CONFIG, 1 << 20)?;
+        let index_json = read_zip_text(&mut z, index::INDEX, 512 << 20)?;
+        let signature = read_zip_text(&mut z, index::SIGNATURE, 4096)?;
+        let cfg: vault::Config = toml::from_str(&config).map_err(|e| {
+            Error::BadBackup(format!(
+                "its {} is not valid: {}",
+                vault::CONFIG,
+                e.message()
+            ))
+        })?;
+        let fp = crate::sign::decode_public(&cfg.signing_key)
+            .map(|k| crate::keyring::fingerprint(&k))
+            .map_err(|e| Error::BadBackup(format!("its signing key is not valid: {e}")))?;
+        let idx = signed_index_from(&config, &index_json, &signature)?;
+        Ok((z, idx, fp))
+    })();
+    let (mut z, idx, fp) = match opened {
+        Ok(x) => x,
+        Err(e) => match e.downcast_ref::<Error>() {
+            Some(Error::BadBackup(msg)) => {
+                problem(&mut report, &shown, msg.clone());
+                return Ok(report);
+            }
+            _ => return Err(e),
+        },
+    };
+    if let Some(want) = expect.map(crate::keyring::parse_fingerprint).transpose()?
+        && want != fp
+    {
+        problem(
+            &mut report,
+            vault::CONFIG,
+            format!("signed by {fp}, not by the expected {want}"),
+        );
+        return Ok(report);
+    }
+    let names: Vec<String> = z.entries().iter().map(|e| e.name.clone()).collect();
+    for name in names {
+        if !idx.files.contains_key(&name) && name != index::INDEX && name != index::SIGNATURE {
+            problem(
+                &mut report,
+                &name,
+                "unexpected file: not in the signed index".into(),
+            );
+        }
+    }
+    let total: u64 = idx.files.values().map(|e| e.size).sum();
+    let mut done = 0u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    for (rel, want) in &idx.files {
+        if z.get(rel).is_none() {
+            problem(&mut report, rel, "missing".into());
+            continue;
+        }
+        let mut h = blake3::Hasher::new();
+        let mut n = 0u64;
+        let read = (|| -> io::Result<()> {
+            let mut r = z.reader(rel).map_err(io::Error::other)?;
+            loop {
+                let k = match r.read(&mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(k) => k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                h.update(&buf[..k]);
+                n += k as u64;
+                progress(done + n, total);
+            }
+        })();
+        done += want.size;
+        let msg = match read {
+            Err(e) => Some(format!("corrupted: {e}")),
+            Ok(()) if n != want.size => {
+                Some(format!("corrupted: {n} bytes, {} expected", want.size))
+            }
+            Ok(()) if h.finalize().to_hex().as_str() != want.blake3 => {
+                Some("corrupted: its content changed".to_string())
+            }
+            Ok(()) => None,
+        };
+        if let Some(m) = msg {
+            problem(&mut report, rel, m);
+        }
+    }
+    report.objects_checked = idx.files.len();
+    report.documents = idx
+        .files
+        .keys()
+        .filter(|r| r.starts_with("objects/"))
+        .count();
+    report.log_entries = idx.log_seq;
+    report.ok = report.problems.is_empty();
+    Ok(report)
 }

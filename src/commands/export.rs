@@ -176,7 +176,9 @@ pub fn sanitize(s: &str) -> String {
     let cleaned: String = s
         .chars()
         .map(|c| {
-            if crate::ui::is_unsafe(c) || "/\\:*?\"<>|".contains(c) {
+            // Invisible and bidi characters too: a name must read as what it is, and zips
+            // carrying such names are refused by `zipsafe`.
+            if crate::ui::is_unsafe(c) || crate::zipsafe::is_invisible(c) || "/\\:*?\"<>|".contains(c) {
                 '_'
             } else {
                 c

@@ -32,6 +32,10 @@ impl DocumentSource for VaultDocs<'_> {
         let r = self.vault.open_object(&self.docs[index], self.keys)?;
         Ok(Box::new(BufReader::with_capacity(256 * 1024, r)))
     }
+
+    fn crc32(&self, index: usize) -> Option<u32> {
+        self.docs[index].crc32
+    }
 }
 
 #[derive(Serialize)]

@@ -59,10 +59,17 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
 /// `verify --offline`: no key, no passphrase; a hashing job over the signed index.
 fn offline(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     let bar = ui::bytes_bar(0, "Hashing");
-    let report = verify::verify_offline(&ctx.vault_dir, a.expect.as_deref(), &|done, total| {
+    let progress = |done, total| {
         bar.set_length(total);
         bar.set_position(done);
-    })?;
+    };
+    // A backup file is checked in place; a vault or a mirror folder against its index.
+    let target = a.source.as_deref().unwrap_or(&ctx.vault_dir);
+    let report = if target.is_file() {
+        super::backup::verify_zip(target, a.expect.as_deref(), &progress)?
+    } else {
+        verify::verify_offline(target, a.expect.as_deref(), &progress)?
+    };
     bar.finish_and_clear();
     let ok_line = format!(
         "ok: {} files checked against the signed index",
