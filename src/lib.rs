@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+pub mod catalog;
 pub mod category;
 pub mod commands;
 pub mod crypto;
@@ -27,4 +28,4 @@ pub mod vault;
 pub mod verify;
 
 /// The version of the vault format this build writes (and the newest it reads).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;

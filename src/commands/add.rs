@@ -5,6 +5,7 @@
 //! new objects are renamed into place and the manifest is replaced. Nothing is reported as added
 //! before that last step is durable.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -118,22 +119,45 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
     many.finish_and_clear();
 
     let txn = vault.begin(keys)?;
-    let mut manifest = txn.manifest().clone();
     let now = dates::now();
     let today = now.to_zoned_datetime(jiff::tz::TimeZone::system()).date();
     let mut outcomes = Vec::new();
     let mut op = Op::new("add");
     let mut duplicates = 0u64;
+    // Checked against the vault as re-read under the lock, and against this batch. A large
+    // import reads every digest once; a few files look up their own digest shard.
+    let known = if done.len() > 64 {
+        Some(txn.snap.digests(&vault)?)
+    } else {
+        None
+    };
+    let mut batch: HashMap<String, usize> = HashMap::new();
+    let mut existing_ids = Vec::new();
     for e in done {
         let sha = hex::encode(e.sealed.sha256);
-        // Checked against the manifest as re-read under the lock, and against this batch.
-        if let Some(existing) = manifest.find_by_sha256(&sha) {
+        let existing = match &known {
+            Some(k) => k.get(&sha).cloned(),
+            None => txn.snap.find_by_sha256(&vault, &sha)?.map(|d| d.id),
+        };
+        if let Some(i) = batch.get(&sha) {
             duplicates += 1;
+            let (id, title) = (op.put[*i].id.clone(), op.put[*i].title.clone());
             outcomes.push(Outcome {
                 path: e.input.path,
                 status: "duplicate",
-                id: existing.id.clone(),
-                title: existing.title.clone(),
+                id,
+                title,
+            });
+            continue;
+        }
+        if let Some(id) = existing {
+            duplicates += 1;
+            existing_ids.push(id.clone());
+            outcomes.push(Outcome {
+                path: e.input.path,
+                status: "duplicate",
+                id,
+                title: String::new(),
             });
             continue;
         }
@@ -152,7 +176,7 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
             tags: tags.clone(),
             media_type: media::detect(&e.sealed.head, &e.input.path),
             size: e.sealed.size,
-            sha256: sha,
+            sha256: sha.clone(),
             added_at: now,
             original_name: e
                 .input
@@ -171,12 +195,19 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
         });
         op.documents.push(doc.id.clone());
         op.add.push((e.tmp, object));
-        manifest.documents.push(doc);
+        batch.insert(sha, op.put.len());
+        op.put.push(doc);
+    }
+    // Titles of the documents already there, reading each shard once.
+    let titles = txn.snap.documents_by_id(&vault, &existing_ids)?;
+    for o in outcomes.iter_mut().filter(|o| o.title.is_empty()) {
+        if let Some(d) = titles.get(&o.id) {
+            o.title = d.title.clone();
+        }
     }
     if !op.add.is_empty() {
         let count = op.add.len();
         op = op.detail("count", count).detail("duplicates", duplicates);
-        op.manifest = Some(manifest);
         txn.commit(op)?;
     }
 

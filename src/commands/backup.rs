@@ -662,7 +662,18 @@ fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usi
     let config = read_zip_text(&mut z, vault::CONFIG, 1 << 20)?;
     let index_json = read_zip_text(&mut z, index::INDEX, 512 << 20)?;
     let signature = read_zip_text(&mut z, index::SIGNATURE, 4096)?;
-    let idx = signed_index_from(&config, &index_json, &signature)?;
+    let mut idx = signed_index_from(&config, &index_json, &signature)?;
+    index::complete(&mut idx, |rel, size| {
+        let f = z
+            .by_name(rel)
+            .map_err(|_| format!("{rel} is missing from the backup (truncated?)"))?;
+        let mut bytes = Vec::new();
+        f.take(size + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read {rel} from the backup: {e}"))?;
+        Ok(bytes)
+    })
+    .map_err(|e| Error::BadBackup(format!("the backup's index: {e}")))?;
     for name in &names {
         if !idx.files.contains_key(name) && name != index::INDEX && name != index::SIGNATURE {
             return Err(Error::BadBackup(format!(
@@ -703,7 +714,11 @@ fn restore_from_dir(src: &Path, staging: &Path) -> anyhow::Result<(usize, u64)> 
     let config = read(vault::CONFIG)?;
     let index_json = read(index::INDEX)?;
     let signature = read(index::SIGNATURE)?;
-    let idx = signed_index_from(&config, &index_json, &signature)?;
+    let mut idx = signed_index_from(&config, &index_json, &signature)?;
+    index::complete(&mut idx, |rel, size| {
+        fsutil::read_limited(&src.join(rel), size).map_err(|e| format!("{rel}: {e}"))
+    })
+    .map_err(|e| Error::BadBackup(format!("{}: {e}", src.display())))?;
     for (rel, _) in index::walk(src) {
         if !idx.files.contains_key(&rel) && !index::is_unindexed(&rel) {
             return Err(Error::BadBackup(format!(

@@ -34,24 +34,20 @@ pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
     let cat = a.category.as_deref().map(category::parse).transpose()?;
     let vault = ctx.open_vault()?;
     let snap = vault.read(&ctx.keys)?;
-    let manifest = &snap.manifest;
-
     let docs: Vec<Document> = if a.all {
-        manifest.sorted().into_iter().cloned().collect()
+        snap.sorted_documents(&vault)?
     } else if let Some(c) = cat {
-        manifest
-            .sorted()
+        snap.sorted_documents(&vault)?
             .into_iter()
             .filter(|d| d.category == c)
-            .cloned()
             .collect()
     } else {
         let mut seen = HashSet::new();
         let mut v = Vec::new();
         for p in &a.ids {
-            let id = manifest.resolve(p)?;
-            if seen.insert(id.clone()) {
-                v.extend(manifest.get(&id).cloned());
+            let d = snap.resolve(&vault, p)?;
+            if seen.insert(d.id.clone()) {
+                v.push(d);
             }
         }
         v

@@ -40,11 +40,17 @@ pub fn run(ctx: &Ctx, a: LogArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    // Titles by id: the current manifest, then titles recorded when documents were removed.
-    let mut titles: HashMap<&str, &str> = snap
-        .manifest
-        .documents
+    // Titles by id: the documents the log names that are still there (reading only their
+    // shards), then titles recorded when documents were removed.
+    let named: Vec<String> = logged
         .iter()
+        .flat_map(|l| l.entry.documents.iter().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let current = snap.documents_by_id(&vault, &named)?;
+    let mut titles: HashMap<&str, &str> = current
+        .values()
         .map(|d| (d.id.as_str(), d.title.as_str()))
         .collect();
     for l in &logged {

@@ -87,7 +87,7 @@ fn add(ctx: &Ctx, a: ProAddArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
     let txn = vault.begin(keys)?;
-    let mut m = txn.manifest().clone();
+    let mut m = txn.root().clone();
     if let Some(p) = m.professionals.iter().find(|p| p.recipient == recipient) {
         return Err(Error::input(
             format!("this key is already in your directory as {}", p.handle),
@@ -153,7 +153,7 @@ fn add(ctx: &Ctx, a: ProAddArgs) -> anyhow::Result<()> {
     if let Some(id) = p.identifier() {
         op = op.detail("identifier", id);
     }
-    op.manifest = Some(m);
+    op.root = Some(m);
     txn.commit(op)?;
     if a.json {
         return super::print_json(&p);
@@ -178,7 +178,7 @@ struct ProView<'a> {
 
 fn ls(ctx: &Ctx, a: JsonArg) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
-    let m = vault.read(&ctx.keys)?.manifest;
+    let m = vault.read(&ctx.keys)?.root;
     if a.json {
         let views: Vec<ProView> = m
             .professionals
@@ -222,7 +222,7 @@ fn change(ctx: &Ctx, w: ProWho, action: &str) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
     let txn = vault.begin(keys)?;
-    let mut m = txn.manifest().clone();
+    let mut m = txn.root().clone();
     let handle = m.professional(&w.who)?.handle.clone();
     let idx = m
         .professionals
@@ -254,7 +254,7 @@ fn change(ctx: &Ctx, w: ProWho, action: &str) -> anyhow::Result<()> {
         }
     };
     let mut op = Op::new(action).detail("handle", handle);
-    op.manifest = Some(m);
+    op.root = Some(m);
     txn.commit(op)?;
     eprintln!("{msg}");
     Ok(())
