@@ -43,6 +43,10 @@ pub struct Index {
     /// Format 2: the parts (`index/xx.json`) holding the objects of each fan.
     #[serde(default)]
     pub parts: BTreeMap<String, FileEntry>,
+    /// Format 2: how many documents the vault holds (objects also hold metadata shards, so
+    /// counting them would not tell).
+    #[serde(default)]
+    pub documents: Option<usize>,
 }
 
 /// Size and BLAKE3 of a file, streamed in fixed-size buffers.
@@ -151,6 +155,7 @@ struct Top<'a> {
     format: u32,
     vault_id: &'a str,
     log_seq: u64,
+    documents: usize,
     files: &'a BTreeMap<String, FileEntry>,
     parts: &'a BTreeMap<String, FileEntry>,
 }
@@ -185,6 +190,7 @@ fn write_top(
     v: &Vault,
     ring: &Keyring,
     log_seq: u64,
+    documents: usize,
     files: &BTreeMap<String, FileEntry>,
     parts: &BTreeMap<String, FileEntry>,
 ) -> anyhow::Result<()> {
@@ -192,6 +198,7 @@ fn write_top(
         format: crate::FORMAT_VERSION,
         vault_id: &v.config.vault_id,
         log_seq,
+        documents,
         files,
         parts,
     };
@@ -212,6 +219,7 @@ pub fn rebuild(
     v: &Vault,
     ring: &Keyring,
     log_seq: u64,
+    documents: usize,
     objects: &BTreeMap<String, FileEntry>,
 ) -> anyhow::Result<()> {
     let mut fans: BTreeMap<&str, BTreeMap<String, FileEntry>> = BTreeMap::new();
@@ -234,7 +242,7 @@ pub fn rebuild(
         }
     }
     let files = files_besides_objects(v, None)?;
-    write_top(v, ring, log_seq, &files, &parts)
+    write_top(v, ring, log_seq, documents, &files, &parts)
 }
 
 /// Brings the index from `base_seq` to `log_seq` by rewriting only the parts whose objects
@@ -246,6 +254,7 @@ pub fn update(
     ring: &Keyring,
     base_seq: u64,
     log_seq: u64,
+    documents: usize,
     added: &BTreeMap<String, FileEntry>,
     removed: &[String],
 ) -> anyhow::Result<bool> {
@@ -290,7 +299,7 @@ pub fn update(
         }
     }
     let files = files_besides_objects(v, Some(&prev))?;
-    write_top(v, ring, log_seq, &files, &parts)?;
+    write_top(v, ring, log_seq, documents, &files, &parts)?;
     Ok(true)
 }
 

@@ -275,7 +275,7 @@ impl Vault {
         // The config is written last: a folder without it is not yet a vault, so an
         // interrupted init can simply be run again after emptying the folder.
         vault.write(&vault.path(CONFIG), text.as_bytes())?;
-        crate::index::rebuild(&vault, &ring, 1, &BTreeMap::new())?;
+        crate::index::rebuild(&vault, &ring, 1, 0, &BTreeMap::new())?;
         Ok(vault)
     }
 
@@ -1086,6 +1086,7 @@ impl Txn<'_> {
             &self.snap.ring,
             base_seq,
             self.snap.head.log_seq,
+            self.snap.document_count(),
             added,
             removed,
         );
@@ -1113,6 +1114,7 @@ impl Txn<'_> {
             self.vault,
             &self.snap.ring,
             self.snap.head.log_seq,
+            self.snap.document_count(),
             &objects,
         )
         .context("cannot write the vault index")

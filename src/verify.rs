@@ -714,10 +714,12 @@ pub fn verify_offline(
     results.sort_by(|a, b| a.path.cmp(&b.path));
     report.problems.extend(results);
     report.objects_checked = files.len();
-    report.documents = files
-        .iter()
-        .filter(|(r, _)| r.starts_with("objects/"))
-        .count();
+    report.documents = idx.documents.unwrap_or_else(|| {
+        files
+            .iter()
+            .filter(|(r, _)| r.starts_with("objects/"))
+            .count()
+    });
     report.log_entries = idx.log_seq;
     report.ok = report.problems.is_empty();
     Ok(report)

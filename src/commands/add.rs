@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -109,13 +110,7 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
         .prefix(".add-")
         .tempdir_in(vault.tmp_dir())
         .with_context(|| format!("cannot write in {}", vault.tmp_dir().display()))?;
-    let mut done = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        many.set_message(input.path.display().to_string());
-        let e = encrypt_one(staging.path(), input, &recipients)?;
-        done.push(e);
-        many.inc(1);
-    }
+    let done = encrypt_all(staging.path(), inputs, &recipients, &many)?;
     many.finish_and_clear();
 
     let txn = vault.begin(keys)?;
@@ -368,6 +363,61 @@ fn category_from_folders(root: &Path, file: &Path) -> Option<&'static str> {
     found.map(|c| c.slug)
 }
 
+/// Encrypts every input on two workers (this machine's cores are few; a big file's own
+/// pipeline uses more threads), keeping the inputs' order. Stops at the first error.
+fn encrypt_all(
+    tmp_dir: &Path,
+    inputs: Vec<Input>,
+    recipients: &[age::x25519::Recipient],
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<Vec<Encrypted>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let n = inputs.len();
+    let slots: Vec<Mutex<Option<Input>>> =
+        inputs.into_iter().map(|i| Mutex::new(Some(i))).collect();
+    let results: Vec<Mutex<Option<anyhow::Result<Encrypted>>>> =
+        (0..n).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let workers = if n > 1 { 2 } else { 1 };
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(slot) = slots.get(i) else { break };
+                    let Some(input) = slot.lock().ok().and_then(|mut g| g.take()) else {
+                        break;
+                    };
+                    bar.set_message(input.path.display().to_string());
+                    let r = encrypt_one(tmp_dir, input, recipients);
+                    if r.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    if let Ok(mut g) = results[i].lock() {
+                        *g = Some(r);
+                    }
+                    bar.inc(1);
+                }
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(n);
+    for r in results {
+        match r.into_inner().ok().flatten() {
+            Some(Ok(e)) => out.push(e),
+            Some(Err(e)) => return Err(e),
+            // Skipped after another file failed: that error is returned above.
+            None => {}
+        }
+    }
+    if failed.load(Ordering::Relaxed) {
+        return Err(anyhow::anyhow!("cannot encrypt the files"));
+    }
+    Ok(out)
+}
+
 fn encrypt_one(
     tmp_dir: &Path,
     input: Input,
@@ -390,8 +440,26 @@ fn encrypt_one(
         indicatif::ProgressBar::hidden()
     };
     let out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
-    let (sealed, out) = crypto::seal(file, recipients, out, &|n| bar.set_position(n))
-        .with_context(|| format!("cannot encrypt {}", path.display()))?;
+    let (sealed, out) = if meta.len() < crypto::SMALL {
+        // Read whole (bounded: the file may grow meanwhile), then sealed without threads.
+        let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(meta.len() as usize + 1));
+        (&file)
+            .take(crypto::SMALL)
+            .read_to_end(&mut plain)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if plain.len() as u64 >= crypto::SMALL {
+            // It grew past the threshold since we looked: stream it after all.
+            let mut f = file;
+            std::io::Seek::rewind(&mut f)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            crypto::seal(f, recipients, out, &|n| bar.set_position(n))
+        } else {
+            crypto::seal_small(&plain, recipients, out)
+        }
+    } else {
+        crypto::seal(file, recipients, out, &|n| bar.set_position(n))
+    }
+    .with_context(|| format!("cannot encrypt {}", path.display()))?;
     bar.finish_and_clear();
     let tmp = out
         .into_inner()

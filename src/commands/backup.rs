@@ -210,12 +210,14 @@ fn check_copied(rel: &str, want: &FileEntry, n: u64, h: &blake3::Hasher) -> anyh
 }
 
 /// Copies `src` to `dest` through a temp file in `tmp_dir`, so a reader never sees half a file,
-/// checking it against its index entry when there is one.
+/// checking it against its index entry when there is one. Without `durable` the copy is only
+/// renamed into place: the caller flushes the whole batch at once.
 fn copy_atomic(
     src: &Path,
     dest: &Path,
     tmp_dir: &Path,
     want: Option<(&str, &FileEntry)>,
+    durable: bool,
 ) -> anyhow::Result<u64> {
     let input = fs::File::open(src).with_context(|| format!("cannot read {}", src.display()))?;
     let mut tmp = fsutil::private_tempfile(tmp_dir)
@@ -240,10 +242,18 @@ fn copy_atomic(
     if let Some((rel, want)) = want {
         check_copied(rel, want, n, &h)?;
     }
-    if let Some(p) = dest.parent() {
+    if let Some(p) = dest.parent()
+        && !p.is_dir()
+    {
         fsutil::create_private_dir(p).with_context(|| format!("cannot create {}", p.display()))?;
     }
-    fsutil::persist(tmp, dest, true)?;
+    if durable {
+        fsutil::persist(tmp, dest, true)?;
+    } else {
+        tmp.persist(dest)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot write {}", dest.display()))?;
+    }
     Ok(n)
 }
 
@@ -375,6 +385,7 @@ fn to_mirror(vault: &Vault, idx: &Index, dir: &Path, check: bool) -> anyhow::Res
     let total: u64 = idx.files.values().map(|e| e.size).sum();
     let bar = ui::bytes_bar(total, "Mirroring");
     let mut seen = 0u64;
+    let mut copied = Vec::new();
     for (rel, want) in plan(idx) {
         let dest = dir.join(rel);
         // Objects are written once and never change: same name and size means same object.
@@ -397,13 +408,32 @@ fn to_mirror(vault: &Vault, idx: &Index, dir: &Path, check: bool) -> anyhow::Res
                 &dest,
                 &tmp_dir,
                 Some((rel.as_str(), want)),
+                false,
             )?;
+            copied.push(dest);
             rep.copied += 1;
         }
         rep.files += 1;
         rep.bytes += want.size;
         seen += want.size;
         bar.set_position(seen);
+    }
+    // One flush for the whole batch (a first mirror of 100,000 documents must not wait for
+    // 100,000 fsyncs), before the index can claim any of it.
+    if !copied.is_empty()
+        && !fsutil::sync_filesystem(dir)
+            .with_context(|| format!("cannot flush {}", dir.display()))?
+    {
+        let mut folders = BTreeSet::new();
+        for p in &copied {
+            fs::File::open(p)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("cannot flush {}", p.display()))?;
+            folders.insert(fsutil::parent_dir(p).to_path_buf());
+        }
+        for f in folders {
+            fsutil::sync_dir(&f).with_context(|| format!("cannot flush {}", f.display()))?;
+        }
     }
     // Files the vault no longer has (removed documents).
     let keep: BTreeSet<&str> = idx.files.keys().map(String::as_str).collect();
@@ -418,12 +448,14 @@ fn to_mirror(vault: &Vault, idx: &Index, dir: &Path, check: bool) -> anyhow::Res
         &dir.join(index::INDEX),
         &tmp_dir,
         None,
+        true,
     )?;
     copy_atomic(
         &vault.dir.join(index::SIGNATURE),
         &dir.join(index::SIGNATURE),
         &tmp_dir,
         None,
+        true,
     )?;
     bar.finish_and_clear();
     Ok(rep)
