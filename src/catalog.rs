@@ -276,7 +276,7 @@ impl Snapshot {
     /// Documents sorted by date, then by when they were added.
     pub fn sorted_documents(&self, vault: &Vault) -> Result<Vec<Document>, Error> {
         let mut v = self.documents(vault)?;
-        v.sort_by(|a, b| (a.date, a.added_at).cmp(&(b.date, b.added_at)));
+        v.sort_by_key(|d| (d.date, d.added_at));
         Ok(v)
     }
 

@@ -245,6 +245,9 @@ pub fn rebuild(
     write_top(v, ring, log_seq, documents, &files, &parts)
 }
 
+/// Objects added to one fan (with their entries) and removed from it.
+type FanChanges<'a> = (Vec<(&'a String, &'a FileEntry)>, Vec<&'a String>);
+
 /// Brings the index from `base_seq` to `log_seq` by rewriting only the parts whose objects
 /// changed and the top: the cost of a one-document change does not grow with the vault.
 /// Returns false (nothing written) when the index on disk is not the signed format-2 index of
@@ -265,7 +268,7 @@ pub fn update(
         return Ok(false);
     }
     let mut parts = prev.parts.clone();
-    let mut touched: BTreeMap<&str, (Vec<(&String, &FileEntry)>, Vec<&String>)> = BTreeMap::new();
+    let mut touched: BTreeMap<&str, FanChanges> = BTreeMap::new();
     for (o, e) in added {
         touched.entry(fan_of(o)).or_default().0.push((o, e));
     }

@@ -757,10 +757,7 @@ impl Txn<'_> {
             self.rebuild_index_or_warn();
             return Ok(());
         }
-        if last.entry.seq != head.log_seq + 1
-            || last.entry.prev != head.log_hash
-            || log::segment_of(last.entry.seq) != self.tail_seg
-        {
+        if last.entry.seq != head.log_seq + 1 || last.entry.prev != head.log_hash {
             return Err(Error::Integrity(format!(
                 "the access log does not end where {} says (entries removed, added or replaced?)",
                 self.vault.path(log::HEAD).display()
@@ -997,13 +994,12 @@ impl Txn<'_> {
             objects_removed: op.remove.clone(),
         };
         let logged = log::seal_entry(&entry, &self.snap.ring)?;
-        let seg = log::segment_of(entry.seq);
-        if seg != self.tail_seg {
+        if log::segment_full(&self.tail) {
             self.tail.clear();
-            self.tail_seg = seg;
+            self.tail_seg += 1;
         }
         self.tail.push(logged.clone());
-        log::write_segment(&self.vault.dir, seg, &self.tail, &self.recipients)?;
+        log::write_segment(&self.vault.dir, self.tail_seg, &self.tail, &self.recipients)?;
 
         self.place_objects(std::mem::take(&mut op.add))?;
         if let Some((m, sha, sealed)) = sealed_manifest {

@@ -489,11 +489,18 @@ pub fn tree(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// The document objects of a vault or mirror (`objects/xx/ID.age`), relative.
+/// The document objects of a vault or mirror (`objects/xx/ID.age`), relative, leaving out the
+/// metadata shards (told apart with the sandbox's passphrase, or its key file beside `dir`).
 pub fn objects(dir: &Path) -> Vec<String> {
+    let shards = shared::shard_objects(dir, Some(PASSPHRASE), None)
+        .or_else(|| {
+            let key = dir.parent()?.join("key.txt");
+            shared::shard_objects(dir, None, Some(&key))
+        })
+        .unwrap_or_default();
     files(dir)
         .into_keys()
-        .filter(|p| p.starts_with("objects/"))
+        .filter(|p| p.starts_with("objects/") && shared::is_document_object(p, &shards))
         .collect()
 }
 

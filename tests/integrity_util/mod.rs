@@ -18,7 +18,12 @@ use std::sync::OnceLock;
 use age::secrecy::ExposeSecret;
 use assert_cmd::prelude::*;
 use serde_json::Value;
+
+#[path = "../util/shared.rs"]
+#[allow(dead_code)]
+mod shared;
 use sha2::{Digest, Sha256};
+use shared::{is_document_object as shard_free, shard_objects as shard_objects_of};
 
 /// The passphrase of passphrase-mode test vaults.
 pub const PASSPHRASE: &str = "integrity tests passphrase";
@@ -270,12 +275,21 @@ impl Vault {
         v
     }
 
-    /// The objects on disk, relative (`objects/xx/ID.age`).
+    /// The document objects on disk, relative (`objects/xx/ID.age`), leaving out the metadata
+    /// shards.
     pub fn objects(&self) -> Vec<String> {
+        let shards = self.shard_objects();
         self.files()
             .into_iter()
-            .filter(|f| f.starts_with("objects/"))
+            .filter(|f| f.starts_with("objects/") && shard_free(f, &shards))
             .collect()
+    }
+
+    /// The objects holding the metadata shards (format 2), as the key reads them.
+    pub fn shard_objects(&self) -> std::collections::BTreeSet<String> {
+        let pass = (self.mode == KeyMode::Passphrase).then_some(PASSPHRASE);
+        let key = (self.mode == KeyMode::External).then_some(self.key_file.as_path());
+        shard_objects_of(&self.dir, pass, key).unwrap_or_default()
     }
 
     /// The log segments on disk, relative (`log/NNNNNNNN.age`).
