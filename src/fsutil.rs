@@ -31,6 +31,15 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Makes `dir` again (0700, not its parents) when it is missing. Best effort: an error here
+/// (a read-only stick) shows up, with its path, at the write that needed the folder.
+pub fn ensure_dir(dir: &Path) {
+    let mut b = fs::DirBuilder::new();
+    #[cfg(unix)]
+    b.mode(0o700);
+    let _ = b.create(dir);
+}
+
 /// Opens a new file that only the owner can read, failing if it exists.
 pub fn create_new_private(path: &Path) -> io::Result<File> {
     let mut o = OpenOptions::new();
@@ -229,8 +238,9 @@ pub fn remove_created(created: &[PathBuf]) {
 
 /// Reads a whole file that should be small, refusing one larger than `limit` (an error of
 /// kind `InvalidData`) instead of filling memory with whatever was put in its place.
+/// Vault files are regular files: a link or a FIFO in one's place is refused, never followed.
 pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    let f = File::open(path)?;
+    let f = open_regular(path)?;
     let mut bytes = Vec::new();
     f.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
@@ -240,6 +250,66 @@ pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
         ));
     }
     Ok(bytes)
+}
+
+/// Opens `path` for reading only if it is a regular file, and never through a link: a FIFO
+/// put in a file's place would block the reader forever, and a link would copy whatever file
+/// it points to. The kind is checked before opening (without following a link), the open
+/// itself refuses a link and does not wait on a FIFO, and the handle is checked again (the
+/// name could be swapped in between).
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    let not_regular = |t: fs::FileType| {
+        let kind = if t.is_symlink() {
+            "a symbolic link"
+        } else if t.is_dir() {
+            "a folder"
+        } else {
+            "a special file (FIFO, socket or device)"
+        };
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{kind}, not a regular file"),
+        )
+    };
+    let before = fs::symlink_metadata(path)?;
+    if !before.is_file() {
+        return Err(not_regular(before.file_type()));
+    }
+    let mut o = OpenOptions::new();
+    o.read(true);
+    #[cfg(target_os = "linux")]
+    o.custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32);
+    let f = o.open(path)?;
+    let after = f.metadata()?;
+    if !after.is_file() {
+        return Err(not_regular(after.file_type()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if (before.dev(), before.ino()) != (after.dev(), after.ino()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "replaced while being opened",
+            ));
+        }
+    }
+    Ok(f)
+}
+
+/// True when nothing under `path` (itself included, links not followed) was modified within
+/// `age`: a folder a live command is still writing into always has something fresh.
+pub fn untouched_for(path: &Path, age: std::time::Duration) -> bool {
+    walkdir::WalkDir::new(path)
+        .follow_links(false)
+        .into_iter()
+        .all(|e| {
+            e.ok()
+                .and_then(|e| e.metadata().ok())
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|elapsed| elapsed > age)
+        })
 }
 
 /// True when `dir` does not exist or has no entries.

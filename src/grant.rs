@@ -130,12 +130,20 @@ pub fn readme(t: &Terms) -> String {
 /// Checks that a path from the terms is a plain relative path under `documents/`, so that no
 /// signed-but-hostile terms can make `open` write outside its target.
 pub fn check_entry_path(p: &str) -> Result<(), String> {
-    if p.len() > 1024 || p.contains('\\') || p.chars().any(char::is_control) {
+    if p.len() > 1024 || p.contains('\\') || p.chars().any(crate::ui::is_unsafe) {
         return Err(format!("unsafe path {p:?}"));
     }
     let segs: Vec<&str> = p.split('/').collect();
     if segs.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
         return Err(format!("unsafe path {p:?}"));
+    }
+    // File systems refuse longer names: the bundle cannot be what carnet wrote.
+    if let Some(long) = segs.iter().find(|s| s.len() > 255) {
+        return Err(format!(
+            "a file name in the terms is {} bytes long, more than any file system takes ({}…)",
+            long.len(),
+            crate::ui::ellipsize(long, 24)
+        ));
     }
     if segs.len() < 2 || segs[0] != "documents" {
         return Err(format!(
@@ -295,6 +303,8 @@ pub enum BundleError {
     NotForYou,
     #[error("this is not an age file: {0}")]
     NotAge(String),
+    #[error("the armor has trailing spaces on its lines (a mail client added them)")]
+    TrailingSpaces,
     #[error("the bundle is damaged or was altered: {0}")]
     Damaged(String),
     #[error("the signature does not hold: {0}")]
@@ -314,6 +324,7 @@ pub struct Opened<R: Read + Seek> {
     pub terms: Terms,
     pub terms_toml: String,
     pub signature: String,
+    path: PathBuf,
     archive: zip::ZipArchive<R>,
 }
 
@@ -345,16 +356,36 @@ pub fn open_bundle(
     path: &Path,
     identities: &[age::x25519::Identity],
 ) -> Result<Opened<impl Read + Seek>, BundleError> {
+    open_bundle_unexplained(path, identities).map_err(|e| explain(path, e))
+}
+
+/// Damage in an armored bundle is first checked for what mail clients do to armor (spaces at
+/// the ends of lines), so that the professional hears the real cause.
+fn explain(path: &Path, e: BundleError) -> BundleError {
+    match e {
+        BundleError::Damaged(_) if crate::armor::mail_damaged(path) => BundleError::TrailingSpaces,
+        e => e,
+    }
+}
+
+fn open_bundle_unexplained(
+    path: &Path,
+    identities: &[age::x25519::Identity],
+) -> Result<Opened<impl Read + Seek>, BundleError> {
     let mut f = fs::File::open(path)?;
+    let start = crate::armor::start(&mut f)?;
     let mut magic = [0u8; 21];
     let got = crate::crypto::read_full(&mut f, &mut magic)?;
     // Something that starts like an age file but does not parse is a damaged bundle, not a
     // wrong file.
-    let looks_like_age = magic[..got].starts_with(b"age-encryption.org/v1")
-        || magic[..got].starts_with(b"-----BEGIN AGE");
-    f.rewind()?;
-    let armored = age::armor::ArmoredReader::new(BufReader::new(f));
-    let dec = age::Decryptor::new_buffered(armored).map_err(|e| {
+    let looks_like_age =
+        crate::armor::near_magic(&magic[..got]) || magic[..got].starts_with(b"-----BEGIN AGE");
+    let reader = |f: fs::File| -> io::Result<_> {
+        Ok(age::armor::ArmoredReader::new(BufReader::new(
+            crate::armor::Offset::new(f, start)?,
+        )))
+    };
+    let dec = age::Decryptor::new_buffered(reader(f)?).map_err(|e| {
         if looks_like_age {
             damaged(format!("truncated or damaged age header ({e})"))
         } else {
@@ -364,7 +395,16 @@ pub fn open_bundle(
     let reader = dec
         .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
         .map_err(|e| match e {
-            age::DecryptError::NoMatchingKeys => BundleError::NotForYou,
+            age::DecryptError::NoMatchingKeys => {
+                let header_damaged = fs::File::open(path)
+                    .and_then(reader)
+                    .is_ok_and(crate::armor::header_is_damaged);
+                if header_damaged {
+                    damaged("its age header names no recipient carnet writes")
+                } else {
+                    BundleError::NotForYou
+                }
+            }
             e => damaged(e.to_string()),
         })?;
     let mut archive = zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, reader))
@@ -396,6 +436,7 @@ pub fn open_bundle(
         ));
     }
     Ok(Opened {
+        path: path.to_path_buf(),
         terms,
         terms_toml,
         signature,
@@ -407,6 +448,11 @@ impl<R: Read + Seek> Opened<R> {
     /// Checks every entry of the zip against the terms: names, kinds, sizes, no extras, no
     /// duplicates, every document present.
     pub fn check_entries(&mut self) -> Result<(), BundleError> {
+        self.check_entries_unexplained()
+            .map_err(|e| explain(&self.path, e))
+    }
+
+    fn check_entries_unexplained(&mut self) -> Result<(), BundleError> {
         if self.terms.documents.len() > MAX_DOCUMENTS {
             return Err(damaged("too many documents"));
         }
@@ -479,6 +525,15 @@ impl<R: Read + Seek> Opened<R> {
     /// Writes the terms, signature, README and every document into `dir` (a fresh staging
     /// folder), checking each document's size and SHA-256 as it streams.
     pub fn extract_to(
+        &mut self,
+        dir: &Path,
+        progress: &dyn Fn(u64),
+    ) -> Result<Vec<PathBuf>, BundleError> {
+        self.extract_to_unexplained(dir, progress)
+            .map_err(|e| explain(&self.path, e))
+    }
+
+    fn extract_to_unexplained(
         &mut self,
         dir: &Path,
         progress: &dyn Fn(u64),

@@ -423,6 +423,25 @@ pub fn is_unindexed(rel: &str) -> bool {
     rel == INDEX || rel == SIGNATURE || rel == vault::LOCK || rel.starts_with("tmp/")
 }
 
+/// Files and folders that operating systems and sync tools add to any folder they show or
+/// sync (Finder, Windows Explorer, Syncthing, Resilio, Dropbox, git). They are not part of the
+/// vault: checks note them without failing, and backups and mirrors neither copy nor delete
+/// them. Returns the name to report: the tool's folder for anything inside one. FORMAT.md
+/// lists the same names.
+pub fn system_file(rel: &str) -> Option<&str> {
+    let first = rel.split('/').next().unwrap_or_default();
+    let name = rel.rsplit('/').next().unwrap_or_default();
+    if matches!(first, ".stfolder" | ".sync" | ".git") || first.starts_with(".dropbox") {
+        return Some(first);
+    }
+    let os_file = name == ".DS_Store"
+        || name.starts_with("._")
+        || name == ".stignore"
+        || name.eq_ignore_ascii_case("Thumbs.db")
+        || name.eq_ignore_ascii_case("desktop.ini");
+    os_file.then_some(rel)
+}
+
 /// Every file under `dir`, vault-relative with `/`, skipping folders.
 pub fn walk(dir: &Path) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();

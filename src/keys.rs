@@ -23,8 +23,14 @@ pub struct PassphraseSource {
 const MAX_PASSPHRASE_FILE: u64 = 4096;
 /// Identity files are a few lines; refuse to slurp a wrong multi-gigabyte file.
 const MAX_IDENTITY_FILE: u64 = 1 << 20;
-/// Cap on the scrypt cost we accept when opening a passphrase-protected identity (~16 s, 1 GiB).
-const MAX_SCRYPT_LOG_N: u8 = 22;
+/// The scrypt cost of every passphrase carnet sets: 2^18 (256 MiB), what Go `age` uses. The
+/// age crate's one-second calibration picks anything from 2^16 to 2^20 and more depending on
+/// how busy the machine is, and each unlock then costs up to 1 GiB and several seconds.
+const SCRYPT_LOG_N: u8 = 18;
+/// The most scrypt work we accept when opening a passphrase-protected file: 2^20, the most
+/// typage (the JavaScript age) opens, so a file carnet opens opens everywhere; more is a
+/// file made to exhaust memory.
+const MAX_SCRYPT_LOG_N: u8 = 20;
 
 impl PassphraseSource {
     /// Reads the passphrase: `--passphrase-file`, then env `CARNET_PASSPHRASE`, then the terminal
@@ -111,20 +117,18 @@ impl Unlocked {
 
 /// The scrypt cost for new passphrase-protected files. Tests lower it through
 /// `CARNET_SCRYPT_LOG_N` so that a suite of hundreds of unlocks runs in seconds; it never goes
-/// below 10 and production use should leave it unset (age then targets ~1 s).
-fn scrypt_log_n() -> Option<u8> {
+/// below 10 nor above `SCRYPT_LOG_N`, and production use should leave it unset.
+fn scrypt_log_n() -> u8 {
     std::env::var("CARNET_SCRYPT_LOG_N")
         .ok()
         .and_then(|v| v.parse::<u8>().ok())
-        .map(|n| n.clamp(10, MAX_SCRYPT_LOG_N))
+        .map_or(SCRYPT_LOG_N, |n| n.clamp(10, SCRYPT_LOG_N))
 }
 
 /// Encrypts `plaintext` with a passphrase in age's own format (what `age -p` writes).
 pub fn encrypt_with_passphrase(plaintext: &[u8], pass: SecretString) -> anyhow::Result<Vec<u8>> {
     let mut r = age::scrypt::Recipient::new(pass);
-    if let Some(n) = scrypt_log_n() {
-        r.set_work_factor(n);
-    }
+    r.set_work_factor(scrypt_log_n());
     let enc = age::Encryptor::with_recipients(iter::once(&r as &dyn age::Recipient))?;
     let mut out = Vec::with_capacity(plaintext.len() + 256);
     let mut w = enc.wrap_output(&mut out)?;
@@ -179,9 +183,12 @@ pub fn read_identity_file(
         let mut r = dec
             .decrypt(iter::once(&id as &dyn age::Identity))
             .map_err(|e| match e {
-                age::DecryptError::ExcessiveWork { .. } => Error::input(
-                    format!("{} asks for too much scrypt work to open", path.display()),
-                    "this file was not made by carnet or age with default settings",
+                age::DecryptError::ExcessiveWork { required, .. } => Error::input(
+                    format!(
+                        "{} asks for scrypt work 2^{required}, more than the 2^{MAX_SCRYPT_LOG_N} carnet opens",
+                        path.display()
+                    ),
+                    "encrypt the identity again with a lower work factor, e.g. `age -p` (2^18)",
                 ),
                 // With the right passphrase a damaged header fails its MAC; a wrong one
                 // cannot unwrap the file key at all.

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+pub mod armor;
 pub mod catalog;
 pub mod category;
 pub mod commands;

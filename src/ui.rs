@@ -86,11 +86,44 @@ pub fn human_size(n: u64) -> String {
     indicatif::HumanBytes(n).to_string()
 }
 
-/// Text from files or bundles made safe for a terminal: control characters (escape sequences
-/// that could retitle the window or rewrite the screen) become U+FFFD.
+/// Characters that must never reach a terminal or a file name from a file, a bundle or a
+/// manifest: control characters (escape sequences that retitle the window or rewrite the
+/// screen), and the invisible format characters (Unicode category Cf, with the line and
+/// paragraph separators), among them the bidi controls that make `facture\u{202E}txt.exe`
+/// display as `factureexe.txt`.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{0600}'..='\u{0605}'
+                | '\u{061C}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{0890}'..='\u{0891}'
+                | '\u{08E2}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{110BD}'
+                | '\u{110CD}'
+                | '\u{13430}'..='\u{1343F}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0001}'
+                | '\u{E0020}'..='\u{E007F}'
+        )
+}
+
+/// Text from files or bundles made safe for a terminal: every `is_unsafe` character becomes
+/// U+FFFD, visible where it was.
 pub fn clean(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .map(|c| if is_unsafe(c) { '\u{FFFD}' } else { c })
         .collect()
 }
 
@@ -110,4 +143,32 @@ pub fn fold_accents(s: &str) -> String {
             c => c,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bidi_invisible_and_control_characters_never_pass() {
+        assert_eq!(clean("facture\u{202E}txt.exe"), "facture\u{FFFD}txt.exe");
+        for c in [
+            '\u{1B}',
+            '\u{7F}',
+            '\u{85}',
+            '\u{200B}',
+            '\u{200E}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{202A}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{FEFF}',
+            '\u{061C}',
+            '\u{E0041}',
+        ] {
+            assert!(is_unsafe(c), "{:?}", c);
+        }
+        assert_eq!(clean("Hélène — 2024 🩻 é"), "Hélène — 2024 🩻 é");
+    }
 }

@@ -533,8 +533,12 @@ impl Vault {
             .join(format!("{object}.age"))
     }
 
+    /// The staging folder, made again when missing: git and sync tools drop empty folders,
+    /// and every write (add, grant, each commit) stages its files here.
     pub fn tmp_dir(&self) -> PathBuf {
-        self.path(TMP)
+        let dir = self.path(TMP);
+        fsutil::ensure_dir(&dir);
+        dir
     }
 
     /// Opens a document's object for streaming decryption.

@@ -36,8 +36,20 @@ pub struct Report {
 
 impl Report {
     fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        let path = path.into();
+        // Every check reports files the format does not name here: those an operating system
+        // or a sync tool added are noted once, not failures.
+        if let Some(shown) = index::system_file(&path) {
+            let note = format!(
+                "{shown}: added by an operating system or a sync tool; ignored (see FORMAT.md)"
+            );
+            if !self.notes.contains(&note) {
+                self.notes.push(note);
+            }
+            return;
+        }
         self.problems.push(Problem {
-            path: path.into(),
+            path,
             message: message.into(),
         });
     }

@@ -8,6 +8,7 @@
 
 mod grants_util;
 
+use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -2524,4 +2525,173 @@ fn open_never_writes_into_a_non_empty_folder_without_force() {
     fs::create_dir(&empty).unwrap();
     lab.open(&paul, &bundle, &["-o", s(&empty)]).ok();
     assert_eq!(extracted_by_title(&empty)["Lettre"], b"from the bundle\n");
+}
+
+#[test]
+fn armor_after_blank_lines_opens_and_armor_padded_by_a_mail_client_is_named() {
+    let h = hostile();
+    let zip = age_decrypt(&fs::read(&h.genuine).unwrap(), &h.pro.identity());
+    let armor = text_of(&age_encrypt(&h.pro.recipient, &zip, true));
+    // Pasted from a mail: blank lines and indentation before the armor (the age spec asks
+    // readers to accept them), CRLF line ends.
+    let pasted = format!("\n\r\n  \t\n{}", armor.replace('\n', "\r\n"));
+    let f = h.bytes("pasted", pasted.as_bytes());
+    let recv = h.lab.root.join("recv-pasted");
+    h.lab.open(&h.pro, &f, &["-o", s(&recv)]).ok();
+    assert_eq!(
+        extracted_by_title(&recv).len(),
+        2,
+        "both documents extracted"
+    );
+    // A mail client that leaves a space at the end of every line, or of one line deep in the
+    // payload (read only while extracting).
+    let every = armor.replace('\n', " \n");
+    let f = h.bytes("spaces-every", every.as_bytes());
+    let msg = "the armor has trailing spaces on its lines (a mail client added them)";
+    h.refused(&f, EXIT_INTEGRITY, &[msg], &[]);
+    let lines: Vec<&str> = armor.lines().collect();
+    let deep = lines.len() - 3;
+    let one: String = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == deep {
+                format!("{l} \n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let f = h.bytes("spaces-one", one.as_bytes());
+    h.refused(&f, EXIT_INTEGRITY, &[msg], &[]);
+    // Real damage in armor is still called damage.
+    let mut flipped = armor.clone().into_bytes();
+    let at = flipped.len() / 2;
+    flipped[at] = if flipped[at] == b'A' { b'B' } else { b'A' };
+    let f = h.bytes("armor-flipped", &flipped);
+    h.refused(&f, EXIT_INTEGRITY, &["damaged or was altered"], &[]);
+}
+
+fn text_of(b: &[u8]) -> String {
+    String::from_utf8(b.to_vec()).expect("armor is text")
+}
+
+#[test]
+fn a_bundle_damaged_in_its_age_header_is_damage_not_a_wrong_key() {
+    let h = hostile();
+    let good = fs::read(&h.genuine).unwrap();
+    let tag = good.windows(9).position(|w| w == b"-> X25519").unwrap() + 3;
+    for (n, at) in [(0, 0), (1, 19), (2, tag), (3, tag + 5)] {
+        let mut b = good.clone();
+        b[at] ^= 0x01;
+        let f = h.bytes(&format!("header-flip-{n}"), &b);
+        let line = h.refused(&f, EXIT_INTEGRITY, &["damaged or was altered"], &[]);
+        assert!(!line.contains("not addressed"), "{line}");
+    }
+}
+
+#[test]
+fn an_overlong_file_name_in_signed_terms_is_refused_as_damage() {
+    let h = hostile();
+    let attacker = MinisignKey::from_seed(78);
+    let long = format!("documents/{}.txt", "é".repeat(130));
+    let f = h.signed_by(&attacker, "terms-long-name", |t, u| {
+        rename_doc(t, u, 0, &long)
+    });
+    let line = h.refused(
+        &f,
+        EXIT_INTEGRITY,
+        &["damaged or was altered", "264 bytes"],
+        &[],
+    );
+    assert!(!line.contains("os error"), "{line}");
+}
+
+/// Bidi controls and other invisible format characters, as they would reach a terminal raw.
+const INVISIBLE: [char; 6] = [
+    '\u{202E}', '\u{2066}', '\u{200B}', '\u{FEFF}', '\u{061C}', '\u{2028}',
+];
+
+fn assert_no_invisible(what: &str, s: &str) {
+    assert!(
+        !s.chars().any(|c| INVISIBLE.contains(&c) || c == '\u{1b}'),
+        "invisible or bidi characters reach {what}: {s:?}"
+    );
+}
+
+#[test]
+fn bidi_and_invisible_characters_never_reach_the_terminal_or_a_file_name() {
+    let h = hostile();
+    let attacker = MinisignKey::from_seed(79);
+    // Signed terms whose texts hide a reversed extension and zero-width characters.
+    let f = h.signed_by(&attacker, "bidi-text", |t, _| {
+        t.insert("purpose".into(), "avis\u{2066} urgent\u{2028}".into());
+        t["patient"]
+            .as_table_mut()
+            .unwrap()
+            .insert("name".into(), "Ma\u{200B}rie".into());
+        doc_mut(t, 0).insert("title".into(), "facture\u{202E}txt.exe".into());
+        doc_mut(t, 1).insert("category".into(), "ima\u{FEFF}gerie".into());
+    });
+    let out = h.lab.open(&h.pro, &f, &["--list"]).ok();
+    assert_no_invisible("open --list's stdout", &out.stdout_str());
+    assert_no_invisible("open --list's stderr", &out.stderr);
+    assert!(
+        out.stdout_str().contains("facture\u{FFFD}txt.exe"),
+        "{}",
+        out.stdout_str()
+    );
+    // A file name that would display reversed is refused outright, with nothing written.
+    for (n, name) in INVISIBLE.iter().enumerate() {
+        let path = format!("documents/autre/facture{name}txt.exe");
+        let f = h.signed_by(&attacker, &format!("bidi-path{n}"), |t, u| {
+            rename_doc(t, u, 0, &path)
+        });
+        let line = h.refused(&f, EXIT_INTEGRITY, &["unsafe path"], &[]);
+        assert_no_invisible("the error", &line);
+    }
+}
+
+#[test]
+fn a_document_added_under_a_bidi_file_name_is_shared_under_a_safe_one() {
+    let lab = Lab::new();
+    let patient = lab.patient("marie", "Marie Dupont");
+    let pro = lab.keygen("Paul Roux", "paul.key", true, &["--adeli", "751234567"]);
+    patient.add_pro(&pro);
+    let name = "facture\u{202E}fdp.exe";
+    let p = lab.write(&format!("inputs/{name}"), b"not a pdf");
+    let out = patient.ok(&[OsStr::new("add"), p.as_os_str()]);
+    assert_no_invisible("add's stdout", &out.stdout_str());
+    assert_no_invisible("add's stderr", &out.stderr);
+    assert!(
+        out.stdout_str().contains("facture\u{FFFD}fdp"),
+        "{}",
+        out.stdout_str()
+    );
+    let out = patient.ok(&["ls"]);
+    assert_no_invisible("ls", &out.stdout_str());
+    let exported = lab.path("exported");
+    patient.ok(&["export", "--all", "-o", s(&exported)]);
+    let bundle = lab.path("bundles/bidi.age");
+    patient.grant(&[
+        "--to",
+        "paul-roux",
+        "--all",
+        "--expires",
+        "7d",
+        "-o",
+        s(&bundle),
+    ]);
+    let recv = lab.path("recv");
+    lab.open(&pro, &bundle, &["-o", s(&recv)]).ok();
+    for dir in [&exported, &recv] {
+        for f in files(dir).keys() {
+            assert_no_invisible("a written file name", f);
+        }
+    }
+    assert!(
+        files(&recv).keys().any(|f| f.contains("facture_fdp")),
+        "{:?}",
+        files(&recv).keys()
+    );
 }

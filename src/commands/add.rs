@@ -72,7 +72,7 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let (inputs, skipped) = collect_inputs(&a.paths, &vault.dir)?;
     for (path, why) in &skipped {
-        eprintln!("skipped {}: {why}", path.display());
+        eprintln!("skipped {}: {why}", ui::clean(&path.display().to_string()));
     }
     if inputs.is_empty() {
         return Err(Error::input(
@@ -218,12 +218,13 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
     }
     for o in &outcomes {
         match o.status {
-            "added" => crate::outln!("added {}  {}", ids::short(&o.id), o.title),
+            // Titles come from file names: anything can be in them.
+            "added" => crate::outln!("added {}  {}", ids::short(&o.id), ui::clean(&o.title)),
             _ => eprintln!(
                 "{}: already in vault as {} ({})",
-                o.path.display(),
+                ui::clean(&o.path.display().to_string()),
                 ids::short(&o.id),
-                o.title
+                ui::clean(&o.title)
             ),
         }
     }

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{self, BufRead, BufReader, Read, Seek, Write};
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, Write};
 use std::path::Path;
 
 use anyhow::Context;
@@ -266,6 +266,14 @@ fn check_file_target(out: &Path, force: bool, json: bool) -> anyhow::Result<()> 
             )
             .into());
         }
+        // Checked before the backup is logged: a zip sprayed on a screen is no backup.
+        if !force && io::stdout().is_terminal() {
+            return Err(Error::input(
+                "a backup is binary and standard output is a terminal: it would garble the screen",
+                "redirect it (-o - > FILE), write it with -o FILE, or pass --force",
+            )
+            .into());
+        }
         return Ok(());
     }
     if out.is_dir() {
@@ -341,9 +349,12 @@ fn check_mirror_target(vault: &Vault, dir: &Path) -> anyhow::Result<()> {
         };
     }
     // Without a config it can only be a first mirror that was interrupted: vault files only.
-    let foreign = index::walk(dir)
-        .into_iter()
-        .find(|(r, _)| !index::is_vault_path(r) && !r.starts_with("tmp/") && r != vault::LOCK);
+    let foreign = index::walk(dir).into_iter().find(|(r, _)| {
+        !index::is_vault_path(r)
+            && !r.starts_with("tmp/")
+            && r != vault::LOCK
+            && index::system_file(r).is_none()
+    });
     if let Some((rel, _)) = foreign {
         return Err(Error::input(
             format!(
@@ -435,10 +446,14 @@ fn to_mirror(vault: &Vault, idx: &Index, dir: &Path, check: bool) -> anyhow::Res
             fsutil::sync_dir(&f).with_context(|| format!("cannot flush {}", f.display()))?;
         }
     }
-    // Files the vault no longer has (removed documents).
+    // Files the vault no longer has (removed documents); what a sync tool keeps there (its
+    // `.stfolder` marker, a git history) is not the vault's to remove.
     let keep: BTreeSet<&str> = idx.files.keys().map(String::as_str).collect();
     for (rel, path) in index::walk(dir) {
-        if !keep.contains(rel.as_str()) && !index::is_unindexed(&rel) {
+        if !keep.contains(rel.as_str())
+            && !index::is_unindexed(&rel)
+            && index::system_file(&rel).is_none()
+        {
             fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
             rep.removed += 1;
         }
@@ -479,6 +494,7 @@ pub fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
         .into());
     }
     let parent = fsutil::parent_dir(target).to_path_buf();
+    sweep_stale_staging(&parent);
     let created = fsutil::create_missing(&parent)?;
     let result = restore_staged(ctx, &a, target, &parent);
     if result.is_err() {
@@ -487,12 +503,32 @@ pub fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
     result
 }
 
+/// Removes the staging folders that killed restores left in `parent` (a copy of a whole vault
+/// each). Only those untouched for an hour: another restore into the same parent may be
+/// filling one right now.
+fn sweep_stale_staging(parent: &Path) {
+    let Ok(rd) = fs::read_dir(parent) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let staging = e
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".carnet-restore-")
+            && e.file_type().is_ok_and(|t| t.is_dir());
+        if staging && fsutil::untouched_for(&e.path(), std::time::Duration::from_secs(3600)) {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 fn restore_staged(ctx: &Ctx, a: &RestoreArgs, target: &Path, parent: &Path) -> anyhow::Result<()> {
     let staging = tempfile::Builder::new()
         .prefix(".carnet-restore-")
         .tempdir_in(parent)
         .with_context(|| format!("cannot write in {}", parent.display()))?;
-    if a.source.is_dir() && !a.source.join(vault::CONFIG).is_file() {
+    // Whatever stands at carnet.toml (even a link or a FIFO) makes it a mirror to check.
+    if a.source.is_dir() && fs::symlink_metadata(a.source.join(vault::CONFIG)).is_err() {
         return Err(Error::input(
             format!(
                 "{} is not a carnet mirror (it has no {})",
@@ -728,11 +764,7 @@ fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usi
 /// Reads a small text file of a mirror, refusing anything larger than an index can be (a link
 /// to /dev/zero must not fill memory).
 fn read_bounded(path: &Path) -> io::Result<String> {
-    let f = fs::File::open(path)?;
-    let meta = f.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::other("not a regular file"));
-    }
+    let f = fsutil::open_regular(path)?;
     let mut s = String::new();
     f.take(512 << 20).read_to_string(&mut s)?;
     Ok(s)
@@ -751,8 +783,12 @@ fn restore_from_dir(src: &Path, staging: &Path) -> anyhow::Result<(usize, u64)> 
         fsutil::read_limited(&src.join(rel), size).map_err(|e| format!("{rel}: {e}"))
     })
     .map_err(|e| Error::BadBackup(format!("{}: {e}", src.display())))?;
+    // Only the files the index lists are copied: what a sync tool added stays behind.
     for (rel, _) in index::walk(src) {
-        if !idx.files.contains_key(&rel) && !index::is_unindexed(&rel) {
+        if !idx.files.contains_key(&rel)
+            && !index::is_unindexed(&rel)
+            && index::system_file(&rel).is_none()
+        {
             return Err(Error::BadBackup(format!(
                 "{rel} in {} is not in its signed index",
                 src.display()
@@ -768,8 +804,8 @@ fn restore_from_dir(src: &Path, staging: &Path) -> anyhow::Result<(usize, u64)> 
             ))
             .into());
         }
-        let mut f =
-            fs::File::open(src.join(rel)).map_err(|e| Error::BadBackup(format!("{rel}: {e}")))?;
+        let mut f = fsutil::open_regular(&src.join(rel))
+            .map_err(|e| Error::BadBackup(format!("{rel}: {e}")))?;
         bytes += copy_checked(&mut f, &staging.join(rel), want, rel)?;
     }
     write_index_pair(staging, &index_json, &signature)?;

@@ -79,8 +79,8 @@ pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    fs::create_dir_all(&a.output)
-        .with_context(|| format!("cannot create {}", a.output.display()))?;
+    // File names are titles: the folders carnet makes for them are private, like the files.
+    fsutil::create_missing(&a.output)?;
     let ids: Vec<String> = plan.iter().map(|(d, _)| d.id.clone()).collect();
     let target = fs::canonicalize(&a.output).unwrap_or_else(|_| a.output.clone());
     let (_, snap) = vault.begin(snap.keys)?.commit(
@@ -172,7 +172,7 @@ pub fn sanitize(s: &str) -> String {
     let cleaned: String = s
         .chars()
         .map(|c| {
-            if c.is_control() || "/\\:*?\"<>|".contains(c) {
+            if crate::ui::is_unsafe(c) || "/\\:*?\"<>|".contains(c) {
                 '_'
             } else {
                 c
@@ -219,6 +219,7 @@ mod tests {
         assert_eq!(sanitize("a/b\\c:d"), "a_b_c_d");
         assert_eq!(sanitize("..."), "document");
         assert_eq!(sanitize(" Radio\u{0} thorax "), "Radio_ thorax");
+        assert_eq!(sanitize("facture\u{202E}txt.exe"), "facture_txt.exe");
         assert_eq!(sanitize(&"é".repeat(500)).chars().count(), 100);
         assert!(sanitize(&"🩻".repeat(200)).len() <= 200);
     }

@@ -2,7 +2,7 @@
 //! the record of what was shared with whom.
 
 use std::collections::HashSet;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, IsTerminal, Read, Write};
 
 use anyhow::Context;
 use serde::Serialize;
@@ -90,6 +90,14 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
         return Err(Error::input(
             "--json and -o - would both write to standard output",
             "write the bundle to a file with -o FILE to get the JSON report",
+        )
+        .into());
+    }
+    // Refused before anything is logged: a bundle sprayed on a screen was not shared.
+    if to_stdout && !a.armor && !a.force && std::io::stdout().is_terminal() {
+        return Err(Error::input(
+            "the bundle is binary and standard output is a terminal: it would garble the screen",
+            "redirect it (-o - > FILE, or | mail ...), pass --armor for text, or --force",
         )
         .into());
     }
@@ -425,8 +433,8 @@ pub fn list(ctx: &Ctx, a: GrantsArgs) -> anyhow::Result<()> {
             g.status(now),
             dates::show_local(g.expires),
             g.documents.len(),
-            ui::ellipsize(&g.to.join(", "), 24),
-            g.purpose.as_deref().unwrap_or("-")
+            ui::clean(&ui::ellipsize(&g.to.join(", "), 24)),
+            ui::clean(g.purpose.as_deref().unwrap_or("-"))
         )?;
     }
     Ok(())

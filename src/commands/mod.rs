@@ -128,9 +128,10 @@ fn report(err: &anyhow::Error) -> Exit {
     let mut stderr = io::stderr().lock();
     let carnet_err = err.chain().find_map(|e| e.downcast_ref::<Error>());
     // anyhow's alternate form joins the context chain on one line: "cannot read x: denied".
-    let _ = writeln!(stderr, "error: {err:#}");
+    // Messages quote titles, file names and bundle contents: never raw to the terminal.
+    let _ = writeln!(stderr, "error: {}", crate::ui::clean(&format!("{err:#}")));
     if let Some(hint) = carnet_err.and_then(Error::hint) {
-        let _ = writeln!(stderr, "hint: {hint}");
+        let _ = writeln!(stderr, "hint: {}", crate::ui::clean(&hint));
     }
     carnet_err.map_or(Exit::Failure, Error::exit)
 }

@@ -41,7 +41,7 @@ fn to_error(e: BundleError) -> anyhow::Error {
     match e {
         BundleError::NotForYou => Error::input(
             "this bundle is not addressed to your key",
-            "open it with the key whose card you gave the patient (-i KEYFILE)",
+            "open it with the key whose card you gave the patient (-i KEYFILE); if that is the key, the bundle was damaged on the way: ask for it again",
         )
         .into(),
         BundleError::NotAge(m) => Error::input(

@@ -161,7 +161,7 @@ fn add(ctx: &Ctx, a: ProAddArgs) -> anyhow::Result<()> {
     crate::outln!("{handle}");
     eprintln!(
         "Added {} as `{handle}`{}",
-        p.name,
+        crate::ui::clean(&p.name),
         p.identifier()
             .map(|i| format!(" ({i})"))
             .unwrap_or_default()
@@ -210,8 +210,8 @@ fn ls(ctx: &Ctx, a: JsonArg) -> anyhow::Result<()> {
             "{:<20}  {:<18}  {:<14}  {}{}",
             p.handle,
             p.identifier().unwrap_or_else(|| "-".into()),
-            p.profession.as_deref().unwrap_or("-"),
-            p.name,
+            crate::ui::clean(p.profession.as_deref().unwrap_or("-")),
+            crate::ui::clean(&p.name),
             if p.blocked { "  [blocked]" } else { "" }
         )?;
     }

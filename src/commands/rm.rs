@@ -61,7 +61,11 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     op.remove = removed.iter().map(|d| d.object.clone()).collect();
     txn.commit(op)?;
     for d in &removed {
-        crate::outln!("removed {}  {}", ids::short(&d.id), d.title);
+        crate::outln!(
+            "removed {}  {}",
+            ids::short(&d.id),
+            crate::ui::clean(&d.title)
+        );
     }
     Ok(())
 }

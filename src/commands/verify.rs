@@ -83,10 +83,16 @@ fn print_report(report: &verify::Report, json: bool, ok_line: &str) -> anyhow::R
     }
     let mut out = std::io::stdout().lock();
     for p in &report.problems {
-        writeln!(out, "FAILED  {}: {}", p.path, p.message)?;
+        // Paths are whatever names were found in the folder.
+        writeln!(
+            out,
+            "FAILED  {}: {}",
+            ui::clean(&p.path),
+            ui::clean(&p.message)
+        )?;
     }
     for n in &report.notes {
-        eprintln!("note: {n}");
+        eprintln!("note: {}", ui::clean(n));
     }
     if report.ok {
         writeln!(out, "{ok_line}")?;
