@@ -114,6 +114,12 @@ pub fn segment_full(lines: &[Logged]) -> bool {
         || lines.iter().map(|l| l.line.len() + 1).sum::<usize>() >= SEGMENT_BYTES
 }
 
+/// `segment_full` for lines as read back from a segment.
+pub fn lines_fill_segment(lines: &[String]) -> bool {
+    lines.len() as u64 >= SEGMENT_ENTRIES
+        || lines.iter().map(|l| l.len() + 1).sum::<usize>() >= SEGMENT_BYTES
+}
+
 pub fn segment_path(vault: &Path, n: u64) -> PathBuf {
     vault.join(DIR).join(format!("{n:08}.age"))
 }

@@ -86,6 +86,7 @@ pub fn scan_log(
     let mut out: Vec<Logged> = Vec::new();
     let mut expected_seq = 1u64;
     let mut prev = log::GENESIS.to_string();
+    let last_seg = segs.last().copied().unwrap_or(0);
     let mut expected_seg = 0u64;
     for &n in &segs {
         let path = log::segment_path(&vault.dir, n);
@@ -120,6 +121,18 @@ pub fn scan_log(
                     "holds {} entries, a segment holds at most {}",
                     lines.len(),
                     log::SEGMENT_ENTRIES
+                ),
+            );
+        } else if n < last_seg && !log::lines_fill_segment(&lines) {
+            // A writer only starts a new segment when the last one is full: a short one
+            // before the end lost entries (or was forged).
+            report.problem(
+                rel(&path),
+                format!(
+                    "holds {} entries, yet the log goes on in the next segment (a segment ends at {} entries or {} KiB)",
+                    lines.len(),
+                    log::SEGMENT_ENTRIES,
+                    log::SEGMENT_BYTES >> 10
                 ),
             );
         }

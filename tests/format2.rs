@@ -73,11 +73,18 @@ fn a_format1_vault_is_read_as_it_is_then_upgraded_by_its_first_write() {
     assert_eq!(radio["author"], "Cabinet de radiologie");
     assert_eq!(radio["tags"][0], "poumon");
     let log = text(&v.ok(&["log"]).stdout);
-    assert!(log.contains("bilan-sanguin"), "removed titles stay in the log:\n{log}");
+    assert!(
+        log.contains("bilan-sanguin"),
+        "removed titles stay in the log:\n{log}"
+    );
     assert!(text(&v.ok(&["grants"]).stdout).contains("jeanne-martin"));
     assert!(text(&v.ok(&["pro", "ls"]).stdout).contains("Jeanne Martin"));
     v.ok(&["verify", "--offline"]);
-    assert_same(&before, &v.snapshot(), "the format-1 vault after reading commands");
+    assert_same(
+        &before,
+        &v.snapshot(),
+        "the format-1 vault after reading commands",
+    );
     assert_eq!(config_format(&v), "format = 1");
 
     // The first write upgrades it, says so, and the document reads back byte for byte.
@@ -104,7 +111,10 @@ fn a_format1_vault_is_read_as_it_is_then_upgraded_by_its_first_write() {
     assert_eq!(log[0]["details"]["from"], 1);
     assert_eq!(log[0]["details"]["to"], 2);
     // The digest shards were built: the same content is still found as a duplicate.
-    let dup = v.write("copie.txt", &fs::read("examples/sample-record/ordonnance.txt").unwrap());
+    let dup = v.write(
+        "copie.txt",
+        &fs::read("examples/sample-record/ordonnance.txt").unwrap(),
+    );
     let out = v.ok(&["add".as_ref(), dup.as_os_str()]);
     assert!(text(&out.stderr).contains("already in vault as c0e5ac35"));
     // And a second write does not upgrade again.
@@ -179,24 +189,43 @@ fn an_upgrade_interrupted_at_any_step_leaves_a_vault_that_verifies() {
         for f in replaced.iter() {
             fs::copy(new.dir.join(f), v.dir.join(f)).unwrap();
         }
-        let (code, report) = verify_json(&v);
-        assert_eq!(code, Some(0), "crash point {n}: {report}");
+        // Reading works in the middle of the upgrade, and changes nothing.
+        let before = v.snapshot();
+        assert_eq!(
+            v.ls_titles(&[]),
+            ["Radio thorax", "ordonnance"],
+            "crash point {n}"
+        );
+        assert_same(
+            &before,
+            &v.snapshot(),
+            "a listing in the middle of an upgrade",
+        );
+        // `verify` checks the state as it is (an interrupted command is a note, not damage),
+        // then, as the first write, finishes or undoes and redoes the upgrade.
+        let out = v.run(&["verify", "--json"]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "crash point {n}: {report}\n{err}"
+        );
         assert!(
             report["notes"].to_string().contains("interrupted"),
             "crash point {n}: {report}"
         );
-        // Reading still works in the middle of the upgrade.
-        assert_eq!(v.ls_titles(&[]), ["Radio thorax", "ordonnance"], "crash point {n}");
-        // The next write finishes (or undoes and redoes) the upgrade.
-        let out = v.ok(&["show", "c81d"]);
-        let err = text(&out.stderr);
         assert!(
             err.contains("finished `upgrade`") || err.contains("rolled back `upgrade`"),
             "crash point {n}: {err}"
         );
         assert_eq!(config_format(&v), "format = 2", "crash point {n}");
         let (code, report) = verify_json(&v);
-        assert_eq!(code, Some(0), "crash point {n} after the next write: {report}");
+        assert_eq!(
+            code,
+            Some(0),
+            "crash point {n} after the next write: {report}"
+        );
         assert_eq!(report["documents"], 2, "crash point {n}");
         v.ok(&["verify", "--offline"]);
         let out = v.ok(&["cat", "c81d"]);
@@ -233,7 +262,11 @@ fn a_format1_bundle_opens_and_a_format1_backup_restores() {
     v.ok(&["restore".as_ref(), fixture().join("backup.zip").as_os_str()]);
     v.ok(&["verify"]);
     assert_eq!(v.ls_titles(&[]), ["Radio thorax", "ordonnance"]);
-    assert_eq!(config_format(&v), "format = 2", "verify logged, and so upgraded");
+    assert_eq!(
+        config_format(&v),
+        "format = 2",
+        "verify logged, and so upgraded"
+    );
 }
 
 /// The shard objects of `v`, and every object, relative to the vault.
@@ -242,7 +275,10 @@ fn shards(v: &Vault) -> BTreeSet<String> {
 }
 
 fn object_path(v: &Vault, id: &str) -> PathBuf {
-    v.dir.join("objects").join(&id[..2]).join(format!("{id}.age"))
+    v.dir
+        .join("objects")
+        .join(&id[..2])
+        .join(format!("{id}.age"))
 }
 
 fn assert_verify_fails(v: &Vault, path: &str, what: &str) {
@@ -267,7 +303,11 @@ fn vault_with_documents(n: u64) -> Vault {
 fn a_flipped_byte_in_any_shard_is_reported() {
     let v = vault_with_documents(3);
     let all = shards(&v);
-    assert_eq!(all.len(), 6, "three documents: three document and three digest shards");
+    assert_eq!(
+        all.len(),
+        6,
+        "three documents: three document and three digest shards"
+    );
     for id in &all {
         let c = Vault::new();
         copy_dir(&v.dir, &c.dir);
@@ -339,7 +379,11 @@ fn a_change_to_one_document_rewrites_only_its_shards() {
     let after = shards(&v);
     // One document shard and one digest shard at most are written anew.
     let new: Vec<&String> = after.difference(&before).collect();
-    assert_eq!(new.len(), 2, "an add writes one document and one digest shard");
+    assert_eq!(
+        new.len(),
+        2,
+        "an add writes one document and one digest shard"
+    );
     // A view rewrites no shard at all.
     let id = v.ls(&[])[0]["id"].as_str().unwrap().to_string();
     v.ok(&["show", short(&id)]);

@@ -318,13 +318,15 @@ fn flip_config_field(v: &Vault, needle: &str) {
 #[test]
 fn flipped_config_format_is_detected() {
     let (v, _) = vault_with_docs();
-    flip_config_field(&v, "format = ");
-    assert!(
-        fs::read_to_string(v.path("carnet.toml"))
-            .unwrap()
-            .contains("format = 0")
-    );
-    assert_refused(&v.verify(), "carnet.toml");
+    // Claiming an older format (a downgrade), or one that never existed.
+    for claim in ["format = 1", "format = 0"] {
+        let c = v.copy();
+        let p = c.path("carnet.toml");
+        let text = fs::read_to_string(&p).unwrap();
+        assert!(text.contains("format = 2"));
+        fs::write(&p, text.replace("format = 2", claim)).unwrap();
+        assert_refused(&c.verify(), "carnet.toml");
+    }
 }
 
 #[test]
