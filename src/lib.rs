@@ -11,6 +11,7 @@ pub mod category;
 pub mod commands;
 pub mod crypto;
 pub mod dates;
+pub mod domain;
 pub mod error;
 pub mod fsutil;
 pub mod grant;

@@ -19,6 +19,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::crypto;
+use crate::domain::{Action, Actor};
 use crate::error::Error;
 use crate::keyring::Keyring;
 use crate::keys::Unlocked;
@@ -42,9 +43,10 @@ const MAX_HEAD: u64 = 1 << 16;
 pub struct Entry {
     pub seq: u64,
     pub time: jiff::Timestamp,
-    /// Who acted: `patient` (the vault's own identity); later guardians, recovery keys, deposits.
-    pub actor: String,
-    pub action: String,
+    /// Who acted: the patient (the vault's own identity); later guardians, recovery keys,
+    /// professionals' deposits, emergency access.
+    pub actor: Actor,
+    pub action: Action,
     #[serde(default)]
     pub documents: Vec<String>,
     #[serde(default)]
@@ -271,8 +273,8 @@ mod tests {
         Entry {
             seq,
             time: jiff::Timestamp::UNIX_EPOCH,
-            actor: "patient".into(),
-            action: "view".into(),
+            actor: Actor::Patient,
+            action: Action::View,
             documents: vec!["abcd".into()],
             details: Default::default(),
             version: "test".into(),

@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::Root;
 use crate::crypto::{self, OpenError};
+use crate::domain::{Action, Actor};
 use crate::error::Error;
 use crate::fsutil::{self, Lock};
 use crate::index::FileEntry;
@@ -113,8 +114,8 @@ impl Vault {
         let entry = Entry {
             seq: 1,
             time: crate::dates::now(),
-            actor: ACTOR_PATIENT.into(),
-            action: "init".into(),
+            actor: Actor::Patient,
+            action: Action::Init,
             documents: vec![],
             details: Default::default(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -645,9 +646,6 @@ pub fn default_dir() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".local/share/carnet"))
 }
 
-/// The actor recorded for the vault's own identity.
-pub const ACTOR_PATIENT: &str = "patient";
-
 /// `manifest.age` as read: the root (format 2, or converted from format 1), the documents of a
 /// format-1 manifest, and the SHA-256 of the plaintext.
 pub struct ReadManifest {
@@ -658,7 +656,7 @@ pub struct ReadManifest {
 
 /// The config an `upgrade` entry commits to (it rewrites `carnet.toml` with the new format).
 fn upgrade_config(e: &Entry) -> Option<&str> {
-    if e.action != "upgrade" {
+    if e.action != Action::Upgrade {
         return None;
     }
     e.details.get("config_sha256").and_then(|v| v.as_str())
@@ -679,9 +677,8 @@ pub struct Snapshot {
 }
 
 /// What one command does to the vault, committed as one log entry.
-#[derive(Default)]
 pub struct Op {
-    pub action: String,
+    pub action: Action,
     pub documents: Vec<String>,
     pub details: serde_json::Map<String, serde_json::Value>,
     /// Documents to insert, or to replace (same id).
@@ -698,10 +695,17 @@ pub struct Op {
 }
 
 impl Op {
-    pub fn new(action: &str) -> Op {
+    pub fn new(action: Action) -> Op {
         Op {
-            action: action.to_string(),
-            ..Op::default()
+            action,
+            documents: Vec::new(),
+            details: Default::default(),
+            put: Vec::new(),
+            delete: Vec::new(),
+            root: None,
+            add: Vec::new(),
+            remove: Vec::new(),
+            config: None,
         }
     }
 
@@ -805,10 +809,10 @@ impl Txn<'_> {
             // `interrupted` entry chains after it and its head is written as usual.
             self.snap.head.log_seq = last.entry.seq;
             self.snap.head.log_hash = last.hash.clone();
-            let (seq, action) = (e.seq, e.action.clone());
+            let (seq, action) = (e.seq, e.action.to_string());
             eprintln!("note: rolled back `{action}` (log entry {seq}), which had been interrupted");
             self.append(
-                Op::new("interrupted")
+                Op::new(crate::domain::Action::Interrupted)
                     .detail("seq", seq)
                     .detail("action", action),
             )?;
@@ -856,7 +860,7 @@ impl Txn<'_> {
         config.format = crate::FORMAT_VERSION;
         let text = Vault::config_text(&config)?;
         let sha = hex::encode(Sha256::digest(text.as_bytes()));
-        let mut op = Op::new("upgrade")
+        let mut op = Op::new(crate::domain::Action::Upgrade)
             .detail("from", 1)
             .detail("to", crate::FORMAT_VERSION)
             .detail("config_sha256", sha);
@@ -875,7 +879,7 @@ impl Txn<'_> {
     /// one before it (both chained from the head, manifest unchanged), returns that entry.
     fn rolled_back_pair(&self, head: &Head, last: &Logged) -> anyhow::Result<Option<Logged>> {
         if last.entry.seq != head.log_seq + 2
-            || last.entry.action != "interrupted"
+            || last.entry.action != Action::Interrupted
             || last.entry.manifest_sha256 != head.manifest_sha256
             || self.snap.manifest_sha256 != head.manifest_sha256
             || last.entry.details.get("seq").and_then(|v| v.as_u64()) != Some(head.log_seq + 1)
@@ -986,7 +990,7 @@ impl Txn<'_> {
         let entry = Entry {
             seq: self.snap.head.log_seq + 1,
             time: crate::dates::now(),
-            actor: ACTOR_PATIENT.into(),
+            actor: Actor::Patient,
             action: op.action.clone(),
             documents: std::mem::take(&mut op.documents),
             details: std::mem::take(&mut op.details),

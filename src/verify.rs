@@ -247,7 +247,7 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
                 last.entry.action, last.entry.seq
             ));
         } else if last.entry.seq == h.log_seq + 2
-            && last.entry.action == "interrupted"
+            && last.entry.action == crate::domain::Action::Interrupted
             && entries.len() >= 2
             && entries[entries.len() - 2].entry.prev == h.log_hash
             && last.entry.prev == entries[entries.len() - 2].hash
@@ -277,7 +277,7 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
     if let Some(h) = &head {
         // An upgrade interrupted after rewriting carnet.toml names the new config in its entry.
         let upgrading = pending.is_some_and(|p| {
-            p.entry.action == "upgrade"
+            p.entry.action == crate::domain::Action::Upgrade
                 && p.entry
                     .details
                     .get("config_sha256")
@@ -398,7 +398,7 @@ fn load_catalog(
             for (key, r) in &root.shards.documents {
                 match catalog::read_shard(vault, keys, ShardKind::Documents, key, r) {
                     Ok(s) => docs.extend(s.documents),
-                    Err(e) => report.problem(rel(&r.object), shard_message(e)),
+                    Err(e) => report.problem(rel(&r.object), shard_message(vault, &r.object, e)),
                 }
             }
             let mut digests: BTreeMap<String, String> = BTreeMap::new();
@@ -408,7 +408,7 @@ fn load_catalog(
                     Ok(s) => digests.extend(s.digests),
                     Err(e) => {
                         unreadable.insert(key.clone());
-                        report.problem(rel(&r.object), shard_message(e))
+                        report.problem(rel(&r.object), shard_message(vault, &r.object, e))
                     }
                 }
             }
@@ -446,10 +446,15 @@ fn load_catalog(
     (docs, objects)
 }
 
-fn shard_message(e: crate::error::Error) -> String {
-    e.to_string()
-        .trim_start_matches("the vault is damaged: ")
-        .to_string()
+/// The problem without the prefix and the absolute path the error carries for commands: the
+/// report names the file already.
+fn shard_message(vault: &Vault, object: &str, e: crate::error::Error) -> String {
+    let abs = vault.object_path(object).display().to_string();
+    let msg = e.to_string();
+    let msg = msg.trim_start_matches("the vault is damaged: ");
+    msg.strip_prefix(&abs)
+        .map(|m| m.trim_start().to_string())
+        .unwrap_or_else(|| msg.to_string())
 }
 
 /// Every file in the vault must be one the format names.

@@ -117,7 +117,7 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
     let now = dates::now();
     let today = now.to_zoned_datetime(jiff::tz::TimeZone::system()).date();
     let mut outcomes = Vec::new();
-    let mut op = Op::new("add");
+    let mut op = Op::new(crate::domain::Action::Add);
     let mut duplicates = 0u64;
     // Checked against the vault as re-read under the lock, and against this batch. A large
     // import reads every digest once; a few files look up their own digest shard.

@@ -88,7 +88,7 @@ pub fn run(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
     let logged = log_action(
         ctx,
         &vault,
-        Op::new("backup").detail("target", target.clone()),
+        Op::new(crate::domain::Action::Backup).detail("target", target.clone()),
     )?;
     // Shared: writers wait until the copy is complete, other readers do not.
     let lock = crate::fsutil::Lock::shared(&vault.path(vault::LOCK))?;
@@ -573,7 +573,7 @@ fn restore_staged(ctx: &Ctx, a: &RestoreArgs, target: &Path, parent: &Path) -> a
     let logged = log_action(
         ctx,
         &vault,
-        Op::new("restore").detail("source", a.source.display().to_string()),
+        Op::new(crate::domain::Action::Restore).detail("source", a.source.display().to_string()),
     )?;
     if a.json {
         return super::print_json(&RestoreReport {

@@ -24,7 +24,7 @@ pub fn run(ctx: &Ctx, a: CatArgs) -> anyhow::Result<()> {
     }
     // The view is logged before any byte is released: an access is never left untraced.
     let (_, snap) = vault.begin(snap.keys)?.commit(
-        Op::new("view")
+        Op::new(crate::domain::Action::View)
             .documents(vec![id.clone()])
             .detail("what", "content"),
     )?;

@@ -84,7 +84,7 @@ pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
     let ids: Vec<String> = plan.iter().map(|(d, _)| d.id.clone()).collect();
     let target = fs::canonicalize(&a.output).unwrap_or_else(|_| a.output.clone());
     let (_, snap) = vault.begin(snap.keys)?.commit(
-        Op::new("export")
+        Op::new(crate::domain::Action::Export)
             .documents(ids)
             .detail("target", target.display().to_string()),
     )?;

@@ -304,7 +304,7 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
         let txn = vault.begin(snap.keys)?;
         let mut root = txn.root().clone();
         root.grants.push(record.clone());
-        let mut op = Op::new("grant")
+        let mut op = Op::new(crate::domain::Action::Grant)
             .documents(record.documents.clone())
             .detail("grant", record.id.clone())
             .detail("to", record.to.clone())
@@ -471,7 +471,7 @@ pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> anyhow::Result<()> {
     }
     g.revoked_at = Some(dates::now());
     let to = g.to.clone();
-    let mut op = Op::new("revoke")
+    let mut op = Op::new(crate::domain::Action::Revoke)
         .documents(g.documents.clone())
         .detail("grant", id.clone())
         .detail("to", to.clone());

@@ -18,8 +18,8 @@ use crate::verify::{self, Report};
 struct EntryView<'a> {
     seq: u64,
     time: String,
-    actor: &'a str,
-    action: &'a str,
+    actor: &'a crate::domain::Actor,
+    action: &'a crate::domain::Action,
     documents: &'a [String],
     details: &'a serde_json::Map<String, serde_json::Value>,
     version: &'a str,
@@ -30,6 +30,7 @@ pub fn run(ctx: &Ctx, a: LogArgs) -> anyhow::Result<()> {
     let until = a.until.as_deref().map(dates::parse_date).transpose()?;
     let vault = ctx.open_vault()?;
     let snap = vault.read(&ctx.keys)?;
+    let action = a.action.as_deref().map(crate::domain::Action::parse);
     let tz = jiff::tz::TimeZone::system();
     let in_dates = |e: &Entry| {
         let day = e.time.to_zoned_datetime(tz.clone()).date();
@@ -37,7 +38,7 @@ pub fn run(ctx: &Ctx, a: LogArgs) -> anyhow::Result<()> {
     };
     let logged = match a.last {
         Some(n) => read_tail(&vault, &snap, n, |e| {
-            in_dates(e) && a.action.as_deref().is_none_or(|x| e.action == x)
+            in_dates(e) && action.as_ref().is_none_or(|x| &e.action == x)
         })?,
         None => {
             let mut report = Report::default();
@@ -87,7 +88,7 @@ pub fn run(ctx: &Ctx, a: LogArgs) -> anyhow::Result<()> {
         .iter()
         .map(|l| &l.entry)
         .filter(|e| in_dates(e))
-        .filter(|e| a.action.as_deref().is_none_or(|x| e.action == x))
+        .filter(|e| action.as_ref().is_none_or(|x| &e.action == x))
         .filter(|e| {
             doc.as_deref()
                 .is_none_or(|d| e.documents.iter().any(|x| x == d))

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::args::{JsonArg, ProAddArgs, ProCommand, ProWho};
+use crate::domain::Action;
 use crate::error::Error;
 use crate::pro::{self, Card, Professional};
 use crate::vault::Op;
@@ -17,9 +18,9 @@ pub fn run(ctx: &Ctx, cmd: ProCommand) -> anyhow::Result<()> {
     match cmd {
         ProCommand::Add(a) => add(ctx, a),
         ProCommand::Ls(a) => ls(ctx, a),
-        ProCommand::Rm(w) => change(ctx, w, "pro-rm"),
-        ProCommand::Block(w) => change(ctx, w, "pro-block"),
-        ProCommand::Unblock(w) => change(ctx, w, "pro-unblock"),
+        ProCommand::Rm(w) => change(ctx, w, Action::ProRm),
+        ProCommand::Block(w) => change(ctx, w, Action::ProBlock),
+        ProCommand::Unblock(w) => change(ctx, w, Action::ProUnblock),
     }
 }
 
@@ -147,7 +148,7 @@ fn add(ctx: &Ctx, a: ProAddArgs) -> anyhow::Result<()> {
         added_at: crate::dates::now(),
     };
     m.professionals.push(p.clone());
-    let mut op = Op::new("pro-add")
+    let mut op = Op::new(Action::ProAdd)
         .detail("handle", handle.clone())
         .detail("name", p.name.clone());
     if let Some(id) = p.identifier() {
@@ -218,7 +219,7 @@ fn ls(ctx: &Ctx, a: JsonArg) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn change(ctx: &Ctx, w: ProWho, action: &str) -> anyhow::Result<()> {
+fn change(ctx: &Ctx, w: ProWho, action: Action) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
     let txn = vault.begin(keys)?;
@@ -230,11 +231,11 @@ fn change(ctx: &Ctx, w: ProWho, action: &str) -> anyhow::Result<()> {
         .position(|p| p.handle == handle)
         .unwrap_or_default();
     let msg = match action {
-        "pro-rm" => {
+        Action::ProRm => {
             m.professionals.remove(idx);
             format!("Removed {handle} from your directory (grants already issued stay in your log)")
         }
-        "pro-block" => {
+        Action::ProBlock => {
             if m.professionals[idx].blocked {
                 eprintln!("{handle} is already blocked");
                 return Ok(());

@@ -54,7 +54,7 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     }
     // Titles go into the (encrypted) log so that its history stays readable after removal.
     let titles: Vec<String> = removed.iter().map(|d| d.title.clone()).collect();
-    let mut op = Op::new("rm")
+    let mut op = Op::new(crate::domain::Action::Rm)
         .documents(removed.iter().map(|d| d.id.clone()).collect())
         .detail("titles", titles);
     op.delete = removed.iter().map(|d| d.id.clone()).collect();

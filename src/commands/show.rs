@@ -15,7 +15,7 @@ pub fn run(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<()> {
     let snap = vault.read(&ctx.keys)?;
     let id = snap.resolve(&vault, &a.id)?.id;
     let (_, snap) = vault.begin(snap.keys)?.commit(
-        Op::new("view")
+        Op::new(crate::domain::Action::View)
             .documents(vec![id.clone()])
             .detail("what", "metadata"),
     )?;
