@@ -90,8 +90,8 @@ fn fill_log(vault_dir: &Path, key: &Path, n: usize) {
         let entry = Entry {
             seq,
             time: jiff::Timestamp::now(),
-            actor: "patient".into(),
-            action: "view".into(),
+            actor: carnet::domain::Actor::Patient,
+            action: carnet::domain::Action::View,
             documents: vec!["0123456789abcdef0123456789abcdef".into()],
             details: serde_json::Map::from_iter([("what".to_string(), "metadata".into())]),
             version: env!("CARGO_PKG_VERSION").into(),
