@@ -55,32 +55,13 @@ pub fn run(ctx: &Ctx, a: LogArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    // Titles by id: the documents the log names that are still there (reading only their
-    // shards), then titles recorded when documents were removed.
-    let named: Vec<String> = logged
-        .iter()
-        .flat_map(|l| l.entry.documents.iter().cloned())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let current = snap.documents_by_id(&vault, &named)?;
-    let mut titles: HashMap<&str, &str> = current
-        .values()
-        .map(|d| (d.id.as_str(), d.title.as_str()))
-        .collect();
-    for l in &logged {
-        if let Some(serde_json::Value::Array(ts)) = l.entry.details.get("titles") {
-            for (id, t) in l.entry.documents.iter().zip(ts) {
-                if let Some(t) = t.as_str() {
-                    titles.entry(id.as_str()).or_insert(t);
-                }
-            }
-        }
-    }
     let doc = match &a.doc {
         Some(p) => {
-            let all_ids: Vec<&str> = titles.keys().copied().collect();
-            Some(ids::resolve(p, all_ids)?.to_string())
+            let named: std::collections::BTreeSet<&str> = logged
+                .iter()
+                .flat_map(|l| l.entry.documents.iter().map(String::as_str))
+                .collect();
+            Some(ids::resolve(p, named)?.to_string())
         }
         None => None,
     };
@@ -112,6 +93,26 @@ pub fn run(ctx: &Ctx, a: LogArgs) -> anyhow::Result<()> {
             })
             .collect();
         return super::print_json(&views);
+    }
+    // Titles of the documents the table names (three per entry at most), reading only their
+    // shards; documents removed since are named by the titles their `rm` entry recorded.
+    let shown: Vec<String> = entries
+        .iter()
+        .flat_map(|e| e.documents.iter().take(3).cloned())
+        .collect();
+    let current = snap.documents_by_id(&vault, &shown)?;
+    let mut titles: HashMap<&str, &str> = current
+        .values()
+        .map(|d| (d.id.as_str(), d.title.as_str()))
+        .collect();
+    for l in &logged {
+        if let Some(serde_json::Value::Array(ts)) = l.entry.details.get("titles") {
+            for (id, t) in l.entry.documents.iter().zip(ts) {
+                if let Some(t) = t.as_str() {
+                    titles.entry(id.as_str()).or_insert(t);
+                }
+            }
+        }
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for e in entries {
