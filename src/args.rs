@@ -1,7 +1,8 @@
 //! The command-line interface, as clap definitions only.
 //!
-//! This file depends on nothing but `clap` and `std` so that `build.rs` can `include!` it to
-//! generate man pages and completions from the very definitions the binary parses.
+//! It depends on nothing but `clap` and `std`, so that the man pages (rendered by
+//! `tests/man_pages.rs`) and the completions (`carnet completions`) come from the very
+//! definitions the binary parses.
 
 use std::path::PathBuf;
 
@@ -46,7 +47,7 @@ pub struct GlobalOpts {
         value_name = "FILE"
     )]
     pub identity: Option<PathBuf>,
-    /// Read the passphrase from FILE (CARNET_PASSPHRASE is read first when set)
+    /// Read the passphrase from FILE (it wins over CARNET_PASSPHRASE)
     #[arg(long, global = true, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
 }

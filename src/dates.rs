@@ -36,9 +36,17 @@ pub fn parse_when(s: &str, now: Timestamp, end_of_day: bool) -> Result<Timestamp
         && t.ends_with(|c: char| c.is_ascii_alphabetic())
         && !t.contains('-')
     {
-        let d = humantime::parse_duration(t).map_err(|_| bad())?;
-        let span = jiff::SignedDuration::try_from(d).map_err(|_| bad())?;
-        return now.checked_add(span).map_err(|_| bad());
+        // jiff's friendly format reads `90m`, `72h`, `7d`, `2w` (and `1h30m`); a day counts
+        // 24 hours here, as a user means by `7d`. Months and years have no fixed length, and
+        // `1h ago` would put the end of consent in the past: both are refused.
+        let span: jiff::Span = t.parse().map_err(|_| bad())?;
+        if span.is_negative() {
+            return Err(bad());
+        }
+        let d = span
+            .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+            .map_err(|_| bad())?;
+        return now.checked_add(d).map_err(|_| bad());
     }
     if let Ok(ts) = t.parse::<Timestamp>() {
         return Ok(ts);
@@ -101,6 +109,11 @@ mod tests {
         assert_eq!(w("2026-12-01T10:00:00Z"), "2026-12-01T10:00:00Z");
         assert!(super::parse_when("soon", now, true).is_err());
         assert!(super::parse_when("7x", now, true).is_err());
+        assert_eq!(w("1h30m"), "2026-11-25T13:30:00Z");
+        assert_eq!(w(" 7d "), "2026-12-02T12:00:00Z");
+        assert!(super::parse_when("1h ago", now, true).is_err());
+        assert!(super::parse_when("1y", now, true).is_err());
+        assert!(super::parse_when("99999999999w", now, true).is_err());
         assert!(super::parse_when("2026-13-01", now, true).is_err());
     }
 

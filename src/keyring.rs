@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use age::secrecy::ExposeSecret;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use hmac::{KeyInit, Mac};
+use hmac::{Mac, digest::KeyInit};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;

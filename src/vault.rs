@@ -87,6 +87,7 @@ impl Vault {
         self.dir.join(name)
     }
 
+    /// Whether `dir` holds a vault: only its config is looked at, not its integrity.
     pub fn is_vault(dir: &Path) -> bool {
         dir.join(CONFIG).is_file()
     }

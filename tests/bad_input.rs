@@ -497,6 +497,27 @@ fn empty_title_empty_tag_and_one_title_for_several_files_are_refused() {
     assert_eq!(v.ls(&[]).len(), 1);
 }
 
+/// `--passphrase-file` wins over `CARNET_PASSPHRASE`, as `carnet --help` says: with both set to
+/// different passphrases, only the file's decides whether the vault opens.
+#[test]
+fn passphrase_file_wins_over_the_environment() {
+    let (mut v, _) = vault_with_a_document();
+    let right = v.write("right.txt", format!("{PASSPHRASE}\n").as_bytes());
+    let wrong = v.write("wrong.txt", b"not the passphrase\n");
+
+    v.passphrase = Some("not the passphrase either".to_string());
+    let out = v.ok(&["--passphrase-file", s(&right), "ls", "--json"]);
+    let docs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(docs.as_array().unwrap().len(), 1);
+
+    v.passphrase = Some(PASSPHRASE.to_string());
+    fails_without_change(
+        &v,
+        &["--passphrase-file", s(&wrong), "ls"],
+        &["wrong passphrase for"],
+    );
+}
+
 #[test]
 fn passphrase_file_opens_the_vault() {
     let (mut v, _) = vault_with_a_document();

@@ -519,7 +519,7 @@ type HmacSha256 = hmac::Hmac<Sha256>;
 
 /// HMAC-SHA256 with carnet's domain separation: `label || 0 || data`.
 pub fn mac(key: &[u8; 32], label: &str, data: &[u8]) -> String {
-    use hmac::{KeyInit, Mac};
+    use hmac::{Mac, digest::KeyInit};
     let mut m = <HmacSha256 as KeyInit>::new_from_slice(key).unwrap();
     m.update(label.as_bytes());
     m.update(&[0]);
@@ -529,7 +529,7 @@ pub fn mac(key: &[u8; 32], label: &str, data: &[u8]) -> String {
 
 /// The keyring binding of `keys.age` for an identity whose secret string is `secret`.
 pub fn binding(secret: &str, vault_id: &str, mac_key: &[u8; 32], signing: &[u8; 32]) -> String {
-    use hmac::{KeyInit, Mac};
+    use hmac::{Mac, digest::KeyInit};
     let hk = hkdf::Hkdf::<Sha256>::new(Some(b"carnet keyring binding v1"), secret.as_bytes());
     let mut k = [0u8; 32];
     hk.expand(vault_id.as_bytes(), &mut k).unwrap();
