@@ -520,6 +520,7 @@ impl Vault {
             tail,
             config_sha256: self.config_sha256.clone(),
             snap,
+            notices: Vec::new(),
         };
         txn.recover()?;
         txn.upgrade()?;
@@ -735,6 +736,31 @@ pub struct Txn<'v> {
     /// SHA-256 of `carnet.toml` as the head must record it (an upgrade rewrites the file).
     config_sha256: String,
     pub snap: Snapshot,
+    /// What the user should hear about (an interrupted command finished, the upgrade).
+    notices: Vec<Notice>,
+}
+
+/// Something worth telling the user that is not an error; the CLI prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Note(String),
+    Warning(String),
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Note(s) => write!(f, "note: {s}"),
+            Notice::Warning(s) => write!(f, "warning: {s}"),
+        }
+    }
+}
+
+/// A committed command: its log entry, the vault as it now stands, and the notices.
+pub struct Committed {
+    pub entry: Entry,
+    pub snap: Snapshot,
+    pub notices: Vec<Notice>,
 }
 
 impl Txn<'_> {
@@ -758,10 +784,10 @@ impl Txn<'_> {
         if let Some(before) = self.rolled_back_pair(&head, &last)? {
             // A crash came after a rollback's `interrupted` entry but before its head: the
             // rollback is complete on disk, only the head is behind.
-            eprintln!(
-                "note: finished rolling back `{}` (log entry {})",
+            self.notices.push(Notice::Note(format!(
+                "finished rolling back `{}` (log entry {})",
                 before.entry.action, before.entry.seq
-            );
+            )));
             self.write_head(&last)?;
             self.rebuild_index_or_warn();
             return Ok(());
@@ -794,10 +820,10 @@ impl Txn<'_> {
             self.write_head(&last)?;
             self.snap.pending = None;
             self.rebuild_index_or_warn();
-            eprintln!(
-                "note: finished `{}` (log entry {}), which had been interrupted",
+            self.notices.push(Notice::Note(format!(
+                "finished `{}` (log entry {}), which had been interrupted",
                 e.action, e.seq
-            );
+            )));
             Ok(())
         } else if self.snap.manifest_sha256 == head.manifest_sha256
             && self.config_sha256 == head.config_sha256
@@ -811,7 +837,9 @@ impl Txn<'_> {
             self.snap.head.log_seq = last.entry.seq;
             self.snap.head.log_hash = last.hash.clone();
             let (seq, action) = (e.seq, e.action.to_string());
-            eprintln!("note: rolled back `{action}` (log entry {seq}), which had been interrupted");
+            self.notices.push(Notice::Note(format!(
+                "rolled back `{action}` (log entry {seq}), which had been interrupted"
+            )));
             self.append(
                 Op::new(crate::domain::Action::Interrupted)
                     .detail("seq", seq)
@@ -869,10 +897,10 @@ impl Txn<'_> {
         op.root = Some(self.snap.root.clone());
         op.config = Some(text);
         self.append(op)?;
-        eprintln!(
-            "note: upgraded the vault to format {} (see FORMAT.md); older carnet versions cannot open it",
+        self.notices.push(Notice::Note(format!(
+            "upgraded the vault to format {} (see FORMAT.md); older carnet versions cannot open it",
             crate::FORMAT_VERSION
-        );
+        )));
         Ok(())
     }
 
@@ -928,10 +956,14 @@ impl Txn<'_> {
 
     /// Appends the entry for `op` and makes it take effect, in an order that a crash at any
     /// point leaves recoverable: log entry, objects, manifest, removals, head.
-    /// Returns the entry written and the vault as it now stands (the lock is released).
-    pub fn commit(mut self, op: Op) -> anyhow::Result<(Entry, Snapshot)> {
+    /// Returns the entry written, the vault as it now stands (the lock is released) and notices.
+    pub fn commit(mut self, op: Op) -> anyhow::Result<Committed> {
         let entry = self.append(op)?;
-        Ok((entry, self.snap))
+        Ok(Committed {
+            entry,
+            snap: self.snap,
+            notices: self.notices,
+        })
     }
 
     fn append(&mut self, mut op: Op) -> anyhow::Result<Entry> {
@@ -1081,7 +1113,7 @@ impl Txn<'_> {
     /// The change is committed once the head is written: a failure to refresh the index after
     /// that must not report the command as failed (a retry would repeat it).
     fn update_index_or_warn(
-        &self,
+        &mut self,
         base_seq: u64,
         added: &BTreeMap<String, FileEntry>,
         removed: &[String],
@@ -1098,13 +1130,13 @@ impl Txn<'_> {
         match updated {
             Ok(true) => {}
             Ok(false) => self.rebuild_index_or_warn(),
-            Err(e) => warn_index(&e),
+            Err(e) => self.notices.push(index_warning(&e)),
         }
     }
 
-    fn rebuild_index_or_warn(&self) {
+    fn rebuild_index_or_warn(&mut self) {
         if let Err(e) = self.rebuild_index() {
-            warn_index(&e);
+            self.notices.push(index_warning(&e));
         }
     }
 
@@ -1126,10 +1158,10 @@ impl Txn<'_> {
     }
 }
 
-fn warn_index(e: &anyhow::Error) {
-    eprintln!(
-        "warning: {e:#}; keyless checks will report the vault out of date until the next change"
-    );
+fn index_warning(e: &anyhow::Error) -> Notice {
+    Notice::Warning(format!(
+        "{e:#}; keyless checks will report the vault out of date until the next change"
+    ))
 }
 
 impl Snapshot {

@@ -203,7 +203,7 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
     if !op.add.is_empty() {
         let count = op.add.len();
         op = op.detail("count", count).detail("duplicates", duplicates);
-        txn.commit(op)?;
+        super::print_notices(&txn.commit(op)?.notices);
     }
 
     if uncategorised > 0 {

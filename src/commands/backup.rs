@@ -47,7 +47,7 @@ fn log_action(ctx: &Ctx, vault: &Vault, op: Op) -> anyhow::Result<bool> {
         return Ok(false);
     }
     let keys = vault.unlock(&ctx.keys)?;
-    vault.begin(keys)?.commit(op)?;
+    super::print_notices(&vault.begin(keys)?.commit(op)?.notices);
     Ok(true)
 }
 

@@ -23,11 +23,13 @@ pub fn run(ctx: &Ctx, a: CatArgs) -> anyhow::Result<()> {
         .into());
     }
     // The view is logged before any byte is released: an access is never left untraced.
-    let (_, snap) = vault.begin(snap.keys)?.commit(
+    let done = vault.begin(snap.keys)?.commit(
         Op::new(crate::domain::Action::View)
             .documents(vec![id.clone()])
             .detail("what", "content"),
     )?;
+    super::print_notices(&done.notices);
+    let snap = done.snap;
     let Some(d) = snap.document(&vault, &id)? else {
         return Err(Error::UnknownId(a.id).into());
     };

@@ -83,11 +83,13 @@ pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
     fsutil::create_missing(&a.output)?;
     let ids: Vec<String> = plan.iter().map(|(d, _)| d.id.clone()).collect();
     let target = fs::canonicalize(&a.output).unwrap_or_else(|_| a.output.clone());
-    let (_, snap) = vault.begin(snap.keys)?.commit(
+    let done = vault.begin(snap.keys)?.commit(
         Op::new(crate::domain::Action::Export)
             .documents(ids)
             .detail("target", target.display().to_string()),
     )?;
+    super::print_notices(&done.notices);
+    let snap = done.snap;
 
     let bar = ui::count_bar(plan.len() as u64, "Exporting");
     let mut written = Vec::new();

@@ -317,7 +317,7 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
             op = op.detail("purpose", p.clone());
         }
         op.root = Some(root);
-        txn.commit(op)?;
+        super::print_notices(&txn.commit(op)?.notices);
         Ok(())
     })();
     if let Err(e) = logged {
@@ -476,7 +476,7 @@ pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> anyhow::Result<()> {
         .detail("grant", id.clone())
         .detail("to", to.clone());
     op.root = Some(m);
-    txn.commit(op)?;
+    super::print_notices(&txn.commit(op)?.notices);
     eprintln!(
         "Revoked grant {} (to {}). This is recorded in your access log. A copy already sent or \
          opened cannot be recalled: carnet has no server to take it back. Tell the professional \

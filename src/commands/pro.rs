@@ -155,7 +155,7 @@ fn add(ctx: &Ctx, a: ProAddArgs) -> anyhow::Result<()> {
         op = op.detail("identifier", id);
     }
     op.root = Some(m);
-    txn.commit(op)?;
+    super::print_notices(&txn.commit(op)?.notices);
     if a.json {
         return super::print_json(&p);
     }
@@ -256,7 +256,7 @@ fn change(ctx: &Ctx, w: ProWho, action: Action) -> anyhow::Result<()> {
     };
     let mut op = Op::new(action).detail("handle", handle);
     op.root = Some(m);
-    txn.commit(op)?;
+    super::print_notices(&txn.commit(op)?.notices);
     eprintln!("{msg}");
     Ok(())
 }

@@ -59,7 +59,7 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
         .detail("titles", titles);
     op.delete = removed.iter().map(|d| d.id.clone()).collect();
     op.remove = removed.iter().map(|d| d.object.clone()).collect();
-    txn.commit(op)?;
+    super::print_notices(&txn.commit(op)?.notices);
     for d in &removed {
         crate::outln!(
             "removed {}  {}",

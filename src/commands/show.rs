@@ -14,11 +14,13 @@ pub fn run(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let snap = vault.read(&ctx.keys)?;
     let id = snap.resolve(&vault, &a.id)?.id;
-    let (_, snap) = vault.begin(snap.keys)?.commit(
+    let done = vault.begin(snap.keys)?.commit(
         Op::new(crate::domain::Action::View)
             .documents(vec![id.clone()])
             .detail("what", "metadata"),
     )?;
+    super::print_notices(&done.notices);
+    let snap = done.snap;
     let Some(d) = snap.document(&vault, &id)? else {
         return Err(crate::error::Error::UnknownId(a.id).into());
     };

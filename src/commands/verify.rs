@@ -45,10 +45,11 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
             .detail("deep", a.deep)
             .detail("documents", report.documents)
             .detail("log_entries", report.log_entries);
-        vault
+        let done = vault
             .begin(keys)
             .and_then(|t| t.commit(op))
             .context("the vault is sound, but the check could not be recorded in the access log")?;
+        super::print_notices(&done.notices);
     }
     if !report.ok {
         return Err(Error::VerifyFailed(report.problems.len()).into());
