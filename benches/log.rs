@@ -90,21 +90,21 @@ fn fill_log(vault_dir: &Path, key: &Path, n: usize) {
         let entry = Entry {
             seq,
             time: jiff::Timestamp::now(),
-            actor: "patient".into(),
-            action: "view".into(),
+            actor: carnet::domain::Actor::Patient,
+            action: carnet::domain::Action::View,
             documents: vec!["0123456789abcdef0123456789abcdef".into()],
             details: serde_json::Map::from_iter([("what".to_string(), "metadata".into())]),
             version: env!("CARGO_PKG_VERSION").into(),
             prev: last.hash.clone(),
             manifest_sha256: snap.manifest_sha256.clone(),
-            manifest_generation: snap.manifest.generation,
+            manifest_generation: snap.root.generation,
             objects_added: vec![],
             objects_removed: vec![],
         };
         let logged = log::seal_entry(&entry, &snap.ring).unwrap();
-        if log::segment_of(seq) != seg {
+        if log::segment_full(&tail) {
             log::write_segment(vault_dir, seg, &tail, &recipients).unwrap();
-            seg = log::segment_of(seq);
+            seg += 1;
             tail.clear();
         }
         tail.push(logged.clone());
@@ -116,7 +116,7 @@ fn fill_log(vault_dir: &Path, key: &Path, n: usize) {
         log_seq: last.entry.seq,
         log_hash: last.hash.clone(),
         manifest_sha256: snap.manifest_sha256.clone(),
-        manifest_generation: snap.manifest.generation,
+        manifest_generation: snap.root.generation,
         config_sha256: vault.config_sha256.clone(),
     };
     vault
@@ -125,8 +125,15 @@ fn fill_log(vault_dir: &Path, key: &Path, n: usize) {
             &log::seal_head(&head, &snap.ring, &recipients).unwrap(),
         )
         .unwrap();
-    let idx = carnet::index::build(&vault, &snap.manifest, last.entry.seq, None).unwrap();
-    carnet::index::write(&vault, &snap.ring, &idx).unwrap();
+    let objects = snap.objects(&vault).unwrap();
+    carnet::index::rebuild(
+        &vault,
+        &snap.ring,
+        last.entry.seq,
+        snap.document_count(),
+        &objects,
+    )
+    .unwrap();
 }
 
 fn main() {

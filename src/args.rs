@@ -304,6 +304,9 @@ pub struct LogArgs {
     /// Only entries about this document (a unique id prefix)
     #[arg(long, value_name = "ID")]
     pub doc: Option<String>,
+    /// Only the last N entries (that match the other filters); reads only the end of the log
+    #[arg(short = 'n', long, value_name = "N")]
+    pub last: Option<usize>,
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,

@@ -240,6 +240,64 @@ pub fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// Below this size a file is sealed on the calling thread: starting the pipeline's three
+/// threads costs more than hashing a few kilobytes inline.
+pub const SMALL: u64 = 1 << 20;
+
+/// Like `seal` for an input already in memory (a small file): hashes inline, no threads.
+pub fn seal_small<W: Write>(
+    plaintext: &[u8],
+    recipients: &[age::x25519::Recipient],
+    output: W,
+) -> io::Result<(Sealed, W)> {
+    let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+        .map_err(io::Error::other)?;
+    let mut tee = HashTee {
+        inner: output,
+        hash: blake3::Hasher::new(),
+        written: 0,
+    };
+    let mut w = enc.wrap_output(&mut tee)?;
+    w.write_all(plaintext)?;
+    w.finish()?;
+    let HashTee {
+        inner,
+        hash,
+        written,
+    } = tee;
+    Ok((
+        Sealed {
+            size: plaintext.len() as u64,
+            sha256: Sha256::digest(plaintext).into(),
+            crc32: crc32fast::hash(plaintext),
+            cipher_size: written,
+            cipher_blake3: *hash.finalize().as_bytes(),
+            head: plaintext[..plaintext.len().min(SNIFF_LEN)].to_vec(),
+        },
+        inner,
+    ))
+}
+
+/// Hashes (BLAKE3) and counts what passes through to `inner`.
+struct HashTee<W> {
+    inner: W,
+    hash: blake3::Hasher,
+    written: u64,
+}
+
+impl<W: Write> Write for HashTee<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Encrypts a small in-memory value (manifest, config secrets).
 pub fn seal_bytes(plaintext: &[u8], recipients: &[age::x25519::Recipient]) -> io::Result<Vec<u8>> {
     let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))

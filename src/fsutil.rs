@@ -238,8 +238,9 @@ pub fn remove_created(created: &[PathBuf]) {
 
 /// Reads a whole file that should be small, refusing one larger than `limit` (an error of
 /// kind `InvalidData`) instead of filling memory with whatever was put in its place.
+/// Vault files are regular files: a link or a FIFO in one's place is refused, never followed.
 pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    let f = File::open(path)?;
+    let f = open_regular(path)?;
     let mut bytes = Vec::new();
     f.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {

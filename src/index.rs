@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use anyhow::Context;
+
 use crate::keyring::Keyring;
 use crate::log;
-use crate::manifest::Manifest;
 use crate::vault::{self, Vault};
 
 pub const INDEX: &str = "index.json";
@@ -36,8 +37,16 @@ pub struct Index {
     pub vault_id: String,
     /// The log sequence number the index was written at, so a reader can tell older from newer.
     pub log_seq: u64,
-    /// Vault-relative paths with `/` separators.
+    /// Vault-relative paths with `/` separators. In format 2 the top lists the files besides
+    /// objects; `complete` adds the objects and the parts themselves.
     pub files: BTreeMap<String, FileEntry>,
+    /// Format 2: the parts (`index/xx.json`) holding the objects of each fan.
+    #[serde(default)]
+    pub parts: BTreeMap<String, FileEntry>,
+    /// Format 2: how many documents the vault holds (objects also hold metadata shards, so
+    /// counting them would not tell).
+    #[serde(default)]
+    pub documents: Option<usize>,
 }
 
 /// Size and BLAKE3 of a file, streamed in fixed-size buffers.
@@ -75,15 +84,33 @@ fn metadata_files(v: &Vault) -> Vec<&'static str> {
     names
 }
 
-/// Builds the index of the vault as it now stands. Objects come from the manifest (their
-/// BLAKE3 was taken when they were written); full log segments never change, so their entries
-/// are carried over from `previous`; the rest is hashed now.
-pub fn build(
+/// The folder of the index parts (format 2): one JSON file per object fan.
+pub const PARTS: &str = "index";
+
+/// One part of a format-2 index: the objects of one fan (`objects/xx/`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Part {
+    pub format: u32,
+    pub vault_id: String,
+    pub fan: String,
+    pub files: BTreeMap<String, FileEntry>,
+}
+
+pub fn part_rel(fan: &str) -> String {
+    format!("{PARTS}/{fan}.json")
+}
+
+fn fan_of(object: &str) -> &str {
+    &object[..2]
+}
+
+/// Every file of the vault except objects, as it stands: the metadata files, hashed now, and
+/// the log segments. Full segments never change, so their entries are carried over from
+/// `previous` (an index this vault signed) rather than hashed again.
+fn files_besides_objects(
     v: &Vault,
-    m: &Manifest,
-    log_seq: u64,
     previous: Option<&Index>,
-) -> anyhow::Result<Index> {
+) -> anyhow::Result<BTreeMap<String, FileEntry>> {
     let mut files = BTreeMap::new();
     for name in metadata_files(v) {
         files.insert(name.to_string(), hash_file(&v.path(name))?);
@@ -102,43 +129,258 @@ pub fn build(
         };
         files.insert(rel, entry);
     }
-    for d in &m.documents {
-        files.insert(
-            object_rel(&d.object),
-            FileEntry {
-                size: d.object_size,
-                blake3: d.object_blake3.clone(),
-            },
-        );
+    Ok(files)
+}
+
+/// What the index of the vault must say: every file but the index itself, given the objects
+/// the metadata names (object id → size and BLAKE3). `verify` compares it with the signed one.
+pub fn expected_files(
+    v: &Vault,
+    objects: &BTreeMap<String, FileEntry>,
+) -> anyhow::Result<BTreeMap<String, FileEntry>> {
+    let mut files = files_besides_objects(v, None)?;
+    for (o, e) in objects {
+        files.insert(object_rel(o), e.clone());
     }
-    Ok(Index {
-        format: crate::FORMAT_VERSION,
-        vault_id: v.config.vault_id.clone(),
-        log_seq,
-        files,
-    })
+    Ok(files)
 }
 
 pub fn object_rel(object: &str) -> String {
     format!("{}/{}/{object}.age", vault::OBJECTS, &object[..2])
 }
 
-/// Writes the index and its signature (index first: a reader checks the pair, and a crash
-/// between the two leaves a mismatch that the next write repairs).
-pub fn write(v: &Vault, ring: &Keyring, index: &Index) -> anyhow::Result<()> {
-    let json = serde_json::to_string_pretty(index)?;
+/// The top of a format-2 index as written: files besides objects, and the parts.
+#[derive(Serialize)]
+struct Top<'a> {
+    format: u32,
+    vault_id: &'a str,
+    log_seq: u64,
+    documents: usize,
+    files: &'a BTreeMap<String, FileEntry>,
+    parts: &'a BTreeMap<String, FileEntry>,
+}
+
+fn write_part(
+    v: &Vault,
+    fan: &str,
+    files: &BTreeMap<String, FileEntry>,
+) -> anyhow::Result<FileEntry> {
+    let part = Part {
+        format: crate::FORMAT_VERSION,
+        vault_id: v.config.vault_id.clone(),
+        fan: fan.to_string(),
+        files: files.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&part)?;
+    let dir = v.path(PARTS);
+    if !dir.is_dir() {
+        crate::fsutil::create_private_dir(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    v.write_derived(&v.path(&part_rel(fan)), &json)?;
+    Ok(FileEntry {
+        size: json.len() as u64,
+        blake3: blake3::hash(&json).to_hex().to_string(),
+    })
+}
+
+/// Signs and writes the top of the index (after its parts: a reader checks the parts against
+/// the top, and a crash in between leaves a mismatch that the next write repairs).
+fn write_top(
+    v: &Vault,
+    ring: &Keyring,
+    log_seq: u64,
+    documents: usize,
+    files: &BTreeMap<String, FileEntry>,
+    parts: &BTreeMap<String, FileEntry>,
+) -> anyhow::Result<()> {
+    let top = Top {
+        format: crate::FORMAT_VERSION,
+        vault_id: &v.config.vault_id,
+        log_seq,
+        documents,
+        files,
+        parts,
+    };
+    let json = serde_json::to_string_pretty(&top)?;
     let sig = crate::sign::sign(
         ring,
         json.as_bytes(),
         "signature from carnet vault key",
-        &format!("carnet index {} seq {}", index.vault_id, index.log_seq),
+        &format!("carnet index {} seq {}", v.config.vault_id, log_seq),
     );
     v.write_derived(&v.path(INDEX), json.as_bytes())?;
     v.write_derived(&v.path(SIGNATURE), sig.as_bytes())
 }
 
-/// Reads an index and checks its signature against `signing_key` (minisign public key).
-pub fn read_signed(dir: &Path, signing_key: &str) -> Result<Index, Error> {
+/// Writes the whole index from the objects the metadata names: after an upgrade, a recovery,
+/// or when the previous index cannot be trusted. Costs one pass over the objects' records.
+pub fn rebuild(
+    v: &Vault,
+    ring: &Keyring,
+    log_seq: u64,
+    documents: usize,
+    objects: &BTreeMap<String, FileEntry>,
+) -> anyhow::Result<()> {
+    let mut fans: BTreeMap<&str, BTreeMap<String, FileEntry>> = BTreeMap::new();
+    for (o, e) in objects {
+        fans.entry(fan_of(o))
+            .or_default()
+            .insert(object_rel(o), e.clone());
+    }
+    let mut parts = BTreeMap::new();
+    for (fan, files) in &fans {
+        parts.insert(part_rel(fan), write_part(v, fan, files)?);
+    }
+    // Parts of fans that no longer hold objects.
+    if let Ok(rd) = fs::read_dir(v.path(PARTS)) {
+        for e in rd.flatten() {
+            let rel = format!("{PARTS}/{}", e.file_name().to_string_lossy());
+            if !parts.contains_key(&rel) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+    let files = files_besides_objects(v, None)?;
+    write_top(v, ring, log_seq, documents, &files, &parts)
+}
+
+/// Objects added to one fan (with their entries) and removed from it.
+type FanChanges<'a> = (Vec<(&'a String, &'a FileEntry)>, Vec<&'a String>);
+
+/// Brings the index from `base_seq` to `log_seq` by rewriting only the parts whose objects
+/// changed and the top: the cost of a one-document change does not grow with the vault.
+/// Returns false (nothing written) when the index on disk is not the signed format-2 index of
+/// `base_seq`; the caller then rebuilds it.
+pub fn update(
+    v: &Vault,
+    ring: &Keyring,
+    base_seq: u64,
+    log_seq: u64,
+    documents: usize,
+    added: &BTreeMap<String, FileEntry>,
+    removed: &[String],
+) -> anyhow::Result<bool> {
+    let Ok(prev) = read_top(&v.dir, &v.config.signing_key) else {
+        return Ok(false);
+    };
+    if prev.format < 2 || prev.log_seq != base_seq || prev.vault_id != v.config.vault_id {
+        return Ok(false);
+    }
+    let mut parts = prev.parts.clone();
+    let mut touched: BTreeMap<&str, FanChanges> = BTreeMap::new();
+    for (o, e) in added {
+        touched.entry(fan_of(o)).or_default().0.push((o, e));
+    }
+    for o in removed {
+        touched.entry(fan_of(o)).or_default().1.push(o);
+    }
+    for (fan, (adds, dels)) in touched {
+        let rel = part_rel(fan);
+        let mut files = match parts.get(&rel) {
+            Some(want) => match read_part(&v.dir, &rel, want, &v.config.vault_id, fan) {
+                Ok(p) => p.files,
+                Err(_) => return Ok(false),
+            },
+            None => BTreeMap::new(),
+        };
+        for o in dels {
+            files.remove(&object_rel(o));
+        }
+        for (o, e) in adds {
+            files.insert(object_rel(o), e.clone());
+        }
+        if files.is_empty() {
+            parts.remove(&rel);
+            match fs::remove_file(v.path(&rel)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("cannot remove {rel}")),
+            }
+        } else {
+            parts.insert(rel, write_part(v, fan, &files)?);
+        }
+    }
+    let files = files_besides_objects(v, Some(&prev))?;
+    write_top(v, ring, log_seq, documents, &files, &parts)?;
+    Ok(true)
+}
+
+/// Reads one part and checks it against the entry the signed top gives it.
+fn read_part(
+    dir: &Path,
+    rel: &str,
+    want: &FileEntry,
+    vault_id: &str,
+    fan: &str,
+) -> Result<Part, String> {
+    let bytes = crate::fsutil::read_limited(&dir.join(rel), want.size)
+        .map_err(|e| format!("{rel}: {e}"))?;
+    parse_part(&bytes, rel, want, vault_id, fan)
+}
+
+fn parse_part(
+    bytes: &[u8],
+    rel: &str,
+    want: &FileEntry,
+    vault_id: &str,
+    fan: &str,
+) -> Result<Part, String> {
+    if bytes.len() as u64 != want.size || blake3::hash(bytes).to_hex().as_str() != want.blake3 {
+        return Err(format!(
+            "{rel}: not the part the signed index names (altered or out of date)"
+        ));
+    }
+    let p: Part = serde_json::from_slice(bytes).map_err(|e| format!("{rel}: unreadable: {e}"))?;
+    if p.vault_id != vault_id || p.fan != fan {
+        return Err(format!("{rel}: belongs to another vault or fan"));
+    }
+    if let Some(bad) = p
+        .files
+        .keys()
+        .find(|k| !is_vault_path(k) || !k.starts_with(&format!("{}/{fan}/", vault::OBJECTS)))
+    {
+        return Err(format!(
+            "{rel}: names {:?}, which is not an object of its fan",
+            crate::ui::clean(bad)
+        ));
+    }
+    Ok(p)
+}
+
+/// Completes a signed index read from a backup or a folder: a format-2 index lists its parts,
+/// each read through `read` (bounded by the size the top gives), checked against the top, and
+/// merged in, so that `files` then names every file including the parts. Format 1: unchanged.
+pub fn complete(
+    idx: &mut Index,
+    mut read: impl FnMut(&str, u64) -> Result<Vec<u8>, String>,
+) -> Result<(), String> {
+    let parts = idx.parts.clone();
+    for (rel, want) in &parts {
+        let fan = rel
+            .strip_prefix(&format!("{PARTS}/"))
+            .and_then(|f| f.strip_suffix(".json"))
+            .filter(|_| is_vault_path(rel))
+            .ok_or_else(|| {
+                format!(
+                    "the index names {:?}, which is not an index part",
+                    crate::ui::clean(rel)
+                )
+            })?;
+        let bytes = read(rel, want.size)?;
+        let p = parse_part(&bytes, rel, want, &idx.vault_id, fan)?;
+        for (k, e) in p.files {
+            if idx.files.insert(k.clone(), e).is_some() {
+                return Err(format!("{k} is listed twice in the index"));
+            }
+        }
+        idx.files.insert(rel.clone(), want.clone());
+    }
+    Ok(())
+}
+
+/// Reads and checks the signed top of the index alone (its parts unread).
+fn read_top(dir: &Path, signing_key: &str) -> Result<Index, Error> {
     let bad = |what: &str, why: String| Error::Integrity(format!("{what}: {why}"));
     let key = crate::sign::decode_public(signing_key)
         .map_err(|e| bad(vault::CONFIG, format!("bad signing key: {e}")))?;
@@ -160,6 +402,20 @@ pub fn read_signed(dir: &Path, signing_key: &str) -> Result<Index, Error> {
     let sig = read(SIGNATURE, 4096)?;
     crate::sign::verify(&key, json.as_bytes(), &sig).map_err(|e| bad(SIGNATURE, e))?;
     serde_json::from_str(&json).map_err(|e| bad(INDEX, format!("unreadable: {e}")))
+}
+
+/// Reads an index and checks its signature against `signing_key` (minisign public key), then
+/// its parts (format 2): `files` names every file of the vault but the index's top.
+pub fn read_signed(dir: &Path, signing_key: &str) -> Result<Index, Error> {
+    let mut idx = read_top(dir, signing_key)?;
+    complete(&mut idx, |rel, size| {
+        crate::fsutil::read_limited(&dir.join(rel), size).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => format!("{rel}: missing"),
+            _ => format!("{rel}: {e}"),
+        })
+    })
+    .map_err(|e| Error::Integrity(format!("{INDEX}: {e}")))?;
+    Ok(idx)
 }
 
 /// Files a vault may hold that the index does not list.
@@ -231,6 +487,7 @@ pub fn is_vault_path(rel: &str) -> bool {
             SIGNATURE,
         ]
         .contains(name),
+        ["index", part] => part.strip_suffix(".json").is_some_and(|f| hexname(f, 2)),
         ["log", seg] => seg
             .strip_suffix(".age")
             .is_some_and(|s| s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit())),

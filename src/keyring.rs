@@ -84,7 +84,8 @@ impl Keyring {
             );
         }
         let file = KeyringFile {
-            format: crate::FORMAT_VERSION,
+            // The keyring's own layout has not changed since format 1.
+            format: 1,
             vault_id: vault_id.to_string(),
             mac_key: hex::encode(&self.mac_key[..]),
             signing_key: hex::encode(self.signing.to_bytes()),

@@ -6,10 +6,12 @@
 
 pub mod args;
 pub mod armor;
+pub mod catalog;
 pub mod category;
 pub mod commands;
 pub mod crypto;
 pub mod dates;
+pub mod domain;
 pub mod error;
 pub mod fsutil;
 pub mod grant;
@@ -29,4 +31,4 @@ pub mod verify;
 pub mod zipsafe;
 
 /// The version of the vault format this build writes (and the newest it reads).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;

@@ -1,9 +1,10 @@
 //! The access log: an append-only, hash-chained, MAC-authenticated list of every action,
 //! stored encrypted in segments, and the head record that binds it to the manifest.
 //!
-//! Segment `log/NNNNNNNN.age` holds entries `N*256+1 ..= N*256+256` as JSON lines
-//! `{"entry":{…},"mac":"…"}`. Appending rewrites only the last segment (at most 256 small
-//! entries), so its cost does not depend on the length of the log; full segments never change.
+//! Segments `log/NNNNNNNN.age` are numbered from 0 and hold consecutive entries as JSON lines
+//! `{"entry":{…},"mac":"…"}`; a segment ends after 256 entries or 256 KiB. Appending rewrites
+//! only the last segment, so its cost does not depend on the length of the log; full segments
+//! never change.
 //! Each entry names the SHA-256 of the previous entry's exact bytes (`prev`) and of the manifest
 //! at that point; `head.age` names the last entry and the current manifest, so neither the log
 //! nor the manifest can be truncated, swapped or rolled back alone.
@@ -18,6 +19,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::crypto;
+use crate::domain::{Action, Actor};
 use crate::error::Error;
 use crate::keyring::Keyring;
 use crate::keys::Unlocked;
@@ -25,6 +27,9 @@ use crate::keys::Unlocked;
 pub const DIR: &str = "log";
 pub const HEAD: &str = "head.age";
 pub const SEGMENT_ENTRIES: u64 = 256;
+/// A segment also ends once its text passes this size: a folder import's entry lists every
+/// document it added, and the entries after it must not rewrite megabytes each.
+pub const SEGMENT_BYTES: usize = 256 << 10;
 /// The `prev` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const MAC_ENTRY: &str = "carnet log entry v1";
@@ -38,9 +43,10 @@ const MAX_HEAD: u64 = 1 << 16;
 pub struct Entry {
     pub seq: u64,
     pub time: jiff::Timestamp,
-    /// Who acted: `patient` (the vault's own identity); later guardians, recovery keys, deposits.
-    pub actor: String,
-    pub action: String,
+    /// Who acted: the patient (the vault's own identity); later guardians, recovery keys,
+    /// professionals' deposits, emergency access.
+    pub actor: Actor,
+    pub action: Action,
     #[serde(default)]
     pub documents: Vec<String>,
     #[serde(default)]
@@ -104,8 +110,16 @@ pub fn open_line(line: &str, ring: &Keyring) -> Result<Logged, String> {
     })
 }
 
-pub fn segment_of(seq: u64) -> u64 {
-    (seq.max(1) - 1) / SEGMENT_ENTRIES
+/// Does a segment holding `lines` take no more entries? Then the next entry starts a new one.
+pub fn segment_full(lines: &[Logged]) -> bool {
+    lines.len() as u64 >= SEGMENT_ENTRIES
+        || lines.iter().map(|l| l.line.len() + 1).sum::<usize>() >= SEGMENT_BYTES
+}
+
+/// `segment_full` for lines as read back from a segment.
+pub fn lines_fill_segment(lines: &[String]) -> bool {
+    lines.len() as u64 >= SEGMENT_ENTRIES
+        || lines.iter().map(|l| l.len() + 1).sum::<usize>() >= SEGMENT_BYTES
 }
 
 pub fn segment_path(vault: &Path, n: u64) -> PathBuf {
@@ -259,8 +273,8 @@ mod tests {
         Entry {
             seq,
             time: jiff::Timestamp::UNIX_EPOCH,
-            actor: "patient".into(),
-            action: "view".into(),
+            actor: Actor::Patient,
+            action: Action::View,
             documents: vec!["abcd".into()],
             details: Default::default(),
             version: "test".into(),
@@ -286,9 +300,14 @@ mod tests {
     }
 
     #[test]
-    fn segments_hold_256_entries() {
-        assert_eq!(segment_of(1), 0);
-        assert_eq!(segment_of(256), 0);
-        assert_eq!(segment_of(257), 1);
+    fn segments_end_at_256_entries_or_256_kib() {
+        let ring = Keyring::generate();
+        let small = seal_entry(&entry(1), &ring).unwrap();
+        assert!(!segment_full(&vec![small.clone(); 255]));
+        assert!(segment_full(&vec![small; 256]));
+        let mut big = entry(1);
+        big.documents = vec!["0123456789abcdef0123456789abcdef".into(); 9000];
+        let big = seal_entry(&big, &ring).unwrap();
+        assert!(segment_full(&[big]));
     }
 }

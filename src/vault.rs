@@ -13,6 +13,7 @@
 //! lock            the writers' lock file (empty)
 //! ```
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufReader, ErrorKind};
 use std::path::{Path, PathBuf};
@@ -22,13 +23,16 @@ use serde::{Deserialize, Serialize};
 
 use sha2::{Digest, Sha256};
 
+use crate::catalog::Root;
 use crate::crypto::{self, OpenError};
+use crate::domain::{Action, Actor};
 use crate::error::Error;
 use crate::fsutil::{self, Lock};
+use crate::index::FileEntry;
 use crate::keyring::Keyring;
 use crate::keys::{self, PassphraseSource, Unlocked};
 use crate::log::{self, Entry, Head, Logged};
-use crate::manifest::Manifest;
+use crate::manifest::{Document, Manifest};
 
 pub const CONFIG: &str = "carnet.toml";
 pub const IDENTITY: &str = "identity.age";
@@ -91,7 +95,7 @@ impl Vault {
     /// Writes the first keyring, manifest, log entry (`init`) and head of a new vault.
     fn write_genesis(
         &self,
-        manifest: &mut Manifest,
+        manifest: &mut Root,
         keys: &Unlocked,
         ring: &Keyring,
     ) -> anyhow::Result<()> {
@@ -111,8 +115,8 @@ impl Vault {
         let entry = Entry {
             seq: 1,
             time: crate::dates::now(),
-            actor: ACTOR_PATIENT.into(),
-            action: "init".into(),
+            actor: Actor::Patient,
+            action: Action::Init,
             documents: vec![],
             details: Default::default(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -240,7 +244,7 @@ impl Vault {
         dir: &Path,
         config: Config,
         identity_file: Option<&[u8]>,
-        manifest: &mut Manifest,
+        manifest: &mut Root,
         keys: &Unlocked,
     ) -> anyhow::Result<Vault> {
         fsutil::create_private_dir(dir)
@@ -273,8 +277,7 @@ impl Vault {
         // The config is written last: a folder without it is not yet a vault, so an
         // interrupted init can simply be run again after emptying the folder.
         vault.write(&vault.path(CONFIG), text.as_bytes())?;
-        let idx = crate::index::build(&vault, manifest, 1, None)?;
-        crate::index::write(&vault, &ring, &idx)?;
+        crate::index::rebuild(&vault, &ring, 1, 0, &BTreeMap::new())?;
         Ok(vault)
     }
 
@@ -361,9 +364,10 @@ impl Vault {
         )?)
     }
 
-    /// Decrypts the manifest; returns it with the SHA-256 of its plaintext (what the head and
-    /// the log record).
-    pub fn read_manifest(&self, keys: &Unlocked) -> anyhow::Result<(Manifest, String)> {
+    /// Decrypts the manifest, whichever format wrote it; returns the root, the documents of a
+    /// format-1 manifest (format 2 keeps them in shards), and the SHA-256 of the plaintext
+    /// (what the head and the log record).
+    pub fn read_manifest(&self, keys: &Unlocked) -> anyhow::Result<ReadManifest> {
         let path = self.path(MANIFEST);
         let bytes = self.read_file(MANIFEST, crypto::max_sealed_len(MAX_MANIFEST))?;
         let plain = zeroize::Zeroizing::new(
@@ -375,19 +379,39 @@ impl Vault {
             })?,
         );
         let sha = hex::encode(Sha256::digest(&plain[..]));
-        let m: Manifest = serde_json::from_slice(&plain).map_err(|e| {
+        let unreadable = |e: serde_json::Error| {
             Error::Integrity(format!(
                 "{} does not hold a valid manifest: {e}",
                 path.display()
             ))
-        })?;
+        };
+        #[derive(Deserialize)]
+        struct Version {
+            format: u32,
+        }
+        let v: Version = serde_json::from_slice(&plain).map_err(unreadable)?;
+        if v.format > crate::FORMAT_VERSION {
+            return Err(Error::NewerFormat {
+                found: v.format,
+                supported: crate::FORMAT_VERSION,
+            }
+            .into());
+        }
+        let (root, legacy) = if v.format >= 2 {
+            let root: Root = serde_json::from_slice(&plain).map_err(unreadable)?;
+            crate::catalog::check_root(&root, &path.display().to_string())?;
+            (root, None)
+        } else {
+            let m: Manifest = serde_json::from_slice(&plain).map_err(unreadable)?;
+            (Root::from_v1(&m), Some(m.documents))
+        };
         // Ids become file names and are sliced for display: a manifest forged with the public
         // key must not reach those paths with anything but plain hex.
-        let bad_id = m
-            .documents
+        let bad_id = legacy
             .iter()
+            .flatten()
             .flat_map(|d| [&d.id, &d.object])
-            .chain(m.grants.iter().map(|g| &g.id))
+            .chain(root.grants.iter().map(|g| &g.id))
             .find(|id| !crate::ids::is_full_id(id));
         if let Some(id) = bad_id {
             return Err(Error::Integrity(format!(
@@ -397,14 +421,7 @@ impl Vault {
             ))
             .into());
         }
-        if m.format > crate::FORMAT_VERSION {
-            return Err(Error::NewerFormat {
-                found: m.format,
-                supported: crate::FORMAT_VERSION,
-            }
-            .into());
-        }
-        if m.vault_id != self.config.vault_id || m.recipients != self.config.recipients {
+        if root.vault_id != self.config.vault_id || root.recipients != self.config.recipients {
             return Err(Error::Integrity(format!(
                 "{} does not match {} (vault id or recipients differ)",
                 path.display(),
@@ -412,7 +429,11 @@ impl Vault {
             ))
             .into());
         }
-        Ok((m, sha))
+        Ok(ReadManifest {
+            root,
+            legacy,
+            sha256: sha,
+        })
     }
 
     /// Unlocks and reads an authenticated snapshot: keyring, head, and the manifest the head
@@ -425,13 +446,6 @@ impl Vault {
     pub fn snapshot(&self, keys: Unlocked) -> anyhow::Result<Snapshot> {
         let ring = self.load_keyring(&keys)?;
         let head = log::read_head(&self.dir, &keys, &ring)?;
-        if head.config_sha256 != self.config_sha256 {
-            return Err(Error::Integrity(format!(
-                "{} is not the config this vault was written with (altered?)",
-                self.path(CONFIG).display()
-            ))
-            .into());
-        }
         if head.vault_id != self.config.vault_id {
             return Err(Error::Integrity(format!(
                 "{} belongs to another vault",
@@ -439,32 +453,41 @@ impl Vault {
             ))
             .into());
         }
-        let (manifest, manifest_sha256) = self.read_manifest(&keys)?;
+        let read = self.read_manifest(&keys)?;
         let mut snap = Snapshot {
             keys,
             ring,
             head,
-            manifest,
-            manifest_sha256,
+            root: read.root,
+            legacy: read.legacy,
+            manifest_sha256: read.sha256,
             pending: None,
         };
-        if snap.manifest_sha256 != snap.head.manifest_sha256 {
+        let config_ok = snap.head.config_sha256 == self.config_sha256;
+        if snap.manifest_sha256 != snap.head.manifest_sha256 || !config_ok {
             // Either a command was interrupted after writing the manifest (its log entry then
-            // names this manifest), or the manifest was swapped.
+            // names this manifest, and for an upgrade this config), or a file was swapped.
             let (segs, _) = log::list_segments(&self.dir)?;
             let pending = match segs.last() {
                 Some(&n) => log::read_segment(&self.dir, n, &snap.keys, &snap.ring)?.pop(),
                 None => None,
             };
+            let pending = pending.filter(|p| {
+                p.entry.seq == snap.head.log_seq + 1
+                    && p.entry.prev == snap.head.log_hash
+                    && p.entry.manifest_sha256 == snap.manifest_sha256
+                    && (config_ok || upgrade_config(&p.entry) == Some(&self.config_sha256))
+            });
             match pending {
-                Some(p)
-                    if p.entry.seq == snap.head.log_seq + 1
-                        && p.entry.prev == snap.head.log_hash
-                        && p.entry.manifest_sha256 == snap.manifest_sha256 =>
-                {
-                    snap.pending = Some(p)
+                Some(p) => snap.pending = Some(p),
+                None if !config_ok => {
+                    return Err(Error::Integrity(format!(
+                        "{} is not the config this vault was written with (altered?)",
+                        self.path(CONFIG).display()
+                    ))
+                    .into());
                 }
-                _ => {
+                None => {
                     return Err(Error::Integrity(format!(
                         "{} is not the manifest that {} names (replaced by another copy?)",
                         self.path(MANIFEST).display(),
@@ -495,9 +518,12 @@ impl Vault {
             recipients,
             tail_seg: last_seg,
             tail,
+            config_sha256: self.config_sha256.clone(),
             snap,
+            notices: Vec::new(),
         };
         txn.recover()?;
+        txn.upgrade()?;
         Ok(txn)
     }
 
@@ -622,38 +648,66 @@ pub fn default_dir() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".local/share/carnet"))
 }
 
-/// The actor recorded for the vault's own identity.
-pub const ACTOR_PATIENT: &str = "patient";
+/// `manifest.age` as read: the root (format 2, or converted from format 1), the documents of a
+/// format-1 manifest, and the SHA-256 of the plaintext.
+pub struct ReadManifest {
+    pub root: Root,
+    pub legacy: Option<Vec<Document>>,
+    pub sha256: String,
+}
+
+/// The config an `upgrade` entry commits to (it rewrites `carnet.toml` with the new format).
+fn upgrade_config(e: &Entry) -> Option<&str> {
+    if e.action != Action::Upgrade {
+        return None;
+    }
+    e.details.get("config_sha256").and_then(|v| v.as_str())
+}
 
 /// An authenticated, consistent view of the vault.
 pub struct Snapshot {
     pub keys: Unlocked,
     pub ring: Keyring,
     pub head: Head,
-    pub manifest: Manifest,
+    /// Patient, recipients, professionals, grants and (format 2) the shard table.
+    pub root: Root,
+    /// The documents of a format-1 manifest; format 2 keeps them in shards, read on demand.
+    pub legacy: Option<Vec<Document>>,
     pub manifest_sha256: String,
     /// The entry of a command interrupted after it wrote the manifest; the next write finishes it.
     pub pending: Option<Logged>,
 }
 
 /// What one command does to the vault, committed as one log entry.
-#[derive(Default)]
 pub struct Op {
-    pub action: String,
+    pub action: Action,
     pub documents: Vec<String>,
     pub details: serde_json::Map<String, serde_json::Value>,
-    /// The new manifest, when the command changes it.
-    pub manifest: Option<Manifest>,
+    /// Documents to insert, or to replace (same id).
+    pub put: Vec<Document>,
+    /// Ids of documents to remove (their objects go in `remove`).
+    pub delete: Vec<String>,
+    /// The new root, when the command changes the patient, professionals or grants.
+    pub root: Option<Root>,
     /// Encrypted files staged in `tmp/`, and the object names they take.
     pub add: Vec<(tempfile::TempPath, String)>,
     pub remove: Vec<String>,
+    /// A new `carnet.toml`, written after the manifest and before the head (the upgrade).
+    config: Option<String>,
 }
 
 impl Op {
-    pub fn new(action: &str) -> Op {
+    pub fn new(action: Action) -> Op {
         Op {
-            action: action.to_string(),
-            ..Op::default()
+            action,
+            documents: Vec::new(),
+            details: Default::default(),
+            put: Vec::new(),
+            delete: Vec::new(),
+            root: None,
+            add: Vec::new(),
+            remove: Vec::new(),
+            config: None,
         }
     }
 
@@ -666,6 +720,10 @@ impl Op {
         self.details.insert(key.to_string(), value.into());
         self
     }
+
+    fn changes_metadata(&self) -> bool {
+        self.root.is_some() || !self.put.is_empty() || !self.delete.is_empty()
+    }
 }
 
 /// A write in progress: holds the vault lock until dropped.
@@ -675,12 +733,39 @@ pub struct Txn<'v> {
     recipients: Vec<age::x25519::Recipient>,
     tail_seg: u64,
     tail: Vec<Logged>,
+    /// SHA-256 of `carnet.toml` as the head must record it (an upgrade rewrites the file).
+    config_sha256: String,
     pub snap: Snapshot,
+    /// What the user should hear about (an interrupted command finished, the upgrade).
+    notices: Vec<Notice>,
+}
+
+/// Something worth telling the user that is not an error; the CLI prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Note(String),
+    Warning(String),
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Note(s) => write!(f, "note: {s}"),
+            Notice::Warning(s) => write!(f, "warning: {s}"),
+        }
+    }
+}
+
+/// A committed command: its log entry, the vault as it now stands, and the notices.
+pub struct Committed {
+    pub entry: Entry,
+    pub snap: Snapshot,
+    pub notices: Vec<Notice>,
 }
 
 impl Txn<'_> {
-    pub fn manifest(&self) -> &Manifest {
-        &self.snap.manifest
+    pub fn root(&self) -> &Root {
+        &self.snap.root
     }
 
     fn recover(&mut self) -> anyhow::Result<()> {
@@ -699,18 +784,15 @@ impl Txn<'_> {
         if let Some(before) = self.rolled_back_pair(&head, &last)? {
             // A crash came after a rollback's `interrupted` entry but before its head: the
             // rollback is complete on disk, only the head is behind.
-            eprintln!(
-                "note: finished rolling back `{}` (log entry {})",
+            self.notices.push(Notice::Note(format!(
+                "finished rolling back `{}` (log entry {})",
                 before.entry.action, before.entry.seq
-            );
+            )));
             self.write_head(&last)?;
-            self.refresh_index_or_warn();
+            self.rebuild_index_or_warn();
             return Ok(());
         }
-        if last.entry.seq != head.log_seq + 1
-            || last.entry.prev != head.log_hash
-            || log::segment_of(last.entry.seq) != self.tail_seg
-        {
+        if last.entry.seq != head.log_seq + 1 || last.entry.prev != head.log_hash {
             return Err(Error::Integrity(format!(
                 "the access log does not end where {} says (entries removed, added or replaced?)",
                 self.vault.path(log::HEAD).display()
@@ -732,15 +814,20 @@ impl Txn<'_> {
             for o in &e.objects_removed {
                 remove_if_exists(&self.vault.object_path(o))?;
             }
+            if let Some(want) = upgrade_config(e) {
+                self.finish_upgrade_config(want)?;
+            }
             self.write_head(&last)?;
             self.snap.pending = None;
-            self.refresh_index_or_warn();
-            eprintln!(
-                "note: finished `{}` (log entry {}), which had been interrupted",
+            self.rebuild_index_or_warn();
+            self.notices.push(Notice::Note(format!(
+                "finished `{}` (log entry {}), which had been interrupted",
                 e.action, e.seq
-            );
+            )));
             Ok(())
-        } else if self.snap.manifest_sha256 == head.manifest_sha256 {
+        } else if self.snap.manifest_sha256 == head.manifest_sha256
+            && self.config_sha256 == head.config_sha256
+        {
             // It stopped before its manifest: undo what it put in place, and say so in the log.
             for o in &e.objects_added {
                 remove_if_exists(&self.vault.object_path(o))?;
@@ -749,13 +836,14 @@ impl Txn<'_> {
             // `interrupted` entry chains after it and its head is written as usual.
             self.snap.head.log_seq = last.entry.seq;
             self.snap.head.log_hash = last.hash.clone();
-            let (seq, action) = (e.seq, e.action.clone());
-            eprintln!("note: rolled back `{action}` (log entry {seq}), which had been interrupted");
+            let (seq, action) = (e.seq, e.action.to_string());
+            self.notices.push(Notice::Note(format!(
+                "rolled back `{action}` (log entry {seq}), which had been interrupted"
+            )));
             self.append(
-                Op::new("interrupted")
+                Op::new(crate::domain::Action::Interrupted)
                     .detail("seq", seq)
                     .detail("action", action),
-                None,
             )?;
             Ok(())
         } else {
@@ -768,11 +856,59 @@ impl Txn<'_> {
         }
     }
 
+    /// An upgrade interrupted after its manifest: `carnet.toml` must say format 2 before the
+    /// head commits to it. It is rewritten unless the crash came after that step.
+    fn finish_upgrade_config(&mut self, want: &str) -> anyhow::Result<()> {
+        if self.config_sha256 == want {
+            return Ok(());
+        }
+        let mut config = self.vault.config.clone();
+        config.format = crate::FORMAT_VERSION;
+        let text = Vault::config_text(&config)?;
+        if hex::encode(Sha256::digest(text.as_bytes())) != want {
+            return Err(Error::Integrity(format!(
+                "{} is not the config the interrupted upgrade wrote",
+                self.vault.path(CONFIG).display()
+            ))
+            .into());
+        }
+        self.vault
+            .write(&self.vault.path(CONFIG), text.as_bytes())?;
+        self.config_sha256 = want.to_string();
+        Ok(())
+    }
+
+    /// Rewrites a format-1 vault as format 2, as one logged, crash-safe commit: the shards are
+    /// new objects, then the root replaces the manifest, then `carnet.toml` says format 2, then
+    /// the head commits to both. A crash before the manifest rolls back; after it, finishes.
+    fn upgrade(&mut self) -> anyhow::Result<()> {
+        let Some(docs) = self.snap.legacy.clone() else {
+            return Ok(());
+        };
+        let mut config = self.vault.config.clone();
+        config.format = crate::FORMAT_VERSION;
+        let text = Vault::config_text(&config)?;
+        let sha = hex::encode(Sha256::digest(text.as_bytes()));
+        let mut op = Op::new(crate::domain::Action::Upgrade)
+            .detail("from", 1)
+            .detail("to", crate::FORMAT_VERSION)
+            .detail("config_sha256", sha);
+        op.put = docs;
+        op.root = Some(self.snap.root.clone());
+        op.config = Some(text);
+        self.append(op)?;
+        self.notices.push(Notice::Note(format!(
+            "upgraded the vault to format {} (see FORMAT.md); older carnet versions cannot open it",
+            crate::FORMAT_VERSION
+        )));
+        Ok(())
+    }
+
     /// When the log ends two entries past the head with an `interrupted` entry that undoes the
     /// one before it (both chained from the head, manifest unchanged), returns that entry.
     fn rolled_back_pair(&self, head: &Head, last: &Logged) -> anyhow::Result<Option<Logged>> {
         if last.entry.seq != head.log_seq + 2
-            || last.entry.action != "interrupted"
+            || last.entry.action != Action::Interrupted
             || last.entry.manifest_sha256 != head.manifest_sha256
             || self.snap.manifest_sha256 != head.manifest_sha256
             || last.entry.details.get("seq").and_then(|v| v.as_u64()) != Some(head.log_seq + 1)
@@ -810,7 +946,7 @@ impl Txn<'_> {
             log_hash: last.hash.clone(),
             manifest_sha256: last.entry.manifest_sha256.clone(),
             manifest_generation: last.entry.manifest_generation,
-            config_sha256: self.vault.config_sha256.clone(),
+            config_sha256: self.config_sha256.clone(),
         };
         let sealed = log::seal_head(&head, &self.snap.ring, &self.recipients)?;
         self.vault.write(&self.vault.path(log::HEAD), &sealed)?;
@@ -820,39 +956,74 @@ impl Txn<'_> {
 
     /// Appends the entry for `op` and makes it take effect, in an order that a crash at any
     /// point leaves recoverable: log entry, objects, manifest, removals, head.
-    /// Returns the entry written and the vault as it now stands (the lock is released).
-    pub fn commit(mut self, op: Op) -> anyhow::Result<(Entry, Snapshot)> {
-        let mut op = op;
-        let manifest = op.manifest.take();
-        let entry = self.append(op, manifest)?;
-        Ok((entry, self.snap))
+    /// Returns the entry written, the vault as it now stands (the lock is released) and notices.
+    pub fn commit(mut self, op: Op) -> anyhow::Result<Committed> {
+        let entry = self.append(op)?;
+        Ok(Committed {
+            entry,
+            snap: self.snap,
+            notices: self.notices,
+        })
     }
 
-    fn append(&mut self, mut op: Op, new_manifest: Option<Manifest>) -> anyhow::Result<Entry> {
-        let sealed_manifest = match new_manifest {
-            Some(mut m) => {
-                m.generation = self.snap.manifest.generation + 1;
-                let json = zeroize::Zeroizing::new(
-                    serde_json::to_vec(&m).context("cannot encode the manifest")?,
+    fn append(&mut self, mut op: Op) -> anyhow::Result<Entry> {
+        let base_seq = self.snap.head.log_seq;
+        // Objects the index must list from now on: new documents' and new shards'.
+        let mut indexed: BTreeMap<String, FileEntry> = op
+            .put
+            .iter()
+            .map(|d| {
+                (
+                    d.object.clone(),
+                    FileEntry {
+                        size: d.object_size,
+                        blake3: d.object_blake3.clone(),
+                    },
+                )
+            })
+            .collect();
+        let sealed_manifest = if op.changes_metadata() {
+            let base = op.root.take().unwrap_or_else(|| self.snap.root.clone());
+            let plan = crate::catalog::plan(
+                self.vault,
+                &self.snap,
+                base,
+                &op.put,
+                &op.delete,
+                &self.recipients,
+            )?;
+            let mut root = plan.root;
+            root.generation = self.snap.root.generation + 1;
+            for s in plan.added {
+                let r = s.reference;
+                indexed.insert(
+                    r.object.clone(),
+                    FileEntry {
+                        size: r.size,
+                        blake3: r.blake3,
+                    },
                 );
-                let sha = hex::encode(Sha256::digest(&json[..]));
-                let sealed = crypto::seal_bytes(&json, &self.recipients)
-                    .context("cannot encrypt the manifest")?;
-                Some((m, sha, sealed))
+                op.add.push((s.tmp, r.object));
             }
-            None => None,
+            op.remove.extend(plan.removed);
+            let json = zeroize::Zeroizing::new(
+                serde_json::to_vec(&root).context("cannot encode the manifest")?,
+            );
+            let sha = hex::encode(Sha256::digest(&json[..]));
+            let sealed = crypto::seal_bytes(&json, &self.recipients)
+                .context("cannot encrypt the manifest")?;
+            Some((root, sha, sealed))
+        } else {
+            None
         };
         let (sha, generation) = match &sealed_manifest {
             Some((m, sha, _)) => (sha.clone(), m.generation),
-            None => (
-                self.snap.manifest_sha256.clone(),
-                self.snap.manifest.generation,
-            ),
+            None => (self.snap.manifest_sha256.clone(), self.snap.root.generation),
         };
         let entry = Entry {
             seq: self.snap.head.log_seq + 1,
             time: crate::dates::now(),
-            actor: ACTOR_PATIENT.into(),
+            actor: Actor::Patient,
             action: op.action.clone(),
             documents: std::mem::take(&mut op.documents),
             details: std::mem::take(&mut op.details),
@@ -864,23 +1035,48 @@ impl Txn<'_> {
             objects_removed: op.remove.clone(),
         };
         let logged = log::seal_entry(&entry, &self.snap.ring)?;
-        let seg = log::segment_of(entry.seq);
-        if seg != self.tail_seg {
+        if log::segment_full(&self.tail) {
             self.tail.clear();
-            self.tail_seg = seg;
+            self.tail_seg += 1;
         }
         self.tail.push(logged.clone());
-        log::write_segment(&self.vault.dir, seg, &self.tail, &self.recipients)?;
+        log::write_segment(&self.vault.dir, self.tail_seg, &self.tail, &self.recipients)?;
 
+        self.place_objects(std::mem::take(&mut op.add))?;
+        if let Some((m, sha, sealed)) = sealed_manifest {
+            self.vault.write(&self.vault.path(MANIFEST), &sealed)?;
+            self.snap.root = m;
+            self.snap.legacy = None;
+            self.snap.manifest_sha256 = sha;
+        }
+        if let Some(text) = &op.config {
+            self.vault
+                .write(&self.vault.path(CONFIG), text.as_bytes())?;
+            self.config_sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+        }
+        for o in &op.remove {
+            remove_if_exists(&self.vault.object_path(o))?;
+        }
+        self.write_head(&logged)?;
+        if op.config.is_some() {
+            self.rebuild_index_or_warn();
+        } else {
+            self.update_index_or_warn(base_seq, &indexed, &op.remove);
+        }
+        Ok(entry)
+    }
+
+    /// Renames new objects into `objects/` and makes them durable before the manifest can
+    /// name them. Many objects (a folder import) are renamed first and flushed with one
+    /// syncfs; a few are flushed one by one, which costs less than flushing the file system.
+    fn place_objects(&self, add: Vec<(tempfile::TempPath, String)>) -> anyhow::Result<()> {
         let objects_dir = self.vault.path(OBJECTS);
-        // Many objects (a folder import) are renamed first and made durable with one syncfs;
-        // a few are flushed one by one, which costs less than flushing the whole file system.
-        let batch = op.add.len() > 16;
+        let batch = add.len() > 16;
         let mut fans = std::collections::BTreeSet::new();
-        for (tmp, name) in op.add {
+        for (tmp, name) in add {
             let dest = self.vault.object_path(&name);
             let fan = dest.parent().unwrap_or(&objects_dir).to_path_buf();
-            if !fan.is_dir() {
+            if !fans.contains(&fan) && !fan.is_dir() {
                 fsutil::create_private_dir(&fan)
                     .with_context(|| format!("cannot create {}", fan.display()))?;
             }
@@ -892,63 +1088,106 @@ impl Txn<'_> {
             fsutil::rename_new(tmp, &dest)?;
             fans.insert(fan);
         }
-        if !fans.is_empty() {
-            let synced = batch
-                && fsutil::sync_filesystem(&objects_dir)
-                    .with_context(|| format!("cannot flush {}", objects_dir.display()))?;
-            if !synced {
-                if batch {
-                    // No syncfs here: flush each object before the manifest can name it.
-                    for f in &fans {
-                        for e in fs::read_dir(f)?.flatten() {
-                            fs::File::open(e.path())?.sync_all()?;
-                        }
+        if fans.is_empty() {
+            return Ok(());
+        }
+        let synced = batch
+            && fsutil::sync_filesystem(&objects_dir)
+                .with_context(|| format!("cannot flush {}", objects_dir.display()))?;
+        if !synced {
+            if batch {
+                // No syncfs here: flush each object before the manifest can name it.
+                for f in &fans {
+                    for e in fs::read_dir(f)?.flatten() {
+                        fs::File::open(e.path())?.sync_all()?;
                     }
                 }
-                for f in fans.iter().chain(std::iter::once(&objects_dir)) {
-                    fsutil::sync_dir(f).with_context(|| format!("cannot flush {}", f.display()))?;
-                }
+            }
+            for f in fans.iter().chain(std::iter::once(&objects_dir)) {
+                fsutil::sync_dir(f).with_context(|| format!("cannot flush {}", f.display()))?;
             }
         }
-        if let Some((m, sha, sealed)) = sealed_manifest {
-            self.vault.write(&self.vault.path(MANIFEST), &sealed)?;
-            self.snap.manifest = m;
-            self.snap.manifest_sha256 = sha;
-        }
-        for o in &op.remove {
-            remove_if_exists(&self.vault.object_path(o))?;
-        }
-        self.write_head(&logged)?;
-        self.refresh_index_or_warn();
-        Ok(entry)
+        Ok(())
     }
 
     /// The change is committed once the head is written: a failure to refresh the index after
     /// that must not report the command as failed (a retry would repeat it).
-    fn refresh_index_or_warn(&self) {
-        if let Err(e) = self.refresh_index() {
-            eprintln!(
-                "warning: {e:#}; keyless checks will report the vault out of date until the next change"
-            );
+    fn update_index_or_warn(
+        &mut self,
+        base_seq: u64,
+        added: &BTreeMap<String, FileEntry>,
+        removed: &[String],
+    ) {
+        let updated = crate::index::update(
+            self.vault,
+            &self.snap.ring,
+            base_seq,
+            self.snap.head.log_seq,
+            self.snap.document_count(),
+            added,
+            removed,
+        );
+        match updated {
+            Ok(true) => {}
+            Ok(false) => self.rebuild_index_or_warn(),
+            Err(e) => self.notices.push(index_warning(&e)),
         }
     }
 
-    /// Rewrites the signed index after a change. It comes after the head: the head is the
-    /// commit point, and the index only restates it for keyless checks.
-    fn refresh_index(&self) -> anyhow::Result<()> {
-        // Reuse segment hashes only from an index this vault signed: an index edited on disk
-        // must not get its hashes re-signed.
-        let previous =
-            crate::index::read_signed(&self.vault.dir, &self.vault.config.signing_key).ok();
-        let idx = crate::index::build(
+    fn rebuild_index_or_warn(&mut self) {
+        if let Err(e) = self.rebuild_index() {
+            self.notices.push(index_warning(&e));
+        }
+    }
+
+    /// Writes the whole signed index from the metadata. It comes after the head: the head is
+    /// the commit point, and the index only restates it for keyless checks.
+    fn rebuild_index(&self) -> anyhow::Result<()> {
+        let objects = self
+            .snap
+            .objects(self.vault)
+            .context("cannot index the vault")?;
+        crate::index::rebuild(
             self.vault,
-            &self.snap.manifest,
+            &self.snap.ring,
             self.snap.head.log_seq,
-            previous.as_ref(),
+            self.snap.document_count(),
+            &objects,
         )
-        .context("cannot index the vault")?;
-        crate::index::write(self.vault, &self.snap.ring, &idx)
-            .context("cannot write the vault index")
+        .context("cannot write the vault index")
+    }
+}
+
+fn index_warning(e: &anyhow::Error) -> Notice {
+    Notice::Warning(format!(
+        "{e:#}; keyless checks will report the vault out of date until the next change"
+    ))
+}
+
+impl Snapshot {
+    /// Every object the vault's metadata names, with the size and BLAKE3 recorded for it: the
+    /// documents' objects and the shards'.
+    pub fn objects(&self, vault: &Vault) -> Result<BTreeMap<String, FileEntry>, Error> {
+        let mut out = BTreeMap::new();
+        for d in self.documents(vault)? {
+            out.insert(
+                d.object.clone(),
+                FileEntry {
+                    size: d.object_size,
+                    blake3: d.object_blake3.clone(),
+                },
+            );
+        }
+        for r in self.root.shard_objects() {
+            out.insert(
+                r.object.clone(),
+                FileEntry {
+                    size: r.size,
+                    blake3: r.blake3.clone(),
+                },
+            );
+        }
+        Ok(out)
     }
 }
 

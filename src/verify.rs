@@ -1,17 +1,18 @@
 //! Integrity checks of a whole vault, reporting every problem rather than stopping at the first.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::catalog::{self, ShardKind};
 use crate::crypto;
 use crate::index;
 use crate::keys::Unlocked;
 use crate::log::{self, Logged};
-use crate::manifest::Manifest;
+use crate::manifest::Document;
 use crate::vault::{self, KeyMode, Vault};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -85,7 +86,7 @@ pub fn scan_log(
     let mut out: Vec<Logged> = Vec::new();
     let mut expected_seq = 1u64;
     let mut prev = log::GENESIS.to_string();
-    let last_seg = *segs.last().unwrap_or(&0);
+    let last_seg = segs.last().copied().unwrap_or(0);
     let mut expected_seg = 0u64;
     for &n in &segs {
         let path = log::segment_path(&vault.dir, n);
@@ -113,13 +114,25 @@ pub fn scan_log(
         };
         if lines.is_empty() {
             report.problem(rel(&path), "holds no entries (all removed)");
-        } else if n < last_seg && lines.len() as u64 != log::SEGMENT_ENTRIES {
+        } else if lines.len() as u64 > log::SEGMENT_ENTRIES {
             report.problem(
                 rel(&path),
                 format!(
-                    "holds {} entries, a full segment holds {}",
+                    "holds {} entries, a segment holds at most {}",
                     lines.len(),
                     log::SEGMENT_ENTRIES
+                ),
+            );
+        } else if n < last_seg && !log::lines_fill_segment(&lines) {
+            // A writer only starts a new segment when the last one is full: a short one
+            // before the end lost entries (or was forged).
+            report.problem(
+                rel(&path),
+                format!(
+                    "holds {} entries, yet the log goes on in the next segment (a segment ends at {} entries or {} KiB)",
+                    lines.len(),
+                    log::SEGMENT_ENTRIES,
+                    log::SEGMENT_BYTES >> 10
                 ),
             );
         }
@@ -153,12 +166,6 @@ pub fn scan_log(
                         "entry {} does not follow the entry before it (chain broken)",
                         e.seq
                     ),
-                );
-            }
-            if log::segment_of(e.seq) != n {
-                report.problem(
-                    &at,
-                    format!("entry {} does not belong in this segment", e.seq),
                 );
             }
             expected_seq = e.seq + 1;
@@ -199,15 +206,7 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
         }
     };
     let head = match log::read_head(&vault.dir, keys, &ring) {
-        Ok(h) => {
-            if h.config_sha256 != vault.config_sha256 {
-                report.problem(
-                    vault::CONFIG,
-                    "altered: it is not the config the vault was written with",
-                );
-            }
-            Some(h)
-        }
+        Ok(h) => Some(h),
         Err(e) => {
             report.problem(log::HEAD, e.to_string());
             None
@@ -248,7 +247,7 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
                 last.entry.action, last.entry.seq
             ));
         } else if last.entry.seq == h.log_seq + 2
-            && last.entry.action == "interrupted"
+            && last.entry.action == crate::domain::Action::Interrupted
             && entries.len() >= 2
             && entries[entries.len() - 2].entry.prev == h.log_hash
             && last.entry.prev == entries[entries.len() - 2].hash
@@ -275,7 +274,25 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
             );
         }
     }
-    if let (Some(h), Some((_, sha))) = (&head, &manifest) {
+    if let Some(h) = &head {
+        // An upgrade interrupted after rewriting carnet.toml names the new config in its entry.
+        let upgrading = pending.is_some_and(|p| {
+            p.entry.action == crate::domain::Action::Upgrade
+                && p.entry
+                    .details
+                    .get("config_sha256")
+                    .and_then(|v| v.as_str())
+                    == Some(vault.config_sha256.as_str())
+        });
+        if h.config_sha256 != vault.config_sha256 && !upgrading {
+            report.problem(
+                vault::CONFIG,
+                "altered: it is not the config the vault was written with",
+            );
+        }
+    }
+    if let (Some(h), Some(read)) = (&head, &manifest) {
+        let sha = &read.sha256;
         let pending_ok = pending.is_some_and(|p| &p.entry.manifest_sha256 == sha);
         if sha != &h.manifest_sha256 && !pending_ok {
             report.problem(
@@ -285,10 +302,12 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
         }
     }
 
-    let empty = Manifest::new(String::new(), Vec::new(), Default::default());
-    let m = manifest.as_ref().map(|(m, _)| m).unwrap_or(&empty);
-    report.documents = m.documents.len();
-    check_index(vault, m, &ring, head.as_ref(), &mut report);
+    let (docs, objects) = match &manifest {
+        Some(read) => load_catalog(vault, keys, &ring, read, &mut report),
+        None => (Vec::new(), BTreeMap::new()),
+    };
+    report.documents = docs.len();
+    check_index(vault, &objects, &ring, head.as_ref(), &mut report);
     // Objects an interrupted command was adding or removing may or may not be there.
     let leftovers: HashSet<&str> = pending
         .map(|p| {
@@ -300,11 +319,11 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
                 .collect()
         })
         .unwrap_or_default();
-    check_layout(vault, m, &leftovers, &mut report);
+    check_layout(vault, &objects, &leftovers, &mut report);
 
     // Objects: present, the recorded size and ciphertext hash, and with --deep the plaintext.
-    let total = m.documents.len() as u64;
-    for (i, d) in m.documents.iter().enumerate() {
+    let total = docs.len() as u64;
+    for (i, d) in docs.iter().enumerate() {
         let path = vault.object_path(&d.object);
         let r = rel(&path);
         match index::hash_file(&path) {
@@ -352,8 +371,99 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
     report
 }
 
+/// The documents and every object the metadata names, reading each shard and checking that
+/// the digest shards agree with the documents. Shard damage is reported per shard; the
+/// documents of a shard that cannot be read are missing from the result.
+fn load_catalog(
+    vault: &Vault,
+    keys: &Unlocked,
+    ring: &crate::keyring::Keyring,
+    read: &vault::ReadManifest,
+    report: &mut Report,
+) -> (Vec<Document>, BTreeMap<String, index::FileEntry>) {
+    let mut objects = BTreeMap::new();
+    let entry = |size: u64, blake3: &str| index::FileEntry {
+        size,
+        blake3: blake3.to_string(),
+    };
+    let docs: Vec<Document> = match &read.legacy {
+        Some(docs) => docs.clone(),
+        None => {
+            let root = &read.root;
+            for r in root.shard_objects() {
+                objects.insert(r.object.clone(), entry(r.size, &r.blake3));
+            }
+            let rel = |o: &str| index::object_rel(o);
+            let mut docs = Vec::with_capacity(root.document_count());
+            for (key, r) in &root.shards.documents {
+                match catalog::read_shard(vault, keys, ShardKind::Documents, key, r) {
+                    Ok(s) => docs.extend(s.documents),
+                    Err(e) => report.problem(rel(&r.object), shard_message(vault, &r.object, e)),
+                }
+            }
+            let mut digests: BTreeMap<String, String> = BTreeMap::new();
+            let mut unreadable = HashSet::new();
+            for (key, r) in &root.shards.digests {
+                match catalog::read_shard(vault, keys, ShardKind::Digests, key, r) {
+                    Ok(s) => digests.extend(s.digests),
+                    Err(e) => {
+                        unreadable.insert(key.clone());
+                        report.problem(rel(&r.object), shard_message(vault, &r.object, e))
+                    }
+                }
+            }
+            for d in &docs {
+                let key = catalog::digest_key(ring, &d.sha256);
+                if unreadable.contains(&key) {
+                    continue;
+                }
+                if digests.remove(&d.sha256).as_deref() != Some(d.id.as_str()) {
+                    report.problem(
+                        vault::MANIFEST,
+                        format!(
+                            "the digest shards do not list {} ({}): duplicates of it would not be found",
+                            d.title,
+                            crate::ids::short(&d.id)
+                        ),
+                    );
+                }
+            }
+            if !digests.is_empty() {
+                report.problem(
+                    vault::MANIFEST,
+                    format!(
+                        "the digest shards list {} document(s) the vault does not hold",
+                        digests.len()
+                    ),
+                );
+            }
+            docs
+        }
+    };
+    for d in &docs {
+        objects.insert(d.object.clone(), entry(d.object_size, &d.object_blake3));
+    }
+    (docs, objects)
+}
+
+/// The problem without the prefix and the absolute path the error carries for commands: the
+/// report names the file already.
+fn shard_message(vault: &Vault, object: &str, e: crate::error::Error) -> String {
+    let abs = vault.object_path(object).display().to_string();
+    let msg = e.to_string();
+    let msg = msg.trim_start_matches("the vault is damaged: ");
+    msg.strip_prefix(&abs)
+        .map(|m| m.trim_start().to_string())
+        .unwrap_or_else(|| msg.to_string())
+}
+
 /// Every file in the vault must be one the format names.
-fn check_layout(vault: &Vault, m: &Manifest, leftovers: &HashSet<&str>, report: &mut Report) {
+fn check_layout(
+    vault: &Vault,
+    objects: &BTreeMap<String, index::FileEntry>,
+    leftovers: &HashSet<&str>,
+    report: &mut Report,
+) {
     let mut allowed: HashSet<&str> = [
         vault::CONFIG,
         vault::KEYS,
@@ -365,6 +475,7 @@ fn check_layout(vault: &Vault, m: &Manifest, leftovers: &HashSet<&str>, report: 
         log::DIR,
         index::INDEX,
         index::SIGNATURE,
+        index::PARTS,
     ]
     .into();
     if vault.config.key == KeyMode::Passphrase {
@@ -388,7 +499,7 @@ fn check_layout(vault: &Vault, m: &Manifest, leftovers: &HashSet<&str>, report: 
     if vault.config.key == KeyMode::Passphrase && !vault.path(vault::IDENTITY).exists() {
         report.problem(vault::IDENTITY, "missing");
     }
-    let known: HashSet<&str> = m.documents.iter().map(|d| d.object.as_str()).collect();
+    let known: HashSet<&str> = objects.keys().map(String::as_str).collect();
     let objects = vault.path(vault::OBJECTS);
     for ent in walkdir::WalkDir::new(&objects)
         .min_depth(1)
@@ -456,7 +567,7 @@ fn decrypt_hash(
 /// head and the index) is a note, since the next write rewrites it.
 fn check_index(
     vault: &Vault,
-    m: &Manifest,
+    objects: &BTreeMap<String, index::FileEntry>,
     ring: &crate::keyring::Keyring,
     head: Option<&log::Head>,
     report: &mut Report,
@@ -483,8 +594,14 @@ fn check_index(
         }
     };
     let Some(h) = head else { return };
-    match index::build(vault, m, h.log_seq, None) {
-        Ok(now) if now.files == idx.files && idx.log_seq == h.log_seq => {}
+    // The parts were checked against the signed top when it was read; compare the rest.
+    let listed: BTreeMap<String, index::FileEntry> = idx
+        .files
+        .into_iter()
+        .filter(|(rel, _)| !rel.starts_with(&format!("{}/", index::PARTS)))
+        .collect();
+    match index::expected_files(vault, objects) {
+        Ok(now) if now == listed && idx.log_seq == h.log_seq => {}
         Ok(_) => report.notes.push(format!(
             "{} is out of date (an interrupted command); the next write refreshes it",
             index::INDEX
@@ -620,10 +737,12 @@ pub fn verify_offline(
     results.sort_by(|a, b| a.path.cmp(&b.path));
     report.problems.extend(results);
     report.objects_checked = files.len();
-    report.documents = files
-        .iter()
-        .filter(|(r, _)| r.starts_with("objects/"))
-        .count();
+    report.documents = idx.documents.unwrap_or_else(|| {
+        files
+            .iter()
+            .filter(|(r, _)| r.starts_with("objects/"))
+            .count()
+    });
     report.log_entries = idx.log_seq;
     report.ok = report.problems.is_empty();
     Ok(report)

@@ -5,7 +5,9 @@
 //! new objects are renamed into place and the manifest is replaced. Nothing is reported as added
 //! before that last step is durable.
 
+use std::collections::HashMap;
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -108,32 +110,49 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
         .prefix(".add-")
         .tempdir_in(vault.tmp_dir())
         .with_context(|| format!("cannot write in {}", vault.tmp_dir().display()))?;
-    let mut done = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        many.set_message(input.path.display().to_string());
-        let e = encrypt_one(staging.path(), input, &recipients)?;
-        done.push(e);
-        many.inc(1);
-    }
+    let done = encrypt_all(staging.path(), inputs, &recipients, &many)?;
     many.finish_and_clear();
 
     let txn = vault.begin(keys)?;
-    let mut manifest = txn.manifest().clone();
     let now = dates::now();
     let today = now.to_zoned_datetime(jiff::tz::TimeZone::system()).date();
     let mut outcomes = Vec::new();
-    let mut op = Op::new("add");
+    let mut op = Op::new(crate::domain::Action::Add);
     let mut duplicates = 0u64;
+    // Checked against the vault as re-read under the lock, and against this batch. A large
+    // import reads every digest once; a few files look up their own digest shard.
+    let known = if done.len() > 64 {
+        Some(txn.snap.digests(&vault)?)
+    } else {
+        None
+    };
+    let mut batch: HashMap<String, usize> = HashMap::new();
+    let mut existing_ids = Vec::new();
     for e in done {
         let sha = hex::encode(e.sealed.sha256);
-        // Checked against the manifest as re-read under the lock, and against this batch.
-        if let Some(existing) = manifest.find_by_sha256(&sha) {
+        let existing = match &known {
+            Some(k) => k.get(&sha).cloned(),
+            None => txn.snap.find_by_sha256(&vault, &sha)?.map(|d| d.id),
+        };
+        if let Some(i) = batch.get(&sha) {
             duplicates += 1;
+            let (id, title) = (op.put[*i].id.clone(), op.put[*i].title.clone());
             outcomes.push(Outcome {
                 path: e.input.path,
                 status: "duplicate",
-                id: existing.id.clone(),
-                title: existing.title.clone(),
+                id,
+                title,
+            });
+            continue;
+        }
+        if let Some(id) = existing {
+            duplicates += 1;
+            existing_ids.push(id.clone());
+            outcomes.push(Outcome {
+                path: e.input.path,
+                status: "duplicate",
+                id,
+                title: String::new(),
             });
             continue;
         }
@@ -152,7 +171,7 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
             tags: tags.clone(),
             media_type: media::detect(&e.sealed.head, &e.input.path),
             size: e.sealed.size,
-            sha256: sha,
+            sha256: sha.clone(),
             crc32: Some(e.sealed.crc32),
             added_at: now,
             original_name: e
@@ -172,13 +191,20 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
         });
         op.documents.push(doc.id.clone());
         op.add.push((e.tmp, object));
-        manifest.documents.push(doc);
+        batch.insert(sha, op.put.len());
+        op.put.push(doc);
+    }
+    // Titles of the documents already there, reading each shard once.
+    let titles = txn.snap.documents_by_id(&vault, &existing_ids)?;
+    for o in outcomes.iter_mut().filter(|o| o.title.is_empty()) {
+        if let Some(d) = titles.get(&o.id) {
+            o.title = d.title.clone();
+        }
     }
     if !op.add.is_empty() {
         let count = op.add.len();
         op = op.detail("count", count).detail("duplicates", duplicates);
-        op.manifest = Some(manifest);
-        txn.commit(op)?;
+        super::print_notices(&txn.commit(op)?.notices);
     }
 
     if uncategorised > 0 {
@@ -339,6 +365,61 @@ fn category_from_folders(root: &Path, file: &Path) -> Option<&'static str> {
     found.map(|c| c.slug)
 }
 
+/// Encrypts every input on two workers (this machine's cores are few; a big file's own
+/// pipeline uses more threads), keeping the inputs' order. Stops at the first error.
+fn encrypt_all(
+    tmp_dir: &Path,
+    inputs: Vec<Input>,
+    recipients: &[age::x25519::Recipient],
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<Vec<Encrypted>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let n = inputs.len();
+    let slots: Vec<Mutex<Option<Input>>> =
+        inputs.into_iter().map(|i| Mutex::new(Some(i))).collect();
+    let results: Vec<Mutex<Option<anyhow::Result<Encrypted>>>> =
+        (0..n).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let workers = if n > 1 { 2 } else { 1 };
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(slot) = slots.get(i) else { break };
+                    let Some(input) = slot.lock().ok().and_then(|mut g| g.take()) else {
+                        break;
+                    };
+                    bar.set_message(input.path.display().to_string());
+                    let r = encrypt_one(tmp_dir, input, recipients);
+                    if r.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    if let Ok(mut g) = results[i].lock() {
+                        *g = Some(r);
+                    }
+                    bar.inc(1);
+                }
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(n);
+    for r in results {
+        match r.into_inner().ok().flatten() {
+            Some(Ok(e)) => out.push(e),
+            Some(Err(e)) => return Err(e),
+            // Skipped after another file failed: that error is returned above.
+            None => {}
+        }
+    }
+    if failed.load(Ordering::Relaxed) {
+        return Err(anyhow::anyhow!("cannot encrypt the files"));
+    }
+    Ok(out)
+}
+
 fn encrypt_one(
     tmp_dir: &Path,
     input: Input,
@@ -361,8 +442,26 @@ fn encrypt_one(
         indicatif::ProgressBar::hidden()
     };
     let out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
-    let (sealed, out) = crypto::seal(file, recipients, out, &|n| bar.set_position(n))
-        .with_context(|| format!("cannot encrypt {}", path.display()))?;
+    let (sealed, out) = if meta.len() < crypto::SMALL {
+        // Read whole (bounded: the file may grow meanwhile), then sealed without threads.
+        let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(meta.len() as usize + 1));
+        (&file)
+            .take(crypto::SMALL)
+            .read_to_end(&mut plain)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if plain.len() as u64 >= crypto::SMALL {
+            // It grew past the threshold since we looked: stream it after all.
+            let mut f = file;
+            std::io::Seek::rewind(&mut f)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            crypto::seal(f, recipients, out, &|n| bar.set_position(n))
+        } else {
+            crypto::seal_small(&plain, recipients, out)
+        }
+    } else {
+        crypto::seal(file, recipients, out, &|n| bar.set_position(n))
+    }
+    .with_context(|| format!("cannot encrypt {}", path.display()))?;
     bar.finish_and_clear();
     let tmp = out
         .into_inner()

@@ -48,7 +48,7 @@ fn log_action(ctx: &Ctx, vault: &Vault, op: Op) -> anyhow::Result<bool> {
         return Ok(false);
     }
     let keys = vault.unlock(&ctx.keys)?;
-    vault.begin(keys)?.commit(op)?;
+    super::print_notices(&vault.begin(keys)?.commit(op)?.notices);
     Ok(true)
 }
 
@@ -89,7 +89,7 @@ pub fn run(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
     let logged = log_action(
         ctx,
         &vault,
-        Op::new("backup").detail("target", target.clone()),
+        Op::new(crate::domain::Action::Backup).detail("target", target.clone()),
     )?;
     // Shared: writers wait until the copy is complete, other readers do not.
     let lock = crate::fsutil::Lock::shared(&vault.path(vault::LOCK))?;
@@ -215,12 +215,14 @@ fn check_copied(rel: &str, want: &FileEntry, n: u64, h: &blake3::Hasher) -> anyh
 }
 
 /// Copies `src` to `dest` through a temp file in `tmp_dir`, so a reader never sees half a file,
-/// checking it against its index entry when there is one.
+/// checking it against its index entry when there is one. Without `durable` the copy is only
+/// renamed into place: the caller flushes the whole batch at once.
 fn copy_atomic(
     src: &Path,
     dest: &Path,
     tmp_dir: &Path,
     want: Option<(&str, &FileEntry)>,
+    durable: bool,
 ) -> anyhow::Result<u64> {
     let input = fs::File::open(src).with_context(|| format!("cannot read {}", src.display()))?;
     let mut tmp = fsutil::private_tempfile(tmp_dir)
@@ -245,10 +247,18 @@ fn copy_atomic(
     if let Some((rel, want)) = want {
         check_copied(rel, want, n, &h)?;
     }
-    if let Some(p) = dest.parent() {
+    if let Some(p) = dest.parent()
+        && !p.is_dir()
+    {
         fsutil::create_private_dir(p).with_context(|| format!("cannot create {}", p.display()))?;
     }
-    fsutil::persist(tmp, dest, true)?;
+    if durable {
+        fsutil::persist(tmp, dest, true)?;
+    } else {
+        tmp.persist(dest)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot write {}", dest.display()))?;
+    }
     Ok(n)
 }
 
@@ -391,6 +401,7 @@ fn to_mirror(vault: &Vault, idx: &Index, dir: &Path, check: bool) -> anyhow::Res
     let total: u64 = idx.files.values().map(|e| e.size).sum();
     let bar = ui::bytes_bar(total, "Mirroring");
     let mut seen = 0u64;
+    let mut copied = Vec::new();
     for (rel, want) in plan(idx) {
         let dest = dir.join(rel);
         // Objects are written once and never change: same name and size means same object.
@@ -413,13 +424,32 @@ fn to_mirror(vault: &Vault, idx: &Index, dir: &Path, check: bool) -> anyhow::Res
                 &dest,
                 &tmp_dir,
                 Some((rel.as_str(), want)),
+                false,
             )?;
+            copied.push(dest);
             rep.copied += 1;
         }
         rep.files += 1;
         rep.bytes += want.size;
         seen += want.size;
         bar.set_position(seen);
+    }
+    // One flush for the whole batch (a first mirror of 100,000 documents must not wait for
+    // 100,000 fsyncs), before the index can claim any of it.
+    if !copied.is_empty()
+        && !fsutil::sync_filesystem(dir)
+            .with_context(|| format!("cannot flush {}", dir.display()))?
+    {
+        let mut folders = BTreeSet::new();
+        for p in &copied {
+            fs::File::open(p)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("cannot flush {}", p.display()))?;
+            folders.insert(fsutil::parent_dir(p).to_path_buf());
+        }
+        for f in folders {
+            fsutil::sync_dir(&f).with_context(|| format!("cannot flush {}", f.display()))?;
+        }
     }
     // Files the vault no longer has (removed documents); what a sync tool keeps there (its
     // `.stfolder` marker, a git history) is not the vault's to remove.
@@ -438,12 +468,14 @@ fn to_mirror(vault: &Vault, idx: &Index, dir: &Path, check: bool) -> anyhow::Res
         &dir.join(index::INDEX),
         &tmp_dir,
         None,
+        true,
     )?;
     copy_atomic(
         &vault.dir.join(index::SIGNATURE),
         &dir.join(index::SIGNATURE),
         &tmp_dir,
         None,
+        true,
     )?;
     bar.finish_and_clear();
     Ok(rep)
@@ -546,7 +578,7 @@ fn restore_staged(ctx: &Ctx, a: &RestoreArgs, target: &Path, parent: &Path) -> a
     let logged = log_action(
         ctx,
         &vault,
-        Op::new("restore").detail("source", a.source.display().to_string()),
+        Op::new(crate::domain::Action::Restore).detail("source", a.source.display().to_string()),
     )?;
     if a.json {
         return super::print_json(&RestoreReport {
@@ -681,13 +713,33 @@ fn open_backup_zip<R: Read + Seek>(r: R) -> anyhow::Result<SafeZip<R>> {
     Ok(z)
 }
 
+/// Adds a format-2 index's parts, read from the backup itself and checked against the signed
+/// top, so that the index names every file of the backup.
+fn complete_from_zip<R: Read + Seek>(
+    z: &mut crate::zipsafe::SafeZip<R>,
+    idx: &mut Index,
+) -> anyhow::Result<()> {
+    index::complete(idx, |rel, size| {
+        let f = z
+            .reader(rel)
+            .map_err(|_| format!("{rel} is missing from the backup (truncated?)"))?;
+        let mut bytes = Vec::new();
+        f.take(size + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read {rel} from the backup: {e}"))?;
+        Ok(bytes)
+    })
+    .map_err(|e| Error::BadBackup(format!("the backup's index: {e}")).into())
+}
+
 fn restore_from_zip<R: Read + Seek>(r: R, staging: &Path) -> anyhow::Result<(usize, u64)> {
     let mut z = open_backup_zip(r)?;
     let names: BTreeSet<String> = z.entries().iter().map(|e| e.name.clone()).collect();
     let config = read_zip_text(&mut z, vault::CONFIG, 1 << 20)?;
     let index_json = read_zip_text(&mut z, index::INDEX, 512 << 20)?;
     let signature = read_zip_text(&mut z, index::SIGNATURE, 4096)?;
-    let idx = signed_index_from(&config, &index_json, &signature)?;
+    let mut idx = signed_index_from(&config, &index_json, &signature)?;
+    complete_from_zip(&mut z, &mut idx)?;
     for name in &names {
         if !idx.files.contains_key(name) && name != index::INDEX && name != index::SIGNATURE {
             return Err(Error::BadBackup(format!(
@@ -729,7 +781,11 @@ fn restore_from_dir(src: &Path, staging: &Path) -> anyhow::Result<(usize, u64)> 
     let config = read(vault::CONFIG)?;
     let index_json = read(index::INDEX)?;
     let signature = read(index::SIGNATURE)?;
-    let idx = signed_index_from(&config, &index_json, &signature)?;
+    let mut idx = signed_index_from(&config, &index_json, &signature)?;
+    index::complete(&mut idx, |rel, size| {
+        fsutil::read_limited(&src.join(rel), size).map_err(|e| format!("{rel}: {e}"))
+    })
+    .map_err(|e| Error::BadBackup(format!("{}: {e}", src.display())))?;
     // Only the files the index lists are copied: what a sync tool added stays behind.
     for (rel, _) in index::walk(src) {
         if !idx.files.contains_key(&rel)
@@ -794,7 +850,8 @@ pub fn verify_zip(
         let fp = crate::sign::decode_public(&cfg.signing_key)
             .map(|k| crate::keyring::fingerprint(&k))
             .map_err(|e| Error::BadBackup(format!("its signing key is not valid: {e}")))?;
-        let idx = signed_index_from(&config, &index_json, &signature)?;
+        let mut idx = signed_index_from(&config, &index_json, &signature)?;
+        complete_from_zip(&mut z, &mut idx)?;
         Ok((z, idx, fp))
     })();
     let (mut z, idx, fp) = match opened {
@@ -867,11 +924,13 @@ pub fn verify_zip(
         }
     }
     report.objects_checked = idx.files.len();
-    report.documents = idx
-        .files
-        .keys()
-        .filter(|r| r.starts_with("objects/"))
-        .count();
+    // Format 2 counts documents in the signed index; format 1 had one object per document.
+    report.documents = idx.documents.unwrap_or_else(|| {
+        idx.files
+            .keys()
+            .filter(|r| r.starts_with("objects/"))
+            .count()
+    });
     report.log_entries = idx.log_seq;
     report.ok = report.problems.is_empty();
     Ok(report)

@@ -12,10 +12,8 @@ use crate::vault::Op;
 pub fn run(ctx: &Ctx, a: CatArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let snap = vault.read(&ctx.keys)?;
-    let id = snap.manifest.resolve(&a.id)?;
-    let Some(d) = snap.manifest.get(&id) else {
-        return Err(Error::UnknownId(a.id).into());
-    };
+    let d = snap.resolve(&vault, &a.id)?;
+    let id = d.id.clone();
     let stdout = std::io::stdout();
     if !a.force && !media::is_text(&d.media_type) && stdout.is_terminal() {
         return Err(Error::input(
@@ -25,18 +23,20 @@ pub fn run(ctx: &Ctx, a: CatArgs) -> anyhow::Result<()> {
         .into());
     }
     // The view is logged before any byte is released: an access is never left untraced.
-    let (_, snap) = vault.begin(snap.keys)?.commit(
-        Op::new("view")
+    let done = vault.begin(snap.keys)?.commit(
+        Op::new(crate::domain::Action::View)
             .documents(vec![id.clone()])
             .detail("what", "content"),
     )?;
-    let Some(d) = snap.manifest.get(&id) else {
+    super::print_notices(&done.notices);
+    let snap = done.snap;
+    let Some(d) = snap.document(&vault, &id)? else {
         return Err(Error::UnknownId(a.id).into());
     };
     // Anyone can encrypt to the vault's public key: an object swapped for another of the same
     // size would decrypt and stream before its plaintext hash is checked at the end. Checking
     // the ciphertext first means no foreign byte reaches stdout.
-    let reader = vault.open_object_checked(d, &snap.keys, true)?;
+    let reader = vault.open_object_checked(&d, &snap.keys, true)?;
     let mut out = crypto::HashingWriter::new(stdout.lock());
     crypto::copy_plain(reader, &mut out, &|_| {}).map_err(|e| match e {
         OpenError::Io(e) => anyhow::Error::from(e),

@@ -34,24 +34,20 @@ pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
     let cat = a.category.as_deref().map(category::parse).transpose()?;
     let vault = ctx.open_vault()?;
     let snap = vault.read(&ctx.keys)?;
-    let manifest = &snap.manifest;
-
     let docs: Vec<Document> = if a.all {
-        manifest.sorted().into_iter().cloned().collect()
+        snap.sorted_documents(&vault)?
     } else if let Some(c) = cat {
-        manifest
-            .sorted()
+        snap.sorted_documents(&vault)?
             .into_iter()
             .filter(|d| d.category == c)
-            .cloned()
             .collect()
     } else {
         let mut seen = HashSet::new();
         let mut v = Vec::new();
         for p in &a.ids {
-            let id = manifest.resolve(p)?;
-            if seen.insert(id.clone()) {
-                v.extend(manifest.get(&id).cloned());
+            let d = snap.resolve(&vault, p)?;
+            if seen.insert(d.id.clone()) {
+                v.push(d);
             }
         }
         v
@@ -87,11 +83,13 @@ pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
     fsutil::create_missing(&a.output)?;
     let ids: Vec<String> = plan.iter().map(|(d, _)| d.id.clone()).collect();
     let target = fs::canonicalize(&a.output).unwrap_or_else(|_| a.output.clone());
-    let (_, snap) = vault.begin(snap.keys)?.commit(
-        Op::new("export")
+    let done = vault.begin(snap.keys)?.commit(
+        Op::new(crate::domain::Action::Export)
             .documents(ids)
             .detail("target", target.display().to_string()),
     )?;
+    super::print_notices(&done.notices);
+    let snap = done.snap;
 
     let bar = ui::count_bar(plan.len() as u64, "Exporting");
     let mut written = Vec::new();

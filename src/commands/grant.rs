@@ -122,7 +122,7 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
 
     let vault = ctx.open_vault()?;
     let snap = vault.read(&ctx.keys)?;
-    let m = &snap.manifest;
+    let m = &snap.root;
 
     let mut pros = Vec::new();
     for who in &a.to {
@@ -142,20 +142,26 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
         }
     }
 
-    let mut wanted: HashSet<String> = HashSet::new();
+    let mut wanted: Vec<Document> = Vec::new();
     for p in &a.docs {
-        wanted.insert(m.resolve(p)?);
+        let d = snap.resolve(&vault, p)?;
+        if !wanted.iter().any(|w| w.id == d.id) {
+            wanted.push(d);
+        }
     }
-    let mut chosen: Vec<&Document> = m
-        .documents
-        .iter()
-        .filter(|d| {
-            a.all
-                || wanted.contains(&d.id)
+    // Only a selection by category, tag or --all needs every document's metadata.
+    let everything = if a.all || !categories.is_empty() || !a.tags.is_empty() {
+        snap.documents(&vault)?
+    } else {
+        Vec::new()
+    };
+    let mut chosen: Vec<&Document> = wanted.iter().collect();
+    chosen.extend(everything.iter().filter(|d| {
+        !wanted.iter().any(|w| w.id == d.id)
+            && (a.all
                 || categories.contains(&d.category.as_str())
-                || d.tags.iter().any(|t| a.tags.contains(t))
-        })
-        .collect();
+                || d.tags.iter().any(|t| a.tags.contains(t)))
+    }));
     if chosen.is_empty() {
         return Err(Error::input(
             "no document matches this selection",
@@ -300,9 +306,9 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
     };
     let logged = (|| -> anyhow::Result<()> {
         let txn = vault.begin(snap.keys)?;
-        let mut manifest = txn.manifest().clone();
-        manifest.grants.push(record.clone());
-        let mut op = Op::new("grant")
+        let mut root = txn.root().clone();
+        root.grants.push(record.clone());
+        let mut op = Op::new(crate::domain::Action::Grant)
             .documents(record.documents.clone())
             .detail("grant", record.id.clone())
             .detail("to", record.to.clone())
@@ -314,8 +320,8 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
         if let Some(p) = &record.purpose {
             op = op.detail("purpose", p.clone());
         }
-        op.manifest = Some(manifest);
-        txn.commit(op)?;
+        op.root = Some(root);
+        super::print_notices(&txn.commit(op)?.notices);
         Ok(())
     })();
     if let Err(e) = logged {
@@ -388,7 +394,7 @@ struct GrantView<'a> {
 
 pub fn list(ctx: &Ctx, a: GrantsArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
-    let m = vault.read(&ctx.keys)?.manifest;
+    let m = vault.read(&ctx.keys)?.root;
     let now = ctx.now;
     let grants: Vec<&GrantRecord> = m
         .grants
@@ -442,7 +448,7 @@ pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
     let txn = vault.begin(keys)?;
-    let mut m = txn.manifest().clone();
+    let mut m = txn.root().clone();
     let id = ids::resolve(&a.id, m.grants.iter().map(|g| g.id.as_str()))
         .map_err(|e| match e {
             Error::UnknownId(x) => Error::input(
@@ -469,12 +475,12 @@ pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> anyhow::Result<()> {
     }
     g.revoked_at = Some(dates::now());
     let to = g.to.clone();
-    let mut op = Op::new("revoke")
+    let mut op = Op::new(crate::domain::Action::Revoke)
         .documents(g.documents.clone())
         .detail("grant", id.clone())
         .detail("to", to.clone());
-    op.manifest = Some(m);
-    txn.commit(op)?;
+    op.root = Some(m);
+    super::print_notices(&txn.commit(op)?.notices);
     eprintln!(
         "Revoked grant {} (to {}). This is recorded in your access log. A copy already sent or \
          opened cannot be recalled: carnet has no server to take it back. Tell the professional \

@@ -2,10 +2,11 @@
 
 use super::Ctx;
 use crate::args::InitArgs;
+use crate::catalog::Root;
 use crate::error::Error;
 use crate::ids;
 use crate::keys::{self, Unlocked};
-use crate::manifest::{Manifest, Patient};
+use crate::manifest::Patient;
 use crate::nir::Nir;
 use crate::vault::{Config, KeyMode, Vault};
 
@@ -56,7 +57,7 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
         name,
         nir: nir.map(|n| n.as_str().to_string()),
     };
-    let mut manifest = Manifest::new(vault_id, recipients.clone(), patient);
+    let mut manifest = Root::new(vault_id, recipients.clone(), patient);
     let vault = Vault::create(
         dir,
         config,

@@ -10,15 +10,16 @@ use crate::args::LogArgs;
 use crate::dates;
 use crate::error::Error;
 use crate::ids;
-use crate::log::Entry;
+use crate::log::{self, Entry, Logged};
+use crate::vault::{Snapshot, Vault};
 use crate::verify::{self, Report};
 
 #[derive(Serialize)]
 struct EntryView<'a> {
     seq: u64,
     time: String,
-    actor: &'a str,
-    action: &'a str,
+    actor: &'a crate::domain::Actor,
+    action: &'a crate::domain::Action,
     documents: &'a [String],
     details: &'a serde_json::Map<String, serde_json::Value>,
     version: &'a str,
@@ -29,54 +30,54 @@ pub fn run(ctx: &Ctx, a: LogArgs) -> anyhow::Result<()> {
     let until = a.until.as_deref().map(dates::parse_date).transpose()?;
     let vault = ctx.open_vault()?;
     let snap = vault.read(&ctx.keys)?;
-    let mut report = Report::default();
-    let logged = verify::scan_log(&vault, &snap.keys, &snap.ring, &mut report);
-    if let Some(p) = report.problems.first() {
-        return Err(Error::Integrity(format!("{}: {}", p.path, p.message)).into());
-    }
+    let action = a.action.as_deref().map(crate::domain::Action::parse);
+    let tz = jiff::tz::TimeZone::system();
+    let in_dates = |e: &Entry| {
+        let day = e.time.to_zoned_datetime(tz.clone()).date();
+        since.is_none_or(|s| day >= s) && until.is_none_or(|u| day <= u)
+    };
+    let logged = match a.last {
+        Some(n) => read_tail(&vault, &snap, n, |e| {
+            in_dates(e) && action.as_ref().is_none_or(|x| &e.action == x)
+        })?,
+        None => {
+            let mut report = Report::default();
+            let logged = verify::scan_log(&vault, &snap.keys, &snap.ring, &mut report);
+            if let Some(p) = report.problems.first() {
+                return Err(Error::Integrity(format!("{}: {}", p.path, p.message)).into());
+            }
+            logged
+        }
+    };
     if logged.last().map(|l| l.entry.seq) < Some(snap.head.log_seq) {
         return Err(Error::Integrity(
             "the access log ends before the entry head.age names (entries cut off)".into(),
         )
         .into());
     }
-    // Titles by id: the current manifest, then titles recorded when documents were removed.
-    let mut titles: HashMap<&str, &str> = snap
-        .manifest
-        .documents
-        .iter()
-        .map(|d| (d.id.as_str(), d.title.as_str()))
-        .collect();
-    for l in &logged {
-        if let Some(serde_json::Value::Array(ts)) = l.entry.details.get("titles") {
-            for (id, t) in l.entry.documents.iter().zip(ts) {
-                if let Some(t) = t.as_str() {
-                    titles.entry(id.as_str()).or_insert(t);
-                }
-            }
-        }
-    }
     let doc = match &a.doc {
         Some(p) => {
-            let all_ids: Vec<&str> = titles.keys().copied().collect();
-            Some(ids::resolve(p, all_ids)?.to_string())
+            let named: std::collections::BTreeSet<&str> = logged
+                .iter()
+                .flat_map(|l| l.entry.documents.iter().map(String::as_str))
+                .collect();
+            Some(ids::resolve(p, named)?.to_string())
         }
         None => None,
     };
-    let tz = jiff::tz::TimeZone::system();
-    let entries: Vec<&Entry> = logged
+    let mut entries: Vec<&Entry> = logged
         .iter()
         .map(|l| &l.entry)
-        .filter(|e| {
-            let day = e.time.to_zoned_datetime(tz.clone()).date();
-            since.is_none_or(|s| day >= s) && until.is_none_or(|u| day <= u)
-        })
-        .filter(|e| a.action.as_deref().is_none_or(|x| e.action == x))
+        .filter(|e| in_dates(e))
+        .filter(|e| action.as_ref().is_none_or(|x| &e.action == x))
         .filter(|e| {
             doc.as_deref()
                 .is_none_or(|d| e.documents.iter().any(|x| x == d))
         })
         .collect();
+    if let Some(n) = a.last {
+        entries.drain(..entries.len().saturating_sub(n));
+    }
 
     if a.json {
         let views: Vec<EntryView> = entries
@@ -92,6 +93,26 @@ pub fn run(ctx: &Ctx, a: LogArgs) -> anyhow::Result<()> {
             })
             .collect();
         return super::print_json(&views);
+    }
+    // Titles of the documents the table names (three per entry at most), reading only their
+    // shards; documents removed since are named by the titles their `rm` entry recorded.
+    let shown: Vec<String> = entries
+        .iter()
+        .flat_map(|e| e.documents.iter().take(3).cloned())
+        .collect();
+    let current = snap.documents_by_id(&vault, &shown)?;
+    let mut titles: HashMap<&str, &str> = current
+        .values()
+        .map(|d| (d.id.as_str(), d.title.as_str()))
+        .collect();
+    for l in &logged {
+        if let Some(serde_json::Value::Array(ts)) = l.entry.details.get("titles") {
+            for (id, t) in l.entry.documents.iter().zip(ts) {
+                if let Some(t) = t.as_str() {
+                    titles.entry(id.as_str()).or_insert(t);
+                }
+            }
+        }
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for e in entries {
@@ -151,4 +172,47 @@ fn describe(e: &Entry, titles: &HashMap<&str, &str>) -> String {
         }
     }
     s
+}
+
+/// The end of the log: whole segments read backwards until `n` entries pass `keep` (or the log
+/// begins), authenticated and checked to chain to each other and to the head. The cost depends
+/// on `n`, not on the length of the log; `carnet verify` checks the whole chain.
+fn read_tail(
+    vault: &Vault,
+    snap: &Snapshot,
+    n: usize,
+    keep: impl Fn(&Entry) -> bool,
+) -> anyhow::Result<Vec<Logged>> {
+    let (segs, _) = log::list_segments(&vault.dir)?;
+    let mut out: Vec<Logged> = Vec::new();
+    let mut kept = 0;
+    for &s in segs.iter().rev() {
+        if kept >= n && !out.is_empty() {
+            break;
+        }
+        let mut seg = log::read_segment(&vault.dir, s, &snap.keys, &snap.ring)?;
+        kept += seg.iter().filter(|l| keep(&l.entry)).count();
+        seg.append(&mut out);
+        out = seg;
+    }
+    for w in out.windows(2) {
+        if w[1].entry.seq != w[0].entry.seq + 1 || w[1].entry.prev != w[0].hash {
+            return Err(Error::Integrity(format!(
+                "the access log is broken after entry {} (run `carnet verify`)",
+                w[0].entry.seq
+            ))
+            .into());
+        }
+    }
+    let ends_at_head = out
+        .iter()
+        .any(|l| l.entry.seq == snap.head.log_seq && l.hash == snap.head.log_hash);
+    if !ends_at_head {
+        return Err(Error::Integrity(
+            "the access log does not reach the entry head.age names (entries cut off or replaced)"
+                .into(),
+        )
+        .into());
+    }
+    Ok(out)
 }

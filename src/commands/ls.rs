@@ -53,11 +53,11 @@ pub fn run(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
     let until = a.until.as_deref().map(dates::parse_date).transpose()?;
     let needle = a.search.as_deref().map(str::to_lowercase);
     let vault = ctx.open_vault()?;
-    let manifest = vault.read(&ctx.keys)?.manifest;
+    let all = vault.read(&ctx.keys)?.sorted_documents(&vault)?;
+    let total = all.len();
 
-    let docs: Vec<&Document> = manifest
-        .sorted()
-        .into_iter()
+    let docs: Vec<&Document> = all
+        .iter()
         .filter(|d| cat.is_none_or(|c| d.category == c))
         .filter(|d| since.is_none_or(|s| d.date >= s))
         .filter(|d| until.is_none_or(|u| d.date <= u))
@@ -77,7 +77,7 @@ pub fn run(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
     if docs.is_empty() {
         eprintln!(
             "no documents{}",
-            if manifest.documents.is_empty() {
+            if total == 0 {
                 " yet: add some with `carnet add FILE`"
             } else {
                 " match"

@@ -159,6 +159,13 @@ fn report(err: &anyhow::Error) -> Exit {
     carnet_err.map_or(Exit::Failure, Error::exit)
 }
 
+/// Prints what a command should tell besides its result (`note: …`, `warning: …`) on stderr.
+pub fn print_notices(notices: &[crate::vault::Notice]) {
+    for n in notices {
+        eprintln!("{}", crate::ui::clean(&n.to_string()));
+    }
+}
+
 /// Writes `value` as pretty JSON and a newline to stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();

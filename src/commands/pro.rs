@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::args::{JsonArg, ProAddArgs, ProCommand, ProWho};
+use crate::domain::Action;
 use crate::error::Error;
 use crate::pro::{self, Card, Professional};
 use crate::vault::Op;
@@ -17,9 +18,9 @@ pub fn run(ctx: &Ctx, cmd: ProCommand) -> anyhow::Result<()> {
     match cmd {
         ProCommand::Add(a) => add(ctx, a),
         ProCommand::Ls(a) => ls(ctx, a),
-        ProCommand::Rm(w) => change(ctx, w, "pro-rm"),
-        ProCommand::Block(w) => change(ctx, w, "pro-block"),
-        ProCommand::Unblock(w) => change(ctx, w, "pro-unblock"),
+        ProCommand::Rm(w) => change(ctx, w, Action::ProRm),
+        ProCommand::Block(w) => change(ctx, w, Action::ProBlock),
+        ProCommand::Unblock(w) => change(ctx, w, Action::ProUnblock),
     }
 }
 
@@ -87,7 +88,7 @@ fn add(ctx: &Ctx, a: ProAddArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
     let txn = vault.begin(keys)?;
-    let mut m = txn.manifest().clone();
+    let mut m = txn.root().clone();
     if let Some(p) = m.professionals.iter().find(|p| p.recipient == recipient) {
         return Err(Error::input(
             format!("this key is already in your directory as {}", p.handle),
@@ -147,14 +148,14 @@ fn add(ctx: &Ctx, a: ProAddArgs) -> anyhow::Result<()> {
         added_at: crate::dates::now(),
     };
     m.professionals.push(p.clone());
-    let mut op = Op::new("pro-add")
+    let mut op = Op::new(Action::ProAdd)
         .detail("handle", handle.clone())
         .detail("name", p.name.clone());
     if let Some(id) = p.identifier() {
         op = op.detail("identifier", id);
     }
-    op.manifest = Some(m);
-    txn.commit(op)?;
+    op.root = Some(m);
+    super::print_notices(&txn.commit(op)?.notices);
     if a.json {
         return super::print_json(&p);
     }
@@ -178,7 +179,7 @@ struct ProView<'a> {
 
 fn ls(ctx: &Ctx, a: JsonArg) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
-    let m = vault.read(&ctx.keys)?.manifest;
+    let m = vault.read(&ctx.keys)?.root;
     if a.json {
         let views: Vec<ProView> = m
             .professionals
@@ -218,11 +219,11 @@ fn ls(ctx: &Ctx, a: JsonArg) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn change(ctx: &Ctx, w: ProWho, action: &str) -> anyhow::Result<()> {
+fn change(ctx: &Ctx, w: ProWho, action: Action) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
     let txn = vault.begin(keys)?;
-    let mut m = txn.manifest().clone();
+    let mut m = txn.root().clone();
     let handle = m.professional(&w.who)?.handle.clone();
     let idx = m
         .professionals
@@ -230,11 +231,11 @@ fn change(ctx: &Ctx, w: ProWho, action: &str) -> anyhow::Result<()> {
         .position(|p| p.handle == handle)
         .unwrap_or_default();
     let msg = match action {
-        "pro-rm" => {
+        Action::ProRm => {
             m.professionals.remove(idx);
             format!("Removed {handle} from your directory (grants already issued stay in your log)")
         }
-        "pro-block" => {
+        Action::ProBlock => {
             if m.professionals[idx].blocked {
                 eprintln!("{handle} is already blocked");
                 return Ok(());
@@ -254,8 +255,8 @@ fn change(ctx: &Ctx, w: ProWho, action: &str) -> anyhow::Result<()> {
         }
     };
     let mut op = Op::new(action).detail("handle", handle);
-    op.manifest = Some(m);
-    txn.commit(op)?;
+    op.root = Some(m);
+    super::print_notices(&txn.commit(op)?.notices);
     eprintln!("{msg}");
     Ok(())
 }

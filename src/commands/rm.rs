@@ -11,22 +11,20 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     let snap = vault.read(&ctx.keys)?;
     let mut targets: Vec<String> = Vec::new();
     for p in &a.ids {
-        let id = snap.manifest.resolve(p)?;
-        if !targets.contains(&id) {
-            targets.push(id);
+        let d = snap.resolve(&vault, p)?;
+        if !a.yes {
+            eprintln!(
+                "  {}  {}  {}",
+                ids::short(&d.id),
+                d.date,
+                crate::ui::clean(&d.title)
+            );
+        }
+        if !targets.contains(&d.id) {
+            targets.push(d.id);
         }
     }
     if !a.yes {
-        for id in &targets {
-            if let Some(d) = snap.manifest.get(id) {
-                eprintln!(
-                    "  {}  {}  {}",
-                    ids::short(id),
-                    d.date,
-                    crate::ui::clean(&d.title)
-                );
-            }
-        }
         let question = format!("Remove {} document(s) from the vault?", targets.len());
         match crate::ui::confirm(&question) {
             Some(true) => {}
@@ -46,27 +44,22 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
 
     // Re-read under the lock: another command may have changed the vault meanwhile.
     let txn = vault.begin(snap.keys)?;
-    let mut manifest = txn.manifest().clone();
-    let mut removed = Vec::new();
-    manifest.documents.retain(|d| {
-        if targets.contains(&d.id) {
-            removed.push(d.clone());
-            false
-        } else {
-            true
-        }
-    });
+    let found = txn.snap.documents_by_id(&vault, &targets)?;
+    let removed: Vec<_> = targets
+        .iter()
+        .filter_map(|id| found.get(id).cloned())
+        .collect();
     if removed.is_empty() {
         return Err(Error::UnknownId(a.ids.join(" ")).into());
     }
     // Titles go into the (encrypted) log so that its history stays readable after removal.
     let titles: Vec<String> = removed.iter().map(|d| d.title.clone()).collect();
-    let mut op = Op::new("rm")
+    let mut op = Op::new(crate::domain::Action::Rm)
         .documents(removed.iter().map(|d| d.id.clone()).collect())
         .detail("titles", titles);
-    op.manifest = Some(manifest);
+    op.delete = removed.iter().map(|d| d.id.clone()).collect();
     op.remove = removed.iter().map(|d| d.object.clone()).collect();
-    txn.commit(op)?;
+    super::print_notices(&txn.commit(op)?.notices);
     for d in &removed {
         crate::outln!(
             "removed {}  {}",

@@ -13,17 +13,19 @@ use crate::vault::Op;
 pub fn run(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let snap = vault.read(&ctx.keys)?;
-    let id = snap.manifest.resolve(&a.id)?;
-    let (_, snap) = vault.begin(snap.keys)?.commit(
-        Op::new("view")
+    let id = snap.resolve(&vault, &a.id)?.id;
+    let done = vault.begin(snap.keys)?.commit(
+        Op::new(crate::domain::Action::View)
             .documents(vec![id.clone()])
             .detail("what", "metadata"),
     )?;
-    let Some(d) = snap.manifest.get(&id) else {
+    super::print_notices(&done.notices);
+    let snap = done.snap;
+    let Some(d) = snap.document(&vault, &id)? else {
         return Err(crate::error::Error::UnknownId(a.id).into());
     };
     if a.json {
-        return super::print_json(&DocView::from(d));
+        return super::print_json(&DocView::from(&d));
     }
     let label = category::find(&d.category).map_or("", |c| c.label);
     let mut out = std::io::stdout().lock();

@@ -41,14 +41,15 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     if report.ok {
         // Only a sound vault gets a `verify` entry: appending to a broken log would hide where
         // it broke. The report is out first, so a read-only vault still shows its result.
-        let op = Op::new("verify")
+        let op = Op::new(crate::domain::Action::Verify)
             .detail("deep", a.deep)
             .detail("documents", report.documents)
             .detail("log_entries", report.log_entries);
-        vault
+        let done = vault
             .begin(keys)
             .and_then(|t| t.commit(op))
             .context("the vault is sound, but the check could not be recorded in the access log")?;
+        super::print_notices(&done.notices);
     }
     if !report.ok {
         return Err(Error::VerifyFailed(report.problems.len()).into());

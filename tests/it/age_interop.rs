@@ -69,20 +69,38 @@ fn age_cli_decrypts_an_object_with_the_external_identity_file() {
         "object decrypted by the age CLI",
     );
 
-    // The metadata is recoverable the same way: the manifest is an age file too.
-    let out = Command::new(&age)
-        .args(["-d", "-i", s(&key), s(&v.dir.join("manifest.age"))])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "age -d manifest: {}",
-        text(&out.stderr)
+    // The metadata is recoverable the same way, as FORMAT.md tells: the manifest is an age
+    // file naming the shard objects, and the document shard, an age file too, names the
+    // document and its object.
+    let age_d = |file: &Path| -> serde_json::Value {
+        let out = Command::new(&age)
+            .args(["-d", "-i", s(&key), s(file)])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "age -d {}: {}",
+            file.display(),
+            text(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("age -d gives JSON")
+    };
+    let root = age_d(&v.dir.join("manifest.age"));
+    let shards = root["shards"]["documents"].as_object().unwrap();
+    assert_eq!(shards.len(), 1);
+    let shard_obj = shards.values().next().unwrap()["object"].as_str().unwrap();
+    let shard = age_d(
+        &v.dir
+            .join("objects")
+            .join(&shard_obj[..2])
+            .join(format!("{shard_obj}.age")),
     );
-    assert!(
-        text(&out.stdout).contains("IRM-interop-externe"),
-        "the manifest decrypted by age should name the document"
+    let doc = &shard["documents"][0];
+    assert_eq!(
+        doc["title"], "IRM-interop-externe",
+        "the document shard decrypted by age should name the document"
     );
+    assert!(obj.ends_with(format!("{}.age", doc["object"].as_str().unwrap())));
 }
 
 /// Runs `age -d -i IDENTITY -o OUT OBJ` on a pseudo-terminal (the Go CLI reads passphrases only

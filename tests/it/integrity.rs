@@ -316,13 +316,15 @@ fn flip_config_field(v: &Vault, needle: &str) {
 #[test]
 fn flipped_config_format_is_detected() {
     let (v, _) = vault_with_docs();
-    flip_config_field(&v, "format = ");
-    assert!(
-        fs::read_to_string(v.path("carnet.toml"))
-            .unwrap()
-            .contains("format = 0")
-    );
-    assert_refused(&v.verify(), "carnet.toml");
+    // Claiming an older format (a downgrade), or one that never existed.
+    for claim in ["format = 1", "format = 0"] {
+        let c = v.copy();
+        let p = c.path("carnet.toml");
+        let text = fs::read_to_string(&p).unwrap();
+        assert!(text.contains("format = 2"));
+        fs::write(&p, text.replace("format = 2", claim)).unwrap();
+        assert_refused(&c.verify(), "carnet.toml");
+    }
 }
 
 #[test]
@@ -596,24 +598,37 @@ fn entries_made_with_only_the_public_key_are_detected() {
     .unwrap();
     expect_detected(&c, "head.age");
 
-    // (d) A forged manifest listing one more document, with its object.
+    // (d) A forged manifest naming one more document shard, with its shard and object.
     let c = v.copy();
     let object = random_id();
-    let plain = b"Faux\n";
-    let cipher = c.encrypt_to_recipient(plain);
-    fs::create_dir_all(c.path(&format!("objects/{}", &object[..2]))).unwrap();
-    fs::write(
-        c.path(&format!("objects/{}/{object}.age", &object[..2])),
-        &cipher,
-    )
-    .unwrap();
+    let cipher = c.encrypt_to_recipient(b"Faux\n");
+    let put = |id: &str, bytes: &[u8]| {
+        fs::create_dir_all(c.path(&format!("objects/{}", &id[..2]))).unwrap();
+        fs::write(c.path(&format!("objects/{}/{id}.age", &id[..2])), bytes).unwrap();
+    };
+    put(&object, &cipher);
     let mut m: Value = serde_json::from_slice(&v.decrypt("manifest.age")).unwrap();
-    let mut d = m["documents"][0].clone();
-    d["id"] = random_id().into();
+    let (key, real) = {
+        let t = m["shards"]["documents"].as_object().unwrap();
+        let (k, r) = t.iter().next().unwrap();
+        (k.clone(), r["object"].as_str().unwrap().to_string())
+    };
+    let rel = format!("objects/{}/{real}.age", &real[..2]);
+    let mut shard: Value = serde_json::from_slice(&v.decrypt(&rel)).unwrap();
+    let mut d = shard["documents"][0].clone();
+    d["id"] = format!("{key}{}", &random_id()[2..]).into();
     d["object"] = object.clone().into();
     d["object_size"] = cipher.len().into();
     d["object_blake3"] = blake3::hash(&cipher).to_hex().to_string().into();
-    m["documents"].as_array_mut().unwrap().push(d);
+    shard["documents"].as_array_mut().unwrap().push(d);
+    let shard_cipher = c.encrypt_to_recipient(shard.to_string().as_bytes());
+    let shard_id = random_id();
+    put(&shard_id, &shard_cipher);
+    let count = shard["documents"].as_array().unwrap().len();
+    m["shards"]["documents"][&key] = serde_json::json!({
+        "object": shard_id, "size": shard_cipher.len(),
+        "blake3": blake3::hash(&shard_cipher).to_hex().to_string(), "count": count,
+    });
     fs::write(
         c.path("manifest.age"),
         c.encrypt_to_recipient(m.to_string().as_bytes()),
@@ -802,7 +817,9 @@ fn two_segment_log_tampering_is_detected() {
     let moved = s0.pop().unwrap();
     c.write_segment_lines(SEG0, &s0);
     c.edit_segment(SEG1, |l| l.insert(0, moved));
-    expect_detected(&c, &format!("{SEG1} entry 1"));
+    // The chain still holds; what gives it away is a short segment before the last one.
+    expect_detected(&c, SEG0);
+    expect_detected(&c, "holds 255 entries");
     // The two segments swapped.
     let c = v.copy();
     fs::rename(c.path(SEG0), c.path("log/tmp")).unwrap();

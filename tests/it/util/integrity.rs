@@ -14,7 +14,12 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 
 use serde_json::Value;
+
+#[path = "../util/shared.rs"]
+#[allow(dead_code)]
+mod shared;
 use sha2::{Digest, Sha256};
+use shared::{is_document_object as shard_free, shard_objects as shard_objects_of};
 
 pub use super::{EXIT_INTEGRITY, KeyMode, Out, TestCommand, copy_dir, flip_middle, replace_dir};
 
@@ -165,12 +170,21 @@ impl Vault {
         super::files(&self.dir).into_keys().collect()
     }
 
-    /// The objects on disk, relative (`objects/xx/ID.age`).
+    /// The document objects on disk, relative (`objects/xx/ID.age`), leaving out the metadata
+    /// shards.
     pub fn objects(&self) -> Vec<String> {
+        let shards = self.shard_objects();
         self.files()
             .into_iter()
-            .filter(|f| f.starts_with("objects/"))
+            .filter(|f| f.starts_with("objects/") && shard_free(f, &shards))
             .collect()
+    }
+
+    /// The objects holding the metadata shards (format 2), as the key reads them.
+    pub fn shard_objects(&self) -> std::collections::BTreeSet<String> {
+        let pass = (self.mode == KeyMode::Passphrase).then_some(PASSPHRASE);
+        let key = (self.mode == KeyMode::External).then_some(self.key_file.as_path());
+        shard_objects_of(&self.dir, pass, key).unwrap_or_default()
     }
 
     /// The log segments on disk, relative (`log/NNNNNNNN.age`).

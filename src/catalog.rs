@@ -1,0 +1,558 @@
+//! Format 2 metadata: the root record (`manifest.age`) and the write-once shards it names.
+//!
+//! A lifetime record holds 100,000 documents; rewriting all their metadata for every change
+//! (format 1) costs seconds and tens of megabytes. Format 2 splits it:
+//! - **document shards**: the documents whose id starts with the same two hex characters (256
+//!   shards at most), so a document is found from the first characters a user types;
+//! - **digest shards**: plaintext SHA-256 → document id, grouped by a keyed hash of the digest
+//!   (HMAC under the vault's MAC key, so which shard changes tells an observer nothing about the
+//!   content), so a duplicate is found without reading every shard;
+//! - **the root**: patient, recipients, professionals, grants, and for each shard the object
+//!   that holds it with its size and ciphertext BLAKE3.
+//!
+//! Shards are stored as ordinary objects (`objects/xx/ID.age`, random ids) and are never
+//! modified in place: a change writes a new shard object and a new root naming it, then removes
+//! the old object, exactly like a document's object. Crash recovery, keyless indexing, backups
+//! and mirrors therefore treat them like any other object. The head authenticates the root's
+//! SHA-256 and the root authenticates every shard by its BLAKE3, so a flipped byte, an older
+//! copy, a shard from another vault or a dropped shard is detected.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto;
+use crate::error::Error;
+use crate::keyring::Keyring;
+use crate::keys::Unlocked;
+use crate::manifest::{Document, GrantRecord, Manifest, Patient};
+use crate::vault::{Snapshot, Vault};
+
+/// Hex characters of a shard key: 256 shards, a few hundred documents each at 100,000.
+pub const SHARD_KEY_LEN: usize = 2;
+/// A shard is the metadata of a few hundred documents; this bounds a hostile one.
+const MAX_SHARD: u64 = 256 << 20;
+const DIGEST_DOMAIN: &str = "carnet digest shard v2";
+
+/// Where a shard lives and what it must hash to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ShardRef {
+    /// The object (under `objects/`) holding the sealed shard.
+    pub object: String,
+    /// Size and BLAKE3 of the object file (the ciphertext).
+    pub size: u64,
+    pub blake3: String,
+    /// Entries in the shard: lets `ls` and `verify` count without reading it.
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Shards {
+    #[serde(default)]
+    pub documents: BTreeMap<String, ShardRef>,
+    #[serde(default)]
+    pub digests: BTreeMap<String, ShardRef>,
+}
+
+/// The kinds of shard: which of `documents` / `digests` a shard file fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShardKind {
+    Documents,
+    Digests,
+}
+
+impl ShardKind {
+    fn label(self) -> &'static str {
+        match self {
+            ShardKind::Documents => "documents",
+            ShardKind::Digests => "digests",
+        }
+    }
+}
+
+/// The decrypted content of a format-2 `manifest.age`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Root {
+    pub format: u32,
+    pub vault_id: String,
+    /// Incremented by every change of the metadata.
+    pub generation: u64,
+    #[serde(default)]
+    pub patient: Patient,
+    /// A copy of the config's recipients: a swapped plaintext config is detected against it.
+    pub recipients: Vec<String>,
+    #[serde(default)]
+    pub professionals: Vec<crate::pro::Professional>,
+    #[serde(default)]
+    pub grants: Vec<GrantRecord>,
+    #[serde(default)]
+    pub shards: Shards,
+}
+
+impl Root {
+    pub fn new(vault_id: String, recipients: Vec<String>, patient: Patient) -> Root {
+        Root {
+            format: crate::FORMAT_VERSION,
+            vault_id,
+            generation: 0,
+            patient,
+            recipients,
+            professionals: Vec::new(),
+            grants: Vec::new(),
+            shards: Shards::default(),
+        }
+    }
+
+    /// The root of a format-1 manifest, before its documents are sharded.
+    pub fn from_v1(m: &Manifest) -> Root {
+        Root {
+            format: crate::FORMAT_VERSION,
+            vault_id: m.vault_id.clone(),
+            generation: m.generation,
+            patient: m.patient.clone(),
+            recipients: m.recipients.clone(),
+            professionals: m.professionals.clone(),
+            grants: m.grants.clone(),
+            shards: Shards::default(),
+        }
+    }
+
+    pub fn document_count(&self) -> usize {
+        self.shards.documents.values().map(|s| s.count).sum()
+    }
+
+    /// Every object the metadata itself occupies.
+    pub fn shard_objects(&self) -> impl Iterator<Item = &ShardRef> {
+        self.shards
+            .documents
+            .values()
+            .chain(self.shards.digests.values())
+    }
+
+    /// Finds a professional by handle, RPPS or ADELI number.
+    pub fn professional(&self, who: &str) -> Result<&crate::pro::Professional, Error> {
+        self.professionals
+            .iter()
+            .find(|p| p.is(who))
+            .ok_or_else(|| {
+                Error::input(
+                    format!("no professional {who:?} in your directory"),
+                    "list them with `carnet pro ls`, or add one with `carnet pro add --card FILE`",
+                )
+            })
+    }
+}
+
+/// One shard as stored: self-describing, so a shard moved between vaults or between keys is
+/// refused even before its hash is compared.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Shard {
+    pub format: u32,
+    pub vault_id: String,
+    pub kind: ShardKind,
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<Document>,
+    /// Plaintext SHA-256 → document id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub digests: BTreeMap<String, String>,
+}
+
+/// The document shard of an id (or of a typed prefix of one).
+pub fn doc_key(id: &str) -> &str {
+    &id[..SHARD_KEY_LEN.min(id.len())]
+}
+
+/// The digest shard of a plaintext SHA-256: keyed, so its name leaks nothing about content.
+pub fn digest_key(ring: &Keyring, sha256: &str) -> String {
+    hex::encode(&ring.mac(DIGEST_DOMAIN, sha256.as_bytes())[..SHARD_KEY_LEN / 2])
+}
+
+fn is_key(s: &str) -> bool {
+    s.len() == SHARD_KEY_LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Checks that the root's shard table is well formed (keys, object ids): it names files to read.
+pub fn check_root(root: &Root, path: &str) -> Result<(), Error> {
+    for (kind, table) in [
+        (ShardKind::Documents, &root.shards.documents),
+        (ShardKind::Digests, &root.shards.digests),
+    ] {
+        for (key, r) in table {
+            if !is_key(key) || !crate::ids::is_full_id(&r.object) {
+                return Err(Error::Integrity(format!(
+                    "{path} names an invalid {} shard {:?}",
+                    kind.label(),
+                    crate::ui::clean(key)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads one shard, checking the object against the root before decrypting it and the content
+/// after (vault, kind, key, every id in its place).
+pub fn read_shard(
+    vault: &Vault,
+    keys: &Unlocked,
+    kind: ShardKind,
+    key: &str,
+    r: &ShardRef,
+) -> Result<Shard, Error> {
+    let path = vault.object_path(&r.object);
+    let bad = |why: String| {
+        Error::Integrity(format!(
+            "{} ({} shard {key}): {why}",
+            path.display(),
+            kind.label()
+        ))
+    };
+    let bytes = crate::fsutil::read_limited(&path, crypto::max_sealed_len(MAX_SHARD)).map_err(
+        |e| match e.kind() {
+            std::io::ErrorKind::NotFound => bad("missing".into()),
+            _ => bad(format!("cannot read it: {e}")),
+        },
+    )?;
+    if bytes.len() as u64 != r.size || blake3::hash(&bytes).to_hex().as_str() != r.blake3 {
+        return Err(bad(
+            "not the shard the manifest names (altered, an older copy, or from another vault)"
+                .into(),
+        ));
+    }
+    let plain = zeroize::Zeroizing::new(
+        crypto::open_bytes(&bytes, keys.as_dyn(), MAX_SHARD).map_err(|e| bad(e.to_string()))?,
+    );
+    let shard: Shard =
+        serde_json::from_slice(&plain).map_err(|e| bad(format!("unreadable: {e}")))?;
+    if shard.vault_id != vault.config.vault_id || shard.kind != kind || shard.key != key {
+        return Err(bad("belongs elsewhere (another vault or shard)".into()));
+    }
+    match kind {
+        ShardKind::Documents => {
+            if shard.documents.len() != r.count {
+                return Err(bad("its document count is not the manifest's".into()));
+            }
+            for d in &shard.documents {
+                if !crate::ids::is_full_id(&d.id)
+                    || !crate::ids::is_full_id(&d.object)
+                    || doc_key(&d.id) != key
+                {
+                    return Err(bad(format!(
+                        "names an invalid id {:?}",
+                        crate::ui::clean(&d.id)
+                    )));
+                }
+            }
+        }
+        ShardKind::Digests => {
+            if shard.digests.len() != r.count {
+                return Err(bad("its entry count is not the manifest's".into()));
+            }
+            if shard.digests.values().any(|id| !crate::ids::is_full_id(id)) {
+                return Err(bad("names an invalid id".into()));
+            }
+        }
+    }
+    Ok(shard)
+}
+
+impl Snapshot {
+    /// Every document, in no particular order. Reads every shard: for listings and checks.
+    pub fn documents(&self, vault: &Vault) -> Result<Vec<Document>, Error> {
+        if let Some(docs) = &self.legacy {
+            return Ok(docs.clone());
+        }
+        let mut out = Vec::with_capacity(self.root.document_count());
+        for (key, r) in &self.root.shards.documents {
+            out.extend(read_shard(vault, &self.keys, ShardKind::Documents, key, r)?.documents);
+        }
+        Ok(out)
+    }
+
+    /// Documents sorted by date, then by when they were added.
+    pub fn sorted_documents(&self, vault: &Vault) -> Result<Vec<Document>, Error> {
+        let mut v = self.documents(vault)?;
+        v.sort_by_key(|d| (d.date, d.added_at));
+        Ok(v)
+    }
+
+    pub fn document_count(&self) -> usize {
+        match &self.legacy {
+            Some(d) => d.len(),
+            None => self.root.document_count(),
+        }
+    }
+
+    /// The documents of the shard that `key` (two hex characters) selects.
+    fn shard_documents(&self, vault: &Vault, key: &str) -> Result<Vec<Document>, Error> {
+        if let Some(docs) = &self.legacy {
+            return Ok(docs
+                .iter()
+                .filter(|d| d.id.starts_with(key))
+                .cloned()
+                .collect());
+        }
+        match self.root.shards.documents.get(key) {
+            Some(r) => Ok(read_shard(vault, &self.keys, ShardKind::Documents, key, r)?.documents),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Resolves a typed id prefix to a document, reading only the shard the prefix selects.
+    pub fn resolve(&self, vault: &Vault, prefix: &str) -> Result<Document, Error> {
+        let p = prefix.trim().to_ascii_lowercase();
+        let docs = if p.len() >= SHARD_KEY_LEN && is_key(&p[..SHARD_KEY_LEN]) {
+            self.shard_documents(vault, &p[..SHARD_KEY_LEN])?
+        } else {
+            Vec::new()
+        };
+        let id = crate::ids::resolve(prefix, docs.iter().map(|d| d.id.as_str()))?.to_string();
+        docs.into_iter()
+            .find(|d| d.id == id)
+            .ok_or(Error::UnknownId(id))
+    }
+
+    /// The document with this full id, if any.
+    pub fn document(&self, vault: &Vault, id: &str) -> Result<Option<Document>, Error> {
+        if !crate::ids::is_full_id(id) {
+            return Ok(None);
+        }
+        Ok(self
+            .shard_documents(vault, doc_key(id))?
+            .into_iter()
+            .find(|d| d.id == id))
+    }
+
+    /// The documents with these full ids (missing ones are skipped), reading each shard once.
+    pub fn documents_by_id(
+        &self,
+        vault: &Vault,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, Document>, Error> {
+        let keys: BTreeSet<&str> = ids
+            .iter()
+            .filter(|i| crate::ids::is_full_id(i))
+            .map(|i| doc_key(i))
+            .collect();
+        let wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut out = BTreeMap::new();
+        for k in keys {
+            for d in self.shard_documents(vault, k)? {
+                if wanted.contains(d.id.as_str()) {
+                    out.insert(d.id.clone(), d);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every plaintext SHA-256 in the vault and its document: for large imports, which would
+    /// otherwise read a digest shard per file.
+    pub fn digests(&self, vault: &Vault) -> Result<HashMap<String, String>, Error> {
+        if let Some(docs) = &self.legacy {
+            return Ok(docs
+                .iter()
+                .map(|d| (d.sha256.clone(), d.id.clone()))
+                .collect());
+        }
+        let mut out = HashMap::new();
+        for (key, r) in &self.root.shards.digests {
+            out.extend(read_shard(vault, &self.keys, ShardKind::Digests, key, r)?.digests);
+        }
+        Ok(out)
+    }
+
+    /// The document holding this plaintext, found through its digest shard.
+    pub fn find_by_sha256(&self, vault: &Vault, sha256: &str) -> Result<Option<Document>, Error> {
+        if let Some(docs) = &self.legacy {
+            return Ok(docs.iter().find(|d| d.sha256 == sha256).cloned());
+        }
+        let key = digest_key(&self.ring, sha256);
+        let Some(r) = self.root.shards.digests.get(&key) else {
+            return Ok(None);
+        };
+        let shard = read_shard(vault, &self.keys, ShardKind::Digests, &key, r)?;
+        match shard.digests.get(sha256) {
+            Some(id) => self.document(vault, id),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A new shard object sealed in `tmp/`, ready to be renamed into `objects/`.
+pub struct SealedShard {
+    pub tmp: tempfile::TempPath,
+    pub reference: ShardRef,
+}
+
+fn seal_shard(
+    vault: &Vault,
+    shard: &Shard,
+    count: usize,
+    recipients: &[age::x25519::Recipient],
+) -> anyhow::Result<SealedShard> {
+    let json = zeroize::Zeroizing::new(serde_json::to_vec(shard).context("cannot encode a shard")?);
+    let sealed = crypto::seal_bytes(&json, recipients).context("cannot encrypt a shard")?;
+    let mut tmp = crate::fsutil::private_tempfile(&vault.tmp_dir())
+        .with_context(|| format!("cannot write in {}", vault.tmp_dir().display()))?;
+    tmp.write_all(&sealed)
+        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    Ok(SealedShard {
+        tmp: tmp.into_temp_path(),
+        reference: ShardRef {
+            object: crate::ids::random_id(),
+            size: sealed.len() as u64,
+            blake3: blake3::hash(&sealed).to_hex().to_string(),
+            count,
+        },
+    })
+}
+
+/// What a change does to the metadata: the new root, the shard objects to add, and the shard
+/// objects it replaces (removed once the new root is committed).
+pub struct Plan {
+    pub root: Root,
+    pub added: Vec<SealedShard>,
+    pub removed: Vec<String>,
+}
+
+/// Applies `put` (insert or replace by id) and `delete` (by id) to the shards they touch,
+/// starting from `root` (the current one, possibly with edited professionals and grants).
+/// Reads and rewrites only the shards concerned: the cost does not grow with the record.
+pub fn plan(
+    vault: &Vault,
+    snap: &Snapshot,
+    mut root: Root,
+    put: &[Document],
+    delete: &[String],
+    recipients: &[age::x25519::Recipient],
+) -> anyhow::Result<Plan> {
+    let mut doc_shards: BTreeMap<String, Vec<Document>> = BTreeMap::new();
+    let mut load_docs = |key: &str| -> Result<(), Error> {
+        if !doc_shards.contains_key(key) {
+            let docs = snap.shard_documents(vault, key)?;
+            doc_shards.insert(key.to_string(), docs);
+        }
+        Ok(())
+    };
+    for id in delete.iter().chain(put.iter().map(|d| &d.id)) {
+        if !crate::ids::is_full_id(id) {
+            return Err(Error::Integrity(format!("invalid document id {id:?}")).into());
+        }
+        load_docs(doc_key(id))?;
+    }
+    // Digest changes: (sha256, Some(id)) to set, (sha256, None) to clear.
+    let mut digest_edits: Vec<(String, Option<String>)> = Vec::new();
+    for id in delete {
+        let docs = doc_shards.get_mut(doc_key(id)).map(std::mem::take);
+        let Some(docs) = docs else { continue };
+        let (gone, kept): (Vec<Document>, Vec<Document>) =
+            docs.into_iter().partition(|d| &d.id == id);
+        digest_edits.extend(gone.into_iter().map(|d| (d.sha256, None)));
+        doc_shards.insert(doc_key(id).to_string(), kept);
+    }
+    for d in put {
+        let docs = doc_shards.entry(doc_key(&d.id).to_string()).or_default();
+        if let Some(old) = docs.iter_mut().find(|x| x.id == d.id) {
+            if old.sha256 != d.sha256 {
+                digest_edits.push((old.sha256.clone(), None));
+            }
+            *old = d.clone();
+        } else {
+            docs.push(d.clone());
+        }
+        digest_edits.push((d.sha256.clone(), Some(d.id.clone())));
+    }
+
+    let mut added = Vec::new();
+    let mut removed = Vec::new();
+    let vault_id = vault.config.vault_id.clone();
+    for (key, mut docs) in doc_shards {
+        docs.sort_by(|a, b| a.id.cmp(&b.id));
+        if let Some(old) = root.shards.documents.remove(&key) {
+            removed.push(old.object);
+        }
+        if docs.is_empty() {
+            continue;
+        }
+        let count = docs.len();
+        let shard = Shard {
+            format: crate::FORMAT_VERSION,
+            vault_id: vault_id.clone(),
+            kind: ShardKind::Documents,
+            key: key.clone(),
+            documents: docs,
+            digests: BTreeMap::new(),
+        };
+        let s = seal_shard(vault, &shard, count, recipients)?;
+        root.shards.documents.insert(key, s.reference.clone());
+        added.push(s);
+    }
+
+    let mut digest_shards: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (sha, id) in digest_edits {
+        let key = digest_key(&snap.ring, &sha);
+        if !digest_shards.contains_key(&key) {
+            let current = match (snap.legacy.is_some(), root.shards.digests.get(&key)) {
+                (false, Some(r)) => {
+                    read_shard(vault, &snap.keys, ShardKind::Digests, &key, r)?.digests
+                }
+                _ => BTreeMap::new(),
+            };
+            digest_shards.insert(key.clone(), current);
+        }
+        let map = digest_shards.get_mut(&key).expect("inserted above");
+        match id {
+            Some(id) => {
+                map.insert(sha, id);
+            }
+            None => {
+                map.remove(&sha);
+            }
+        }
+    }
+    for (key, digests) in digest_shards {
+        if let Some(old) = root.shards.digests.remove(&key) {
+            removed.push(old.object);
+        }
+        if digests.is_empty() {
+            continue;
+        }
+        let count = digests.len();
+        let shard = Shard {
+            format: crate::FORMAT_VERSION,
+            vault_id: vault_id.clone(),
+            kind: ShardKind::Digests,
+            key: key.clone(),
+            documents: Vec::new(),
+            digests,
+        };
+        let s = seal_shard(vault, &shard, count, recipients)?;
+        root.shards.digests.insert(key, s.reference.clone());
+        added.push(s);
+    }
+    root.format = crate::FORMAT_VERSION;
+    Ok(Plan {
+        root,
+        added,
+        removed,
+    })
+}
+
+/// Builds every shard of a format-1 manifest's documents at once (the upgrade).
+pub fn plan_upgrade(
+    vault: &Vault,
+    snap: &Snapshot,
+    recipients: &[age::x25519::Recipient],
+) -> anyhow::Result<Plan> {
+    let docs = snap.legacy.clone().unwrap_or_default();
+    let mut root = snap.root.clone();
+    root.shards = Shards::default();
+    // Each shard starts as the format-1 documents it holds and every document is put back:
+    // the same documents, now sealed per shard, with their digests.
+    plan(vault, snap, root, &docs, &[], recipients)
+}

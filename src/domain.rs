@@ -1,0 +1,198 @@
+//! Typed domain values: what a log entry records (its action and actor) and a grant's status.
+//!
+//! On disk they keep the strings format 1 wrote (`"view"`, `"patient"`, `"not-yet-valid"`). A
+//! string this build does not know (written by a newer carnet) is kept as it is, never refused:
+//! an old carnet must still list and verify a log that a newer one appended to.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Implements `as_str`/`parse` over a table of (variant, string), plus Display and serde as
+/// that string, with `Other` holding anything else.
+macro_rules! string_enum {
+    ($name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)*
+                    $name::Other(s) => s,
+                }
+            }
+
+            pub fn parse(s: &str) -> $name {
+                match s {
+                    $($text => $name::$variant,)*
+                    other => $name::Other(other.to_string()),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Ok($name::parse(&String::deserialize(d)?))
+            }
+        }
+    };
+}
+
+/// What a log entry records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Init,
+    Add,
+    /// `show` (metadata) and `cat` (content).
+    View,
+    Export,
+    Rm,
+    ProAdd,
+    ProRm,
+    ProBlock,
+    ProUnblock,
+    Grant,
+    Revoke,
+    Backup,
+    Restore,
+    Verify,
+    /// A command interrupted before its manifest, rolled back.
+    Interrupted,
+    /// A format-1 vault rewritten as format 2.
+    Upgrade,
+    Other(String),
+}
+
+string_enum!(Action {
+    Init => "init",
+    Add => "add",
+    View => "view",
+    Export => "export",
+    Rm => "rm",
+    ProAdd => "pro-add",
+    ProRm => "pro-rm",
+    ProBlock => "pro-block",
+    ProUnblock => "pro-unblock",
+    Grant => "grant",
+    Revoke => "revoke",
+    Backup => "backup",
+    Restore => "restore",
+    Verify => "verify",
+    Interrupted => "interrupted",
+    Upgrade => "upgrade",
+});
+
+/// Who acted. Only the patient exists today; the others are the roles the next features bring
+/// (a guardian's or recovery key, a professional's deposit, emergency access), spelled as they
+/// will be stored: `guardian:NAME`, `recovery`, `pro:RPPS-or-ADELI`, `emergency`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Patient,
+    Guardian(String),
+    Recovery,
+    Professional(String),
+    Emergency,
+    Other(String),
+}
+
+impl Actor {
+    pub fn as_string(&self) -> String {
+        match self {
+            Actor::Patient => "patient".into(),
+            Actor::Guardian(n) => format!("guardian:{n}"),
+            Actor::Recovery => "recovery".into(),
+            Actor::Professional(id) => format!("pro:{id}"),
+            Actor::Emergency => "emergency".into(),
+            Actor::Other(s) => s.clone(),
+        }
+    }
+
+    pub fn parse(s: &str) -> Actor {
+        match s.split_once(':') {
+            Some(("guardian", n)) if !n.is_empty() => Actor::Guardian(n.to_string()),
+            Some(("pro", id)) if !id.is_empty() => Actor::Professional(id.to_string()),
+            _ => match s {
+                "patient" => Actor::Patient,
+                "recovery" => Actor::Recovery,
+                "emergency" => Actor::Emergency,
+                other => Actor::Other(other.to_string()),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_string())
+    }
+}
+
+impl Serialize for Actor {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.as_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Actor {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Actor::parse(&String::deserialize(d)?))
+    }
+}
+
+/// Where a grant stands at a given time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantStatus {
+    Active,
+    Expired,
+    Revoked,
+    NotYetValid,
+    Other(String),
+}
+
+string_enum!(GrantStatus {
+    Active => "active",
+    Expired => "expired",
+    Revoked => "revoked",
+    NotYetValid => "not-yet-valid",
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_round_trip_and_unknown_ones_are_kept() {
+        for a in ["view", "pro-add", "interrupted", "upgrade", "deposit"] {
+            assert_eq!(Action::parse(a).as_str(), a);
+        }
+        assert_eq!(Action::parse("deposit"), Action::Other("deposit".into()));
+        for a in [
+            "patient",
+            "guardian:Paul",
+            "recovery",
+            "pro:10005173140",
+            "x",
+        ] {
+            assert_eq!(Actor::parse(a).as_string(), a);
+        }
+        assert_eq!(
+            Actor::parse("guardian:Paul"),
+            Actor::Guardian("Paul".into())
+        );
+        assert_eq!(Actor::parse("guardian:"), Actor::Other("guardian:".into()));
+        let j = serde_json::to_string(&GrantStatus::NotYetValid).unwrap();
+        assert_eq!(j, "\"not-yet-valid\"");
+        let back: Action = serde_json::from_str("\"rm\"").unwrap();
+        assert_eq!(back, Action::Rm);
+    }
+}
