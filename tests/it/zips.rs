@@ -3,7 +3,7 @@
 //! Bundles and backups carry sizes and CRC-32 in their local headers, so streaming readers that
 //! never see the central directory read them entry by entry: Info-ZIP `unzip -t`, `bsdtar` from
 //! a pipe (Debian package libarchive-tools) and Java's `ZipInputStream` (the fixture
-//! `tests/ZipStreamCheck.java`). A tool that is not installed skips its check with a printed
+//! `tests/data/ZipStreamCheck.java`). A tool that is not installed skips its check with a printed
 //! reason, except under `CI`, where a missing tool fails (`.ci/run` installs them).
 //!
 //! Hostile zips are forged here from the genuine ones: central records aliasing one local file
@@ -134,7 +134,7 @@ fn genuine_zips() -> [(&'static str, &'static [u8]); 2] {
     [("bundle", &seed.bundle_zip), ("backup", &seed.backup_zip)]
 }
 
-/// One line per entry, as tests/ZipStreamCheck.java prints them: name, bytes, size, SHA-256.
+/// One line per entry, as tests/data/ZipStreamCheck.java prints them: name, bytes, size, SHA-256.
 fn expected_lines(zip: &[u8]) -> String {
     zip_read(zip)
         .iter()
@@ -173,7 +173,7 @@ fn java_zip_input_stream_reads_bundles_and_backups_entry_by_entry() {
     let Some(java) = tool("java", "default-jdk-headless") else {
         return;
     };
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ZipStreamCheck.java");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ZipStreamCheck.java");
     for (what, zip) in genuine_zips() {
         let mut cmd = Command::new(&java);
         cmd.arg(&fixture);
