@@ -77,14 +77,16 @@ pub struct TermsDocument {
     pub path: String,
 }
 
+use crate::domain::GrantStatus;
+
 impl Terms {
-    pub fn status(&self, now: jiff::Timestamp) -> &'static str {
+    pub fn status(&self, now: jiff::Timestamp) -> GrantStatus {
         if now < self.not_before {
-            "not-yet-valid"
+            GrantStatus::NotYetValid
         } else if now >= self.expires {
-            "expired"
+            GrantStatus::Expired
         } else {
-            "active"
+            GrantStatus::Active
         }
     }
 }

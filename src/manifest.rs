@@ -42,15 +42,16 @@ pub struct GrantRecord {
 
 impl GrantRecord {
     /// active, expired, revoked or not-yet-valid at `now`.
-    pub fn status(&self, now: jiff::Timestamp) -> &'static str {
+    pub fn status(&self, now: jiff::Timestamp) -> crate::domain::GrantStatus {
+        use crate::domain::GrantStatus;
         if self.revoked_at.is_some() {
-            "revoked"
+            GrantStatus::Revoked
         } else if now < self.not_before {
-            "not-yet-valid"
+            GrantStatus::NotYetValid
         } else if now >= self.expires {
-            "expired"
+            GrantStatus::Expired
         } else {
-            "active"
+            GrantStatus::Active
         }
     }
 }

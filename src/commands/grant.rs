@@ -381,7 +381,7 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
 #[derive(Serialize)]
 struct GrantView<'a> {
     id: &'a str,
-    status: &'static str,
+    status: crate::domain::GrantStatus,
     to: &'a [String],
     documents: &'a [String],
     purpose: Option<&'a str>,
@@ -399,7 +399,7 @@ pub fn list(ctx: &Ctx, a: GrantsArgs) -> anyhow::Result<()> {
     let grants: Vec<&GrantRecord> = m
         .grants
         .iter()
-        .filter(|g| !a.active || g.status(now) == "active")
+        .filter(|g| !a.active || g.status(now) == crate::domain::GrantStatus::Active)
         .collect();
     if a.json {
         let v: Vec<GrantView> = grants

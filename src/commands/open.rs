@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::Ctx;
+use crate::domain::GrantStatus;
 use crate::args::OpenArgs;
 use crate::dates;
 use crate::error::Error;
@@ -59,7 +60,7 @@ fn to_error(e: BundleError) -> anyhow::Error {
 #[derive(Serialize)]
 struct OpenReport<'a> {
     grant: &'a str,
-    status: &'static str,
+    status: GrantStatus,
     patient: Option<&'a str>,
     fingerprint: &'a str,
     purpose: Option<&'a str>,
@@ -122,12 +123,12 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
     let status = terms.status(ctx.now);
     opened.check_entries().map_err(to_error)?;
     if !a.json {
-        print_terms(&terms, status);
+        print_terms(&terms, &status);
     }
     let report = |extracted_to: Option<String>| -> anyhow::Result<()> {
         super::print_json(&OpenReport {
             grant: &terms.id,
-            status,
+            status: status.clone(),
             patient: terms.patient.name.as_deref(),
             fingerprint: &terms.patient.fingerprint,
             purpose: terms.purpose.as_deref(),
@@ -139,17 +140,17 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
             extracted_to,
         })
     };
-    if a.json && status != "active" {
+    if a.json && status != GrantStatus::Active {
         // Scripts get the terms (with the status) even when the grant is refused.
         report(None)?;
     }
     match status {
-        "expired" => {
+        GrantStatus::Expired => {
             return Err(to_error(BundleError::Expired(dates::show_local(
                 terms.expires,
             ))));
         }
-        "not-yet-valid" => {
+        GrantStatus::NotYetValid => {
             return Err(to_error(BundleError::NotYetValid(dates::show_local(
                 terms.not_before,
             ))));
@@ -180,7 +181,7 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_terms(t: &Terms, status: &str) {
+fn print_terms(t: &Terms, status: &GrantStatus) {
     use std::fmt::Write as _;
     let mut s = String::new();
     let _ = writeln!(

@@ -2673,12 +2673,12 @@ fn bidi_and_invisible_characters_never_reach_the_terminal_or_a_file_name() {
         doc_mut(t, 1).insert("category".into(), "ima\u{FEFF}gerie".into());
     });
     let out = h.lab.open(&h.pro, &f, &["--list"]).ok();
-    assert_no_invisible("open --list's stdout", &out.stdout_str());
+    assert_no_invisible("open --list's stdout", &out.text());
     assert_no_invisible("open --list's stderr", &out.stderr);
     assert!(
-        out.stdout_str().contains("facture\u{FFFD}txt.exe"),
+        out.text().contains("facture\u{FFFD}txt.exe"),
         "{}",
-        out.stdout_str()
+        out.text()
     );
     // A file name that would display reversed is refused outright, with nothing written.
     for (n, name) in INVISIBLE.iter().enumerate() {
@@ -2700,15 +2700,15 @@ fn a_document_added_under_a_bidi_file_name_is_shared_under_a_safe_one() {
     let name = "facture\u{202E}fdp.exe";
     let p = lab.write(&format!("inputs/{name}"), b"not a pdf");
     let out = patient.ok(&[OsStr::new("add"), p.as_os_str()]);
-    assert_no_invisible("add's stdout", &out.stdout_str());
+    assert_no_invisible("add's stdout", &out.text());
     assert_no_invisible("add's stderr", &out.stderr);
     assert!(
-        out.stdout_str().contains("facture\u{FFFD}fdp"),
+        out.text().contains("facture\u{FFFD}fdp"),
         "{}",
-        out.stdout_str()
+        out.text()
     );
     let out = patient.ok(&["ls"]);
-    assert_no_invisible("ls", &out.stdout_str());
+    assert_no_invisible("ls", &out.text());
     let exported = lab.path("exported");
     patient.ok(&["export", "--all", "-o", s(&exported)]);
     let bundle = lab.path("bundles/bidi.age");

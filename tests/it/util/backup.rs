@@ -282,11 +282,18 @@ pub fn fingerprint(vault: &Path) -> String {
     format!("SHA256:{}", groups.join(":"))
 }
 
-/// The document objects of a vault or mirror (`objects/xx/ID.age`), relative.
+/// The document objects of a vault or mirror (`objects/xx/ID.age`), relative, leaving out the
+/// metadata shards (told apart with the test passphrase, or the key file beside `dir`).
 pub fn objects(dir: &Path) -> Vec<String> {
+    let shards = super::shard_objects(dir, Some(super::PASSPHRASE), None)
+        .or_else(|| {
+            let key = dir.parent()?.join("key.txt");
+            super::shard_objects(dir, None, Some(&key))
+        })
+        .unwrap_or_default();
     files(dir)
         .into_keys()
-        .filter(|p| p.starts_with("objects/"))
+        .filter(|p| p.starts_with("objects/") && super::is_document_object(p, &shards))
         .collect()
 }
 

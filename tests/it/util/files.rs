@@ -191,3 +191,57 @@ pub fn tree(dir: &Path) -> std::collections::BTreeSet<String> {
         .map(|p| p.to_string_lossy().into_owned())
         .collect()
 }
+
+/// The objects (ids) that hold a format-2 vault's metadata shards: a count of document objects
+/// must leave them out, and only the key tells them apart (on disk they look like any object,
+/// by design). Read as `age -d` + a JSON reader would, never with carnet's own code, so a format
+/// bug cannot hide itself. None for a vault this key cannot open.
+pub fn shard_objects(
+    vault: &Path,
+    passphrase: Option<&str>,
+    identity: Option<&Path>,
+) -> Option<std::collections::BTreeSet<String>> {
+    use std::io::Read;
+    let decrypt = |bytes: &[u8], ids: &[Box<dyn age::Identity + Send + Sync>]| -> Option<Vec<u8>> {
+        let d = age::Decryptor::new(bytes).ok()?;
+        let mut r = d
+            .decrypt(ids.iter().map(|i| i.as_ref() as &dyn age::Identity))
+            .ok()?;
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).ok()?;
+        Some(out)
+    };
+    let key_text = match (passphrase, identity) {
+        (_, Some(path)) => fs::read(path).ok()?,
+        (Some(p), None) => {
+            let scrypt: Box<dyn age::Identity + Send + Sync> =
+                Box::new(age::scrypt::Identity::new(p.to_string().into()));
+            decrypt(&fs::read(vault.join("identity.age")).ok()?, &[scrypt])?
+        }
+        (None, None) => return None,
+    };
+    let ids = age::IdentityFile::from_buffer(&key_text[..])
+        .ok()?
+        .into_identities()
+        .ok()?;
+    let root = decrypt(&fs::read(vault.join("manifest.age")).ok()?, &ids)?;
+    let root: serde_json::Value = serde_json::from_slice(&root).ok()?;
+    let mut out = std::collections::BTreeSet::new();
+    for kind in ["documents", "digests"] {
+        if let Some(t) = root["shards"][kind].as_object() {
+            out.extend(
+                t.values()
+                    .filter_map(|r| r["object"].as_str().map(str::to_string)),
+            );
+        }
+    }
+    Some(out)
+}
+
+/// True for `objects/xx/ID.age` when ID is not in `shards`.
+pub fn is_document_object(rel: &str, shards: &std::collections::BTreeSet<String>) -> bool {
+    rel.rsplit('/')
+        .next()
+        .and_then(|f| f.strip_suffix(".age"))
+        .is_some_and(|id| !shards.contains(id))
+}

@@ -15,11 +15,9 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-#[path = "../util/shared.rs"]
-#[allow(dead_code)]
-mod shared;
 use sha2::{Digest, Sha256};
-use shared::{is_document_object as shard_free, shard_objects as shard_objects_of};
+
+use super::{is_document_object as shard_free, shard_objects as shard_objects_of};
 
 pub use super::{EXIT_INTEGRITY, KeyMode, Out, TestCommand, copy_dir, flip_middle, replace_dir};
 
@@ -182,7 +180,7 @@ impl Vault {
 
     /// The objects holding the metadata shards (format 2), as the key reads them.
     pub fn shard_objects(&self) -> std::collections::BTreeSet<String> {
-        let pass = (self.mode == KeyMode::Passphrase).then_some(PASSPHRASE);
+        let pass = (self.mode == KeyMode::Passphrase).then_some(super::PASSPHRASE);
         let key = (self.mode == KeyMode::External).then_some(self.key_file.as_path());
         shard_objects_of(&self.dir, pass, key).unwrap_or_default()
     }

@@ -533,13 +533,22 @@ impl Vault {
         snapshot(&self.dir)
     }
 
-    /// The document objects (`objects/xx/*.age`).
+    /// The document objects (`objects/xx/*.age`), leaving out the metadata shards.
     pub fn objects(&self) -> Vec<PathBuf> {
         let objects = self.dir.join("objects");
         if !objects.exists() {
             return Vec::new();
         }
+        let shards = shard_objects(
+            &self.dir,
+            self.passphrase.as_deref(),
+            self.identity.as_deref(),
+        )
+        .unwrap_or_default();
         files_under(&objects)
+            .into_iter()
+            .filter(|p| is_document_object(&p.to_string_lossy(), &shards))
+            .collect()
     }
 }
 
