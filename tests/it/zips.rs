@@ -9,21 +9,14 @@
 //! Hostile zips are forged here from the genuine ones: central records aliasing one local file
 //! (the overlap bomb) and local headers that disagree with the central directory.
 
-mod grants_util;
-
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use grants_util::*;
-use sha2::{Digest, Sha256};
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
-
+use crate::util::grants::*;
+use crate::util::{tree, which};
 /// A streaming reference reader, or `None` (the reason printed) when it is not installed and
 /// `CI` is not set. In CI a missing tool fails: the check must not pass by being skipped.
 fn tool(prog: &str, package: &str) -> Option<PathBuf> {
@@ -35,19 +28,6 @@ fn tool(prog: &str, package: &str) -> Option<PathBuf> {
     }
     eprintln!("skipped: `{prog}` is not installed (apt-get install -y {package}); CI runs it");
     None
-}
-
-/// Deterministic bytes that do not compress.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 const ORDONNANCE: &[u8] = b"Amoxicilline 1 g, trois fois par jour pendant 7 jours.\n";
@@ -72,7 +52,7 @@ fn seed() -> &'static Seed {
         patient.add_pro(&pro);
         let docs: Vec<(&str, Vec<u8>, &str)> = vec![
             ("ordonnance.txt", ORDONNANCE.to_vec(), "Ordonnance été"),
-            ("radio.bin", noise(300_000, 5), "Radio thorax"),
+            ("radio.bin", pseudo_random(300_000, 5), "Radio thorax"),
             // A document that is itself a zip: what a streaming reader that trusts data
             // descriptors gets wrong.
             (
@@ -140,11 +120,7 @@ fn expected_lines(zip: &[u8]) -> String {
         .iter()
         .map(|e| {
             let n = e.data.len();
-            format!(
-                "{}\t{n}\t{n}\t{}\n",
-                e.name,
-                hex::encode(Sha256::digest(&e.data))
-            )
+            format!("{}\t{n}\t{n}\t{}\n", e.name, sha256_hex(&e.data))
         })
         .collect()
 }
@@ -295,33 +271,12 @@ fn with_aliases(zip: &[u8], target: &str, aliases: &[String]) -> Vec<u8> {
     out
 }
 
-/// Every path under `dir`, for "nothing was written" checks.
-fn tree(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = walk(dir);
-    v.sort();
-    v
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    if let Ok(rd) = fs::read_dir(dir) {
-        for e in rd.flatten() {
-            v.push(e.path());
-            if e.file_type().unwrap().is_dir() {
-                v.extend(walk(&e.path()));
-            }
-        }
-    }
-    v
-}
-
 /// A lab holding the seed's professional, who opens `zip` sealed to him into `recv/out`:
 /// the run must fail with `code` and `needles`, and `recv/` must be left as it was.
 fn open_refused(zip: &[u8], needles: &[&str]) {
     let seed = seed();
     let lab = Lab::new();
     let pro = Pro {
-        name: "Paul Roux".into(),
         key: lab.write("keys/paul.key", &seed.key),
         card: lab.write("keys/paul.card.toml", &seed.card),
         recipient: seed.recipient.clone(),
@@ -412,7 +367,7 @@ fn an_overlapping_entry_bomb_in_a_backup_is_refused_with_nothing_restored() {
         &["--vault", s(&parent.join("vault")), "restore", s(&zip)],
     );
     out.fails(EXIT_INTEGRITY, &["overlap"]);
-    assert_eq!(tree(&parent), Vec::<PathBuf>::new(), "nothing restored");
+    assert_eq!(tree(&parent), Default::default(), "nothing restored");
 }
 
 #[test]
@@ -460,7 +415,7 @@ fn verify_offline_checks_a_backup_zip_in_place() {
     // Both spellings: the file as the argument, or as the vault.
     let ok = lab.run(None, &["verify", "--offline", s(&zip)]).ok();
     assert_eq!(
-        ok.stdout_str(),
+        ok.text(),
         format!("ok: {files} files checked against the signed index\n")
     );
     let v = lab
@@ -481,25 +436,20 @@ fn verify_offline_checks_a_backup_zip_in_place() {
     let out = lab.run(None, &["verify", "--offline", s(&bad)]);
     out.fails(EXIT_INTEGRITY, &["integrity check failed"]);
     assert!(
-        out.stdout_str()
+        out.text()
             .lines()
             .any(|l| l.starts_with(&format!("FAILED  {object}: corrupted"))),
-        "{}",
-        out.describe()
+        "{out}"
     );
     // Another signer than the one expected.
     let other = MinisignKey::from_seed(5).fingerprint();
     let out = lab.run(None, &["verify", "--offline", "--expect", &other, s(&zip)]);
     out.fails(EXIT_INTEGRITY, &["integrity check failed"]);
-    assert!(
-        out.stdout_str().contains("not by the expected"),
-        "{}",
-        out.describe()
-    );
+    assert!(out.text().contains("not by the expected"), "{out}");
     // A zip bomb is reported, not followed.
     let bomb = with_aliases(&seed.backup_zip, &object, &[format!("{object}x")]);
     let bomb = lab.write("usb/bomb.zip", &bomb);
     let out = lab.run(None, &["verify", "--offline", s(&bomb)]);
     out.fails(EXIT_INTEGRITY, &["integrity check failed"]);
-    assert!(out.stdout_str().contains("overlap"), "{}", out.describe());
+    assert!(out.text().contains("overlap"), "{out}");
 }
