@@ -417,7 +417,7 @@ impl Vault {
             return Err(Error::Integrity(format!(
                 "{} names an invalid id {:?}",
                 path.display(),
-                crate::ui::clean(id)
+                crate::text::clean(id)
             ))
             .into());
         }

@@ -8,7 +8,8 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::Ctx;
-use crate::args::{GrantArgs, GrantsArgs, RevokeArgs};
+use super::args::{GrantArgs, GrantsArgs, RevokeArgs};
+use super::ui;
 use crate::category;
 use crate::dates;
 use crate::error::Error;
@@ -17,7 +18,6 @@ use crate::grant::{self, DocumentSource, Terms, TermsDocument, TermsPatient, Ter
 use crate::ids;
 use crate::keys::Unlocked;
 use crate::manifest::{Document, GrantRecord};
-use crate::ui;
 use crate::vault::{Op, Vault};
 
 /// Streams each document's plaintext from its vault object.

@@ -6,7 +6,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::Ctx;
-use crate::args::{JsonArg, ProAddArgs, ProCommand, ProWho};
+use super::args::{JsonArg, ProAddArgs, ProCommand, ProWho};
 use crate::domain::Action;
 use crate::error::Error;
 use crate::pro::{self, Card, Professional};
@@ -162,7 +162,7 @@ fn add(ctx: &Ctx, a: ProAddArgs) -> anyhow::Result<()> {
     crate::outln!("{handle}");
     eprintln!(
         "Added {} as `{handle}`{}",
-        crate::ui::clean(&p.name),
+        super::ui::clean(&p.name),
         p.identifier()
             .map(|i| format!(" ({i})"))
             .unwrap_or_default()
@@ -211,8 +211,8 @@ fn ls(ctx: &Ctx, a: JsonArg) -> anyhow::Result<()> {
             "{:<20}  {:<18}  {:<14}  {}{}",
             p.handle,
             p.identifier().unwrap_or_else(|| "-".into()),
-            crate::ui::clean(p.profession.as_deref().unwrap_or("-")),
-            crate::ui::clean(&p.name),
+            super::ui::clean(p.profession.as_deref().unwrap_or("-")),
+            super::ui::clean(&p.name),
             if p.blocked { "  [blocked]" } else { "" }
         )?;
     }

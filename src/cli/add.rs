@@ -15,7 +15,8 @@ use serde::Serialize;
 use walkdir::WalkDir;
 
 use super::Ctx;
-use crate::args::AddArgs;
+use super::args::AddArgs;
+use super::ui;
 use crate::category;
 use crate::crypto::{self, Sealed};
 use crate::dates;
@@ -24,7 +25,6 @@ use crate::fsutil;
 use crate::ids;
 use crate::manifest::Document;
 use crate::media;
-use crate::ui;
 use crate::vault::Op;
 
 /// One file to add, with the category its folder gave it.

@@ -5,9 +5,9 @@ use std::io::Write;
 use anyhow::Context;
 
 use super::Ctx;
-use crate::args::VerifyArgs;
+use super::args::VerifyArgs;
+use super::ui;
 use crate::error::Error;
-use crate::ui;
 use crate::vault::Op;
 use crate::verify;
 

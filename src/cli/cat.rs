@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 
 use super::Ctx;
-use crate::args::CatArgs;
+use super::args::CatArgs;
 use crate::crypto::{self, OpenError};
 use crate::error::Error;
 use crate::media;

@@ -1,7 +1,7 @@
 //! `carnet init`: create a vault, with a new passphrase-protected identity or an external one.
 
 use super::Ctx;
-use crate::args::InitArgs;
+use super::args::InitArgs;
 use crate::catalog::Root;
 use crate::error::Error;
 use crate::ids;

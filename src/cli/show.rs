@@ -3,11 +3,11 @@
 use std::io::Write;
 
 use super::Ctx;
+use super::args::ShowArgs;
 use super::ls::DocView;
-use crate::args::ShowArgs;
+use super::ui;
 use crate::category;
 use crate::dates;
-use crate::ui;
 use crate::vault::Op;
 
 pub fn run(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<()> {

@@ -15,11 +15,11 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::Ctx;
-use crate::args::{BackupArgs, RestoreArgs};
+use super::args::{BackupArgs, RestoreArgs};
+use super::ui;
 use crate::error::Error;
 use crate::fsutil;
 use crate::index::{self, FileEntry, Index};
-use crate::ui;
 use crate::vault::{self, Op, Vault};
 use crate::zipsafe::{self, BadZip, Limits, NewEntry, SafeZip, StoredZipWriter};
 
