@@ -113,8 +113,8 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
     let done = encrypt_all(staging.path(), inputs, &recipients, &many)?;
     many.finish_and_clear();
 
-    let txn = vault.begin(keys)?;
-    let now = dates::now();
+    let txn = vault.begin(keys, ctx.now)?;
+    let now = ctx.now;
     let today = now.to_zoned_datetime(jiff::tz::TimeZone::system()).date();
     let mut outcomes = Vec::new();
     let mut op = Op::new(crate::domain::Action::Add);

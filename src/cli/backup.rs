@@ -48,7 +48,7 @@ fn log_action(ctx: &Ctx, vault: &Vault, op: Op) -> anyhow::Result<bool> {
         return Ok(false);
     }
     let keys = vault.unlock(&ctx.keys)?;
-    super::print_notices(&vault.begin(keys)?.commit(op)?.notices);
+    super::print_notices(&vault.begin(keys, ctx.now)?.commit(op)?.notices);
     Ok(true)
 }
 

@@ -23,7 +23,7 @@ pub fn run(ctx: &Ctx, a: CatArgs) -> anyhow::Result<()> {
         .into());
     }
     // The view is logged before any byte is released: an access is never left untraced.
-    let done = vault.begin(snap.keys)?.commit(
+    let done = vault.begin(snap.keys, ctx.now)?.commit(
         Op::new(crate::domain::Action::View)
             .documents(vec![id.clone()])
             .detail("what", "content"),

@@ -83,7 +83,7 @@ pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
     fsutil::create_missing(&a.output)?;
     let ids: Vec<String> = plan.iter().map(|(d, _)| d.id.clone()).collect();
     let target = fs::canonicalize(&a.output).unwrap_or_else(|_| a.output.clone());
-    let done = vault.begin(snap.keys)?.commit(
+    let done = vault.begin(snap.keys, ctx.now)?.commit(
         Op::new(crate::domain::Action::Export)
             .documents(ids)
             .detail("target", target.display().to_string()),

@@ -64,6 +64,7 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
         identity_file.as_deref(),
         &mut manifest,
         &unlocked,
+        ctx.now,
     )?;
     let fingerprint = vault.fingerprint()?;
 

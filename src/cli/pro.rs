@@ -87,7 +87,7 @@ fn add(ctx: &Ctx, a: ProAddArgs) -> anyhow::Result<()> {
 
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
-    let txn = vault.begin(keys)?;
+    let txn = vault.begin(keys, ctx.now)?;
     let mut m = txn.root().clone();
     if let Some(p) = m.professionals.iter().find(|p| p.recipient == recipient) {
         return Err(Error::input(
@@ -145,7 +145,7 @@ fn add(ctx: &Ctx, a: ProAddArgs) -> anyhow::Result<()> {
         recipient,
         signing_key: card.signing_key,
         blocked: false,
-        added_at: crate::dates::now(),
+        added_at: ctx.now,
     };
     m.professionals.push(p.clone());
     let mut op = Op::new(Action::ProAdd)
@@ -222,7 +222,7 @@ fn ls(ctx: &Ctx, a: JsonArg) -> anyhow::Result<()> {
 fn change(ctx: &Ctx, w: ProWho, action: Action) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
-    let txn = vault.begin(keys)?;
+    let txn = vault.begin(keys, ctx.now)?;
     let mut m = txn.root().clone();
     let handle = m.professional(&w.who)?.handle.clone();
     let idx = m

@@ -43,7 +43,7 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     }
 
     // Re-read under the lock: another command may have changed the vault meanwhile.
-    let txn = vault.begin(snap.keys)?;
+    let txn = vault.begin(snap.keys, ctx.now)?;
     let found = txn.snap.documents_by_id(&vault, &targets)?;
     let removed: Vec<_> = targets
         .iter()
