@@ -186,7 +186,7 @@ pub fn check_root(root: &Root, path: &str) -> Result<(), Error> {
                 return Err(Error::Integrity(format!(
                     "{path} names an invalid {} shard {:?}",
                     kind.label(),
-                    crate::ui::clean(key)
+                    crate::text::clean(key)
                 )));
             }
         }
@@ -243,7 +243,7 @@ pub fn read_shard(
                 {
                     return Err(bad(format!(
                         "names an invalid id {:?}",
-                        crate::ui::clean(&d.id)
+                        crate::text::clean(&d.id)
                     )));
                 }
             }

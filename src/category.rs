@@ -84,7 +84,7 @@ const ALIASES: &[(&str, &str)] = &[
 ];
 
 fn normalize(s: &str) -> String {
-    crate::ui::fold_accents(s.trim()).replace([' ', '_'], "-")
+    crate::text::fold_accents(s.trim()).replace([' ', '_'], "-")
 }
 
 /// Finds a category from what a person (or a folder name) calls it: the slug, the label, the

@@ -80,11 +80,6 @@ pub fn parse_when(s: &str, now: Timestamp, end_of_day: bool) -> Result<Timestamp
     Err(bad())
 }
 
-/// Now, to the second: what signed terms and grant records show.
-pub fn now_seconds() -> Timestamp {
-    Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now())
-}
-
 pub fn now() -> Timestamp {
     Timestamp::now()
 }

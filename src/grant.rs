@@ -140,11 +140,11 @@ pub fn check_entry_path(p: &str) -> Result<(), String> {
         return Err(format!(
             "a file name in the terms is {} bytes long, more than any file system takes ({}…)",
             long.len(),
-            crate::ui::ellipsize(long, 24)
+            crate::text::ellipsize(long, 24)
         ));
     }
     crate::zipsafe::check_name(p).map_err(|why| format!("unsafe path {p:?} ({why})"))?;
-    if p.chars().any(crate::ui::is_unsafe) {
+    if p.chars().any(crate::text::is_unsafe) {
         return Err(format!("unsafe path {p:?}"));
     }
     if p.split('/').count() < 2 || !p.starts_with("documents/") {

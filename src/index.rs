@@ -342,7 +342,7 @@ fn parse_part(
     {
         return Err(format!(
             "{rel}: names {:?}, which is not an object of its fan",
-            crate::ui::clean(bad)
+            crate::text::clean(bad)
         ));
     }
     Ok(p)
@@ -364,7 +364,7 @@ pub fn complete(
             .ok_or_else(|| {
                 format!(
                     "the index names {:?}, which is not an index part",
-                    crate::ui::clean(rel)
+                    crate::text::clean(rel)
                 )
             })?;
         let bytes = read(rel, want.size)?;

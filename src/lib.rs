@@ -4,11 +4,10 @@
 //! `commands`, and the vault format is specified in `FORMAT.md`.
 #![forbid(unsafe_code)]
 
-pub mod args;
 pub mod armor;
 pub mod catalog;
 pub mod category;
-pub mod commands;
+pub mod cli;
 pub mod crypto;
 pub mod dates;
 pub mod domain;
@@ -25,7 +24,7 @@ pub mod media;
 pub mod nir;
 pub mod pro;
 pub mod sign;
-pub mod ui;
+pub mod text;
 pub mod vault;
 pub mod verify;
 pub mod zipsafe;

@@ -4,5 +4,5 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    carnet::commands::main()
+    carnet::cli::main()
 }

@@ -167,7 +167,7 @@ pub fn handle_from_name(name: &str) -> String {
         .split_whitespace()
         .filter(|w| !TITLES.contains(&w.to_lowercase().as_str()))
         .map(|w| {
-            crate::ui::fold_accents(w)
+            crate::text::fold_accents(w)
                 .chars()
                 .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
                 .collect::<String>()
@@ -187,7 +187,7 @@ pub fn check_recipient(s: &str) -> Result<String, Error> {
     Err(Error::input(
         format!(
             "{:?} is not an age recipient or SSH public key",
-            crate::ui::ellipsize(s, 40)
+            crate::text::ellipsize(s, 40)
         ),
         "give an age1… key (from the professional's card or `age-keygen -y`) or an ssh-ed25519/ssh-rsa public key",
     ))

@@ -98,6 +98,7 @@ impl Vault {
         manifest: &mut Root,
         keys: &Unlocked,
         ring: &Keyring,
+        now: jiff::Timestamp,
     ) -> anyhow::Result<()> {
         fsutil::create_private_dir(&self.path(log::DIR))?;
         let recipients = self.recipients()?;
@@ -114,7 +115,7 @@ impl Vault {
         )?;
         let entry = Entry {
             seq: 1,
-            time: crate::dates::now(),
+            time: now,
             actor: Actor::Patient,
             action: Action::Init,
             documents: vec![],
@@ -246,6 +247,7 @@ impl Vault {
         identity_file: Option<&[u8]>,
         manifest: &mut Root,
         keys: &Unlocked,
+        now: jiff::Timestamp,
     ) -> anyhow::Result<Vault> {
         fsutil::create_private_dir(dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -273,7 +275,7 @@ impl Vault {
         if let Some(bytes) = identity_file {
             vault.write(&vault.path(IDENTITY), bytes)?;
         }
-        vault.write_genesis(manifest, keys, &ring)?;
+        vault.write_genesis(manifest, keys, &ring, now)?;
         // The config is written last: a folder without it is not yet a vault, so an
         // interrupted init can simply be run again after emptying the folder.
         vault.write(&vault.path(CONFIG), text.as_bytes())?;
@@ -417,7 +419,7 @@ impl Vault {
             return Err(Error::Integrity(format!(
                 "{} names an invalid id {:?}",
                 path.display(),
-                crate::ui::clean(id)
+                crate::text::clean(id)
             ))
             .into());
         }
@@ -502,7 +504,8 @@ impl Vault {
 
     /// Locks the vault for writing and reads it; finishes or rolls back a command that was
     /// interrupted (crash, kill -9, full disk) so that every write starts from a clean state.
-    pub fn begin(&self, keys: Unlocked) -> anyhow::Result<Txn<'_>> {
+    /// `now` is the time the entries of this write record (the CLI's clock, or `CARNET_NOW`).
+    pub fn begin(&self, keys: Unlocked, now: jiff::Timestamp) -> anyhow::Result<Txn<'_>> {
         let lock = self.lock()?;
         let snap = self.snapshot(keys)?;
         self.sweep_tmp();
@@ -521,6 +524,7 @@ impl Vault {
             config_sha256: self.config_sha256.clone(),
             snap,
             notices: Vec::new(),
+            now,
         };
         txn.recover()?;
         txn.upgrade()?;
@@ -738,6 +742,8 @@ pub struct Txn<'v> {
     pub snap: Snapshot,
     /// What the user should hear about (an interrupted command finished, the upgrade).
     notices: Vec<Notice>,
+    /// The time the entries of this write record.
+    now: jiff::Timestamp,
 }
 
 /// Something worth telling the user that is not an error; the CLI prints it.
@@ -1022,7 +1028,7 @@ impl Txn<'_> {
         };
         let entry = Entry {
             seq: self.snap.head.log_seq + 1,
-            time: crate::dates::now(),
+            time: self.now,
             actor: Actor::Patient,
             action: op.action.clone(),
             documents: std::mem::take(&mut op.documents),

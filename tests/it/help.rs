@@ -1,7 +1,7 @@
 //! Every command's help ends with an example: `-h` and `--help` are where a newcomer looks
 //! first, and the man pages are rendered from the same text.
 
-use carnet::args::Cli;
+use carnet::cli::args::Cli;
 use clap::CommandFactory;
 
 /// Commands that only group subcommands, whose help is the list of those subcommands (each of

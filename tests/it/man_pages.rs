@@ -1,5 +1,5 @@
 //! The man pages under `man/` are rendered from the clap definitions the binary parses
-//! (`carnet::args::Cli`); this test fails when a committed page is missing, stale or left over.
+//! (`carnet::cli::args::Cli`); this test fails when a committed page is missing, stale or left over.
 //!
 //! To (re)write them after changing `src/args.rs`:
 //!
@@ -17,7 +17,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use carnet::args::Cli;
+use carnet::cli::args::Cli;
 use clap::CommandFactory;
 use clap_mangen::Man;
 use roff::{Roff, roman};

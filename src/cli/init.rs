@@ -1,7 +1,7 @@
 //! `carnet init`: create a vault, with a new passphrase-protected identity or an external one.
 
 use super::Ctx;
-use crate::args::InitArgs;
+use super::args::InitArgs;
 use crate::catalog::Root;
 use crate::error::Error;
 use crate::ids;
@@ -64,6 +64,7 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
         identity_file.as_deref(),
         &mut manifest,
         &unlocked,
+        ctx.now,
     )?;
     let fingerprint = vault.fingerprint()?;
 

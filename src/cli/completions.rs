@@ -6,7 +6,7 @@ use std::io::Write;
 use clap::CommandFactory;
 use clap_complete::Shell as Target;
 
-use crate::args::{Cli, CompletionsArgs, Shell};
+use super::args::{Cli, CompletionsArgs, Shell};
 
 pub fn run(a: CompletionsArgs) -> anyhow::Result<()> {
     let target = match a.shell {

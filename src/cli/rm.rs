@@ -1,7 +1,7 @@
 //! `carnet rm`: remove documents; asks first unless `--yes`.
 
 use super::Ctx;
-use crate::args::RmArgs;
+use super::args::RmArgs;
 use crate::error::Error;
 use crate::ids;
 use crate::vault::Op;
@@ -17,7 +17,7 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
                 "  {}  {}  {}",
                 ids::short(&d.id),
                 d.date,
-                crate::ui::clean(&d.title)
+                super::ui::clean(&d.title)
             );
         }
         if !targets.contains(&d.id) {
@@ -26,7 +26,7 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     }
     if !a.yes {
         let question = format!("Remove {} document(s) from the vault?", targets.len());
-        match crate::ui::confirm(&question) {
+        match super::ui::confirm(&question) {
             Some(true) => {}
             Some(false) => {
                 eprintln!("nothing removed");
@@ -43,7 +43,7 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     }
 
     // Re-read under the lock: another command may have changed the vault meanwhile.
-    let txn = vault.begin(snap.keys)?;
+    let txn = vault.begin(snap.keys, ctx.now)?;
     let found = txn.snap.documents_by_id(&vault, &targets)?;
     let removed: Vec<_> = targets
         .iter()
@@ -64,7 +64,7 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
         crate::outln!(
             "removed {}  {}",
             ids::short(&d.id),
-            crate::ui::clean(&d.title)
+            super::ui::clean(&d.title)
         );
     }
     Ok(())

@@ -6,7 +6,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::Ctx;
-use crate::args::LogArgs;
+use super::args::LogArgs;
 use crate::dates;
 use crate::error::Error;
 use crate::ids;
@@ -131,7 +131,7 @@ pub fn run(ctx: &Ctx, a: LogArgs) -> anyhow::Result<()> {
 
 fn describe(e: &Entry, titles: &HashMap<&str, &str>) -> String {
     let name = |id: &String| match titles.get(id.as_str()) {
-        Some(t) => format!("{} ({})", crate::ui::clean(t), ids::short(id)),
+        Some(t) => format!("{} ({})", super::ui::clean(t), ids::short(id)),
         None => ids::short(id).to_string(),
     };
     let mut s = match e.documents.len() {

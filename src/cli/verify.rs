@@ -5,9 +5,9 @@ use std::io::Write;
 use anyhow::Context;
 
 use super::Ctx;
-use crate::args::VerifyArgs;
+use super::args::VerifyArgs;
+use super::ui;
 use crate::error::Error;
-use crate::ui;
 use crate::vault::Op;
 use crate::verify;
 
@@ -46,7 +46,7 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
             .detail("documents", report.documents)
             .detail("log_entries", report.log_entries);
         let done = vault
-            .begin(keys)
+            .begin(keys, ctx.now)
             .and_then(|t| t.commit(op))
             .context("the vault is sound, but the check could not be recorded in the access log")?;
         super::print_notices(&done.notices);

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::Context;
 
-use crate::args::DemoArgs;
+use super::args::DemoArgs;
 use crate::error::Error;
 use crate::fsutil;
 use crate::keys;

@@ -15,7 +15,8 @@ use serde::Serialize;
 use walkdir::WalkDir;
 
 use super::Ctx;
-use crate::args::AddArgs;
+use super::args::AddArgs;
+use super::ui;
 use crate::category;
 use crate::crypto::{self, Sealed};
 use crate::dates;
@@ -24,7 +25,6 @@ use crate::fsutil;
 use crate::ids;
 use crate::manifest::Document;
 use crate::media;
-use crate::ui;
 use crate::vault::Op;
 
 /// One file to add, with the category its folder gave it.
@@ -113,8 +113,8 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
     let done = encrypt_all(staging.path(), inputs, &recipients, &many)?;
     many.finish_and_clear();
 
-    let txn = vault.begin(keys)?;
-    let now = dates::now();
+    let txn = vault.begin(keys, ctx.now)?;
+    let now = ctx.now;
     let today = now.to_zoned_datetime(jiff::tz::TimeZone::system()).date();
     let mut outcomes = Vec::new();
     let mut op = Op::new(crate::domain::Action::Add);

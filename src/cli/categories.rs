@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::args::JsonArg;
+use super::args::JsonArg;
 use crate::category::ALL;
 
 #[derive(Serialize)]

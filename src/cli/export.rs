@@ -12,14 +12,14 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::Ctx;
-use crate::args::ExportArgs;
+use super::args::ExportArgs;
+use super::ui;
 use crate::category;
 use crate::crypto::{self, OpenError};
 use crate::error::Error;
 use crate::fsutil;
 use crate::manifest::Document;
 use crate::media;
-use crate::ui;
 use crate::vault::Op;
 
 #[derive(Serialize)]
@@ -83,7 +83,7 @@ pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
     fsutil::create_missing(&a.output)?;
     let ids: Vec<String> = plan.iter().map(|(d, _)| d.id.clone()).collect();
     let target = fs::canonicalize(&a.output).unwrap_or_else(|_| a.output.clone());
-    let done = vault.begin(snap.keys)?.commit(
+    let done = vault.begin(snap.keys, ctx.now)?.commit(
         Op::new(crate::domain::Action::Export)
             .documents(ids)
             .detail("target", target.display().to_string()),
@@ -176,7 +176,10 @@ pub fn sanitize(s: &str) -> String {
         .map(|c| {
             // Invisible and bidi characters too: a name must read as what it is, and zips
             // carrying such names are refused by `zipsafe`.
-            if crate::ui::is_unsafe(c) || crate::zipsafe::is_invisible(c) || "/\\:*?\"<>|".contains(c) {
+            if super::ui::is_unsafe(c)
+                || crate::zipsafe::is_invisible(c)
+                || "/\\:*?\"<>|".contains(c)
+            {
                 '_'
             } else {
                 c

@@ -15,11 +15,11 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::Ctx;
-use crate::args::{BackupArgs, RestoreArgs};
+use super::args::{BackupArgs, RestoreArgs};
+use super::ui;
 use crate::error::Error;
 use crate::fsutil;
 use crate::index::{self, FileEntry, Index};
-use crate::ui;
 use crate::vault::{self, Op, Vault};
 use crate::zipsafe::{self, BadZip, Limits, NewEntry, SafeZip, StoredZipWriter};
 
@@ -48,7 +48,7 @@ fn log_action(ctx: &Ctx, vault: &Vault, op: Op) -> anyhow::Result<bool> {
         return Ok(false);
     }
     let keys = vault.unlock(&ctx.keys)?;
-    super::print_notices(&vault.begin(keys)?.commit(op)?.notices);
+    super::print_notices(&vault.begin(keys, ctx.now)?.commit(op)?.notices);
     Ok(true)
 }
 

@@ -3,18 +3,18 @@
 use std::io::Write;
 
 use super::Ctx;
+use super::args::ShowArgs;
 use super::ls::DocView;
-use crate::args::ShowArgs;
+use super::ui;
 use crate::category;
 use crate::dates;
-use crate::ui;
 use crate::vault::Op;
 
 pub fn run(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let snap = vault.read(&ctx.keys)?;
     let id = snap.resolve(&vault, &a.id)?.id;
-    let done = vault.begin(snap.keys)?.commit(
+    let done = vault.begin(snap.keys, ctx.now)?.commit(
         Op::new(crate::domain::Action::View)
             .documents(vec![id.clone()])
             .detail("what", "metadata"),

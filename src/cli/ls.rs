@@ -5,12 +5,12 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::Ctx;
-use crate::args::LsArgs;
+use super::args::LsArgs;
+use super::ui;
 use crate::category;
 use crate::dates;
 use crate::ids;
 use crate::manifest::Document;
-use crate::ui;
 
 /// The stable JSON shape of a document (documented in the README); internal fields such as
 /// the object name stay out of it.

@@ -6,7 +6,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::Ctx;
-use crate::args::{JsonArg, ProAddArgs, ProCommand, ProWho};
+use super::args::{JsonArg, ProAddArgs, ProCommand, ProWho};
 use crate::domain::Action;
 use crate::error::Error;
 use crate::pro::{self, Card, Professional};
@@ -87,7 +87,7 @@ fn add(ctx: &Ctx, a: ProAddArgs) -> anyhow::Result<()> {
 
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
-    let txn = vault.begin(keys)?;
+    let txn = vault.begin(keys, ctx.now)?;
     let mut m = txn.root().clone();
     if let Some(p) = m.professionals.iter().find(|p| p.recipient == recipient) {
         return Err(Error::input(
@@ -145,7 +145,7 @@ fn add(ctx: &Ctx, a: ProAddArgs) -> anyhow::Result<()> {
         recipient,
         signing_key: card.signing_key,
         blocked: false,
-        added_at: crate::dates::now(),
+        added_at: ctx.now,
     };
     m.professionals.push(p.clone());
     let mut op = Op::new(Action::ProAdd)
@@ -162,7 +162,7 @@ fn add(ctx: &Ctx, a: ProAddArgs) -> anyhow::Result<()> {
     crate::outln!("{handle}");
     eprintln!(
         "Added {} as `{handle}`{}",
-        crate::ui::clean(&p.name),
+        super::ui::clean(&p.name),
         p.identifier()
             .map(|i| format!(" ({i})"))
             .unwrap_or_default()
@@ -211,8 +211,8 @@ fn ls(ctx: &Ctx, a: JsonArg) -> anyhow::Result<()> {
             "{:<20}  {:<18}  {:<14}  {}{}",
             p.handle,
             p.identifier().unwrap_or_else(|| "-".into()),
-            crate::ui::clean(p.profession.as_deref().unwrap_or("-")),
-            crate::ui::clean(&p.name),
+            super::ui::clean(p.profession.as_deref().unwrap_or("-")),
+            super::ui::clean(&p.name),
             if p.blocked { "  [blocked]" } else { "" }
         )?;
     }
@@ -222,7 +222,7 @@ fn ls(ctx: &Ctx, a: JsonArg) -> anyhow::Result<()> {
 fn change(ctx: &Ctx, w: ProWho, action: Action) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
-    let txn = vault.begin(keys)?;
+    let txn = vault.begin(keys, ctx.now)?;
     let mut m = txn.root().clone();
     let handle = m.professional(&w.who)?.handle.clone();
     let idx = m

@@ -1,4 +1,9 @@
-//! Command dispatch, the shared per-run context, and turning errors into exit codes.
+//! The command-line layer: argv (`args`, clap) → a resolved request (`Ctx`) → one library
+//! operation → printing. Only this module prints, prompts or touches the terminal (`ui`).
+//! Each command's handler lives in its own file; `main` maps errors to exit codes.
+
+pub mod args;
+pub mod ui;
 
 mod add;
 mod backup;
@@ -24,7 +29,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command, GlobalOpts};
+use self::args::{Cli, Command, GlobalOpts};
 use crate::error::{Error, Exit};
 use crate::keys::PassphraseSource;
 use crate::vault::{self, KeyOpts, Vault};
@@ -152,9 +157,9 @@ fn report(err: &anyhow::Error) -> Exit {
     let carnet_err = err.chain().find_map(|e| e.downcast_ref::<Error>());
     // anyhow's alternate form joins the context chain on one line: "cannot read x: denied".
     // Messages quote titles, file names and bundle contents: never raw to the terminal.
-    let _ = writeln!(stderr, "error: {}", crate::ui::clean(&format!("{err:#}")));
+    let _ = writeln!(stderr, "error: {}", ui::clean(&format!("{err:#}")));
     if let Some(hint) = carnet_err.and_then(Error::hint) {
-        let _ = writeln!(stderr, "hint: {}", crate::ui::clean(&hint));
+        let _ = writeln!(stderr, "hint: {}", ui::clean(&hint));
     }
     carnet_err.map_or(Exit::Failure, Error::exit)
 }
@@ -162,7 +167,7 @@ fn report(err: &anyhow::Error) -> Exit {
 /// Prints what a command should tell besides its result (`note: …`, `warning: …`) on stderr.
 pub fn print_notices(notices: &[crate::vault::Notice]) {
     for n in notices {
-        eprintln!("{}", crate::ui::clean(&n.to_string()));
+        eprintln!("{}", ui::clean(&n.to_string()));
     }
 }
 
@@ -176,7 +181,7 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 
 /// `carnet fingerprint`: read from carnet.toml, so it needs no key (the keyed `verify` checks
 /// that this key is the vault's own).
-fn fingerprint(ctx: &Ctx, a: crate::args::JsonArg) -> anyhow::Result<()> {
+fn fingerprint(ctx: &Ctx, a: args::JsonArg) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let fp = vault.fingerprint()?;
     if a.json {

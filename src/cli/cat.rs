@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 
 use super::Ctx;
-use crate::args::CatArgs;
+use super::args::CatArgs;
 use crate::crypto::{self, OpenError};
 use crate::error::Error;
 use crate::media;
@@ -23,7 +23,7 @@ pub fn run(ctx: &Ctx, a: CatArgs) -> anyhow::Result<()> {
         .into());
     }
     // The view is logged before any byte is released: an access is never left untraced.
-    let done = vault.begin(snap.keys)?.commit(
+    let done = vault.begin(snap.keys, ctx.now)?.commit(
         Op::new(crate::domain::Action::View)
             .documents(vec![id.clone()])
             .detail("what", "content"),

@@ -8,7 +8,7 @@ use ed25519_dalek::SigningKey;
 use zeroize::Zeroizing;
 
 use super::Ctx;
-use crate::args::KeygenArgs;
+use super::args::KeygenArgs;
 use crate::error::Error;
 use crate::fsutil;
 use crate::keys;

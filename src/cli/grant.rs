@@ -8,7 +8,8 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::Ctx;
-use crate::args::{GrantArgs, GrantsArgs, RevokeArgs};
+use super::args::{GrantArgs, GrantsArgs, RevokeArgs};
+use super::ui;
 use crate::category;
 use crate::dates;
 use crate::error::Error;
@@ -17,7 +18,6 @@ use crate::grant::{self, DocumentSource, Terms, TermsDocument, TermsPatient, Ter
 use crate::ids;
 use crate::keys::Unlocked;
 use crate::manifest::{Document, GrantRecord};
-use crate::ui;
 use crate::vault::{Op, Vault};
 
 /// Streams each document's plaintext from its vault object.
@@ -51,7 +51,8 @@ struct GrantOutput<'a> {
 }
 
 pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
-    let now = dates::now_seconds();
+    // Whole seconds: the terms print them, and a bundle must say exactly what was recorded.
+    let now = jiff::Timestamp::from_second(ctx.now.as_second()).unwrap_or(ctx.now);
     let not_before = a
         .not_before
         .as_deref()
@@ -305,7 +306,7 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
         a.output.display().to_string()
     };
     let logged = (|| -> anyhow::Result<()> {
-        let txn = vault.begin(snap.keys)?;
+        let txn = vault.begin(snap.keys, ctx.now)?;
         let mut root = txn.root().clone();
         root.grants.push(record.clone());
         let mut op = Op::new(crate::domain::Action::Grant)
@@ -447,7 +448,7 @@ pub fn list(ctx: &Ctx, a: GrantsArgs) -> anyhow::Result<()> {
 pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
-    let txn = vault.begin(keys)?;
+    let txn = vault.begin(keys, ctx.now)?;
     let mut m = txn.root().clone();
     let id = ids::resolve(&a.id, m.grants.iter().map(|g| g.id.as_str()))
         .map_err(|e| match e {
@@ -473,7 +474,7 @@ pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    g.revoked_at = Some(dates::now());
+    g.revoked_at = Some(ctx.now);
     let to = g.to.clone();
     let mut op = Op::new(crate::domain::Action::Revoke)
         .documents(g.documents.clone())

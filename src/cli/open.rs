@@ -8,13 +8,13 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::Ctx;
-use crate::domain::GrantStatus;
-use crate::args::OpenArgs;
+use super::args::OpenArgs;
+use super::ui;
 use crate::dates;
+use crate::domain::GrantStatus;
 use crate::error::Error;
 use crate::grant::{self, BundleError, Terms};
 use crate::keys;
-use crate::ui;
 
 /// Patients already seen, by name → key fingerprint (trust on first use).
 #[derive(Default, Serialize, Deserialize)]
