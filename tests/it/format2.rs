@@ -26,7 +26,6 @@ fn format1_vault() -> Vault {
     v
 }
 
-
 fn config_format(v: &Vault) -> String {
     fs::read_to_string(v.dir.join("carnet.toml"))
         .unwrap()
@@ -73,7 +72,9 @@ fn a_format1_vault_is_read_as_it_is_then_upgraded_by_its_first_write() {
         "ordonnance after the upgrade",
     );
     assert!(
-        out.stderr.clone().contains("upgraded the vault to format 2"),
+        out.stderr
+            .clone()
+            .contains("upgraded the vault to format 2"),
         "{}",
         out.stderr.clone()
     );
@@ -184,11 +185,7 @@ fn an_upgrade_interrupted_at_any_step_leaves_a_vault_that_verifies() {
         let out = v.run(&["verify", "--json"]);
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let err = out.stderr.clone();
-        assert_eq!(
-            out.code,
-            Some(0),
-            "crash point {n}: {report}\n{err}"
-        );
+        assert_eq!(out.code, Some(0), "crash point {n}: {report}\n{err}");
         assert!(
             report["notes"].to_string().contains("interrupted"),
             "crash point {n}: {report}"

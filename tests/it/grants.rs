@@ -2702,11 +2702,7 @@ fn a_document_added_under_a_bidi_file_name_is_shared_under_a_safe_one() {
     let out = patient.ok(&[OsStr::new("add"), p.as_os_str()]);
     assert_no_invisible("add's stdout", &out.text());
     assert_no_invisible("add's stderr", &out.stderr);
-    assert!(
-        out.text().contains("facture\u{FFFD}fdp"),
-        "{}",
-        out.text()
-    );
+    assert!(out.text().contains("facture\u{FFFD}fdp"), "{}", out.text());
     let out = patient.ok(&["ls"]);
     assert_no_invisible("ls", &out.text());
     let exported = lab.path("exported");
