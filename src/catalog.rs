@@ -25,10 +25,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto;
 use crate::error::Error;
+use crate::index::FileEntry;
 use crate::keyring::Keyring;
 use crate::keys::Unlocked;
+use crate::layout::Store;
+use crate::log::{Head, Logged};
 use crate::manifest::{Document, GrantRecord, Manifest, Patient};
-use crate::vault::{Snapshot, Vault};
 
 /// Hex characters of a shard key: 256 shards, a few hundred documents each at 100,000.
 pub const SHARD_KEY_LEN: usize = 2;
@@ -175,6 +177,28 @@ fn is_key(s: &str) -> bool {
     s.len() == SHARD_KEY_LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// `manifest.age` as read: the root (format 2, or converted from format 1), the documents of a
+/// format-1 manifest, and the SHA-256 of the plaintext.
+pub struct ReadManifest {
+    pub root: Root,
+    pub legacy: Option<Vec<Document>>,
+    pub sha256: String,
+}
+
+/// An authenticated, consistent view of the vault.
+pub struct Snapshot {
+    pub keys: Unlocked,
+    pub ring: Keyring,
+    pub head: Head,
+    /// Patient, recipients, professionals, grants and (format 2) the shard table.
+    pub root: Root,
+    /// The documents of a format-1 manifest; format 2 keeps them in shards, read on demand.
+    pub legacy: Option<Vec<Document>>,
+    pub manifest_sha256: String,
+    /// The entry of a command interrupted after it wrote the manifest; the next write finishes it.
+    pub pending: Option<Logged>,
+}
+
 /// Checks that the root's shard table is well formed (keys, object ids): it names files to read.
 pub fn check_root(root: &Root, path: &str) -> Result<(), Error> {
     for (kind, table) in [
@@ -197,7 +221,7 @@ pub fn check_root(root: &Root, path: &str) -> Result<(), Error> {
 /// Reads one shard, checking the object against the root before decrypting it and the content
 /// after (vault, kind, key, every id in its place).
 pub fn read_shard(
-    vault: &Vault,
+    vault: &dyn Store,
     keys: &Unlocked,
     kind: ShardKind,
     key: &str,
@@ -228,7 +252,7 @@ pub fn read_shard(
     );
     let shard: Shard =
         serde_json::from_slice(&plain).map_err(|e| bad(format!("unreadable: {e}")))?;
-    if shard.vault_id != vault.config.vault_id || shard.kind != kind || shard.key != key {
+    if shard.vault_id != vault.config().vault_id || shard.kind != kind || shard.key != key {
         return Err(bad("belongs elsewhere (another vault or shard)".into()));
     }
     match kind {
@@ -262,7 +286,7 @@ pub fn read_shard(
 
 impl Snapshot {
     /// Every document, in no particular order. Reads every shard: for listings and checks.
-    pub fn documents(&self, vault: &Vault) -> Result<Vec<Document>, Error> {
+    pub fn documents(&self, vault: &dyn Store) -> Result<Vec<Document>, Error> {
         if let Some(docs) = &self.legacy {
             return Ok(docs.clone());
         }
@@ -274,7 +298,7 @@ impl Snapshot {
     }
 
     /// Documents sorted by date, then by when they were added.
-    pub fn sorted_documents(&self, vault: &Vault) -> Result<Vec<Document>, Error> {
+    pub fn sorted_documents(&self, vault: &dyn Store) -> Result<Vec<Document>, Error> {
         let mut v = self.documents(vault)?;
         v.sort_by_key(|d| (d.date, d.added_at));
         Ok(v)
@@ -288,7 +312,7 @@ impl Snapshot {
     }
 
     /// The documents of the shard that `key` (two hex characters) selects.
-    fn shard_documents(&self, vault: &Vault, key: &str) -> Result<Vec<Document>, Error> {
+    fn shard_documents(&self, vault: &dyn Store, key: &str) -> Result<Vec<Document>, Error> {
         if let Some(docs) = &self.legacy {
             return Ok(docs
                 .iter()
@@ -303,7 +327,7 @@ impl Snapshot {
     }
 
     /// Resolves a typed id prefix to a document, reading only the shard the prefix selects.
-    pub fn resolve(&self, vault: &Vault, prefix: &str) -> Result<Document, Error> {
+    pub fn resolve(&self, vault: &dyn Store, prefix: &str) -> Result<Document, Error> {
         let p = prefix.trim().to_ascii_lowercase();
         let docs = if p.len() >= SHARD_KEY_LEN && is_key(&p[..SHARD_KEY_LEN]) {
             self.shard_documents(vault, &p[..SHARD_KEY_LEN])?
@@ -317,7 +341,7 @@ impl Snapshot {
     }
 
     /// The document with this full id, if any.
-    pub fn document(&self, vault: &Vault, id: &str) -> Result<Option<Document>, Error> {
+    pub fn document(&self, vault: &dyn Store, id: &str) -> Result<Option<Document>, Error> {
         if !crate::ids::is_full_id(id) {
             return Ok(None);
         }
@@ -330,7 +354,7 @@ impl Snapshot {
     /// The documents with these full ids (missing ones are skipped), reading each shard once.
     pub fn documents_by_id(
         &self,
-        vault: &Vault,
+        vault: &dyn Store,
         ids: &[String],
     ) -> Result<BTreeMap<String, Document>, Error> {
         let keys: BTreeSet<&str> = ids
@@ -352,7 +376,7 @@ impl Snapshot {
 
     /// Every plaintext SHA-256 in the vault and its document: for large imports, which would
     /// otherwise read a digest shard per file.
-    pub fn digests(&self, vault: &Vault) -> Result<HashMap<String, String>, Error> {
+    pub fn digests(&self, vault: &dyn Store) -> Result<HashMap<String, String>, Error> {
         if let Some(docs) = &self.legacy {
             return Ok(docs
                 .iter()
@@ -367,7 +391,11 @@ impl Snapshot {
     }
 
     /// The document holding this plaintext, found through its digest shard.
-    pub fn find_by_sha256(&self, vault: &Vault, sha256: &str) -> Result<Option<Document>, Error> {
+    pub fn find_by_sha256(
+        &self,
+        vault: &dyn Store,
+        sha256: &str,
+    ) -> Result<Option<Document>, Error> {
         if let Some(docs) = &self.legacy {
             return Ok(docs.iter().find(|d| d.sha256 == sha256).cloned());
         }
@@ -390,7 +418,7 @@ pub struct SealedShard {
 }
 
 fn seal_shard(
-    vault: &Vault,
+    vault: &dyn Store,
     shard: &Shard,
     count: usize,
     recipients: &[age::x25519::Recipient],
@@ -424,7 +452,7 @@ pub struct Plan {
 /// starting from `root` (the current one, possibly with edited professionals and grants).
 /// Reads and rewrites only the shards concerned: the cost does not grow with the record.
 pub fn plan(
-    vault: &Vault,
+    vault: &dyn Store,
     snap: &Snapshot,
     mut root: Root,
     put: &[Document],
@@ -470,7 +498,7 @@ pub fn plan(
 
     let mut added = Vec::new();
     let mut removed = Vec::new();
-    let vault_id = vault.config.vault_id.clone();
+    let vault_id = vault.config().vault_id.clone();
     for (key, mut docs) in doc_shards {
         docs.sort_by(|a, b| a.id.cmp(&b.id));
         if let Some(old) = root.shards.documents.remove(&key) {
@@ -545,7 +573,7 @@ pub fn plan(
 
 /// Builds every shard of a format-1 manifest's documents at once (the upgrade).
 pub fn plan_upgrade(
-    vault: &Vault,
+    vault: &dyn Store,
     snap: &Snapshot,
     recipients: &[age::x25519::Recipient],
 ) -> anyhow::Result<Plan> {
@@ -555,4 +583,31 @@ pub fn plan_upgrade(
     // Each shard starts as the format-1 documents it holds and every document is put back:
     // the same documents, now sealed per shard, with their digests.
     plan(vault, snap, root, &docs, &[], recipients)
+}
+
+impl Snapshot {
+    /// Every object the vault's metadata names, with the size and BLAKE3 recorded for it: the
+    /// documents' objects and the shards'.
+    pub fn objects(&self, vault: &dyn Store) -> Result<BTreeMap<String, FileEntry>, Error> {
+        let mut out = BTreeMap::new();
+        for d in self.documents(vault)? {
+            out.insert(
+                d.object.clone(),
+                FileEntry {
+                    size: d.object_size,
+                    blake3: d.object_blake3.clone(),
+                },
+            );
+        }
+        for r in self.root.shard_objects() {
+            out.insert(
+                r.object.clone(),
+                FileEntry {
+                    size: r.size,
+                    blake3: r.blake3.clone(),
+                },
+            );
+        }
+        Ok(out)
+    }
 }

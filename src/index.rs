@@ -18,8 +18,8 @@ use crate::error::Error;
 use anyhow::Context;
 
 use crate::keyring::Keyring;
+use crate::layout::{self, Store};
 use crate::log;
-use crate::vault::{self, Vault};
 
 pub const INDEX: &str = "index.json";
 pub const SIGNATURE: &str = "index.json.minisig";
@@ -76,10 +76,10 @@ pub fn hash_file(path: &Path) -> std::io::Result<FileEntry> {
 }
 
 /// The metadata files every vault has, besides objects and log segments.
-fn metadata_files(v: &Vault) -> Vec<&'static str> {
-    let mut names = vec![vault::CONFIG, vault::KEYS, vault::MANIFEST, log::HEAD];
-    if v.config.key == vault::KeyMode::Passphrase {
-        names.push(vault::IDENTITY);
+fn metadata_files(v: &dyn Store) -> Vec<&'static str> {
+    let mut names = vec![layout::CONFIG, layout::KEYS, layout::MANIFEST, log::HEAD];
+    if v.config().key == crate::config::KeyMode::Passphrase {
+        names.push(layout::IDENTITY);
     }
     names
 }
@@ -108,14 +108,14 @@ fn fan_of(object: &str) -> &str {
 /// the log segments. Full segments never change, so their entries are carried over from
 /// `previous` (an index this vault signed) rather than hashed again.
 fn files_besides_objects(
-    v: &Vault,
+    v: &dyn Store,
     previous: Option<&Index>,
 ) -> anyhow::Result<BTreeMap<String, FileEntry>> {
     let mut files = BTreeMap::new();
     for name in metadata_files(v) {
         files.insert(name.to_string(), hash_file(&v.path(name))?);
     }
-    let (segs, _) = log::list_segments(&v.dir)?;
+    let (segs, _) = log::list_segments(v.dir())?;
     let last = segs.last().copied();
     for n in segs {
         let rel = format!("{}/{n:08}.age", log::DIR);
@@ -125,7 +125,7 @@ fn files_besides_objects(
             .cloned();
         let entry = match reuse {
             Some(e) => e,
-            None => hash_file(&log::segment_path(&v.dir, n))?,
+            None => hash_file(&log::segment_path(v.dir(), n))?,
         };
         files.insert(rel, entry);
     }
@@ -135,7 +135,7 @@ fn files_besides_objects(
 /// What the index of the vault must say: every file but the index itself, given the objects
 /// the metadata names (object id → size and BLAKE3). `verify` compares it with the signed one.
 pub fn expected_files(
-    v: &Vault,
+    v: &dyn Store,
     objects: &BTreeMap<String, FileEntry>,
 ) -> anyhow::Result<BTreeMap<String, FileEntry>> {
     let mut files = files_besides_objects(v, None)?;
@@ -146,7 +146,7 @@ pub fn expected_files(
 }
 
 pub fn object_rel(object: &str) -> String {
-    format!("{}/{}/{object}.age", vault::OBJECTS, &object[..2])
+    format!("{}/{}/{object}.age", layout::OBJECTS, &object[..2])
 }
 
 /// The top of a format-2 index as written: files besides objects, and the parts.
@@ -161,13 +161,13 @@ struct Top<'a> {
 }
 
 fn write_part(
-    v: &Vault,
+    v: &dyn Store,
     fan: &str,
     files: &BTreeMap<String, FileEntry>,
 ) -> anyhow::Result<FileEntry> {
     let part = Part {
         format: crate::FORMAT_VERSION,
-        vault_id: v.config.vault_id.clone(),
+        vault_id: v.config().vault_id.clone(),
         fan: fan.to_string(),
         files: files.clone(),
     };
@@ -187,7 +187,7 @@ fn write_part(
 /// Signs and writes the top of the index (after its parts: a reader checks the parts against
 /// the top, and a crash in between leaves a mismatch that the next write repairs).
 fn write_top(
-    v: &Vault,
+    v: &dyn Store,
     ring: &Keyring,
     log_seq: u64,
     documents: usize,
@@ -196,7 +196,7 @@ fn write_top(
 ) -> anyhow::Result<()> {
     let top = Top {
         format: crate::FORMAT_VERSION,
-        vault_id: &v.config.vault_id,
+        vault_id: &v.config().vault_id,
         log_seq,
         documents,
         files,
@@ -207,7 +207,7 @@ fn write_top(
         ring,
         json.as_bytes(),
         "signature from carnet vault key",
-        &format!("carnet index {} seq {}", v.config.vault_id, log_seq),
+        &format!("carnet index {} seq {}", v.config().vault_id, log_seq),
     );
     v.write_derived(&v.path(INDEX), json.as_bytes())?;
     v.write_derived(&v.path(SIGNATURE), sig.as_bytes())
@@ -216,7 +216,7 @@ fn write_top(
 /// Writes the whole index from the objects the metadata names: after an upgrade, a recovery,
 /// or when the previous index cannot be trusted. Costs one pass over the objects' records.
 pub fn rebuild(
-    v: &Vault,
+    v: &dyn Store,
     ring: &Keyring,
     log_seq: u64,
     documents: usize,
@@ -253,7 +253,7 @@ type FanChanges<'a> = (Vec<(&'a String, &'a FileEntry)>, Vec<&'a String>);
 /// Returns false (nothing written) when the index on disk is not the signed format-2 index of
 /// `base_seq`; the caller then rebuilds it.
 pub fn update(
-    v: &Vault,
+    v: &dyn Store,
     ring: &Keyring,
     base_seq: u64,
     log_seq: u64,
@@ -261,10 +261,10 @@ pub fn update(
     added: &BTreeMap<String, FileEntry>,
     removed: &[String],
 ) -> anyhow::Result<bool> {
-    let Ok(prev) = read_top(&v.dir, &v.config.signing_key) else {
+    let Ok(prev) = read_top(v.dir(), &v.config().signing_key) else {
         return Ok(false);
     };
-    if prev.format < 2 || prev.log_seq != base_seq || prev.vault_id != v.config.vault_id {
+    if prev.format < 2 || prev.log_seq != base_seq || prev.vault_id != v.config().vault_id {
         return Ok(false);
     }
     let mut parts = prev.parts.clone();
@@ -278,7 +278,7 @@ pub fn update(
     for (fan, (adds, dels)) in touched {
         let rel = part_rel(fan);
         let mut files = match parts.get(&rel) {
-            Some(want) => match read_part(&v.dir, &rel, want, &v.config.vault_id, fan) {
+            Some(want) => match read_part(v.dir(), &rel, want, &v.config().vault_id, fan) {
                 Ok(p) => p.files,
                 Err(_) => return Ok(false),
             },
@@ -338,7 +338,7 @@ fn parse_part(
     if let Some(bad) = p
         .files
         .keys()
-        .find(|k| !is_vault_path(k) || !k.starts_with(&format!("{}/{fan}/", vault::OBJECTS)))
+        .find(|k| !is_vault_path(k) || !k.starts_with(&format!("{}/{fan}/", layout::OBJECTS)))
     {
         return Err(format!(
             "{rel}: names {:?}, which is not an object of its fan",
@@ -383,7 +383,7 @@ pub fn complete(
 fn read_top(dir: &Path, signing_key: &str) -> Result<Index, Error> {
     let bad = |what: &str, why: String| Error::Integrity(format!("{what}: {why}"));
     let key = crate::sign::decode_public(signing_key)
-        .map_err(|e| bad(vault::CONFIG, format!("bad signing key: {e}")))?;
+        .map_err(|e| bad(layout::CONFIG, format!("bad signing key: {e}")))?;
     let read = |name: &str, limit: u64| -> Result<String, Error> {
         let f = fs::File::open(dir.join(name)).map_err(|e| match e.kind() {
             ErrorKind::NotFound => bad(
@@ -420,7 +420,7 @@ pub fn read_signed(dir: &Path, signing_key: &str) -> Result<Index, Error> {
 
 /// Files a vault may hold that the index does not list.
 pub fn is_unindexed(rel: &str) -> bool {
-    rel == INDEX || rel == SIGNATURE || rel == vault::LOCK || rel.starts_with("tmp/")
+    rel == INDEX || rel == SIGNATURE || rel == layout::LOCK || rel.starts_with("tmp/")
 }
 
 /// Files and folders that operating systems and sync tools add to any folder they show or
@@ -478,10 +478,10 @@ pub fn is_vault_path(rel: &str) -> bool {
     };
     match segs.as_slice() {
         [name] => [
-            vault::CONFIG,
-            vault::IDENTITY,
-            vault::KEYS,
-            vault::MANIFEST,
+            layout::CONFIG,
+            layout::IDENTITY,
+            layout::KEYS,
+            layout::MANIFEST,
             crate::log::HEAD,
             INDEX,
             SIGNATURE,

@@ -64,6 +64,16 @@ pub struct Entry {
     pub objects_removed: Vec<String>,
 }
 
+impl Entry {
+    /// The config an `upgrade` entry commits to (it rewrites `carnet.toml` with the new format).
+    pub fn upgrade_config(&self) -> Option<&str> {
+        if self.action != Action::Upgrade {
+            return None;
+        }
+        self.details.get("config_sha256").and_then(|v| v.as_str())
+    }
+}
+
 /// An entry as read back: parsed, with the exact bytes it was authenticated over.
 #[derive(Debug, Clone)]
 pub struct Logged {
@@ -202,7 +212,7 @@ pub fn write_segment(
     let sealed =
         crypto::seal_bytes(text.as_bytes(), recipients).context("cannot encrypt the log")?;
     crate::fsutil::write_atomic_in(
-        &vault.join(crate::vault::TMP),
+        &vault.join(crate::layout::TMP),
         &segment_path(vault, n),
         &sealed,
     )

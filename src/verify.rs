@@ -378,7 +378,7 @@ fn load_catalog(
     vault: &Vault,
     keys: &Unlocked,
     ring: &crate::keyring::Keyring,
-    read: &vault::ReadManifest,
+    read: &crate::catalog::ReadManifest,
     report: &mut Report,
 ) -> (Vec<Document>, BTreeMap<String, index::FileEntry>) {
     let mut objects = BTreeMap::new();

@@ -25,7 +25,7 @@ use crate::fsutil;
 use crate::ids;
 use crate::manifest::Document;
 use crate::media;
-use crate::vault::Op;
+use crate::txn::Op;
 
 /// One file to add, with the category its folder gave it.
 struct Input {

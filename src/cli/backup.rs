@@ -20,7 +20,8 @@ use super::ui;
 use crate::error::Error;
 use crate::fsutil;
 use crate::index::{self, FileEntry, Index};
-use crate::vault::{self, Op, Vault};
+use crate::txn::Op;
+use crate::vault::{self, Vault};
 use crate::zipsafe::{self, BadZip, Limits, NewEntry, SafeZip, StoredZipWriter};
 
 /// Entries a backup may hold beyond the files its index lists.

@@ -7,7 +7,7 @@ use super::args::CatArgs;
 use crate::crypto::{self, OpenError};
 use crate::error::Error;
 use crate::media;
-use crate::vault::Op;
+use crate::txn::Op;
 
 pub fn run(ctx: &Ctx, a: CatArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;

@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::fsutil;
 use crate::manifest::Document;
 use crate::media;
-use crate::vault::Op;
+use crate::txn::Op;
 
 #[derive(Serialize)]
 struct Written {

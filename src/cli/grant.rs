@@ -18,7 +18,8 @@ use crate::grant::{self, DocumentSource, Terms, TermsDocument, TermsPatient, Ter
 use crate::ids;
 use crate::keys::Unlocked;
 use crate::manifest::{Document, GrantRecord};
-use crate::vault::{Op, Vault};
+use crate::txn::Op;
+use crate::vault::Vault;
 
 /// Streams each document's plaintext from its vault object.
 struct VaultDocs<'a> {

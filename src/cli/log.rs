@@ -7,11 +7,12 @@ use serde::Serialize;
 
 use super::Ctx;
 use super::args::LogArgs;
+use crate::catalog::Snapshot;
 use crate::dates;
 use crate::error::Error;
 use crate::ids;
 use crate::log::{self, Entry, Logged};
-use crate::vault::{Snapshot, Vault};
+use crate::vault::Vault;
 use crate::verify::{self, Report};
 
 #[derive(Serialize)]

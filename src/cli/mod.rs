@@ -165,7 +165,7 @@ fn report(err: &anyhow::Error) -> Exit {
 }
 
 /// Prints what a command should tell besides its result (`note: …`, `warning: …`) on stderr.
-pub fn print_notices(notices: &[crate::vault::Notice]) {
+pub fn print_notices(notices: &[crate::txn::Notice]) {
     for n in notices {
         eprintln!("{}", ui::clean(&n.to_string()));
     }

@@ -10,7 +10,7 @@ use super::args::{JsonArg, ProAddArgs, ProCommand, ProWho};
 use crate::domain::Action;
 use crate::error::Error;
 use crate::pro::{self, Card, Professional};
-use crate::vault::Op;
+use crate::txn::Op;
 
 const MAX_CARD: u64 = 64 << 10;
 

@@ -4,7 +4,7 @@ use super::Ctx;
 use super::args::RmArgs;
 use crate::error::Error;
 use crate::ids;
-use crate::vault::Op;
+use crate::txn::Op;
 
 pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;

@@ -8,7 +8,7 @@ use super::ls::DocView;
 use super::ui;
 use crate::category;
 use crate::dates;
-use crate::vault::Op;
+use crate::txn::Op;
 
 pub fn run(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;

@@ -8,7 +8,7 @@ use super::Ctx;
 use super::args::VerifyArgs;
 use super::ui;
 use crate::error::Error;
-use crate::vault::Op;
+use crate::txn::Op;
 use crate::verify;
 
 pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {

@@ -1,0 +1,551 @@
+//! Writing to a vault: one command's changes (`Op`) committed as one log entry by a `Txn` that
+//! holds the writers' lock, in an order that a crash at any point leaves recoverable (log entry,
+//! objects, manifest, removals, head, index); the recovery of an interrupted command (finished
+//! or rolled back by the next write); and the upgrade of a format-1 vault.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::ErrorKind;
+use std::path::Path;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+
+use crate::catalog::{Root, Snapshot};
+use crate::crypto;
+use crate::domain::{Action, Actor};
+use crate::error::Error;
+use crate::fsutil::{self, Lock};
+use crate::index::FileEntry;
+use crate::keys::Unlocked;
+use crate::layout::{CONFIG, MANIFEST, OBJECTS};
+use crate::log::{self, Entry, Head, Logged};
+use crate::manifest::Document;
+use crate::vault::Vault;
+
+impl Vault {
+    /// Locks the vault for writing and reads it; finishes or rolls back a command that was
+    /// interrupted (crash, kill -9, full disk) so that every write starts from a clean state.
+    /// `now` is the time the entries of this write record (the CLI's clock, or `CARNET_NOW`).
+    pub fn begin(&self, keys: Unlocked, now: jiff::Timestamp) -> anyhow::Result<Txn<'_>> {
+        let lock = self.lock()?;
+        let snap = self.snapshot(keys)?;
+        self.sweep_tmp();
+        let (segs, _) = log::list_segments(&self.dir)?;
+        let last_seg = *segs.last().ok_or_else(|| {
+            Error::Integrity(format!("{} is empty", self.path(log::DIR).display()))
+        })?;
+        let tail = log::read_segment(&self.dir, last_seg, &snap.keys, &snap.ring)?;
+        let recipients = self.recipients()?;
+        let mut txn = Txn {
+            vault: self,
+            _lock: lock,
+            recipients,
+            tail_seg: last_seg,
+            tail,
+            config_sha256: self.config_sha256.clone(),
+            snap,
+            notices: Vec::new(),
+            now,
+        };
+        txn.recover()?;
+        txn.upgrade()?;
+        Ok(txn)
+    }
+}
+
+/// What one command does to the vault, committed as one log entry.
+pub struct Op {
+    pub action: Action,
+    pub documents: Vec<String>,
+    pub details: serde_json::Map<String, serde_json::Value>,
+    /// Documents to insert, or to replace (same id).
+    pub put: Vec<Document>,
+    /// Ids of documents to remove (their objects go in `remove`).
+    pub delete: Vec<String>,
+    /// The new root, when the command changes the patient, professionals or grants.
+    pub root: Option<Root>,
+    /// Encrypted files staged in `tmp/`, and the object names they take.
+    pub add: Vec<(tempfile::TempPath, String)>,
+    pub remove: Vec<String>,
+    /// A new `carnet.toml`, written after the manifest and before the head (the upgrade).
+    config: Option<String>,
+}
+
+impl Op {
+    pub fn new(action: Action) -> Op {
+        Op {
+            action,
+            documents: Vec::new(),
+            details: Default::default(),
+            put: Vec::new(),
+            delete: Vec::new(),
+            root: None,
+            add: Vec::new(),
+            remove: Vec::new(),
+            config: None,
+        }
+    }
+
+    pub fn documents(mut self, ids: Vec<String>) -> Op {
+        self.documents = ids;
+        self
+    }
+
+    pub fn detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Op {
+        self.details.insert(key.to_string(), value.into());
+        self
+    }
+
+    fn changes_metadata(&self) -> bool {
+        self.root.is_some() || !self.put.is_empty() || !self.delete.is_empty()
+    }
+}
+
+/// A write in progress: holds the vault lock until dropped.
+pub struct Txn<'v> {
+    vault: &'v Vault,
+    _lock: Lock,
+    recipients: Vec<age::x25519::Recipient>,
+    tail_seg: u64,
+    tail: Vec<Logged>,
+    /// SHA-256 of `carnet.toml` as the head must record it (an upgrade rewrites the file).
+    config_sha256: String,
+    pub snap: Snapshot,
+    /// What the user should hear about (an interrupted command finished, the upgrade).
+    notices: Vec<Notice>,
+    /// The time the entries of this write record.
+    now: jiff::Timestamp,
+}
+
+/// Something worth telling the user that is not an error; the CLI prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Note(String),
+    Warning(String),
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Note(s) => write!(f, "note: {s}"),
+            Notice::Warning(s) => write!(f, "warning: {s}"),
+        }
+    }
+}
+
+/// A committed command: its log entry, the vault as it now stands, and the notices.
+pub struct Committed {
+    pub entry: Entry,
+    pub snap: Snapshot,
+    pub notices: Vec<Notice>,
+}
+
+impl Txn<'_> {
+    pub fn root(&self) -> &Root {
+        &self.snap.root
+    }
+
+    fn recover(&mut self) -> anyhow::Result<()> {
+        let dir = &self.vault.dir;
+        let head = self.snap.head.clone();
+        let Some(last) = self.tail.last().cloned() else {
+            return Err(Error::Integrity(format!(
+                "{} is empty",
+                log::segment_path(dir, self.tail_seg).display()
+            ))
+            .into());
+        };
+        if last.entry.seq == head.log_seq && last.hash == head.log_hash {
+            return Ok(());
+        }
+        if let Some(before) = self.rolled_back_pair(&head, &last)? {
+            // A crash came after a rollback's `interrupted` entry but before its head: the
+            // rollback is complete on disk, only the head is behind.
+            self.notices.push(Notice::Note(format!(
+                "finished rolling back `{}` (log entry {})",
+                before.entry.action, before.entry.seq
+            )));
+            self.write_head(&last)?;
+            self.rebuild_index_or_warn();
+            return Ok(());
+        }
+        if last.entry.seq != head.log_seq + 1 || last.entry.prev != head.log_hash {
+            return Err(Error::Integrity(format!(
+                "the access log does not end where {} says (entries removed, added or replaced?)",
+                self.vault.path(log::HEAD).display()
+            ))
+            .into());
+        }
+        let e = &last.entry;
+        if self.snap.manifest_sha256 == e.manifest_sha256 {
+            // The command got as far as its manifest: finish it.
+            for o in &e.objects_added {
+                if !self.vault.object_path(o).is_file() {
+                    return Err(Error::Integrity(format!(
+                        "{} is missing",
+                        self.vault.object_path(o).display()
+                    ))
+                    .into());
+                }
+            }
+            for o in &e.objects_removed {
+                remove_if_exists(&self.vault.object_path(o))?;
+            }
+            if let Some(want) = e.upgrade_config() {
+                self.finish_upgrade_config(want)?;
+            }
+            self.write_head(&last)?;
+            self.snap.pending = None;
+            self.rebuild_index_or_warn();
+            self.notices.push(Notice::Note(format!(
+                "finished `{}` (log entry {}), which had been interrupted",
+                e.action, e.seq
+            )));
+            Ok(())
+        } else if self.snap.manifest_sha256 == head.manifest_sha256
+            && self.config_sha256 == head.config_sha256
+        {
+            // It stopped before its manifest: undo what it put in place, and say so in the log.
+            for o in &e.objects_added {
+                remove_if_exists(&self.vault.object_path(o))?;
+            }
+            // The log has moved on by the abandoned entry; the manifest has not. The
+            // `interrupted` entry chains after it and its head is written as usual.
+            self.snap.head.log_seq = last.entry.seq;
+            self.snap.head.log_hash = last.hash.clone();
+            let (seq, action) = (e.seq, e.action.to_string());
+            self.notices.push(Notice::Note(format!(
+                "rolled back `{action}` (log entry {seq}), which had been interrupted"
+            )));
+            self.append(
+                Op::new(crate::domain::Action::Interrupted)
+                    .detail("seq", seq)
+                    .detail("action", action),
+            )?;
+            Ok(())
+        } else {
+            Err(Error::Integrity(format!(
+                "{} matches neither {} nor the last log entry",
+                self.vault.path(MANIFEST).display(),
+                self.vault.path(log::HEAD).display()
+            ))
+            .into())
+        }
+    }
+
+    /// An upgrade interrupted after its manifest: `carnet.toml` must say format 2 before the
+    /// head commits to it. It is rewritten unless the crash came after that step.
+    fn finish_upgrade_config(&mut self, want: &str) -> anyhow::Result<()> {
+        if self.config_sha256 == want {
+            return Ok(());
+        }
+        let mut config = self.vault.config.clone();
+        config.format = crate::FORMAT_VERSION;
+        let text = crate::config::text(&config)?;
+        if hex::encode(Sha256::digest(text.as_bytes())) != want {
+            return Err(Error::Integrity(format!(
+                "{} is not the config the interrupted upgrade wrote",
+                self.vault.path(CONFIG).display()
+            ))
+            .into());
+        }
+        self.vault
+            .write(&self.vault.path(CONFIG), text.as_bytes())?;
+        self.config_sha256 = want.to_string();
+        Ok(())
+    }
+
+    /// Rewrites a format-1 vault as format 2, as one logged, crash-safe commit: the shards are
+    /// new objects, then the root replaces the manifest, then `carnet.toml` says format 2, then
+    /// the head commits to both. A crash before the manifest rolls back; after it, finishes.
+    fn upgrade(&mut self) -> anyhow::Result<()> {
+        let Some(docs) = self.snap.legacy.clone() else {
+            return Ok(());
+        };
+        let mut config = self.vault.config.clone();
+        config.format = crate::FORMAT_VERSION;
+        let text = crate::config::text(&config)?;
+        let sha = hex::encode(Sha256::digest(text.as_bytes()));
+        let mut op = Op::new(crate::domain::Action::Upgrade)
+            .detail("from", 1)
+            .detail("to", crate::FORMAT_VERSION)
+            .detail("config_sha256", sha);
+        op.put = docs;
+        op.root = Some(self.snap.root.clone());
+        op.config = Some(text);
+        self.append(op)?;
+        self.notices.push(Notice::Note(format!(
+            "upgraded the vault to format {} (see FORMAT.md); older carnet versions cannot open it",
+            crate::FORMAT_VERSION
+        )));
+        Ok(())
+    }
+
+    /// When the log ends two entries past the head with an `interrupted` entry that undoes the
+    /// one before it (both chained from the head, manifest unchanged), returns that entry.
+    fn rolled_back_pair(&self, head: &Head, last: &Logged) -> anyhow::Result<Option<Logged>> {
+        if last.entry.seq != head.log_seq + 2
+            || last.entry.action != Action::Interrupted
+            || last.entry.manifest_sha256 != head.manifest_sha256
+            || self.snap.manifest_sha256 != head.manifest_sha256
+            || last.entry.details.get("seq").and_then(|v| v.as_u64()) != Some(head.log_seq + 1)
+        {
+            return Ok(None);
+        }
+        let before = if self.tail.len() >= 2 {
+            self.tail[self.tail.len() - 2].clone()
+        } else if self.tail_seg > 0 {
+            match log::read_segment(
+                &self.vault.dir,
+                self.tail_seg - 1,
+                &self.snap.keys,
+                &self.snap.ring,
+            )?
+            .pop()
+            {
+                Some(l) => l,
+                None => return Ok(None),
+            }
+        } else {
+            return Ok(None);
+        };
+        let chained = before.entry.seq == head.log_seq + 1
+            && before.entry.prev == head.log_hash
+            && last.entry.prev == before.hash;
+        Ok(chained.then_some(before))
+    }
+
+    /// Writes the head naming `last` (the commit point) and makes it the snapshot's head.
+    fn write_head(&mut self, last: &Logged) -> anyhow::Result<()> {
+        let head = Head {
+            vault_id: self.vault.config.vault_id.clone(),
+            log_seq: last.entry.seq,
+            log_hash: last.hash.clone(),
+            manifest_sha256: last.entry.manifest_sha256.clone(),
+            manifest_generation: last.entry.manifest_generation,
+            config_sha256: self.config_sha256.clone(),
+        };
+        let sealed = log::seal_head(&head, &self.snap.ring, &self.recipients)?;
+        self.vault.write(&self.vault.path(log::HEAD), &sealed)?;
+        self.snap.head = head;
+        Ok(())
+    }
+
+    /// Appends the entry for `op` and makes it take effect, in an order that a crash at any
+    /// point leaves recoverable: log entry, objects, manifest, removals, head.
+    /// Returns the entry written, the vault as it now stands (the lock is released) and notices.
+    pub fn commit(mut self, op: Op) -> anyhow::Result<Committed> {
+        let entry = self.append(op)?;
+        Ok(Committed {
+            entry,
+            snap: self.snap,
+            notices: self.notices,
+        })
+    }
+
+    fn append(&mut self, mut op: Op) -> anyhow::Result<Entry> {
+        let base_seq = self.snap.head.log_seq;
+        // Objects the index must list from now on: new documents' and new shards'.
+        let mut indexed: BTreeMap<String, FileEntry> = op
+            .put
+            .iter()
+            .map(|d| {
+                (
+                    d.object.clone(),
+                    FileEntry {
+                        size: d.object_size,
+                        blake3: d.object_blake3.clone(),
+                    },
+                )
+            })
+            .collect();
+        let sealed_manifest = if op.changes_metadata() {
+            let base = op.root.take().unwrap_or_else(|| self.snap.root.clone());
+            let plan = crate::catalog::plan(
+                self.vault,
+                &self.snap,
+                base,
+                &op.put,
+                &op.delete,
+                &self.recipients,
+            )?;
+            let mut root = plan.root;
+            root.generation = self.snap.root.generation + 1;
+            for s in plan.added {
+                let r = s.reference;
+                indexed.insert(
+                    r.object.clone(),
+                    FileEntry {
+                        size: r.size,
+                        blake3: r.blake3,
+                    },
+                );
+                op.add.push((s.tmp, r.object));
+            }
+            op.remove.extend(plan.removed);
+            let json = zeroize::Zeroizing::new(
+                serde_json::to_vec(&root).context("cannot encode the manifest")?,
+            );
+            let sha = hex::encode(Sha256::digest(&json[..]));
+            let sealed = crypto::seal_bytes(&json, &self.recipients)
+                .context("cannot encrypt the manifest")?;
+            Some((root, sha, sealed))
+        } else {
+            None
+        };
+        let (sha, generation) = match &sealed_manifest {
+            Some((m, sha, _)) => (sha.clone(), m.generation),
+            None => (self.snap.manifest_sha256.clone(), self.snap.root.generation),
+        };
+        let entry = Entry {
+            seq: self.snap.head.log_seq + 1,
+            time: self.now,
+            actor: Actor::Patient,
+            action: op.action.clone(),
+            documents: std::mem::take(&mut op.documents),
+            details: std::mem::take(&mut op.details),
+            version: env!("CARGO_PKG_VERSION").into(),
+            prev: self.snap.head.log_hash.clone(),
+            manifest_sha256: sha.clone(),
+            manifest_generation: generation,
+            objects_added: op.add.iter().map(|(_, name)| name.clone()).collect(),
+            objects_removed: op.remove.clone(),
+        };
+        let logged = log::seal_entry(&entry, &self.snap.ring)?;
+        if log::segment_full(&self.tail) {
+            self.tail.clear();
+            self.tail_seg += 1;
+        }
+        self.tail.push(logged.clone());
+        log::write_segment(&self.vault.dir, self.tail_seg, &self.tail, &self.recipients)?;
+
+        self.place_objects(std::mem::take(&mut op.add))?;
+        if let Some((m, sha, sealed)) = sealed_manifest {
+            self.vault.write(&self.vault.path(MANIFEST), &sealed)?;
+            self.snap.root = m;
+            self.snap.legacy = None;
+            self.snap.manifest_sha256 = sha;
+        }
+        if let Some(text) = &op.config {
+            self.vault
+                .write(&self.vault.path(CONFIG), text.as_bytes())?;
+            self.config_sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+        }
+        for o in &op.remove {
+            remove_if_exists(&self.vault.object_path(o))?;
+        }
+        self.write_head(&logged)?;
+        if op.config.is_some() {
+            self.rebuild_index_or_warn();
+        } else {
+            self.update_index_or_warn(base_seq, &indexed, &op.remove);
+        }
+        Ok(entry)
+    }
+
+    /// Renames new objects into `objects/` and makes them durable before the manifest can
+    /// name them. Many objects (a folder import) are renamed first and flushed with one
+    /// syncfs; a few are flushed one by one, which costs less than flushing the file system.
+    fn place_objects(&self, add: Vec<(tempfile::TempPath, String)>) -> anyhow::Result<()> {
+        let objects_dir = self.vault.path(OBJECTS);
+        let batch = add.len() > 16;
+        let mut fans = std::collections::BTreeSet::new();
+        for (tmp, name) in add {
+            let dest = self.vault.object_path(&name);
+            let fan = dest.parent().unwrap_or(&objects_dir).to_path_buf();
+            if !fans.contains(&fan) && !fan.is_dir() {
+                fsutil::create_private_dir(&fan)
+                    .with_context(|| format!("cannot create {}", fan.display()))?;
+            }
+            if !batch {
+                fs::File::open(&tmp)
+                    .and_then(|f| f.sync_all())
+                    .with_context(|| format!("cannot flush {}", tmp.display()))?;
+            }
+            fsutil::rename_new(tmp, &dest)?;
+            fans.insert(fan);
+        }
+        if fans.is_empty() {
+            return Ok(());
+        }
+        let synced = batch
+            && fsutil::sync_filesystem(&objects_dir)
+                .with_context(|| format!("cannot flush {}", objects_dir.display()))?;
+        if !synced {
+            if batch {
+                // No syncfs here: flush each object before the manifest can name it.
+                for f in &fans {
+                    for e in fs::read_dir(f)?.flatten() {
+                        fs::File::open(e.path())?.sync_all()?;
+                    }
+                }
+            }
+            for f in fans.iter().chain(std::iter::once(&objects_dir)) {
+                fsutil::sync_dir(f).with_context(|| format!("cannot flush {}", f.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The change is committed once the head is written: a failure to refresh the index after
+    /// that must not report the command as failed (a retry would repeat it).
+    fn update_index_or_warn(
+        &mut self,
+        base_seq: u64,
+        added: &BTreeMap<String, FileEntry>,
+        removed: &[String],
+    ) {
+        let updated = crate::index::update(
+            self.vault,
+            &self.snap.ring,
+            base_seq,
+            self.snap.head.log_seq,
+            self.snap.document_count(),
+            added,
+            removed,
+        );
+        match updated {
+            Ok(true) => {}
+            Ok(false) => self.rebuild_index_or_warn(),
+            Err(e) => self.notices.push(index_warning(&e)),
+        }
+    }
+
+    fn rebuild_index_or_warn(&mut self) {
+        if let Err(e) = self.rebuild_index() {
+            self.notices.push(index_warning(&e));
+        }
+    }
+
+    /// Writes the whole signed index from the metadata. It comes after the head: the head is
+    /// the commit point, and the index only restates it for keyless checks.
+    fn rebuild_index(&self) -> anyhow::Result<()> {
+        let objects = self
+            .snap
+            .objects(self.vault)
+            .context("cannot index the vault")?;
+        crate::index::rebuild(
+            self.vault,
+            &self.snap.ring,
+            self.snap.head.log_seq,
+            self.snap.document_count(),
+            &objects,
+        )
+        .context("cannot write the vault index")
+    }
+}
+
+fn index_warning(e: &anyhow::Error) -> Notice {
+    Notice::Warning(format!(
+        "{e:#}; keyless checks will report the vault out of date until the next change"
+    ))
+}
+
+fn remove_if_exists(p: &Path) -> anyhow::Result<()> {
+    match fs::remove_file(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot remove {}", p.display())),
+    }
+}
