@@ -550,7 +550,13 @@ fn restore_refuses_an_entry_whose_record_points_at_another_entrys_body() {
     let bad = s.work.join("bad.zip");
     fs::write(&bad, zip_write(&entries)).unwrap();
     assert_eq!(zip_names(&bad).iter().filter(|n| **n == name).count(), 1);
-    assert_restore_refused(&s, &bad, EXIT_INTEGRITY, &["entries overlap"], "overlapping entries");
+    assert_restore_refused(
+        &s,
+        &bad,
+        EXIT_INTEGRITY,
+        &["entries overlap"],
+        "overlapping entries",
+    );
 }
 
 #[test]
