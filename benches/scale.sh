@@ -112,14 +112,17 @@ for N in $SIZES; do
     measure "add (folder of N files)" "$N" "$CARNET" --vault "$V" -i "$KEY" add "$D/docs"
 
     printf 'Compte rendu de consultation\n' >"$D/one.txt"
+    # The first add after the import reads the import's log entry (it lists every document);
+    # the next ones start a fresh log segment.
     measure "add (one small file)" "$N" "$CARNET" --vault "$V" -i "$KEY" add "$D/one.txt"
+    printf 'Ordonnance du jour\n' >"$D/two.txt"
+    measure "add (one more small file)" "$N" "$CARNET" --vault "$V" -i "$KEY" add "$D/two.txt"
     ID=$(c ls --json | python3 -c 'import json, sys; print([d["id"] for d in json.load(sys.stdin) if d["title"] == "one"][0])')
 
     measure "cat (one document)" "$N" "$CARNET" --vault "$V" -i "$KEY" cat "$ID"
     measure "show (one document)" "$N" "$CARNET" --vault "$V" -i "$KEY" show "$ID"
     measure "ls" "$N" "$CARNET" --vault "$V" -i "$KEY" ls
-    # `carnet log` has no option for the last entries: the whole log is read and printed.
-    measure "log (whole log)" "$N" "$CARNET" --vault "$V" -i "$KEY" log
+    measure "log -n 20 (last 20 entries)" "$N" "$CARNET" --vault "$V" -i "$KEY" log -n 20
 
     if [ ! -f "$WORK/pro.txt" ]; then
         "$CARNET" keygen --name "Dr Jeanne Martin" --rpps 10000000007 -o "$WORK/pro.txt" \
