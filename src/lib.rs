@@ -24,6 +24,7 @@ pub mod log;
 pub mod manifest;
 pub mod media;
 pub mod nir;
+pub mod ops;
 pub mod pro;
 pub mod sign;
 pub mod text;
