@@ -23,6 +23,7 @@ pub mod layout;
 pub mod log;
 pub mod manifest;
 pub mod media;
+pub mod naming;
 pub mod nir;
 pub mod ops;
 pub mod pro;

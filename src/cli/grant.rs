@@ -1,10 +1,8 @@
 //! `carnet grant`, `carnet grants`, `carnet revoke`: consent turned into a signed bundle, and
 //! the record of what was shared with whom.
 
-use std::collections::HashSet;
-use std::io::{BufReader, IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 
-use anyhow::Context;
 use serde::Serialize;
 
 use super::Ctx;
@@ -14,30 +12,10 @@ use crate::category;
 use crate::dates;
 use crate::error::Error;
 use crate::fsutil;
-use crate::grant::{self, DocumentSource, Terms, TermsDocument, TermsPatient, TermsRecipient};
 use crate::ids;
-use crate::keys::Unlocked;
-use crate::manifest::{Document, GrantRecord};
+use crate::manifest::GrantRecord;
+use crate::ops::share;
 use crate::txn::Op;
-use crate::vault::Vault;
-
-/// Streams each document's plaintext from its vault object.
-struct VaultDocs<'a> {
-    vault: &'a Vault,
-    keys: &'a Unlocked,
-    docs: Vec<Document>,
-}
-
-impl DocumentSource for VaultDocs<'_> {
-    fn open(&mut self, index: usize) -> anyhow::Result<Box<dyn Read + Send + '_>> {
-        let r = self.vault.open_object(&self.docs[index], self.keys)?;
-        Ok(Box::new(BufReader::with_capacity(256 * 1024, r)))
-    }
-
-    fn crc32(&self, index: usize) -> Option<u32> {
-        self.docs[index].crc32
-    }
-}
 
 #[derive(Serialize)]
 struct GrantOutput<'a> {
@@ -122,216 +100,48 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
         .into());
     }
 
-    let vault = ctx.open_vault()?;
-    let snap = vault.read(&ctx.keys)?;
-    let m = &snap.root;
-
-    let mut pros = Vec::new();
-    for who in &a.to {
-        let p = m.professional(who)?;
-        if p.blocked {
-            return Err(Error::input(
-                format!("{} is blocked: no grant can be made to them", p.handle),
-                format!("unblock them first with `carnet pro unblock {}`", p.handle),
-            )
-            .into());
-        }
-        if !pros
-            .iter()
-            .any(|q: &&crate::pro::Professional| q.handle == p.handle)
-        {
-            pros.push(p);
-        }
-    }
-
-    let mut wanted: Vec<Document> = Vec::new();
-    for p in &a.docs {
-        let d = snap.resolve(&vault, p)?;
-        if !wanted.iter().any(|w| w.id == d.id) {
-            wanted.push(d);
-        }
-    }
-    // Only a selection by category, tag or --all needs every document's metadata.
-    let everything = if a.all || !categories.is_empty() || !a.tags.is_empty() {
-        snap.documents(&vault)?
-    } else {
-        Vec::new()
-    };
-    let mut chosen: Vec<&Document> = wanted.iter().collect();
-    chosen.extend(everything.iter().filter(|d| {
-        !wanted.iter().any(|w| w.id == d.id)
-            && (a.all
-                || categories.contains(&d.category.as_str())
-                || d.tags.iter().any(|t| a.tags.contains(t)))
-    }));
-    if chosen.is_empty() {
-        return Err(Error::input(
-            "no document matches this selection",
-            "check it with `carnet ls`; nothing was shared",
-        )
-        .into());
-    }
-    chosen.sort_by_key(|d| (d.date, d.added_at));
-
-    // Readable, unique paths inside the zip.
-    let mut taken = HashSet::new();
-    let documents: Vec<TermsDocument> = chosen
-        .iter()
-        .map(|d| {
-            let base = format!("documents/{}/{}", d.category, super::export::file_name(d));
-            let mut path = base.clone();
-            let mut n = 2;
-            while !taken.insert(path.to_lowercase()) {
-                path = match base.rfind('.') {
-                    Some(i) if i > base.rfind('/').unwrap_or(0) => {
-                        format!("{} ({n}){}", &base[..i], &base[i..])
-                    }
-                    _ => format!("{base} ({n})"),
-                };
-                n += 1;
-            }
-            TermsDocument {
-                id: d.id.clone(),
-                title: d.title.clone(),
-                category: d.category.clone(),
-                date: d.date,
-                author: d.author.clone(),
-                media_type: d.media_type.clone(),
-                size: d.size,
-                sha256: d.sha256.clone(),
-                path,
-            }
-        })
-        .collect();
-
-    let key = snap.ring.verifying_key();
-    let fingerprint = crate::keyring::fingerprint(&key);
-    let terms = Terms {
-        format: grant::FORMAT.into(),
-        id: ids::random_id(),
-        purpose: a
-            .purpose
-            .clone()
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty()),
-        issued: now,
-        not_before,
-        expires,
-        patient: TermsPatient {
-            name: m.patient.name.clone(),
-            signing_key: crate::sign::encode_public(&key),
-            fingerprint: fingerprint.clone(),
-        },
-        recipients: pros
-            .iter()
-            .map(|p| TermsRecipient {
-                name: p.name.clone(),
-                rpps: p.rpps.clone(),
-                adeli: p.adeli.clone(),
-                profession: p.profession.clone(),
-                recipient: p.recipient.clone(),
-            })
-            .collect(),
-        documents,
-    };
-    let terms_toml = format!(
-        "# carnet grant: terms signed by the patient (see grant.toml.minisig)\n{}",
-        toml::to_string(&terms).context("cannot encode the terms")?
-    );
-    let signature = crate::sign::sign(
-        &snap.ring,
-        terms_toml.as_bytes(),
-        &format!("signature from carnet patient key {fingerprint}"),
-        &format!("carnet grant {} expires {}", terms.id, terms.expires),
-    );
-    let signed = grant::SignedTerms {
-        terms: terms.clone(),
-        toml: terms_toml,
-        signature,
-    };
-    let recipients = pros
-        .iter()
-        .map(|p| crate::pro::recipient(&p.recipient))
-        .collect::<Result<Vec<_>, _>>()?;
-
-    let total: u64 = terms.documents.iter().map(|d| d.size).sum();
-    let bar = if total >= ui::BIG_FILE {
-        ui::bytes_bar(total, "Sealing")
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let mut source = VaultDocs {
-        vault: &vault,
-        keys: &snap.keys,
-        docs: chosen.iter().map(|d| (*d).clone()).collect(),
-    };
-    let progress = |n| bar.set_position(n);
-
-    // The bundle (ciphertext) is staged in full first — beside FILE, or in the vault's tmp/
-    // for standard output — so that the grant is logged, with the bundle's hash, before a
-    // single byte of it leaves: a grant is never released without its trace.
-    let stage_dir = if to_stdout {
-        vault.tmp_dir()
-    } else {
-        fsutil::parent_dir(&a.output).to_path_buf()
-    };
-    let tmp = fsutil::private_tempfile(&stage_dir)
-        .with_context(|| format!("cannot write in {}", stage_dir.display()))?;
-    let out = crate::crypto::HashingWriter::new(std::io::BufWriter::with_capacity(256 * 1024, tmp));
-    let out = grant::write_bundle(out, &recipients, a.armor, &signed, &mut source, &progress)?;
-    let (out, bundle_sha256) = out.finish();
-    let tmp = out
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .context("cannot write the bundle")?;
-    bar.finish_and_clear();
-
-    let record = GrantRecord {
-        id: terms.id.clone(),
-        to: pros.iter().map(|p| p.handle.clone()).collect(),
-        documents: terms.documents.iter().map(|d| d.id.clone()).collect(),
-        purpose: terms.purpose.clone(),
-        issued_at: now,
-        not_before,
-        expires,
-        bundle_sha256: bundle_sha256.clone(),
-        revoked_at: None,
-    };
-    let identifiers: Vec<String> = pros
-        .iter()
-        .map(|p| p.identifier().unwrap_or_else(|| p.name.clone()))
-        .collect();
     let output_name = if to_stdout {
         "-".to_string()
     } else {
         a.output.display().to_string()
     };
-    let logged = (|| -> anyhow::Result<()> {
-        let txn = vault.begin(snap.keys, ctx.now)?;
-        let mut root = txn.root().clone();
-        root.grants.push(record.clone());
-        let mut op = Op::new(crate::domain::Action::Grant)
-            .documents(record.documents.clone())
-            .detail("grant", record.id.clone())
-            .detail("to", record.to.clone())
-            .detail("identifiers", identifiers)
-            .detail("not_before", not_before.to_string())
-            .detail("expires", expires.to_string())
-            .detail("bundle_sha256", bundle_sha256.clone())
-            .detail("output", output_name.clone());
-        if let Some(p) = &record.purpose {
-            op = op.detail("purpose", p.clone());
+    let req = share::Request {
+        to: a.to.clone(),
+        docs: a.docs.clone(),
+        categories,
+        tags: a.tags.clone(),
+        all: a.all,
+        purpose: a
+            .purpose
+            .clone()
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty()),
+        not_before,
+        expires,
+        armor: a.armor,
+        stage_in: (!to_stdout).then(|| fsutil::parent_dir(&a.output).to_path_buf()),
+        output_name: output_name.clone(),
+    };
+    let vault = ctx.open_vault()?;
+    let bar = std::cell::OnceCell::new();
+    let progress = |n: u64, total: u64| {
+        if total >= ui::BIG_FILE {
+            bar.get_or_init(|| ui::bytes_bar(total, "Sealing"))
+                .set_position(n);
         }
-        op.root = Some(root);
-        super::print_notices(&txn.commit(op)?.notices);
-        Ok(())
-    })();
-    if let Err(e) = logged {
-        // The staged bundle is dropped (and deleted) with `tmp`: nothing was shared.
-        return Err(e.context(
-            "the grant could not be recorded in the access log, so no bundle was written",
-        ));
+    };
+    let issued = share::issue(&vault, &ctx.keys, &req, ctx.now, &progress)?;
+    if let Some(b) = bar.get() {
+        b.finish_and_clear();
     }
+    super::print_notices(&issued.notices);
+    let share::Issued {
+        record,
+        fingerprint,
+        bundle_sha256,
+        bundle: tmp,
+        ..
+    } = issued;
     let delivered = if to_stdout {
         std::fs::File::open(tmp.path())
             .and_then(|mut f| {

@@ -3,3 +3,4 @@
 //! typed error. They print nothing; `src/cli/` turns requests into calls and reports into text.
 
 pub mod import;
+pub mod share;

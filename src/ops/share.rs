@@ -1,0 +1,283 @@
+//! Sharing (`carnet grant`): the chosen documents, signed terms and a README sealed into a
+//! bundle for the chosen professionals, recorded in the access log BEFORE a byte of it can
+//! leave: this module returns the bundle staged (ciphertext, in a private temporary file) only
+//! once the grant is logged; the caller then delivers it. A grant is never released untraced.
+
+use std::collections::HashSet;
+use std::io::{BufReader, Read};
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::domain::Action;
+use crate::error::Error;
+use crate::fsutil;
+use crate::grant::{self, DocumentSource, Terms, TermsDocument, TermsPatient, TermsRecipient};
+use crate::ids;
+use crate::keys::Unlocked;
+use crate::manifest::{Document, GrantRecord};
+use crate::txn::{Notice, Op};
+use crate::vault::{KeyOpts, Vault};
+
+/// What to share, with whom, for how long: resolved and checked by the caller (times parsed,
+/// categories known, expiry after the start and in the future).
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Handles, RPPS or ADELI numbers of professionals in the directory.
+    pub to: Vec<String>,
+    /// Document id prefixes.
+    pub docs: Vec<String>,
+    pub categories: Vec<&'static str>,
+    pub tags: Vec<String>,
+    pub all: bool,
+    pub purpose: Option<String>,
+    pub not_before: jiff::Timestamp,
+    pub expires: jiff::Timestamp,
+    pub armor: bool,
+    /// Where to stage the bundle (beside its destination, so that delivering it is a rename);
+    /// the vault's `tmp/` when none (standard output).
+    pub stage_in: Option<PathBuf>,
+    /// Where the bundle goes, as the log records it (`-` for standard output).
+    pub output_name: String,
+}
+
+/// A grant recorded in the log, its bundle staged and ready to deliver.
+pub struct Issued {
+    pub record: GrantRecord,
+    /// The patient's signing key fingerprint, for the professional to check.
+    pub fingerprint: String,
+    pub bundle_sha256: String,
+    /// The sealed bundle (ciphertext), deleted when dropped unless persisted.
+    pub bundle: tempfile::NamedTempFile,
+    pub notices: Vec<Notice>,
+}
+
+/// Streams each document's plaintext from its vault object.
+struct VaultDocs<'a> {
+    vault: &'a Vault,
+    keys: &'a Unlocked,
+    docs: Vec<Document>,
+}
+
+impl DocumentSource for VaultDocs<'_> {
+    fn open(&mut self, index: usize) -> anyhow::Result<Box<dyn Read + Send + '_>> {
+        let r = self.vault.open_object(&self.docs[index], self.keys)?;
+        Ok(Box::new(BufReader::with_capacity(256 * 1024, r)))
+    }
+
+    fn crc32(&self, index: usize) -> Option<u32> {
+        self.docs[index].crc32
+    }
+}
+
+/// Issues a grant at `now` (whole seconds: the terms print them). `progress(done, total)`
+/// follows the bytes sealed.
+pub fn issue(
+    vault: &Vault,
+    keys: &KeyOpts,
+    req: &Request,
+    now: jiff::Timestamp,
+    progress: &dyn Fn(u64, u64),
+) -> anyhow::Result<Issued> {
+    let now = jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
+    let (not_before, expires) = (req.not_before, req.expires);
+    let snap = vault.read(keys)?;
+    let m = &snap.root;
+
+    let mut pros = Vec::new();
+    for who in &req.to {
+        let p = m.professional(who)?;
+        if p.blocked {
+            return Err(Error::input(
+                format!("{} is blocked: no grant can be made to them", p.handle),
+                format!("unblock them first with `carnet pro unblock {}`", p.handle),
+            )
+            .into());
+        }
+        if !pros
+            .iter()
+            .any(|q: &&crate::pro::Professional| q.handle == p.handle)
+        {
+            pros.push(p);
+        }
+    }
+
+    let mut wanted: Vec<Document> = Vec::new();
+    for p in &req.docs {
+        let d = snap.resolve(vault, p)?;
+        if !wanted.iter().any(|w| w.id == d.id) {
+            wanted.push(d);
+        }
+    }
+    // Only a selection by category, tag or --all needs every document's metadata.
+    let everything = if req.all || !req.categories.is_empty() || !req.tags.is_empty() {
+        snap.documents(vault)?
+    } else {
+        Vec::new()
+    };
+    let mut chosen: Vec<&Document> = wanted.iter().collect();
+    chosen.extend(everything.iter().filter(|d| {
+        !wanted.iter().any(|w| w.id == d.id)
+            && (req.all
+                || req.categories.contains(&d.category.as_str())
+                || d.tags.iter().any(|t| req.tags.contains(t)))
+    }));
+    if chosen.is_empty() {
+        return Err(Error::input(
+            "no document matches this selection",
+            "check it with `carnet ls`; nothing was shared",
+        )
+        .into());
+    }
+    chosen.sort_by_key(|d| (d.date, d.added_at));
+
+    // Readable, unique paths inside the zip.
+    let mut taken = HashSet::new();
+    let documents: Vec<TermsDocument> = chosen
+        .iter()
+        .map(|d| {
+            let base = format!("documents/{}/{}", d.category, crate::naming::file_name(d));
+            let mut path = base.clone();
+            let mut n = 2;
+            while !taken.insert(path.to_lowercase()) {
+                path = match base.rfind('.') {
+                    Some(i) if i > base.rfind('/').unwrap_or(0) => {
+                        format!("{} ({n}){}", &base[..i], &base[i..])
+                    }
+                    _ => format!("{base} ({n})"),
+                };
+                n += 1;
+            }
+            TermsDocument {
+                id: d.id.clone(),
+                title: d.title.clone(),
+                category: d.category.clone(),
+                date: d.date,
+                author: d.author.clone(),
+                media_type: d.media_type.clone(),
+                size: d.size,
+                sha256: d.sha256.clone(),
+                path,
+            }
+        })
+        .collect();
+
+    let key = snap.ring.verifying_key();
+    let fingerprint = crate::keyring::fingerprint(&key);
+    let terms = Terms {
+        format: grant::FORMAT.into(),
+        id: ids::random_id(),
+        purpose: req.purpose.clone(),
+        issued: now,
+        not_before,
+        expires,
+        patient: TermsPatient {
+            name: m.patient.name.clone(),
+            signing_key: crate::sign::encode_public(&key),
+            fingerprint: fingerprint.clone(),
+        },
+        recipients: pros
+            .iter()
+            .map(|p| TermsRecipient {
+                name: p.name.clone(),
+                rpps: p.rpps.clone(),
+                adeli: p.adeli.clone(),
+                profession: p.profession.clone(),
+                recipient: p.recipient.clone(),
+            })
+            .collect(),
+        documents,
+    };
+    let terms_toml = format!(
+        "# carnet grant: terms signed by the patient (see grant.toml.minisig)\n{}",
+        toml::to_string(&terms).context("cannot encode the terms")?
+    );
+    let signature = crate::sign::sign(
+        &snap.ring,
+        terms_toml.as_bytes(),
+        &format!("signature from carnet patient key {fingerprint}"),
+        &format!("carnet grant {} expires {}", terms.id, terms.expires),
+    );
+    let signed = grant::SignedTerms {
+        terms: terms.clone(),
+        toml: terms_toml,
+        signature,
+    };
+    let recipients = pros
+        .iter()
+        .map(|p| crate::pro::recipient(&p.recipient))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let total: u64 = terms.documents.iter().map(|d| d.size).sum();
+    let mut source = VaultDocs {
+        vault,
+        keys: &snap.keys,
+        docs: chosen.iter().map(|d| (*d).clone()).collect(),
+    };
+    let progress = |n| progress(n, total);
+
+    // The bundle (ciphertext) is staged in full first — beside FILE, or in the vault's tmp/
+    // for standard output — so that the grant is logged, with the bundle's hash, before a
+    // single byte of it leaves: a grant is never released without its trace.
+    let stage_dir = req.stage_in.clone().unwrap_or_else(|| vault.tmp_dir());
+    let tmp = fsutil::private_tempfile(&stage_dir)
+        .with_context(|| format!("cannot write in {}", stage_dir.display()))?;
+    let out = crate::crypto::HashingWriter::new(std::io::BufWriter::with_capacity(256 * 1024, tmp));
+    let out = grant::write_bundle(out, &recipients, req.armor, &signed, &mut source, &progress)?;
+    let (out, bundle_sha256) = out.finish();
+    let tmp = out
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .context("cannot write the bundle")?;
+
+    let record = GrantRecord {
+        id: terms.id.clone(),
+        to: pros.iter().map(|p| p.handle.clone()).collect(),
+        documents: terms.documents.iter().map(|d| d.id.clone()).collect(),
+        purpose: terms.purpose.clone(),
+        issued_at: now,
+        not_before,
+        expires,
+        bundle_sha256: bundle_sha256.clone(),
+        revoked_at: None,
+    };
+    let identifiers: Vec<String> = pros
+        .iter()
+        .map(|p| p.identifier().unwrap_or_else(|| p.name.clone()))
+        .collect();
+    let logged = (|| -> anyhow::Result<Vec<Notice>> {
+        let txn = vault.begin(snap.keys, now)?;
+        let mut root = txn.root().clone();
+        root.grants.push(record.clone());
+        let mut op = Op::new(Action::Grant)
+            .documents(record.documents.clone())
+            .detail("grant", record.id.clone())
+            .detail("to", record.to.clone())
+            .detail("identifiers", identifiers)
+            .detail("not_before", not_before.to_string())
+            .detail("expires", expires.to_string())
+            .detail("bundle_sha256", bundle_sha256.clone())
+            .detail("output", req.output_name.clone());
+        if let Some(p) = &record.purpose {
+            op = op.detail("purpose", p.clone());
+        }
+        op.root = Some(root);
+        Ok(txn.commit(op)?.notices)
+    })();
+    let notices = match logged {
+        Ok(n) => n,
+        // The staged bundle is dropped (and deleted) with `tmp`: nothing was shared.
+        Err(e) => {
+            return Err(e.context(
+                "the grant could not be recorded in the access log, so no bundle was written",
+            ));
+        }
+    };
+    Ok(Issued {
+        record,
+        fingerprint,
+        bundle_sha256,
+        bundle: tmp,
+        notices,
+    })
+}
