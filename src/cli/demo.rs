@@ -277,8 +277,9 @@ impl Demo {
 
         self.run(
             "log",
-            "Back to the patient: the access log records every action, the grant included.",
-            &with(&["log".as_ref()]),
+            "Back to the patient: the access log records every action, the grant included \
+             (`-n 10`: the last ten; it reads only the end of the log, however long it grows).",
+            &with(&["log".as_ref(), "-n".as_ref(), "10".as_ref()]),
         )?;
         self.run(
             "verify",
