@@ -2,9 +2,9 @@
 //!
 //! Secrets stay in `SecretString`/`Zeroizing` buffers and are wiped when dropped.
 
-use std::io::{BufReader, IsTerminal, Read};
+use std::io::{BufReader, Read};
 use std::iter;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use age::secrecy::{ExposeSecret, SecretString};
@@ -13,14 +13,43 @@ use zeroize::Zeroizing;
 
 use crate::error::Error;
 
-/// Where a passphrase comes from; the terminal is only asked when nothing else is given.
-#[derive(Debug, Clone, Default)]
-pub struct PassphraseSource {
-    pub file: Option<PathBuf>,
+/// Something that gives a passphrase when the library needs one (to open `identity.age` or a
+/// protected key, or to set a new one). The CLI reads `--passphrase-file`, `CARNET_PASSPHRASE`
+/// or the terminal; the library never prompts or reads the environment itself.
+pub trait Passphrase: Send + Sync {
+    /// `prompt` names what is being opened; with `confirm` a new passphrase is being chosen
+    /// (ask twice).
+    fn get(&self, prompt: &str, confirm: bool) -> anyhow::Result<SecretString>;
 }
 
-/// Passphrases above this are surely not passphrases (a wrong file given to --passphrase-file).
-const MAX_PASSPHRASE_FILE: u64 = 4096;
+/// Where a passphrase comes from; without one, a passphrase is "needed and there is no
+/// terminal to ask for it".
+#[derive(Clone, Default)]
+pub struct PassphraseSource {
+    asker: Option<std::sync::Arc<dyn Passphrase>>,
+}
+
+impl std::fmt::Debug for PassphraseSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PassphraseSource")
+    }
+}
+
+impl PassphraseSource {
+    pub fn new(asker: impl Passphrase + 'static) -> PassphraseSource {
+        PassphraseSource {
+            asker: Some(std::sync::Arc::new(asker)),
+        }
+    }
+
+    pub fn get(&self, prompt: &str, confirm: bool) -> anyhow::Result<SecretString> {
+        match &self.asker {
+            Some(a) => a.get(prompt, confirm),
+            None => Err(Error::NoTerminal.into()),
+        }
+    }
+}
+
 /// Identity files are a few lines; refuse to slurp a wrong multi-gigabyte file.
 const MAX_IDENTITY_FILE: u64 = 1 << 20;
 /// The scrypt cost of every passphrase carnet sets: 2^18 (256 MiB), what Go `age` uses. The
@@ -31,71 +60,6 @@ const SCRYPT_LOG_N: u8 = 18;
 /// typage (the JavaScript age) opens, so a file carnet opens opens everywhere; more is a
 /// file made to exhaust memory.
 const MAX_SCRYPT_LOG_N: u8 = 20;
-
-impl PassphraseSource {
-    /// Reads the passphrase: `--passphrase-file`, then env `CARNET_PASSPHRASE`, then the terminal
-    /// (asked twice when `confirm`, e.g. when choosing a new one).
-    pub fn get(&self, prompt: &str, confirm: bool) -> anyhow::Result<SecretString> {
-        // An explicit --passphrase-file wins over the environment.
-        let env = if self.file.is_some() {
-            None
-        } else {
-            std::env::var("CARNET_PASSPHRASE").ok()
-        };
-        let pass = if let Some(p) = env {
-            Zeroizing::new(p)
-        } else if let Some(file) = &self.file {
-            let mut buf = Zeroizing::new(String::new());
-            std::fs::File::open(file)
-                .and_then(|f| f.take(MAX_PASSPHRASE_FILE).read_to_string(&mut buf))
-                .with_context(|| format!("cannot read the passphrase file {}", file.display()))?;
-            // A trailing newline comes from `echo` or an editor, not from the passphrase.
-            let trimmed = buf.trim_end_matches(['\n', '\r']).to_string();
-            Zeroizing::new(trimmed)
-        } else {
-            if !std::io::stdin().is_terminal() {
-                return Err(Error::NoTerminal.into());
-            }
-            let mut tries = 0;
-            loop {
-                let first = Zeroizing::new(
-                    rpassword::prompt_password(prompt).context("cannot read the passphrase")?,
-                );
-                if !confirm {
-                    break first;
-                }
-                let second = Zeroizing::new(
-                    rpassword::prompt_password("Confirm passphrase: ")
-                        .context("cannot read the passphrase")?,
-                );
-                if *first == *second {
-                    break first;
-                }
-                tries += 1;
-                if tries == 3 {
-                    return Err(Error::input(
-                        "the two passphrases differ",
-                        "run the command again and type the same passphrase twice",
-                    )
-                    .into());
-                }
-                eprintln!("The two passphrases differ; try again.");
-            }
-        };
-        if pass.is_empty() {
-            return Err(Error::EmptyPassphrase.into());
-        }
-        if confirm && pass.chars().count() < 12 {
-            // Only a warning: the choice is the patient's, but this one guards a medical record
-            // against anyone who copies the vault, at leisure.
-            eprintln!(
-                "warning: this passphrase is short; anyone holding a copy of the vault can try \
-                 guesses offline. Several words (e.g. four random ones) are much stronger."
-            );
-        }
-        Ok(SecretString::from(pass.as_str()))
-    }
-}
 
 /// The identities that open a vault, and the recipients they correspond to.
 pub struct Unlocked {

@@ -93,15 +93,6 @@ pub fn check_rpps(s: &str) -> Result<(String, RppsCheck), Error> {
     Ok((digits, check))
 }
 
-/// Checks an RPPS number as typed, warning on stderr when it fails the Luhn check.
-pub fn rpps_with_warning(s: &str) -> Result<String, Error> {
-    let (r, check) = check_rpps(s)?;
-    if check == RppsCheck::LuhnMismatch {
-        eprintln!("warning: RPPS {r} fails the Luhn check (official test numbers do); check it");
-    }
-    Ok(r)
-}
-
 fn luhn(digits: &str) -> bool {
     let sum: u32 = digits
         .bytes()

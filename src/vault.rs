@@ -578,19 +578,3 @@ pub fn is_fresh_dir(dir: &Path) -> std::io::Result<bool> {
         Err(e) => Err(e),
     }
 }
-
-/// The default vault folder: `$XDG_DATA_HOME/carnet`, else `~/.local/share/carnet`.
-pub fn default_dir() -> anyhow::Result<PathBuf> {
-    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
-        return Ok(PathBuf::from(x).join("carnet"));
-    }
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| {
-            Error::input(
-                "no vault folder given and HOME is not set",
-                "pass --vault DIR or set CARNET_VAULT",
-            )
-        })?;
-    Ok(PathBuf::from(home).join(".local/share/carnet"))
-}

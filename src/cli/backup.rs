@@ -40,7 +40,7 @@ struct BackupReport {
 /// The key is "at hand" when the user gave one without being asked: then the backup is logged.
 fn key_at_hand(ctx: &Ctx) -> bool {
     ctx.keys.identity.is_some()
-        || ctx.keys.passphrase.file.is_some()
+        || ctx.passphrase_file.is_some()
         || std::env::var_os("CARNET_PASSPHRASE").is_some()
 }
 

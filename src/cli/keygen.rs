@@ -24,7 +24,11 @@ pub fn run(ctx: &Ctx, a: KeygenArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    let rpps = a.rpps.as_deref().map(pro::rpps_with_warning).transpose()?;
+    let rpps = a
+        .rpps
+        .as_deref()
+        .map(super::rpps_with_warning)
+        .transpose()?;
     let adeli = a.adeli.as_deref().map(pro::check_adeli).transpose()?;
     let card_path = a
         .card

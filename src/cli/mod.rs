@@ -3,6 +3,7 @@
 //! Each command's handler lives in its own file; `main` maps errors to exit codes.
 
 pub mod args;
+mod passphrase;
 pub mod ui;
 
 mod add;
@@ -32,12 +33,14 @@ use clap::Parser;
 use self::args::{Cli, Command, GlobalOpts};
 use crate::error::{Error, Exit};
 use crate::keys::PassphraseSource;
-use crate::vault::{self, KeyOpts, Vault};
+use crate::vault::{KeyOpts, Vault};
 
 /// What every command needs from the global options, resolved once.
 pub struct Ctx {
     pub vault_dir: PathBuf,
     pub keys: KeyOpts,
+    /// `--passphrase-file`, when given (the key is then "at hand" for a backup's log entry).
+    pub passphrase_file: Option<PathBuf>,
     /// The time of this run: `CARNET_NOW` when set, so that tests and reproducible runs can
     /// check validity at a chosen time instead of waiting for it; else the clock.
     pub now: jiff::Timestamp,
@@ -49,17 +52,18 @@ impl Ctx {
     fn new(g: GlobalOpts, needs_vault: bool) -> anyhow::Result<Ctx> {
         let vault_dir = match g.vault {
             Some(v) => v,
-            None if needs_vault => vault::default_dir()?,
+            None if needs_vault => default_dir()?,
             None => PathBuf::new(),
         };
         Ok(Ctx {
             vault_dir,
             now: now_from_env()?,
+            passphrase_file: g.passphrase_file.clone(),
             keys: KeyOpts {
                 identity: g.identity,
-                passphrase: PassphraseSource {
-                    file: g.passphrase_file,
-                },
+                passphrase: PassphraseSource::new(passphrase::CliPassphrase {
+                    file: g.passphrase_file.clone(),
+                }),
             },
         })
     }
@@ -67,6 +71,22 @@ impl Ctx {
     pub fn open_vault(&self) -> anyhow::Result<Vault> {
         Vault::open(&self.vault_dir)
     }
+}
+
+/// The default vault folder: `$XDG_DATA_HOME/carnet`, else `~/.local/share/carnet`.
+fn default_dir() -> anyhow::Result<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+        return Ok(PathBuf::from(x).join("carnet"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| {
+            Error::input(
+                "no vault folder given and HOME is not set",
+                "pass --vault DIR or set CARNET_VAULT",
+            )
+        })?;
+    Ok(PathBuf::from(home).join(".local/share/carnet"))
 }
 
 /// `CARNET_NOW` (RFC 3339) when set and not empty, else the clock. Read here only: the CLI
@@ -162,6 +182,16 @@ fn report(err: &anyhow::Error) -> Exit {
         let _ = writeln!(stderr, "hint: {}", ui::clean(&hint));
     }
     carnet_err.map_or(Exit::Failure, Error::exit)
+}
+
+/// Checks an RPPS number as typed, warning on stderr when it fails the Luhn check (official
+/// test numbers do; real ones usually pass).
+pub fn rpps_with_warning(s: &str) -> Result<String, Error> {
+    let (r, check) = crate::pro::check_rpps(s)?;
+    if check == crate::pro::RppsCheck::LuhnMismatch {
+        eprintln!("warning: RPPS {r} fails the Luhn check (official test numbers do); check it");
+    }
+    Ok(r)
 }
 
 /// Prints what a command should tell besides its result (`note: …`, `warning: …`) on stderr.

@@ -68,7 +68,7 @@ fn add(ctx: &Ctx, a: ProAddArgs) -> anyhow::Result<()> {
         .rpps
         .as_deref()
         .or(a.rpps.as_deref())
-        .map(pro::rpps_with_warning)
+        .map(super::rpps_with_warning)
         .transpose()?;
     let adeli = card
         .adeli

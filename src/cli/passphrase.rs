@@ -1,0 +1,84 @@
+//! Where the CLI gets a passphrase: `--passphrase-file` (it wins), then `CARNET_PASSPHRASE`, then
+//! the terminal (asked twice for a new one; never when standard input is not a terminal).
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+
+use age::secrecy::SecretString;
+use anyhow::Context;
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+use crate::keys::Passphrase;
+
+/// Passphrases above this are surely not passphrases (a wrong file given to --passphrase-file).
+const MAX_PASSPHRASE_FILE: u64 = 4096;
+
+pub struct CliPassphrase {
+    pub file: Option<PathBuf>,
+}
+
+impl Passphrase for CliPassphrase {
+    /// Reads the passphrase: `--passphrase-file`, then env `CARNET_PASSPHRASE`, then the terminal
+    /// (asked twice when `confirm`, e.g. when choosing a new one).
+    fn get(&self, prompt: &str, confirm: bool) -> anyhow::Result<SecretString> {
+        // An explicit --passphrase-file wins over the environment.
+        let env = if self.file.is_some() {
+            None
+        } else {
+            std::env::var("CARNET_PASSPHRASE").ok()
+        };
+        let pass = if let Some(p) = env {
+            Zeroizing::new(p)
+        } else if let Some(file) = &self.file {
+            let mut buf = Zeroizing::new(String::new());
+            std::fs::File::open(file)
+                .and_then(|f| f.take(MAX_PASSPHRASE_FILE).read_to_string(&mut buf))
+                .with_context(|| format!("cannot read the passphrase file {}", file.display()))?;
+            // A trailing newline comes from `echo` or an editor, not from the passphrase.
+            let trimmed = buf.trim_end_matches(['\n', '\r']).to_string();
+            Zeroizing::new(trimmed)
+        } else {
+            if !std::io::stdin().is_terminal() {
+                return Err(Error::NoTerminal.into());
+            }
+            let mut tries = 0;
+            loop {
+                let first = Zeroizing::new(
+                    rpassword::prompt_password(prompt).context("cannot read the passphrase")?,
+                );
+                if !confirm {
+                    break first;
+                }
+                let second = Zeroizing::new(
+                    rpassword::prompt_password("Confirm passphrase: ")
+                        .context("cannot read the passphrase")?,
+                );
+                if *first == *second {
+                    break first;
+                }
+                tries += 1;
+                if tries == 3 {
+                    return Err(Error::input(
+                        "the two passphrases differ",
+                        "run the command again and type the same passphrase twice",
+                    )
+                    .into());
+                }
+                eprintln!("The two passphrases differ; try again.");
+            }
+        };
+        if pass.is_empty() {
+            return Err(Error::EmptyPassphrase.into());
+        }
+        if confirm && pass.chars().count() < 12 {
+            // Only a warning: the choice is the patient's, but this one guards a medical record
+            // against anyone who copies the vault, at leisure.
+            eprintln!(
+                "warning: this passphrase is short; anyone holding a copy of the vault can try \
+                 guesses offline. Several words (e.g. four random ones) are much stronger."
+            );
+        }
+        Ok(SecretString::from(pass.as_str()))
+    }
+}
