@@ -1,8 +1,6 @@
 //! `carnet add`: the arguments resolved into an import request, `ops::import`, and its report
 //! printed (with progress bars on a terminal).
 
-use std::path::Path;
-
 use super::Ctx;
 use super::args::AddArgs;
 use super::ui;
@@ -39,9 +37,9 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
     // Authenticate the vault (head, and through it carnet.toml's recipients) before encrypting
     // anything: otherwise a recipient slipped into the config would receive the documents.
     let keys = vault.read(&ctx.keys)?.keys;
-    let bars = Bars::new(collected.inputs.len() as u64);
+    let bars = ui::FileBars::new("Encrypting");
     let report = import::import(&vault, keys, collected, &req, ctx.now, &bars)?;
-    bars.count.finish_and_clear();
+    bars.finish();
     super::print_notices(&report.notices);
     if report.uncategorised > 0 {
         eprintln!(
@@ -67,50 +65,6 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A progress bar cleared from the terminal when dropped.
-struct Cleared(indicatif::ProgressBar);
-
-impl Drop for Cleared {
-    fn drop(&mut self) {
-        self.0.finish_and_clear();
-    }
-}
-
-/// A count bar for many files, and a byte bar for each big one, on a terminal only.
-struct Bars {
-    count: indicatif::ProgressBar,
-}
-
-impl Bars {
-    fn new(files: u64) -> Bars {
-        let count = ui::count_bar(files, "Encrypting");
-        if files < 2 {
-            count.finish_and_clear();
-        }
-        Bars { count }
-    }
-}
-
-impl import::Progress for Bars {
-    fn file<'a>(&'a self, path: &Path, size: u64) -> Box<dyn Fn(u64) + 'a> {
-        self.count
-            .set_message(ui::clean(&path.display().to_string()));
-        if size < ui::BIG_FILE {
-            return Box::new(|_| {});
-        }
-        let bar = Cleared(ui::bytes_bar(
-            size,
-            &ui::clean(&path.file_name().unwrap_or_default().to_string_lossy()),
-        ));
-        // The bar goes when the import drops the function, whether the file ended or failed.
-        Box::new(move |n| bar.0.set_position(n))
-    }
-
-    fn file_done(&self) {
-        self.count.inc(1);
-    }
 }
 
 fn clean_tags(tags: &[String]) -> Result<Vec<String>, Error> {

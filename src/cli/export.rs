@@ -1,179 +1,35 @@
-//! `carnet export`: decrypt documents into a folder under readable, safe file names.
-//!
-//! Each file is decrypted to a temp file inside the target folder, checked against its
-//! recorded SHA-256, and only then renamed into place: a damaged object never leaves a
-//! half-written file behind.
-
-use std::collections::HashSet;
-use std::fs;
-use std::path::{Path, PathBuf};
-
-use anyhow::Context;
-use serde::Serialize;
+//! `carnet export`: the request resolved, `ops::export`, the files listed (with progress bars
+//! on a terminal).
 
 use super::Ctx;
 use super::args::ExportArgs;
 use super::ui;
 use crate::category;
-use crate::crypto::{self, OpenError};
-use crate::error::Error;
-use crate::fsutil;
-use crate::manifest::Document;
-use crate::naming::file_name;
-use crate::txn::Op;
-
-#[derive(Serialize)]
-struct Written {
-    id: String,
-    title: String,
-    path: PathBuf,
-    size: u64,
-}
+use crate::ops::export::{self, Selection};
 
 pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
-    let cat = a.category.as_deref().map(category::parse).transpose()?;
-    let vault = ctx.open_vault()?;
-    let snap = vault.read(&ctx.keys)?;
-    let docs: Vec<Document> = if a.all {
-        snap.sorted_documents(&vault)?
-    } else if let Some(c) = cat {
-        snap.sorted_documents(&vault)?
-            .into_iter()
-            .filter(|d| d.category == c)
-            .collect()
+    let selection = if a.all {
+        Selection::All
+    } else if let Some(c) = a.category.as_deref().map(category::parse).transpose()? {
+        Selection::Category(c)
     } else {
-        let mut seen = HashSet::new();
-        let mut v = Vec::new();
-        for p in &a.ids {
-            let d = snap.resolve(&vault, p)?;
-            if seen.insert(d.id.clone()) {
-                v.push(d);
-            }
-        }
-        v
+        Selection::Ids(a.ids.clone())
     };
-    if docs.is_empty() {
-        return Err(Error::input(
-            "nothing to export: no document matches",
-            "list the documents with `carnet ls`",
-        )
-        .into());
-    }
-
-    // Name every file first, so a clash with an existing file stops the export before any write.
-    let mut taken = HashSet::new();
-    let plan: Vec<(Document, PathBuf)> = docs
-        .into_iter()
-        .map(|d| {
-            let name = unique_name(&file_name(&d), &mut taken);
-            let dest = a.output.join(name);
-            (d, dest)
-        })
-        .collect();
-    if !a.force
-        && let Some((_, p)) = plan.iter().find(|(_, p)| p.exists())
-    {
-        return Err(Error::input(
-            format!("{} already exists", p.display()),
-            "choose another folder, or pass --force to overwrite",
-        )
-        .into());
-    }
-    // File names are titles: the folders carnet makes for them are private, like the files.
-    fsutil::create_missing(&a.output)?;
-    let ids: Vec<String> = plan.iter().map(|(d, _)| d.id.clone()).collect();
-    let target = fs::canonicalize(&a.output).unwrap_or_else(|_| a.output.clone());
-    let done = vault.begin(snap.keys, ctx.now)?.commit(
-        Op::new(crate::domain::Action::Export)
-            .documents(ids)
-            .detail("target", target.display().to_string()),
-    )?;
-    super::print_notices(&done.notices);
-    let snap = done.snap;
-
-    let bar = ui::count_bar(plan.len() as u64, "Exporting");
-    let mut written = Vec::new();
-    for (d, dest) in plan {
-        bar.set_message(d.title.clone());
-        export_one(&vault, &snap.keys, &d, &dest, a.force)?;
-        written.push(Written {
-            id: d.id.clone(),
-            title: d.title.clone(),
-            path: dest,
-            size: d.size,
-        });
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    let req = export::Request {
+        selection,
+        output: a.output.clone(),
+        force: a.force,
+    };
+    let vault = ctx.open_vault()?;
+    let bars = ui::FileBars::new("Exporting");
+    let report = export::export(&vault, &ctx.keys, &req, ctx.now, &bars)?;
+    bars.finish();
+    super::print_notices(&report.notices);
     if a.json {
-        return super::print_json(&written);
+        return super::print_json(&report.written);
     }
-    for w in &written {
+    for w in &report.written {
         crate::outln!("{}", w.path.display());
     }
     Ok(())
-}
-
-fn export_one(
-    vault: &crate::vault::Vault,
-    keys: &crate::keys::Unlocked,
-    d: &Document,
-    dest: &Path,
-    force: bool,
-) -> anyhow::Result<()> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    let reader = vault.open_object(d, keys)?;
-    let tmp = fsutil::private_tempfile(dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
-    let mut sink = crypto::HashingWriter::new(std::io::BufWriter::with_capacity(256 * 1024, tmp));
-    let bar = if d.size >= ui::BIG_FILE {
-        ui::bytes_bar(d.size, &d.title)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    crypto::copy_plain(reader, &mut sink, &|n| bar.set_position(n)).map_err(|e| match e {
-        OpenError::Io(e) => {
-            anyhow::Error::from(e).context(format!("cannot write {}", dest.display()))
-        }
-        e => Error::Integrity(format!("{}: {e}", vault.object_path(&d.object).display())).into(),
-    })?;
-    bar.finish_and_clear();
-    let (out, sha) = sink.finish();
-    if sha != d.sha256 {
-        return Err(
-            Error::Integrity(format!("{} does not match its recorded SHA-256", d.title)).into(),
-        );
-    }
-    let tmp = out
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .context("cannot write the exported file")?;
-    fsutil::persist(tmp, dest, force)
-}
-
-fn unique_name(name: &str, taken: &mut HashSet<String>) -> String {
-    let (stem, ext) = match name.rfind('.') {
-        Some(i) if i > 0 => (&name[..i], &name[i..]),
-        _ => (name, ""),
-    };
-    let mut candidate = name.to_string();
-    let mut n = 2;
-    while !taken.insert(candidate.to_lowercase()) {
-        candidate = format!("{stem} ({n}){ext}");
-        n += 1;
-    }
-    candidate
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clashing_names_are_numbered() {
-        let mut t = HashSet::new();
-        assert_eq!(unique_name("a.pdf", &mut t), "a.pdf");
-        assert_eq!(unique_name("a.pdf", &mut t), "a (2).pdf");
-        assert_eq!(unique_name("A.pdf", &mut t), "A (3).pdf");
-    }
 }

@@ -73,3 +73,65 @@ macro_rules! outln {
         writeln!(std::io::stdout(), $($arg)*)?
     }};
 }
+
+/// A progress bar cleared from the terminal when dropped.
+struct Cleared(ProgressBar);
+
+impl Drop for Cleared {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// Progress of a use case that handles many files: a count bar (two files or more), and a byte
+/// bar for each big file; nothing when stderr is not a terminal.
+pub struct FileBars {
+    label: &'static str,
+    count: std::sync::OnceLock<ProgressBar>,
+}
+
+impl FileBars {
+    pub fn new(label: &'static str) -> FileBars {
+        FileBars {
+            label,
+            count: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = self.count.get() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl crate::ops::Progress for FileBars {
+    fn start(&self, files: u64) {
+        let bar = count_bar(files, self.label);
+        if files < 2 {
+            bar.finish_and_clear();
+        }
+        let _ = self.count.set(bar);
+    }
+
+    fn file<'a>(&'a self, path: &std::path::Path, size: u64) -> Box<dyn Fn(u64) + 'a> {
+        if let Some(b) = self.count.get() {
+            b.set_message(clean(&path.display().to_string()));
+        }
+        if size < BIG_FILE {
+            return Box::new(|_| {});
+        }
+        let bar = Cleared(bytes_bar(
+            size,
+            &clean(&path.file_name().unwrap_or_default().to_string_lossy()),
+        ));
+        // The bar goes when the use case drops the function, whether the file ended or failed.
+        Box::new(move |n| bar.0.set_position(n))
+    }
+
+    fn file_done(&self) {
+        if let Some(b) = self.count.get() {
+            b.inc(1);
+        }
+    }
+}

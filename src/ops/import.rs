@@ -29,6 +29,8 @@ use crate::media;
 use crate::txn::{Notice, Op};
 use crate::vault::Vault;
 
+pub use super::Progress;
+
 /// What the user asked to add, resolved (category parsed, date parsed, tags cleaned).
 #[derive(Debug, Clone, Default)]
 pub struct Request {
@@ -86,24 +88,6 @@ pub struct Report {
     pub notices: Vec<Notice>,
 }
 
-/// Where an import reports its progress (the CLI draws bars; scripts get nothing).
-pub trait Progress: Sync {
-    /// A file starts; the returned function is told how many of its bytes were read so far.
-    fn file<'a>(&'a self, path: &Path, size: u64) -> Box<dyn Fn(u64) + 'a>;
-    /// A file is encrypted.
-    fn file_done(&self);
-}
-
-/// No progress shown.
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn file<'a>(&'a self, _: &Path, _: u64) -> Box<dyn Fn(u64) + 'a> {
-        Box::new(|_| {})
-    }
-    fn file_done(&self) {}
-}
-
 /// Adds `collected.inputs` to the vault, opened by `keys` (already authenticated: a recipient
 /// slipped into the config must be refused before anything is encrypted to it).
 pub fn import(
@@ -145,6 +129,7 @@ pub fn import(
         .prefix(".add-")
         .tempdir_in(vault.tmp_dir())
         .with_context(|| format!("cannot write in {}", vault.tmp_dir().display()))?;
+    progress.start(inputs.len() as u64);
     let done = encrypt_all(staging.path(), inputs, &recipients, progress)?;
 
     let txn = vault.begin(keys, now)?;

@@ -2,5 +2,30 @@
 //! that takes a resolved request and `now`, and returns a report (data, with notices) or a
 //! typed error. They print nothing; `src/cli/` turns requests into calls and reports into text.
 
+pub mod export;
 pub mod import;
 pub mod share;
+
+use std::path::Path;
+
+/// Where a use case that handles files one by one reports its progress (the CLI draws bars;
+/// scripts get nothing).
+pub trait Progress: Sync {
+    /// The work is `files` files.
+    fn start(&self, _files: u64) {}
+    /// A file starts; the returned function is told how many of its bytes were done so far.
+    /// Dropping it ends that file's progress.
+    fn file<'a>(&'a self, path: &Path, size: u64) -> Box<dyn Fn(u64) + 'a>;
+    /// A file is done.
+    fn file_done(&self);
+}
+
+/// No progress shown.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn file<'a>(&'a self, _: &Path, _: u64) -> Box<dyn Fn(u64) + 'a> {
+        Box::new(|_| {})
+    }
+    fn file_done(&self) {}
+}
