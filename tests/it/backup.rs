@@ -727,7 +727,9 @@ fn a_mirror_copies_only_what_changed_and_drops_removed_documents() {
         (1..=14).contains(&copied),
         "copied {copied} of {total}: {rep}"
     );
-    assert_eq!(rep["removed"], 0, "{rep}");
+    // Nothing of a document is removed; a metadata shard the add replaced (the document
+    // shard, the digest shard) goes, as in the vault.
+    assert!(rep["removed"].as_u64().unwrap() <= 2, "{rep}");
     offline(&m, &[]).assert_passes();
     assert_eq!(objects(&m), objects(&s.vault));
 
