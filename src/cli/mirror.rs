@@ -19,6 +19,7 @@
 //! first) claims nothing and is completed as before.
 
 use std::collections::{BTreeSet, HashMap};
+use std::fs;
 use std::io::{self, BufRead, Write};
 use std::path::Path;
 
@@ -65,7 +66,8 @@ pub fn refuse_own_changes(
         Some(None) => return Ok(()),
         Some(Some(loss)) => loss.describe(),
         None => {
-            let Some(why) = diverged(&ours, &theirs) else {
+            let Some(why) = log_moved(dir, &ours, &theirs).or_else(|| diverged(&ours, &theirs))
+            else {
                 return Ok(());
             };
             let files: Vec<&String> = theirs
@@ -135,6 +137,36 @@ fn diverged(ours: &Index, theirs: &Index) -> Option<String> {
         };
         if differs {
             return Some(format!("its log differs from the vault's ({rel})"));
+        }
+    }
+    None
+}
+
+/// Keyless: has the mirror's log changed since its index was written? Some commands (a keyed
+/// `verify`) append to the log without rewriting the index, and a command interrupted on the
+/// mirror leaves it stale, so the index alone would miss them. Full segments the index lists
+/// at their size are taken as listed (they never change); the last one, and any other, is
+/// hashed. A segment the vault holds identically is no change of the mirror's own.
+fn log_moved(dir: &Path, ours: &Index, theirs: &Index) -> Option<String> {
+    let Ok((segs, _)) = log::list_segments(dir) else {
+        return Some("its log cannot be read".into());
+    };
+    let last = segs.last().copied();
+    for n in segs {
+        let rel = format!("{}/{n:08}.age", log::DIR);
+        let path = log::segment_path(dir, n);
+        let listed = theirs.files.get(&rel);
+        let trusted = Some(n) != last
+            && listed.is_some_and(|e| fs::metadata(&path).is_ok_and(|m| m.len() == e.size));
+        if trusted {
+            continue;
+        }
+        let actual = index::hash_file(&path).ok();
+        if actual.as_ref() != listed && actual.as_ref() != ours.files.get(&rel) {
+            return Some(format!(
+                "its log changed after its index was written ({rel}: a command run on the \
+                 mirror, or damage)"
+            ));
         }
     }
     None
