@@ -237,7 +237,9 @@ fn keyed_loss(vault: &Vault, keys: &Unlocked, dir: &Path) -> anyhow::Result<Opti
 }
 
 /// The entries of the mirror's log that the vault's log does not hold (same sequence number
-/// and hash). Segments identical in both are skipped without decrypting them.
+/// and hash). Logs only grow, so the segments before the last one identical in both are the
+/// same history: the search walks back from the end and decrypts only the segments after it
+/// (a lifetime log on a slow stick is not read whole on every update).
 fn own_entries(vault: &Vault, keys: &Unlocked, mirror: &Vault) -> anyhow::Result<Vec<Entry>> {
     let ring = vault.load_keyring(keys)?;
     let mirror_ring = mirror.load_keyring(keys)?;
@@ -248,8 +250,10 @@ fn own_entries(vault: &Vault, keys: &Unlocked, mirror: &Vault) -> anyhow::Result
         let b = index::hash_file(&log::segment_path(&mirror.dir, n));
         matches!((a, b), (Ok(a), Ok(b)) if a == b)
     };
-    let Some(first) = theirs.iter().copied().find(|&n| !same(n)) else {
-        return Ok(Vec::new());
+    let first = match theirs.iter().rposition(|&n| same(n)) {
+        Some(i) if i + 1 == theirs.len() => return Ok(Vec::new()),
+        Some(i) => theirs[i + 1],
+        None => theirs.first().copied().unwrap_or_default(),
     };
     let mut known: HashMap<u64, String> = HashMap::new();
     for &n in ours.iter().filter(|&&n| n >= first) {

@@ -318,3 +318,34 @@ fn a_mirror_that_is_only_behind_is_updated_without_a_false_alarm() {
     offline(&m, &[]).assert_passes();
     assert_eq!(titles(&s, &m), titles(&s, &s.vault));
 }
+
+#[test]
+fn merge_does_not_bring_back_a_document_the_vault_removed() {
+    // Only what was added on the mirror is imported: a document the vault removed after the
+    // last mirror, still on the stick, stays removed.
+    let (s, m) = mirrored(KeyMode::Passphrase);
+    add_on_mirror(&s, &m);
+    let gone = s.ls(&s.vault)[0].clone();
+    s.keyed_ok(&s.vault, &["rm", "--yes", gone["id"].as_str().unwrap()]);
+    let rep = s
+        .keyed_ok(
+            &s.vault,
+            &["backup", "--to", m.to_str().unwrap(), "--merge", "--json"],
+        )
+        .json();
+    let merged: Vec<&str> = rep["merged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(merged, ["Radio genou"], "{rep}");
+    let title = gone["title"].as_str().unwrap().to_string();
+    assert!(!titles(&s, &s.vault).contains(&title), "{title} came back");
+    assert!(
+        !titles(&s, &m).contains(&title),
+        "{title} stays on the mirror"
+    );
+    assert_eq!(titles(&s, &m), titles(&s, &s.vault));
+    offline(&m, &[]).assert_passes();
+}
