@@ -134,7 +134,7 @@ pub fn run(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
     }
     if let Some(m) = &report.merged {
         match m.len() {
-            0 => eprintln!("Nothing to merge: the vault holds every document of the mirror"),
+            0 => eprintln!("Nothing to merge: every document added on the mirror is in the vault"),
             n => eprintln!(
                 "Merged {n} document{} from the mirror into the vault",
                 if n == 1 { "" } else { "s" }
