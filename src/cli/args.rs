@@ -144,10 +144,14 @@ carnet open partage.age -i jeanne.key -o ~/Patients/dupont --from SHA256:1a2b:..
     #[command(
         after_help = "No key or passphrase is needed: everything copied is already encrypted. When \
 the key is at hand (-i, CARNET_PASSPHRASE or --passphrase-file) the backup is also logged.\n\n\
+A mirror that has changes of its own (a document added on the stick on another computer) is \
+not overwritten: the update stops, naming what it would delete; --merge imports those \
+documents into the vault first, --force overwrites them.\n\n\
 Examples:\n  carnet backup -o /media/usb/carnet-2026-11-25.zip\n  \
 restic backup --stdin-filename carnet.zip --stdin-from-command -- carnet backup -o -\n  \
 carnet backup --to /media/usb/carnet\n  \
-carnet backup --to /media/usb/carnet --check   # also re-hash what the stick already holds"
+carnet backup --to /media/usb/carnet --check   # also re-hash what the stick already holds\n  \
+carnet backup --to /media/usb/carnet --merge   # keep documents added on the stick elsewhere"
     )]
     Backup(BackupArgs),
     /// Restore a vault from a backup file or mirror folder into --vault (which must be empty)
@@ -509,9 +513,13 @@ pub struct BackupArgs {
     /// With --to: re-hash every object already in the mirror (finds silent damage on the stick)
     #[arg(long, requires = "to")]
     pub check: bool,
-    /// Overwrite FILE if it exists
+    /// Overwrite FILE if it exists; with --to, update the mirror even if that deletes changes
+    /// made on it (documents added there)
     #[arg(short, long)]
     pub force: bool,
+    /// With --to: first import into the vault the documents added on the mirror (needs the key)
+    #[arg(long, requires = "to", conflicts_with = "force")]
+    pub merge: bool,
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,

@@ -35,6 +35,9 @@ struct BackupReport {
     copied: usize,
     removed: usize,
     logged: bool,
+    /// `--merge`: the documents imported from the mirror into the vault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    merged: Option<Vec<super::mirror::Merged>>,
 }
 
 /// The key is "at hand" when the user gave one without being asked: then the backup is logged.
@@ -49,6 +52,10 @@ fn log_action(ctx: &Ctx, vault: &Vault, op: Op) -> anyhow::Result<bool> {
         return Ok(false);
     }
     let keys = vault.unlock(&ctx.keys)?;
+    log_with(ctx, vault, keys, op)
+}
+
+fn log_with(ctx: &Ctx, vault: &Vault, keys: crate::keys::Unlocked, op: Op) -> anyhow::Result<bool> {
     super::print_notices(&vault.begin(keys, ctx.now)?.commit(op)?.notices);
     Ok(true)
 }
@@ -87,11 +94,30 @@ pub fn run(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
         (None, Some(dir)) => check_mirror_target(&vault, dir)?,
         (None, None) => {}
     }
-    let logged = log_action(
-        ctx,
-        &vault,
-        Op::new(crate::domain::Action::Backup).detail("target", target.clone()),
-    )?;
+    let op = Op::new(crate::domain::Action::Backup).detail("target", target.clone());
+    let mut merged = None;
+    let logged = match &a.to {
+        Some(dir) if a.merge => {
+            // The key is needed to read the mirror's documents: asked for if not at hand.
+            let keys = vault.unlock(&ctx.keys)?;
+            let (docs, notices) = super::mirror::merge(&vault, &keys, dir, ctx.now)?;
+            super::print_notices(&notices);
+            merged = Some(docs);
+            log_with(ctx, &vault, super::mirror::dup(&keys), op)?
+        }
+        Some(dir) if !a.force => {
+            // A mirror's own changes stop the update before anything is logged or written.
+            let keys = key_at_hand(ctx)
+                .then(|| vault.unlock(&ctx.keys))
+                .transpose()?;
+            super::mirror::refuse_own_changes(&vault, keys.as_ref(), dir)?;
+            match keys {
+                Some(k) => log_with(ctx, &vault, k, op)?,
+                None => false,
+            }
+        }
+        _ => log_action(ctx, &vault, op)?,
+    };
     // Shared: writers wait until the copy is complete, other readers do not.
     let lock = crate::fsutil::Lock::shared(&vault.path(vault::LOCK))?;
     let idx = index::read_signed(&vault.dir, &vault.config.signing_key)?;
@@ -103,8 +129,25 @@ pub fn run(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
     drop(lock);
     report.output = target;
     report.logged = logged;
+    report.merged = merged;
     if a.json {
         return super::print_json(&report);
+    }
+    if let Some(m) = &report.merged {
+        match m.len() {
+            0 => eprintln!("Nothing to merge: every document added on the mirror is in the vault"),
+            n => eprintln!(
+                "Merged {n} document{} from the mirror into the vault",
+                if n == 1 { "" } else { "s" }
+            ),
+        }
+        for d in m {
+            crate::outln!(
+                "merged {}  {}",
+                crate::ids::short(&d.id),
+                ui::clean(&d.title)
+            );
+        }
     }
     eprintln!(
         "Backed up {} files ({}){}{}",

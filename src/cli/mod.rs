@@ -18,6 +18,7 @@ mod init;
 mod keygen;
 mod log;
 mod ls;
+mod mirror;
 mod open;
 mod pro;
 mod rm;

@@ -22,5 +22,6 @@ mod hardening;
 mod help;
 mod integrity;
 mod man_pages;
+mod mirror;
 mod roundtrip;
 mod zips;
