@@ -37,7 +37,7 @@ struct BackupReport {
     logged: bool,
     /// `--merge`: the documents imported from the mirror into the vault.
     #[serde(skip_serializing_if = "Option::is_none")]
-    merged: Option<Vec<super::mirror::Merged>>,
+    merged: Option<Vec<crate::ops::mirror::Merged>>,
 }
 
 /// The key is "at hand" when the user gave one without being asked: then the backup is logged.
@@ -100,17 +100,17 @@ pub fn run(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
         Some(dir) if a.merge => {
             // The key is needed to read the mirror's documents: asked for if not at hand.
             let keys = vault.unlock(&ctx.keys)?;
-            let (docs, notices) = super::mirror::merge(&vault, &keys, dir, ctx.now)?;
+            let (docs, notices) = crate::ops::mirror::merge(&vault, &keys, dir, ctx.now)?;
             super::print_notices(&notices);
             merged = Some(docs);
-            log_with(ctx, &vault, super::mirror::dup(&keys), op)?
+            log_with(ctx, &vault, crate::ops::mirror::dup(&keys), op)?
         }
         Some(dir) if !a.force => {
             // A mirror's own changes stop the update before anything is logged or written.
             let keys = key_at_hand(ctx)
                 .then(|| vault.unlock(&ctx.keys))
                 .transpose()?;
-            super::mirror::refuse_own_changes(&vault, keys.as_ref(), dir)?;
+            crate::ops::mirror::refuse_own_changes(&vault, keys.as_ref(), dir)?;
             match keys {
                 Some(k) => log_with(ctx, &vault, k, op)?,
                 None => false,

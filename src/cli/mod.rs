@@ -18,7 +18,6 @@ mod init;
 mod keygen;
 mod log;
 mod ls;
-mod mirror;
 mod open;
 mod pro;
 mod rm;

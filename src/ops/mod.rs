@@ -4,6 +4,7 @@
 
 pub mod export;
 pub mod import;
+pub mod mirror;
 pub mod share;
 
 use std::path::Path;

@@ -33,7 +33,8 @@ use crate::index::{self, Index};
 use crate::keys::Unlocked;
 use crate::log::{self, Entry};
 use crate::manifest::Document;
-use crate::vault::{self, Notice, Op, Vault};
+use crate::txn::{Notice, Op};
+use crate::vault::{self, Vault};
 
 /// How many names an error lists before "and N more".
 const SHOWN: usize = 5;
