@@ -380,7 +380,7 @@ pub fn complete(
 }
 
 /// Reads and checks the signed top of the index alone (its parts unread).
-fn read_top(dir: &Path, signing_key: &str) -> Result<Index, Error> {
+pub fn read_top(dir: &Path, signing_key: &str) -> Result<Index, Error> {
     let bad = |what: &str, why: String| Error::Integrity(format!("{what}: {why}"));
     let key = crate::sign::decode_public(signing_key)
         .map_err(|e| bad(layout::CONFIG, format!("bad signing key: {e}")))?;

@@ -71,10 +71,12 @@ pub fn refuse_own_changes(
             else {
                 return Ok(());
             };
-            let files: Vec<&String> = theirs
-                .files
-                .keys()
-                .filter(|r| r.starts_with("objects/") && !ours.files.contains_key(*r))
+            // The objects on the mirror's disk, not only those its index lists: a command
+            // run there after its index was written added some the index does not name.
+            let files: Vec<String> = index::walk(dir)
+                .into_iter()
+                .map(|(rel, _)| rel)
+                .filter(|r| r.starts_with("objects/") && !ours.files.contains_key(r))
                 .collect();
             if files.is_empty() {
                 format!("{why} (no object would be lost, but its log entries would)")
@@ -83,7 +85,7 @@ pub fn refuse_own_changes(
                     "{why}: updating it would delete {} object file{} the vault does not have{}",
                     files.len(),
                     plural(files.len()),
-                    listed(files.iter().map(|f| f.to_string()))
+                    listed(files.iter().cloned())
                 )
             }
         }
@@ -107,7 +109,10 @@ fn signed_index(vault: &Vault, dir: &Path) -> Option<Index> {
     if !dir.join(index::INDEX).exists() {
         return None;
     }
+    // A top whose parts no longer match it (a command ran on the mirror after it) still says
+    // which log the mirror had: that is what the check needs.
     index::read_signed(dir, &vault.config.signing_key)
+        .or_else(|_| index::read_top(dir, &vault.config.signing_key))
         .ok()
         .filter(|i| i.vault_id == vault.config.vault_id)
 }
