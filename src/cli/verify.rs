@@ -52,7 +52,7 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
         super::print_notices(&done.notices);
     }
     if !report.ok {
-        return Err(Error::VerifyFailed(report.problems.len()).into());
+        return Err(failed(&report));
     }
     Ok(())
 }
@@ -78,7 +78,7 @@ fn offline(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     );
     print_report(&report, a.json, &ok_line)?;
     if !report.ok {
-        return Err(Error::VerifyFailed(report.problems.len()).into());
+        return Err(failed(&report));
     }
     Ok(())
 }
@@ -106,4 +106,11 @@ fn print_report(report: &verify::Report, json: bool, ok_line: &str) -> anyhow::R
         writeln!(out, "{ok_line}")?;
     }
     Ok(())
+}
+
+fn failed(report: &verify::Report) -> anyhow::Error {
+    match &report.hint {
+        Some(h) => Error::VerifyFailedHint(report.problems.len(), h.clone()).into(),
+        None => Error::VerifyFailed(report.problems.len()).into(),
+    }
 }
