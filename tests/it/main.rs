@@ -12,6 +12,7 @@ mod concurrency;
 mod confidentiality;
 mod damaged_vault;
 mod demo;
+mod diagnostics;
 mod documents;
 mod examples;
 mod folders;
