@@ -23,5 +23,6 @@ mod hardening;
 mod help;
 mod integrity;
 mod man_pages;
+mod readers;
 mod roundtrip;
 mod zips;
