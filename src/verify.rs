@@ -821,6 +821,31 @@ fn index_problem(msg: &str) -> (String, String) {
     (path.to_string(), rest.to_string())
 }
 
+/// A wrong passphrase and a damaged `identity.age` look alike to age (the scrypt stanza does not
+/// unwrap either way); carnet writes that file once, at `init`, so when it is no longer the
+/// file the signed index lists, the passphrase is not at fault. Returns that report, or `None`
+/// when `e` is not about the vault's own identity or nothing shows it damaged.
+pub fn identity_damage(vault: &Vault, e: &anyhow::Error) -> Option<Report> {
+    let Some(crate::error::Error::WrongPassphrase(path)) = e.downcast_ref() else {
+        return None;
+    };
+    if *path != vault.path(vault::IDENTITY) {
+        return None;
+    }
+    let idx = index::read_signed(&vault.dir, &vault.config.signing_key).ok()?;
+    let listed = idx.files.get(vault::IDENTITY)?;
+    let now = index::hash_file(path).ok()?;
+    if *listed == now {
+        return None;
+    }
+    let mut report = Report::default();
+    report.problem(
+        vault::IDENTITY,
+        "damaged: the passphrase does not open it, and it is not the file the signed index lists (altered)",
+    );
+    Some(report)
+}
+
 /// Checks a vault (or a mirror of one) without the key, against its signed index: every
 /// listed file present with its size and BLAKE3, nothing unlisted. Two threads hash files.
 pub fn verify_offline(

@@ -16,7 +16,17 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
         return offline(ctx, a);
     }
     let vault = ctx.open_vault()?;
-    let keys = vault.unlock(&ctx.keys)?;
+    let keys = match vault.unlock(&ctx.keys) {
+        Ok(k) => k,
+        Err(e) => {
+            // A damaged identity file is reported as damage (exit 3), not as a wrong passphrase.
+            let Some(report) = verify::identity_damage(&vault, &e) else {
+                return Err(e);
+            };
+            print_report(&report, a.json, "")?;
+            return Err(failed(&report));
+        }
+    };
     let bar = ui::count_bar(0, if a.deep { "Decrypting" } else { "Checking" });
     let report = {
         // A still picture: a concurrent add or rm must not look like damage.

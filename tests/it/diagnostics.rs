@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::util::grants::MinisignKey;
-use crate::util::integrity::{EXIT_INTEGRITY, Out, Vault, flip_middle};
+use crate::util::integrity::{EXIT_INTEGRITY, KeyMode, Out, Vault, flip_middle};
 use crate::util::{EXIT_FAILURE, hint};
 
 /// Lines that misled users after damage; none of them is ever a consequence of one flipped
@@ -217,4 +217,25 @@ fn a_wrong_expected_fingerprint_is_not_called_damage() {
     // A fingerprint that is not one at all stays a typing error.
     v.run(&["verify", "--offline", "--expect", "SHA256:00"])
         .assert_code(EXIT_FAILURE, "malformed fingerprint");
+}
+
+#[test]
+fn a_damaged_identity_file_is_not_a_wrong_passphrase() {
+    let v = Vault::with_mode(KeyMode::Passphrase);
+    v.add("ordonnance.txt", b"Ordonnance\n");
+    // A wrong passphrase on a sound vault stays what it is.
+    let wrong = v
+        .cmd(&["verify"])
+        .env("CARNET_PASSPHRASE", "not the passphrase")
+        .run();
+    wrong.fails(EXIT_FAILURE, &["wrong passphrase"]);
+    let c = v.copy();
+    flip_header(&c.path("identity.age"));
+    let out = c.verify();
+    assert_only_problem(
+        &out,
+        "identity.age",
+        "damaged: the passphrase does not open it, and it is not the file the signed index lists",
+    );
+    assert!(!out.stderr.contains("wrong passphrase"), "{out}");
 }
