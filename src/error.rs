@@ -47,6 +47,10 @@ pub enum Error {
     Integrity(String),
     #[error("integrity check failed: {0} problem(s) found")]
     VerifyFailed(usize),
+    /// A failed check whose problems call for something other than restoring files (a
+    /// fingerprint that names another key).
+    #[error("integrity check failed: {0} problem(s) found")]
+    VerifyFailedHint(usize, String),
     #[error("{0}")]
     BadBundle(String),
     #[error("{0}")]
@@ -93,6 +97,7 @@ impl Error {
             Error::VerifyFailed(_) => {
                 "each problem is listed above; restore those files from a backup"
             }
+            Error::VerifyFailedHint(_, hint) => hint.as_str(),
             Error::BadBundle(_) => {
                 "do not use this bundle; ask the patient to send it again and compare the key fingerprint with them"
             }
@@ -111,7 +116,10 @@ impl Error {
 
     pub fn exit(&self) -> Exit {
         match self {
-            Error::Integrity(_) | Error::VerifyFailed(_) | Error::BadBundle(_) => Exit::Integrity,
+            Error::Integrity(_)
+            | Error::VerifyFailed(_)
+            | Error::VerifyFailedHint(..)
+            | Error::BadBundle(_) => Exit::Integrity,
             Error::GrantValidity(_) | Error::GrantNotYetValid(_) => Exit::GrantValidity,
             Error::BadBackup(_) => Exit::Integrity,
             Error::Usage { .. } => Exit::Usage,

@@ -32,6 +32,9 @@ pub struct Report {
     pub problems: Vec<Problem>,
     /// Things worth knowing that are not integrity failures (an interrupted command, temp files).
     pub notes: Vec<String>,
+    /// What to do, when the problems call for something other than restoring files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 impl Report {
@@ -108,7 +111,7 @@ pub fn scan_log(
         let lines = match log::read_segment_lines(&path, keys) {
             Ok(l) => l,
             Err(e) => {
-                report.problem(rel(&path), e);
+                report.problem(rel(&path), in_vault_terms(&e));
                 continue;
             }
         };
@@ -193,7 +196,7 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
     let ring = match vault.load_keyring(keys) {
         Ok(r) => r,
         Err(e) => {
-            let mut msg = format!("{e:#}");
+            let mut msg = keys_message(vault, &file_message(vault, vault::KEYS, &format!("{e:#}")));
             if msg.contains("another vault") {
                 msg.push_str(&format!(
                     " (or the vault_id in {} was changed)",
@@ -208,14 +211,17 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
     let head = match log::read_head(&vault.dir, keys, &ring) {
         Ok(h) => Some(h),
         Err(e) => {
-            report.problem(log::HEAD, e.to_string());
+            report.problem(log::HEAD, file_message(vault, log::HEAD, &e.to_string()));
             None
         }
     };
     let manifest = match vault.read_manifest(keys) {
         Ok(m) => Some(m),
         Err(e) => {
-            report.problem(vault::MANIFEST, format!("{e:#}"));
+            report.problem(
+                vault::MANIFEST,
+                file_message(vault, vault::MANIFEST, &format!("{e:#}")),
+            );
             None
         }
     };
@@ -302,12 +308,28 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
         }
     }
 
-    let (docs, objects) = match &manifest {
+    let catalog = match &manifest {
         Some(read) => load_catalog(vault, keys, &ring, read, &mut report),
-        None => (Vec::new(), BTreeMap::new()),
+        None => Catalog {
+            unknown_because: Some("the manifest is unreadable".to_string()),
+            ..Catalog::default()
+        },
     };
+    let Catalog {
+        docs,
+        objects,
+        unknown_because,
+    } = catalog;
     report.documents = docs.len();
-    check_index(vault, &objects, &ring, head.as_ref(), &mut report);
+    check_index(
+        vault,
+        &objects,
+        &ring,
+        head.as_ref(),
+        pending.is_some(),
+        unknown_because.is_none(),
+        &mut report,
+    );
     // Objects an interrupted command was adding or removing may or may not be there.
     let leftovers: HashSet<&str> = pending
         .map(|p| {
@@ -319,7 +341,13 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
                 .collect()
         })
         .unwrap_or_default();
-    check_layout(vault, &objects, &leftovers, &mut report);
+    check_layout(
+        vault,
+        &objects,
+        &leftovers,
+        unknown_because.as_deref(),
+        &mut report,
+    );
 
     // Objects: present, the recorded size and ciphertext hash, and with --deep the plaintext.
     let total = docs.len() as u64;
@@ -371,6 +399,17 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
     report
 }
 
+/// What the metadata says the vault holds, as far as it could be read.
+#[derive(Default)]
+struct Catalog {
+    docs: Vec<Document>,
+    /// Every object the metadata names: id → size and BLAKE3.
+    objects: BTreeMap<String, index::FileEntry>,
+    /// Set when part of the metadata could not be read: the objects it would name are then
+    /// unknown, and an object nothing names cannot be called foreign.
+    unknown_because: Option<String>,
+}
+
 /// The documents and every object the metadata names, reading each shard and checking that
 /// the digest shards agree with the documents. Shard damage is reported per shard; the
 /// documents of a shard that cannot be read are missing from the result.
@@ -380,7 +419,8 @@ fn load_catalog(
     ring: &crate::keyring::Keyring,
     read: &crate::catalog::ReadManifest,
     report: &mut Report,
-) -> (Vec<Document>, BTreeMap<String, index::FileEntry>) {
+) -> Catalog {
+    let mut unreadable_docs: Vec<String> = Vec::new();
     let mut objects = BTreeMap::new();
     let entry = |size: u64, blake3: &str| index::FileEntry {
         size,
@@ -398,7 +438,10 @@ fn load_catalog(
             for (key, r) in &root.shards.documents {
                 match catalog::read_shard(vault, keys, ShardKind::Documents, key, r) {
                     Ok(s) => docs.extend(s.documents),
-                    Err(e) => report.problem(rel(&r.object), shard_message(vault, &r.object, e)),
+                    Err(e) => {
+                        unreadable_docs.push(key.clone());
+                        report.problem(rel(&r.object), shard_message(vault, &r.object, e))
+                    }
                 }
             }
             let mut digests: BTreeMap<String, String> = BTreeMap::new();
@@ -428,6 +471,9 @@ fn load_catalog(
                     );
                 }
             }
+            // The documents of an unreadable shard are not lost for that: their digests are
+            // listed as they should be.
+            digests.retain(|_, id| !unreadable_docs.iter().any(|k| k == catalog::doc_key(id)));
             if !digests.is_empty() {
                 report.problem(
                     vault::MANIFEST,
@@ -443,7 +489,60 @@ fn load_catalog(
     for d in &docs {
         objects.insert(d.object.clone(), entry(d.object_size, &d.object_blake3));
     }
-    (docs, objects)
+    let unknown_because = match unreadable_docs.as_slice() {
+        [] => None,
+        [one] => Some(format!("documents shard {one} is unreadable")),
+        many => Some(format!("{} documents shards are unreadable", many.len())),
+    };
+    Catalog {
+        docs,
+        objects,
+        unknown_because,
+    }
+}
+
+/// The key that opened `keys.age` is the vault's: a file it cannot open was damaged or
+/// replaced, so age's "no key matches" must not read as a wrong key.
+const HEADER_DAMAGED: &str = "damaged: its age header does not open with the vault's key (a byte of the header was altered, or the file was replaced)";
+
+/// A reader's message in the report's terms: a damaged header is damage, not a wrong key.
+fn in_vault_terms(msg: &str) -> String {
+    let no_key = crypto::OpenError::NoMatchingKey.to_string();
+    msg.replace(&no_key, HEADER_DAMAGED)
+}
+
+/// The message of a vault file that did not read, without the prefix and the absolute path
+/// the error carries for commands (the report names the file already).
+fn file_message(vault: &Vault, rel: &str, msg: &str) -> String {
+    let abs = vault.path(rel).display().to_string();
+    let msg = msg.trim_start_matches("the vault is damaged: ");
+    let msg = msg
+        .strip_prefix(&abs)
+        .map(|m| m.trim_start_matches(':').trim_start())
+        .unwrap_or(msg);
+    in_vault_terms(msg)
+}
+
+/// `keys.age` is the one file a wrong key cannot open either: the signed index tells the two
+/// apart, since carnet never rewrites that file without re-signing the index.
+fn keys_message(vault: &Vault, msg: &str) -> String {
+    if !msg.contains(HEADER_DAMAGED) {
+        return msg.to_string();
+    }
+    let listed = index::read_signed(&vault.dir, &vault.config.signing_key)
+        .ok()
+        .and_then(|i| i.files.get(vault::KEYS).cloned());
+    let now = index::hash_file(&vault.path(vault::KEYS)).ok();
+    match (listed, now) {
+        (Some(l), Some(n)) if l != n => msg.replace(
+            HEADER_DAMAGED,
+            "damaged: its age header does not open with the key given, and the file is not the one the signed index lists (altered)",
+        ),
+        _ => msg.replace(
+            HEADER_DAMAGED,
+            &crypto::OpenError::NoMatchingKey.to_string(),
+        ),
+    }
 }
 
 /// The problem without the prefix and the absolute path the error carries for commands: the
@@ -452,9 +551,8 @@ fn shard_message(vault: &Vault, object: &str, e: crate::error::Error) -> String 
     let abs = vault.object_path(object).display().to_string();
     let msg = e.to_string();
     let msg = msg.trim_start_matches("the vault is damaged: ");
-    msg.strip_prefix(&abs)
-        .map(|m| m.trim_start().to_string())
-        .unwrap_or_else(|| msg.to_string())
+    let msg = msg.strip_prefix(&abs).map(str::trim_start).unwrap_or(msg);
+    in_vault_terms(msg)
 }
 
 /// Every file in the vault must be one the format names.
@@ -462,8 +560,10 @@ fn check_layout(
     vault: &Vault,
     objects: &BTreeMap<String, index::FileEntry>,
     leftovers: &HashSet<&str>,
+    unknown_because: Option<&str>,
     report: &mut Report,
 ) {
+    let mut unchecked = 0usize;
     let mut allowed: HashSet<&str> = [
         vault::CONFIG,
         vault::KEYS,
@@ -537,10 +637,21 @@ fn check_layout(
             ));
             continue;
         }
+        if in_place && unknown_because.is_some() {
+            // It may well be one the unreadable metadata names: one line says so below.
+            unchecked += 1;
+            continue;
+        }
         report.problem(
             rel,
             "unexpected object: no document refers to it (added from outside carnet?)",
         );
+    }
+    if let Some(why) = unknown_because.filter(|_| unchecked > 0) {
+        report.notes.push(format!(
+            "{unchecked} file(s) in {}/ cannot be checked ({why}); `carnet verify --offline` checks them against the signed index",
+            vault::OBJECTS
+        ));
     }
     let tmp = vault.tmp_dir();
     let n = fs::read_dir(&tmp).map(|rd| rd.count()).unwrap_or(0);
@@ -563,13 +674,17 @@ fn decrypt_hash(
     Ok((n, sink.finish().1))
 }
 
-/// The signed index must verify under the vault's key; an out-of-date one (a crash between the
-/// head and the index) is a note, since the next write rewrites it.
+/// The signed index must verify under the vault's key and list the files as they are. An index
+/// behind the head (a crash between the head and the index) or beside an interrupted command
+/// is a note, since the next write rewrites it; any other difference is damage of the file that
+/// differs, reported once (not again when another check named that file already).
 fn check_index(
     vault: &Vault,
     objects: &BTreeMap<String, index::FileEntry>,
     ring: &crate::keyring::Keyring,
     head: Option<&log::Head>,
+    interrupted: bool,
+    objects_known: bool,
     report: &mut Report,
 ) {
     let own_key = crate::sign::encode_public(&ring.verifying_key());
@@ -580,34 +695,169 @@ fn check_index(
     let idx = match index::read_signed(&vault.dir, &vault.config.signing_key) {
         Ok(i) => i,
         Err(e) => {
-            let msg = e.to_string();
-            let path = if msg.contains(index::SIGNATURE) {
-                index::SIGNATURE
+            // Parts are rewritten before their top, without fsync: a crash in between leaves
+            // parts newer than a signed top that is behind the head. That is an index out of
+            // date, which the next write rebuilds, not damage.
+            let behind = index::read_top(&vault.dir, &vault.config.signing_key)
+                .ok()
+                .zip(head)
+                .is_some_and(|(top, h)| top.log_seq < h.log_seq || interrupted);
+            if behind {
+                report.notes.push(format!(
+                    "{} is out of date (a command was interrupted while writing it); the next write rebuilds it",
+                    index::INDEX
+                ));
             } else {
-                index::INDEX
-            };
-            report.problem(
-                path,
-                msg.trim_start_matches("the vault is damaged: ").to_string(),
-            );
+                let (path, msg) = index_problem(&e.to_string());
+                report.problem(path, msg);
+            }
             return;
         }
     };
     let Some(h) = head else { return };
-    // The parts were checked against the signed top when it was read; compare the rest.
-    let listed: BTreeMap<String, index::FileEntry> = idx
-        .files
-        .into_iter()
-        .filter(|(rel, _)| !rel.starts_with(&format!("{}/", index::PARTS)))
-        .collect();
-    match index::expected_files(vault, objects) {
-        Ok(now) if now == listed && idx.log_seq == h.log_seq => {}
-        Ok(_) => report.notes.push(format!(
+    // The index follows the head; past an interrupted command it may be one step ahead.
+    if idx.log_seq > h.log_seq && !interrupted {
+        report.problem(
+            index::INDEX,
+            format!(
+                "signed at log entry {}, but head.age names entry {}: the log was cut back or rewritten, or one of the two files is an older copy",
+                idx.log_seq, h.log_seq
+            ),
+        );
+        return;
+    }
+    let stale = idx.log_seq < h.log_seq || interrupted;
+    let parts = format!("{}/", index::PARTS);
+    let objects_dir = format!("{}/", vault::OBJECTS);
+    // The files as they are now: metadata and log segments hashed, objects as the metadata
+    // records them (their own check compares them with the disk).
+    let mut now: BTreeMap<String, Option<index::FileEntry>> = BTreeMap::new();
+    let mut names: Vec<String> = vec![
+        vault::CONFIG.into(),
+        vault::KEYS.into(),
+        vault::MANIFEST.into(),
+        log::HEAD.into(),
+    ];
+    if vault.config.key == KeyMode::Passphrase {
+        names.push(vault::IDENTITY.into());
+    }
+    if let Ok((segs, _)) = log::list_segments(&vault.dir) {
+        names.extend(segs.iter().map(|n| format!("{}/{n:08}.age", log::DIR)));
+    }
+    names.extend(
+        idx.files
+            .keys()
+            .filter(|r| !r.starts_with(&parts) && !r.starts_with(&objects_dir))
+            .cloned(),
+    );
+    for rel in names {
+        let got = index::hash_file(&vault.dir.join(&rel)).ok();
+        now.insert(rel, got);
+    }
+    if objects_known {
+        for (o, e) in objects {
+            now.insert(index::object_rel(o), Some(e.clone()));
+        }
+    }
+    let listed = |rel: &str| idx.files.get(rel);
+    let mut differ: Vec<(String, &'static str)> = Vec::new();
+    for (rel, got) in &now {
+        let why = match (listed(rel), got) {
+            (Some(l), Some(g)) if l == g => continue,
+            (None, None) => continue,
+            (Some(_), Some(_)) if rel.starts_with(&objects_dir) => {
+                "the manifest and the signed index disagree about it"
+            }
+            (Some(_), Some(_)) => {
+                "not the file the signed index lists (altered after it was signed)"
+            }
+            (Some(_), None) => "missing: the signed index lists it",
+            (None, Some(_)) if rel.starts_with(&objects_dir) => {
+                "named by the manifest but not by the signed index"
+            }
+            (None, Some(_)) => "not in the signed index (added after it was signed)",
+        };
+        differ.push((rel.clone(), why));
+    }
+    if objects_known {
+        for rel in idx.files.keys() {
+            if rel.starts_with(&objects_dir) && !now.contains_key(rel) {
+                differ.push((
+                    rel.clone(),
+                    "listed by the signed index but named by no document or shard",
+                ));
+            }
+        }
+    }
+    if differ.is_empty() {
+        return;
+    }
+    if stale {
+        report.notes.push(format!(
             "{} is out of date (an interrupted command); the next write refreshes it",
             index::INDEX
-        )),
-        Err(e) => report.problem(index::INDEX, format!("cannot rebuild it: {e:#}")),
+        ));
+        return;
     }
+    for (rel, why) in differ {
+        // A file another check found at fault is named once, by that check.
+        let named = report.problems.iter().any(|p| {
+            p.path == rel
+                || p.path.starts_with(&format!("{rel} "))
+                || (rel.starts_with(&format!("{}/", log::DIR)) && p.path == log::DIR)
+        });
+        if !named {
+            report.problem(rel, why);
+        }
+    }
+}
+
+/// The file an index error is about, and the message without the prefixes that repeat it:
+/// a damaged part is named, not the top of the index.
+fn index_problem(msg: &str) -> (String, String) {
+    let msg = msg.trim_start_matches("the vault is damaged: ");
+    let mut path = index::INDEX;
+    let mut rest = msg;
+    for name in [index::SIGNATURE, index::INDEX] {
+        if let Some(r) = rest.strip_prefix(name).and_then(|r| r.strip_prefix(": ")) {
+            path = name;
+            rest = r;
+            break;
+        }
+    }
+    let part = format!("{}/", index::PARTS);
+    if rest.starts_with(&part)
+        && let Some((p, r)) = rest.split_once(": ")
+        && index::is_vault_path(p)
+    {
+        return (p.to_string(), r.to_string());
+    }
+    (path.to_string(), rest.to_string())
+}
+
+/// A wrong passphrase and a damaged `identity.age` look alike to age (the scrypt stanza does not
+/// unwrap either way); carnet writes that file once, at `init`, so when it is no longer the
+/// file the signed index lists, the passphrase is not at fault. Returns that report, or `None`
+/// when `e` is not about the vault's own identity or nothing shows it damaged.
+pub fn identity_damage(vault: &Vault, e: &anyhow::Error) -> Option<Report> {
+    let Some(crate::error::Error::WrongPassphrase(path)) = e.downcast_ref() else {
+        return None;
+    };
+    if *path != vault.path(vault::IDENTITY) {
+        return None;
+    }
+    let idx = index::read_signed(&vault.dir, &vault.config.signing_key).ok()?;
+    let listed = idx.files.get(vault::IDENTITY)?;
+    let now = index::hash_file(path).ok()?;
+    if *listed == now {
+        return None;
+    }
+    let mut report = Report::default();
+    report.problem(
+        vault::IDENTITY,
+        "damaged: the passphrase does not open it, and it is not the file the signed index lists (altered)",
+    );
+    Some(report)
 }
 
 /// Checks a vault (or a mirror of one) without the key, against its signed index: every
@@ -643,24 +893,15 @@ pub fn verify_offline(
     if let Some(want) = expect.map(crate::keyring::parse_fingerprint).transpose()?
         && want != fp
     {
-        report.problem(
-            vault::CONFIG,
-            format!("signed by {fp}, not by the expected {want}"),
-        );
+        let (problem, hint) = wrong_signer(&fp, &want);
+        report.problem(vault::CONFIG, problem);
+        report.hint = Some(hint);
         return Ok(report);
     }
     let idx = match index::read_signed(dir, &v.config.signing_key) {
         Ok(i) => i,
         Err(e) => {
-            let msg = e
-                .to_string()
-                .trim_start_matches("the vault is damaged: ")
-                .to_string();
-            let path = if msg.starts_with(index::SIGNATURE) {
-                index::SIGNATURE
-            } else {
-                index::INDEX
-            };
+            let (path, msg) = index_problem(&e.to_string());
             report.problem(path, msg);
             return Ok(report);
         }
@@ -746,4 +987,16 @@ pub fn verify_offline(
     report.log_entries = idx.log_seq;
     report.ok = report.problems.is_empty();
     Ok(report)
+}
+
+/// The problem and hint when a vault, mirror or backup is signed by another key than
+/// `--expect` names: nothing in it was altered as far as anyone can tell, the fingerprint
+/// typed is wrong or the folder is another patient's, so restoring files would not help.
+pub fn wrong_signer(found: &str, expected: &str) -> (String, String) {
+    (
+        format!(
+            "signed by a different key: wrong fingerprint, or another vault (signed by {found}, not by the expected {expected})"
+        ),
+        "check the fingerprint given to --expect against the one `carnet fingerprint` shows on the vault; nothing else was checked".to_string(),
+    )
 }

@@ -911,11 +911,9 @@ pub fn verify_zip(
     if let Some(want) = expect.map(crate::keyring::parse_fingerprint).transpose()?
         && want != fp
     {
-        problem(
-            &mut report,
-            vault::CONFIG,
-            format!("signed by {fp}, not by the expected {want}"),
-        );
+        let (message, hint) = crate::verify::wrong_signer(&fp, &want);
+        problem(&mut report, vault::CONFIG, message);
+        report.hint = Some(hint);
         return Ok(report);
     }
     let names: Vec<String> = z.entries().iter().map(|e| e.name.clone()).collect();

@@ -16,7 +16,17 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
         return offline(ctx, a);
     }
     let vault = ctx.open_vault()?;
-    let keys = vault.unlock(&ctx.keys)?;
+    let keys = match vault.unlock(&ctx.keys) {
+        Ok(k) => k,
+        Err(e) => {
+            // A damaged identity file is reported as damage (exit 3), not as a wrong passphrase.
+            let Some(report) = verify::identity_damage(&vault, &e) else {
+                return Err(e);
+            };
+            print_report(&report, a.json, "")?;
+            return Err(failed(&report));
+        }
+    };
     let bar = ui::count_bar(0, if a.deep { "Decrypting" } else { "Checking" });
     let report = {
         // A still picture: a concurrent add or rm must not look like damage.
@@ -52,7 +62,7 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
         super::print_notices(&done.notices);
     }
     if !report.ok {
-        return Err(Error::VerifyFailed(report.problems.len()).into());
+        return Err(failed(&report));
     }
     Ok(())
 }
@@ -78,7 +88,7 @@ fn offline(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     );
     print_report(&report, a.json, &ok_line)?;
     if !report.ok {
-        return Err(Error::VerifyFailed(report.problems.len()).into());
+        return Err(failed(&report));
     }
     Ok(())
 }
@@ -106,4 +116,11 @@ fn print_report(report: &verify::Report, json: bool, ok_line: &str) -> anyhow::R
         writeln!(out, "{ok_line}")?;
     }
     Ok(())
+}
+
+fn failed(report: &verify::Report) -> anyhow::Error {
+    match &report.hint {
+        Some(h) => Error::VerifyFailedHint(report.problems.len(), h.clone()).into(),
+        None => Error::VerifyFailed(report.problems.len()).into(),
+    }
 }

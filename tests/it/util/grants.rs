@@ -328,6 +328,13 @@ impl MinisignKey {
         }
     }
 
+    /// The key of a vault's keyring (its `signing_key`), which signs the vault's index.
+    pub fn from_secret(secret: [u8; 32]) -> MinisignKey {
+        MinisignKey {
+            sk: ed25519_dalek::SigningKey::from_bytes(&secret),
+        }
+    }
+
     fn pk(&self) -> [u8; 32] {
         self.sk.verifying_key().to_bytes()
     }

@@ -508,5 +508,54 @@ pub fn forge_history(v: &Vault, binding_secret: &str) -> String {
         v.encrypt_to_recipient(stored.as_bytes()),
     )
     .unwrap();
+    sign_index(v, &vault_id, 2, &signing);
     doc_id
+}
+
+/// Writes and signs the index of the vault as it stands (format 2: a top and one part per
+/// fan), as whoever holds the keyring's signing key can: `verify` compares the index with the
+/// log, so a forged history needs a matching index to be well formed.
+fn sign_index(v: &Vault, vault_id: &str, log_seq: u64, signing: &[u8; 32]) {
+    let entry = |rel: &str| {
+        let bytes = fs::read(v.path(rel)).unwrap();
+        serde_json::json!({"size": bytes.len(), "blake3": blake3::hash(&bytes).to_hex().to_string()})
+    };
+    let mut files = serde_json::Map::new();
+    let mut fans: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
+    for rel in v.files() {
+        if rel.starts_with("index") || rel == "lock" || rel.starts_with("tmp/") {
+            continue;
+        }
+        match rel.strip_prefix("objects/") {
+            Some(o) => {
+                fans.entry(o[..2].to_string())
+                    .or_default()
+                    .insert(rel.clone(), entry(&rel));
+            }
+            None => {
+                files.insert(rel.clone(), entry(&rel));
+            }
+        }
+    }
+    let _ = fs::remove_dir_all(v.path("index"));
+    fs::create_dir(v.path("index")).unwrap();
+    let mut parts = serde_json::Map::new();
+    for (fan, objects) in fans {
+        let rel = format!("index/{fan}.json");
+        let part =
+            serde_json::json!({"format": 2, "vault_id": vault_id, "fan": fan, "files": objects});
+        fs::write(v.path(&rel), part.to_string()).unwrap();
+        parts.insert(rel.clone(), entry(&rel));
+    }
+    let top = serde_json::json!({
+        "format": 2, "vault_id": vault_id, "log_seq": log_seq, "documents": 1,
+        "files": files, "parts": parts,
+    })
+    .to_string();
+    let sig = super::grants::MinisignKey::from_secret(*signing).sign(
+        top.as_bytes(),
+        &format!("carnet index {vault_id} seq {log_seq}"),
+    );
+    fs::write(v.path("index.json"), &top).unwrap();
+    fs::write(v.path("index.json.minisig"), sig).unwrap();
 }
