@@ -290,10 +290,28 @@ impl Snapshot {
         if let Some(docs) = &self.legacy {
             return Ok(docs.clone());
         }
-        let mut out = Vec::with_capacity(self.root.document_count());
-        for (key, r) in &self.root.shards.documents {
-            out.extend(read_shard(vault, &self.keys, ShardKind::Documents, key, r)?.documents);
+        let shards: Vec<(&String, &ShardRef)> = self.root.shards.documents.iter().collect();
+        let read = |part: &[(&String, &ShardRef)]| -> Result<Vec<Document>, Error> {
+            let mut out = Vec::new();
+            for (key, r) in part {
+                out.extend(read_shard(vault, &self.keys, ShardKind::Documents, key, r)?.documents);
+            }
+            Ok(out)
+        };
+        // Decrypting and parsing every shard is the whole cost of a listing: two threads (the
+        // machines this runs on have few cores) once there is enough to share.
+        if shards.len() < 16 {
+            return read(&shards);
         }
+        let (a, b) = shards.split_at(shards.len() / 2);
+        let (first, second) = std::thread::scope(|s| {
+            let other = s.spawn(|| read(b));
+            let first = read(a);
+            (first, other.join())
+        });
+        let mut out = first?;
+        // A panic in the other reader is a bug: raise it here as it was.
+        out.extend(second.unwrap_or_else(|p| std::panic::resume_unwind(p))?);
         Ok(out)
     }
 

@@ -30,8 +30,9 @@ pub fn tmp_dir(dir: &Path) -> PathBuf {
     tmp
 }
 
-/// A vault folder as seen by the code that reads and writes its metadata and index.
-pub trait Store {
+/// A vault folder as seen by the code that reads and writes its metadata and index. `Sync`:
+/// whole-vault reads decrypt shards on two threads.
+pub trait Store: Sync {
     fn dir(&self) -> &Path;
     fn config(&self) -> &Config;
 

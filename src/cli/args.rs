@@ -453,7 +453,7 @@ pub struct GrantArgs {
     /// ASCII-armored output, for pasting into an email
     #[arg(long)]
     pub armor: bool,
-    /// The bundle file, or - for standard output
+    /// The bundle file, or - for standard output (refused on a terminal unless --armor or --force)
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
     /// Overwrite FILE if it exists
@@ -505,6 +505,7 @@ pub struct OpenArgs {
 #[command(group(clap::ArgGroup::new("target").required(true).args(["output", "to"])))]
 pub struct BackupArgs {
     /// Write one zip file (stored, since everything is already encrypted); - for standard output
+    /// (refused on a terminal unless --force)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Keep a mirror folder up to date, copying only what changed

@@ -287,6 +287,54 @@ fn read_zip(bytes: &[u8]) {
     }
 }
 
+/// An overlapping-entry zip bomb: 2,000 central records all pointing at one stored body of
+/// 64 KiB (128 MiB of output from a 200 KiB file). Refused by the reader, holding no more than
+/// a fixed multiple of the file, and never reading an alias.
+#[test]
+fn an_overlapping_entry_bomb_is_refused_in_bounded_memory() {
+    let mut w = StoredZipWriter::new(Vec::new());
+    w.add_bytes("documents/body.bin", &[7u8; 64 << 10], 0o600, None)
+        .unwrap();
+    let zip = w.finish().unwrap();
+    // Central record of the one entry, then the end record (no comment, no Zip64).
+    let eocd = zip.len() - 22;
+    let cd_size = u32::from_le_bytes(zip[eocd + 12..eocd + 16].try_into().unwrap()) as usize;
+    let cd = eocd - cd_size;
+    let record = zip[cd..eocd].to_vec();
+    let name_len = u16::from_le_bytes(record[28..30].try_into().unwrap()) as usize;
+    let mut bomb = zip[..cd].to_vec();
+    let n = 2000u16;
+    for i in 0..n {
+        let alias = format!("documents/alias-{i:05}.bin");
+        let mut r = record[..46].to_vec();
+        r[28..30].copy_from_slice(&(alias.len() as u16).to_le_bytes());
+        r.extend_from_slice(alias.as_bytes());
+        r.extend_from_slice(&record[46 + name_len..]);
+        bomb.extend_from_slice(&r);
+    }
+    let cd_len = (bomb.len() - cd) as u32;
+    let mut end = zip[eocd..].to_vec();
+    end[8..10].copy_from_slice(&n.to_le_bytes());
+    end[10..12].copy_from_slice(&n.to_le_bytes());
+    end[12..16].copy_from_slice(&cd_len.to_le_bytes());
+    bomb.extend_from_slice(&end);
+    let big = Limits {
+        max_entries: 10_000,
+        max_trailing: 0,
+    };
+    let mut refused = None;
+    let info = allocation_counter::measure(|| {
+        refused = Some(SafeZip::open(Cursor::new(&bomb[..]), &big).is_err());
+    });
+    assert_eq!(refused, Some(true), "an overlap bomb must be refused");
+    assert!(
+        info.bytes_max <= memory_bound(bomb.len()),
+        "{} bytes held for a {}-byte bomb",
+        info.bytes_max,
+        bomb.len()
+    );
+}
+
 #[test]
 fn the_sample_zip_reads_back() {
     // The base of the mutations is itself valid, so mutations start from real structure.

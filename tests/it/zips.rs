@@ -1,9 +1,9 @@
 //! Zips every reader opens, and zips no reader should trust (issue 9, items 2 and 6).
 //!
 //! Bundles and backups carry sizes and CRC-32 in their local headers, so streaming readers that
-//! never see the central directory read them entry by entry: Info-ZIP `unzip -t`, `bsdtar` from
-//! a pipe (Debian package libarchive-tools) and Java's `ZipInputStream` (the fixture
-//! `tests/data/ZipStreamCheck.java`). A tool that is not installed skips its check with a printed
+//! never see the central directory read them entry by entry: `bsdtar` from a pipe (Debian
+//! package libarchive-tools) and Java's `ZipInputStream` (the fixture
+//! `tests/data/ZipStreamCheck.java`); Info-ZIP `unzip -t` and 7-Zip (`7z t`, `7z x`) check them. A tool that is not installed skips its check with a printed
 //! reason, except under `CI`, where a missing tool fails (`.ci/run` installs them).
 //!
 //! Hostile zips are forged here from the genuine ones: central records aliasing one local file
@@ -222,6 +222,36 @@ fn unzip_tests_bundles_and_backups() {
             zip_read(zip).len(),
             "{what}: every entry tested: {text}"
         );
+    }
+}
+
+#[test]
+fn seven_zip_tests_and_extracts_bundles_and_backups() {
+    let Some(seven) = tool("7z", "p7zip-full") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (what, zip) in genuine_zips() {
+        let file = dir.path().join(format!("{what}.zip"));
+        fs::write(&file, zip).unwrap();
+        // `t` checks every entry's CRC-32 against its data.
+        let out = Command::new(&seven)
+            .args(["t", "-bd"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{what}: 7z t fails:\n{text}");
+        assert!(text.contains("Everything is Ok"), "{what}: {text}");
+        // Every entry's bytes, in order.
+        let out = Command::new(&seven)
+            .args(["x", "-so", "-bd"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{what}: 7z x -so fails");
+        let all: Vec<u8> = zip_read(zip).iter().flat_map(|e| e.data.clone()).collect();
+        assert_bytes_eq(&out.stdout, &all, what);
     }
 }
 
