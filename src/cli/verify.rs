@@ -77,7 +77,7 @@ fn offline(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     // A backup file is checked in place; a vault or a mirror folder against its index.
     let target = a.source.as_deref().unwrap_or(&ctx.vault_dir);
     let report = if target.is_file() {
-        super::backup::verify_zip(target, a.expect.as_deref(), &progress)?
+        crate::ops::restore::verify_zip(target, a.expect.as_deref(), &progress)?
     } else {
         verify::verify_offline(target, a.expect.as_deref(), &progress)?
     };

@@ -2,9 +2,11 @@
 //! that takes a resolved request and `now`, and returns a report (data, with notices) or a
 //! typed error. They print nothing; `src/cli/` turns requests into calls and reports into text.
 
+pub mod backup;
 pub mod export;
 pub mod import;
 pub mod mirror;
+pub mod restore;
 pub mod share;
 
 use std::path::Path;
