@@ -1,11 +1,10 @@
-//! `carnet open`: the professional's side. Decrypt, authenticate, check validity, extract safely.
+//! `carnet open`: the professional's side. The bundle decrypted and authenticated (`grant`),
+//! the patient's key checked against the professional's memory and the grant's validity
+//! against the clock, the terms shown, the documents extracted (`ops::open`).
 
-use std::collections::BTreeMap;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::Ctx;
 use super::args::OpenArgs;
@@ -15,47 +14,7 @@ use crate::domain::GrantStatus;
 use crate::error::Error;
 use crate::grant::{self, BundleError, Terms};
 use crate::keys;
-
-/// Patients already seen, by name → key fingerprint (trust on first use).
-#[derive(Default, Serialize, Deserialize)]
-struct KnownPatients {
-    #[serde(default)]
-    patients: BTreeMap<String, String>,
-}
-
-fn known_patients_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("CARNET_KNOWN_PATIENTS").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|x| !x.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|h| !h.is_empty())
-                .map(|h| PathBuf::from(h).join(".config"))
-        })?;
-    Some(base.join("carnet").join("known-patients.toml"))
-}
-
-fn to_error(e: BundleError) -> anyhow::Error {
-    match e {
-        BundleError::NotForYou => Error::input(
-            "this bundle is not addressed to your key",
-            "open it with the key whose card you gave the patient (-i KEYFILE); if that is the key, the bundle was damaged on the way: ask for it again",
-        )
-        .into(),
-        BundleError::NotAge(m) => Error::input(
-            format!("this is not a carnet bundle (not an age file: {m})"),
-            "check the file",
-        )
-        .into(),
-        BundleError::Expired(_) => Error::GrantValidity(e.to_string()).into(),
-        BundleError::NotYetValid(_) => Error::GrantNotYetValid(e.to_string()).into(),
-        BundleError::Io(e) => anyhow::Error::from(e),
-        e => Error::BadBundle(e.to_string()).into(),
-    }
-}
+use crate::ops::open;
 
 #[derive(Serialize)]
 struct OpenReport<'a> {
@@ -88,7 +47,7 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
         .into());
     }
     if let Some(dir) = &a.output {
-        remove_stale_staging(dir);
+        open::remove_stale_staging(dir);
     }
     if let Some(dir) = &a.output
         && !a.force
@@ -107,21 +66,41 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
         .map(crate::keyring::parse_fingerprint)
         .transpose()?;
     let identities = keys::load_identity_path(key_path, &ctx.keys.passphrase)?;
-    let mut opened = grant::open_bundle(&a.file, &identities).map_err(to_error)?;
+    let mut opened = grant::open_bundle(&a.file, &identities).map_err(open::to_error)?;
     let terms = opened.terms.clone();
 
     if let Some(expected) = &from
         && *expected != terms.patient.fingerprint
     {
-        return Err(to_error(BundleError::WrongSigner {
+        return Err(open::to_error(BundleError::WrongSigner {
             found: terms.patient.fingerprint.clone(),
             expected: expected.clone(),
         }));
     }
-    let remember = check_known_patient(&terms, a.from.is_some())?;
+    let known = known_patients_path().map(open::Known::load).transpose()?;
+    let trust = match &known {
+        Some(k) => k.trust(&terms, a.from.is_some())?,
+        None if terms.patient.name.is_none() => open::Trust::Unnamed,
+        // No folder to remember keys in (no HOME): every bundle is a first.
+        None => open::Trust::First,
+    };
+    match &trust {
+        open::Trust::Unnamed if a.from.is_none() => eprintln!(
+            "warning: this bundle names no patient, so its key cannot be remembered; \
+             check its fingerprint {} with the patient, or use --from",
+            terms.patient.fingerprint
+        ),
+        open::Trust::Changed { from } => eprintln!(
+            "note: {}'s key changes from {} to {} (checked with --from)",
+            ui::clean(terms.patient.name.as_deref().unwrap_or_default()),
+            ui::clean(from),
+            terms.patient.fingerprint
+        ),
+        _ => {}
+    }
 
     let status = terms.status(ctx.now);
-    opened.check_entries().map_err(to_error)?;
+    opened.check_entries().map_err(open::to_error)?;
     if !a.json {
         print_terms(&terms, &status);
     }
@@ -146,12 +125,12 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
     }
     match status {
         GrantStatus::Expired => {
-            return Err(to_error(BundleError::Expired(dates::show_local(
+            return Err(open::to_error(BundleError::Expired(dates::show_local(
                 terms.expires,
             ))));
         }
         GrantStatus::NotYetValid => {
-            return Err(to_error(BundleError::NotYetValid(dates::show_local(
+            return Err(open::to_error(BundleError::NotYetValid(dates::show_local(
                 terms.not_before,
             ))));
         }
@@ -160,7 +139,17 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
 
     let mut extracted = None;
     if let Some(dir) = &a.output {
-        extract(&mut opened, dir, a.force)?;
+        let bar = std::cell::OnceCell::new();
+        let progress = |n: u64, total: u64| {
+            if total >= ui::BIG_FILE {
+                bar.get_or_init(|| ui::bytes_bar(total, "Extracting"))
+                    .set_position(n);
+            }
+        };
+        open::extract(&mut opened, dir, a.force, &progress)?;
+        if let Some(b) = bar.get() {
+            b.finish_and_clear();
+        }
         extracted = Some(dir.display().to_string());
         if !a.json {
             eprintln!(
@@ -172,8 +161,19 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
     } else if !a.list && !a.json {
         eprintln!("Bundle checked. Extract the documents with -o DIR.");
     }
-    if let Some(remember) = remember {
-        remember();
+    if let (Some(k), open::Trust::First | open::Trust::Changed { .. }) = (known, &trust) {
+        let shown = ui::clean(terms.patient.name.as_deref().unwrap_or_default());
+        let path = k.path().to_path_buf();
+        match k.remember(&terms) {
+            Ok(()) => eprintln!(
+                "note: key {} remembered for {shown}",
+                terms.patient.fingerprint
+            ),
+            Err(_) => eprintln!(
+                "warning: could not remember {shown}'s key in {}",
+                path.display()
+            ),
+        }
     }
     if a.json {
         report(extracted)?;
@@ -228,156 +228,19 @@ fn print_terms(t: &Terms, status: &GrantStatus) {
     println!("{}", safe.join("\n"));
 }
 
-/// Trust on first use. A patient's name seen before with another key is refused (exit 3)
-/// unless `--from` names the new key, which the professional checked with the patient. Returns
-/// a closure that records the key, to be called only once the bundle passed every check (a
-/// refused bundle pins nothing).
-fn check_known_patient(
-    t: &Terms,
-    from_checked: bool,
-) -> anyhow::Result<Option<impl FnOnce() + use<>>> {
-    let Some(name) = t.patient.name.clone() else {
-        if !from_checked {
-            eprintln!(
-                "warning: this bundle names no patient, so its key cannot be remembered; \
-                 check its fingerprint {} with the patient, or use --from",
-                t.patient.fingerprint
-            );
-        }
-        return Ok(None);
-    };
-    let Some(path) = known_patients_path() else {
-        return Ok(None);
-    };
-    let mut known: KnownPatients = match fs::read_to_string(&path) {
-        Ok(s) => toml::from_str(&s).map_err(|e| {
-            Error::input(
-                format!("{} is not readable: {}", path.display(), e.message()),
-                "fix or move the file: carnet will not forget the keys it remembers",
-            )
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => KnownPatients::default(),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let shown = ui::clean(&name);
-    match known.patients.get(&name) {
-        Some(fp) if *fp == t.patient.fingerprint => return Ok(None),
-        Some(fp) if !from_checked => {
-            return Err(Error::BadBundle(format!(
-                "bundles from {shown} were signed by {}, this one by {}: refused",
-                ui::clean(fp),
-                t.patient.fingerprint
-            ))
-            .into());
-        }
-        Some(fp) => eprintln!(
-            "note: {shown}'s key changes from {} to {} (checked with --from)",
-            ui::clean(fp),
-            t.patient.fingerprint
-        ),
-        None => {}
+/// Where the professional's memory of patients' keys lives: `CARNET_KNOWN_PATIENTS`, else
+/// `$XDG_CONFIG_HOME/carnet/known-patients.toml` (or `~/.config/...`).
+fn known_patients_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("CARNET_KNOWN_PATIENTS").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
     }
-    let fingerprint = t.patient.fingerprint.clone();
-    Ok(Some(move || {
-        known.patients.insert(name, fingerprint.clone());
-        let saved = path
-            .parent()
-            .map(crate::fsutil::create_private_dir)
-            .transpose()
-            .ok()
-            .and_then(|_| toml::to_string(&known).ok())
-            .map(|text| crate::fsutil::write_atomic(&path, text.as_bytes()));
-        match saved {
-            Some(Ok(())) => eprintln!("note: key {fingerprint} remembered for {shown}"),
-            _ => eprintln!(
-                "warning: could not remember {shown}'s key in {}",
-                path.display()
-            ),
-        }
-    }))
-}
-
-/// A staging folder left in `dir` by an interrupted open holds plaintext nobody asked to keep.
-fn remove_stale_staging(dir: &Path) {
-    if let Ok(rd) = fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.file_name().to_string_lossy().starts_with(".carnet-open-")
-                && e.file_type().is_ok_and(|t| t.is_dir())
-            {
-                let _ = fs::remove_dir_all(e.path());
-            }
-        }
-    }
-}
-
-/// Extracts the bundle into `dir`: a refused bundle leaves nothing behind (not even the
-/// folders created for it), and nothing is ever written outside `dir`.
-fn extract<R: std::io::Read + std::io::Seek>(
-    opened: &mut grant::Opened<R>,
-    dir: &Path,
-    force: bool,
-) -> anyhow::Result<()> {
-    let created = crate::fsutil::create_missing(dir)?;
-    let result = extract_staged(opened, dir, force);
-    if result.is_err() {
-        crate::fsutil::remove_created(&created);
-    }
-    result
-}
-
-/// Extracts into a hidden staging folder inside `dir` (so no plaintext ever lands outside the
-/// folder the professional chose, even after a crash), then moves each file into place.
-fn extract_staged<R: std::io::Read + std::io::Seek>(
-    opened: &mut grant::Opened<R>,
-    dir: &Path,
-    force: bool,
-) -> anyhow::Result<()> {
-    if !force && !crate::fsutil::is_empty_dir(dir)? {
-        return Err(Error::input(
-            format!("{} is not empty", dir.display()),
-            "pass --force to write into it",
-        )
-        .into());
-    }
-    let staging = tempfile::Builder::new()
-        .prefix(".carnet-open-")
-        .tempdir_in(dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
-    let total: u64 = opened.terms.documents.iter().map(|d| d.size).sum();
-    let bar = if total >= ui::BIG_FILE {
-        ui::bytes_bar(total, "Extracting")
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let files = opened
-        .extract_to(staging.path(), &|n| bar.set_position(n))
-        .map_err(to_error)?;
-    bar.finish_and_clear();
-    for rel in files {
-        // With --force the target may hold links: never write through one.
-        let mut at = dir.to_path_buf();
-        for comp in rel.components() {
-            at.push(comp);
-            if fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
-                return Err(Error::input(
-                    format!(
-                        "{} is a symbolic link: refusing to write through it",
-                        at.display()
-                    ),
-                    "extract into a new folder",
-                )
-                .into());
-            }
-        }
-        let dest = dir.join(&rel);
-        if let Some(p) = dest.parent() {
-            // Folder names are document titles: private, like the files.
-            crate::fsutil::create_private_dir(p)
-                .with_context(|| format!("cannot create {}", p.display()))?;
-        }
-        fs::rename(staging.path().join(&rel), &dest)
-            .with_context(|| format!("cannot write {}", dest.display()))?;
-    }
-    crate::fsutil::sync_dir(dir)?;
-    Ok(())
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|x| !x.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        })?;
+    Some(base.join("carnet").join("known-patients.toml"))
 }

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod export;
 pub mod import;
 pub mod mirror;
+pub mod open;
 pub mod restore;
 pub mod share;
 
