@@ -275,6 +275,51 @@ pub fn read_head(vault: &Path, keys: &Unlocked, ring: &Keyring) -> Result<Head, 
     serde_json::from_str(s.head.get()).map_err(|e| bad(format!("unreadable: {e}")))
 }
 
+/// The end of the log: whole segments read backwards until `n` entries pass `keep` (or the log
+/// begins), authenticated and checked to chain to each other and to the head. The cost depends
+/// on `n`, not on the length of the log; `carnet verify` checks the whole chain.
+pub fn read_tail(
+    dir: &Path,
+    keys: &Unlocked,
+    ring: &Keyring,
+    head: &Head,
+    n: usize,
+    keep: impl Fn(&Entry) -> bool,
+) -> anyhow::Result<Vec<Logged>> {
+    let (segs, _) = list_segments(dir)?;
+    let mut out: Vec<Logged> = Vec::new();
+    let mut kept = 0;
+    for &s in segs.iter().rev() {
+        if kept >= n && !out.is_empty() {
+            break;
+        }
+        let mut seg = read_segment(dir, s, keys, ring)?;
+        kept += seg.iter().filter(|l| keep(&l.entry)).count();
+        seg.append(&mut out);
+        out = seg;
+    }
+    for w in out.windows(2) {
+        if w[1].entry.seq != w[0].entry.seq + 1 || w[1].entry.prev != w[0].hash {
+            return Err(Error::Integrity(format!(
+                "the access log is broken after entry {} (run `carnet verify`)",
+                w[0].entry.seq
+            ))
+            .into());
+        }
+    }
+    let ends_at_head = out
+        .iter()
+        .any(|l| l.entry.seq == head.log_seq && l.hash == head.log_hash);
+    if !ends_at_head {
+        return Err(Error::Integrity(
+            "the access log does not reach the entry head.age names (entries cut off or replaced)"
+                .into(),
+        )
+        .into());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

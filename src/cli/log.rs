@@ -7,12 +7,10 @@ use serde::Serialize;
 
 use super::Ctx;
 use super::args::LogArgs;
-use crate::catalog::Snapshot;
 use crate::dates;
 use crate::error::Error;
 use crate::ids;
-use crate::log::{self, Entry, Logged};
-use crate::vault::Vault;
+use crate::log::{self, Entry};
 use crate::verify::{self, Report};
 
 #[derive(Serialize)]
@@ -38,7 +36,7 @@ pub fn run(ctx: &Ctx, a: LogArgs) -> anyhow::Result<()> {
         since.is_none_or(|s| day >= s) && until.is_none_or(|u| day <= u)
     };
     let logged = match a.last {
-        Some(n) => read_tail(&vault, &snap, n, |e| {
+        Some(n) => log::read_tail(&vault.dir, &snap.keys, &snap.ring, &snap.head, n, |e| {
             in_dates(e) && action.as_ref().is_none_or(|x| &e.action == x)
         })?,
         None => {
@@ -173,47 +171,4 @@ fn describe(e: &Entry, titles: &HashMap<&str, &str>) -> String {
         }
     }
     s
-}
-
-/// The end of the log: whole segments read backwards until `n` entries pass `keep` (or the log
-/// begins), authenticated and checked to chain to each other and to the head. The cost depends
-/// on `n`, not on the length of the log; `carnet verify` checks the whole chain.
-fn read_tail(
-    vault: &Vault,
-    snap: &Snapshot,
-    n: usize,
-    keep: impl Fn(&Entry) -> bool,
-) -> anyhow::Result<Vec<Logged>> {
-    let (segs, _) = log::list_segments(&vault.dir)?;
-    let mut out: Vec<Logged> = Vec::new();
-    let mut kept = 0;
-    for &s in segs.iter().rev() {
-        if kept >= n && !out.is_empty() {
-            break;
-        }
-        let mut seg = log::read_segment(&vault.dir, s, &snap.keys, &snap.ring)?;
-        kept += seg.iter().filter(|l| keep(&l.entry)).count();
-        seg.append(&mut out);
-        out = seg;
-    }
-    for w in out.windows(2) {
-        if w[1].entry.seq != w[0].entry.seq + 1 || w[1].entry.prev != w[0].hash {
-            return Err(Error::Integrity(format!(
-                "the access log is broken after entry {} (run `carnet verify`)",
-                w[0].entry.seq
-            ))
-            .into());
-        }
-    }
-    let ends_at_head = out
-        .iter()
-        .any(|l| l.entry.seq == snap.head.log_seq && l.hash == snap.head.log_hash);
-    if !ends_at_head {
-        return Err(Error::Integrity(
-            "the access log does not reach the entry head.age names (entries cut off or replaced)"
-                .into(),
-        )
-        .into());
-    }
-    Ok(out)
 }
