@@ -785,6 +785,36 @@ fn two_segment_log_verifies() {
     );
 }
 
+/// `log -n N` reads only the end of the log (whole segments, backwards) and gives the same
+/// entries as the whole log's last N, across a segment boundary and with filters; a log cut
+/// short of the entry the head names is refused as with the whole log.
+#[test]
+fn log_last_entries_match_the_whole_log_across_segments() {
+    let b = big();
+    let c = b.at_280.copy();
+    let all = c.log(&[]);
+    for n in [1usize, 20, 24, 25, 30, 300] {
+        let last = c.log(&["-n", &n.to_string()]);
+        let want = &all[all.len().saturating_sub(n)..];
+        assert_eq!(last, want, "log -n {n}");
+    }
+    let adds = c.log(&["-n", "1", "--action", "add"]);
+    assert_eq!(adds.len(), 1);
+    assert_eq!(
+        adds[0]["seq"], 3,
+        "the last add, found in the first segment"
+    );
+    // Reading the end of the log adds nothing to it.
+    assert_eq!(c.log(&[]).len(), all.len());
+    // The last segment cut back by one entry: the head names an entry the log no longer has.
+    let cut = b.at_280.copy();
+    cut.edit_segment(SEG1, |l| {
+        l.pop();
+    });
+    let o = cut.cmd(&["log", "-n", "5"]).run();
+    assert_eq!(o.code, Some(EXIT_INTEGRITY), "{o}");
+}
+
 #[test]
 fn two_segment_log_tampering_is_detected() {
     let b = big();
