@@ -75,6 +75,52 @@ pub fn hash_file(path: &Path) -> std::io::Result<FileEntry> {
     })
 }
 
+/// Why a copy checked against an index entry failed.
+#[derive(Debug)]
+pub enum CopyError {
+    Read(std::io::Error),
+    Write(std::io::Error),
+    /// More bytes than the entry says: the copy stopped there.
+    Larger,
+    /// The size or the BLAKE3 differ from the entry.
+    Differs,
+}
+
+/// Copies `r` to `w`, reading at most one byte more than `want.size` (a source larger than its
+/// entry is refused without copying it all), hashing on the way, and succeeds only when size
+/// and BLAKE3 are the entry's. The one copy every backup, mirror and restore makes: a file is
+/// never taken for what its index says without being checked. `progress` gets each chunk's size.
+pub fn copy_verified(
+    r: &mut dyn Read,
+    w: &mut dyn std::io::Write,
+    want: &FileEntry,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, CopyError> {
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut n = 0u64;
+    let mut limited = r.take(want.size + 1);
+    loop {
+        let k = match limited.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        n += k as u64;
+        if n > want.size {
+            return Err(CopyError::Larger);
+        }
+        h.update(&buf[..k]);
+        w.write_all(&buf[..k]).map_err(CopyError::Write)?;
+        progress(k as u64);
+    }
+    if n != want.size || h.finalize().to_hex().as_str() != want.blake3 {
+        return Err(CopyError::Differs);
+    }
+    Ok(n)
+}
+
 /// The metadata files every vault has, besides objects and log segments.
 fn metadata_files(v: &dyn Store) -> Vec<&'static str> {
     let mut names = vec![layout::CONFIG, layout::KEYS, layout::MANIFEST, log::HEAD];

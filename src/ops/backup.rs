@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -88,7 +88,6 @@ fn to_file(
     let total: u64 = idx.files.values().map(|e| e.size).sum();
     let write_zip = |w: &mut dyn Write, rep: &mut Copied| -> anyhow::Result<()> {
         let mut zip = StoredZipWriter::new(w);
-        let mut buf = vec![0u8; 256 * 1024];
         let mut names: Vec<String> = plan(idx).into_iter().map(|(r, _)| r.clone()).collect();
         names.push(index::INDEX.into());
         names.push(index::SIGNATURE.into());
@@ -109,24 +108,21 @@ fn to_file(
                 modified: None,
             })?;
             let mut f = open()?;
-            let mut h = blake3::Hasher::new();
-            let mut n = 0u64;
-            loop {
-                let k = f
-                    .read(&mut buf)
-                    .with_context(|| format!("cannot read {rel}"))?;
-                if k == 0 {
-                    break;
-                }
-                h.update(&buf[..k]);
-                zip.write_all(&buf[..k])
-                    .with_context(|| format!("cannot back up {rel}"))?;
-                n += k as u64;
-                rep.bytes += k as u64;
+            let mut done = |k: u64| {
+                rep.bytes += k;
                 progress(rep.bytes, total);
-            }
-            if let Some(want) = idx.files.get(&rel) {
-                check_copied(&rel, want, n, &h)?;
+            };
+            match idx.files.get(&rel) {
+                Some(want) => {
+                    index::copy_verified(&mut f, &mut zip, want, &mut done)
+                        .map_err(|e| copy_failed(&rel, e))?;
+                }
+                // The index itself, signed: copied as it is.
+                None => {
+                    let n = io::copy(&mut f, &mut zip)
+                        .with_context(|| format!("cannot back up {rel}"))?;
+                    done(n);
+                }
             }
             rep.files += 1;
         }
@@ -159,15 +155,18 @@ fn to_file(
 
 /// A backup must hold what its signed index says, or restoring it would fail later: a file that
 /// differs means the index is stale (a crash after a change) or the vault is damaged.
-fn check_copied(rel: &str, want: &FileEntry, n: u64, h: &blake3::Hasher) -> anyhow::Result<()> {
-    if n != want.size || h.finalize().to_hex().as_str() != want.blake3 {
-        return Err(Error::Integrity(format!(
+fn copy_failed(rel: &str, e: index::CopyError) -> anyhow::Error {
+    match e {
+        index::CopyError::Read(e) => anyhow::Error::from(e).context(format!("cannot read {rel}")),
+        index::CopyError::Write(e) => {
+            anyhow::Error::from(e).context(format!("cannot back up {rel}"))
+        }
+        index::CopyError::Larger | index::CopyError::Differs => Error::Integrity(format!(
             "{rel} does not match the vault's signed index (index out of date after an interrupted \
              command, or the file is damaged): run `carnet verify` with the key, then back up again"
         ))
-        .into());
+        .into(),
     }
-    Ok(())
 }
 
 /// Copies `src` to `dest` through a temp file in `tmp_dir`, so a reader never sees half a file,
@@ -180,29 +179,16 @@ fn copy_atomic(
     want: Option<(&str, &FileEntry)>,
     durable: bool,
 ) -> anyhow::Result<u64> {
-    let input = fs::File::open(src).with_context(|| format!("cannot read {}", src.display()))?;
+    let mut input =
+        fsutil::open_regular(src).with_context(|| format!("cannot read {}", src.display()))?;
     let mut tmp = fsutil::private_tempfile(tmp_dir)
         .with_context(|| format!("cannot write in {}", tmp_dir.display()))?;
-    let mut h = blake3::Hasher::new();
-    let mut reader = io::BufReader::with_capacity(256 * 1024, input);
-    let mut n = 0u64;
-    loop {
-        let buf = reader
-            .fill_buf()
-            .with_context(|| format!("cannot read {}", src.display()))?;
-        if buf.is_empty() {
-            break;
-        }
-        h.update(buf);
-        tmp.write_all(buf)
-            .with_context(|| format!("cannot copy {}", src.display()))?;
-        let k = buf.len();
-        n += k as u64;
-        reader.consume(k);
-    }
-    if let Some((rel, want)) = want {
-        check_copied(rel, want, n, &h)?;
-    }
+    let n = match want {
+        Some((rel, want)) => index::copy_verified(&mut input, &mut tmp, want, &mut |_| {})
+            .map_err(|e| copy_failed(rel, e))?,
+        None => io::copy(&mut input, &mut tmp)
+            .with_context(|| format!("cannot copy {}", src.display()))?,
+    };
     if let Some(p) = dest.parent()
         && !p.is_dir()
     {

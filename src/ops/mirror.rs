@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
-use std::io::{self, BufRead, Write};
+use std::io;
 use std::path::Path;
 
 use anyhow::Context;
@@ -390,35 +390,24 @@ fn copy_object(mirror: &Vault, d: &Document, tmp_dir: &Path) -> anyhow::Result<t
             crate::text::clean(&d.title)
         ))
     };
-    let input = fsutil::open_regular(&src).map_err(|e| match e.kind() {
+    let mut input = fsutil::open_regular(&src).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => anyhow::Error::from(damaged()),
         _ => anyhow::Error::from(e).context(format!("cannot read {}", src.display())),
     })?;
     let mut tmp = fsutil::private_tempfile(tmp_dir)
         .with_context(|| format!("cannot write in {}", tmp_dir.display()))?;
-    let mut reader = io::BufReader::with_capacity(256 * 1024, input);
-    let mut h = blake3::Hasher::new();
-    let mut n = 0u64;
-    loop {
-        let buf = reader
-            .fill_buf()
-            .with_context(|| format!("cannot read {}", src.display()))?;
-        if buf.is_empty() {
-            break;
+    let want = index::FileEntry {
+        size: d.object_size,
+        blake3: d.object_blake3.clone(),
+    };
+    // Bounded: a file growing without end must not fill the disk before the check fails.
+    index::copy_verified(&mut input, &mut tmp, &want, &mut |_| {}).map_err(|e| match e {
+        index::CopyError::Read(e) => {
+            anyhow::Error::from(e).context(format!("cannot read {}", src.display()))
         }
-        // A file growing without end must not fill the disk before the check fails.
-        n += buf.len() as u64;
-        if n > d.object_size {
-            return Err(damaged().into());
-        }
-        h.update(buf);
-        tmp.write_all(buf).context("cannot write in the vault")?;
-        let k = buf.len();
-        reader.consume(k);
-    }
-    if n != d.object_size || h.finalize().to_hex().as_str() != d.object_blake3 {
-        return Err(damaged().into());
-    }
+        index::CopyError::Write(e) => anyhow::Error::from(e).context("cannot write in the vault"),
+        index::CopyError::Larger | index::CopyError::Differs => damaged().into(),
+    })?;
     tmp.as_file()
         .sync_all()
         .context("cannot write in the vault")?;

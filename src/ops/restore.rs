@@ -160,33 +160,20 @@ fn copy_checked(r: &mut dyn Read, dest: &Path, want: &FileEntry, rel: &str) -> a
     }
     let mut out = fsutil::create_new_private(dest)
         .with_context(|| format!("cannot write {}", dest.display()))?;
-    let mut h = blake3::Hasher::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut n = 0u64;
-    let mut limited = r.take(want.size + 1);
-    loop {
-        let k = limited
-            .read(&mut buf)
-            .map_err(|e| Error::BadBackup(format!("{rel}: cannot read it from the backup: {e}")))?;
-        if k == 0 {
-            break;
+    let n = index::copy_verified(r, &mut out, want, &mut |_| {}).map_err(|e| match e {
+        index::CopyError::Read(e) => {
+            Error::BadBackup(format!("{rel}: cannot read it from the backup: {e}")).into()
         }
-        n += k as u64;
-        if n > want.size {
-            return Err(Error::BadBackup(format!(
-                "{rel} is larger in the backup than its index says"
-            ))
-            .into());
+        index::CopyError::Write(e) => {
+            anyhow::Error::from(e).context(format!("cannot write {}", dest.display()))
         }
-        h.update(&buf[..k]);
-        out.write_all(&buf[..k])?;
-    }
-    if n != want.size || h.finalize().to_hex().as_str() != want.blake3 {
-        return Err(Error::BadBackup(format!(
+        index::CopyError::Larger => anyhow::Error::from(Error::BadBackup(format!(
+            "{rel} is larger in the backup than its index says"
+        ))),
+        index::CopyError::Differs => anyhow::Error::from(Error::BadBackup(format!(
             "{rel} in the backup does not match its signed index (damaged or altered)"
-        ))
-        .into());
-    }
+        ))),
+    })?;
     out.sync_all()?;
     Ok(n)
 }
