@@ -122,8 +122,12 @@ impl Root {
         }
     }
 
+    /// The counts the shard table claims (saturating: a forged root can claim anything).
     pub fn document_count(&self) -> usize {
-        self.shards.documents.values().map(|s| s.count).sum()
+        self.shards
+            .documents
+            .values()
+            .fold(0usize, |n, s| n.saturating_add(s.count))
     }
 
     /// Every object the metadata itself occupies.
@@ -252,6 +256,12 @@ pub fn read_shard(
     );
     let shard: Shard =
         serde_json::from_slice(&plain).map_err(|e| bad(format!("unreadable: {e}")))?;
+    if shard.format != crate::FORMAT_VERSION {
+        return Err(bad(format!(
+            "format {} is not a shard this carnet writes",
+            shard.format
+        )));
+    }
     if shard.vault_id != vault.config().vault_id || shard.kind != kind || shard.key != key {
         return Err(bad("belongs elsewhere (another vault or shard)".into()));
     }
@@ -347,10 +357,10 @@ impl Snapshot {
     /// Resolves a typed id prefix to a document, reading only the shard the prefix selects.
     pub fn resolve(&self, vault: &dyn Store, prefix: &str) -> Result<Document, Error> {
         let p = prefix.trim().to_ascii_lowercase();
-        let docs = if p.len() >= SHARD_KEY_LEN && is_key(&p[..SHARD_KEY_LEN]) {
-            self.shard_documents(vault, &p[..SHARD_KEY_LEN])?
-        } else {
-            Vec::new()
+        let docs = match p.get(..SHARD_KEY_LEN).filter(|k| is_key(k)) {
+            Some(key) => self.shard_documents(vault, key)?,
+            // Not hex: `ids::resolve` says why.
+            None => Vec::new(),
         };
         let id = crate::ids::resolve(prefix, docs.iter().map(|d| d.id.as_str()))?.to_string();
         docs.into_iter()
@@ -491,27 +501,29 @@ pub fn plan(
         }
         load_docs(doc_key(id))?;
     }
-    // Digest changes: (sha256, Some(id)) to set, (sha256, None) to clear.
-    let mut digest_edits: Vec<(String, Option<String>)> = Vec::new();
+    // Digest changes: (sha256, id, true) to set sha256 → id; (sha256, id, false) to clear it
+    // if it still names that document (an upgraded format-1 vault may hold the same content
+    // twice: removing one copy must not forget the other).
+    let mut digest_edits: Vec<(String, String, bool)> = Vec::new();
     for id in delete {
         let docs = doc_shards.get_mut(doc_key(id)).map(std::mem::take);
         let Some(docs) = docs else { continue };
         let (gone, kept): (Vec<Document>, Vec<Document>) =
             docs.into_iter().partition(|d| &d.id == id);
-        digest_edits.extend(gone.into_iter().map(|d| (d.sha256, None)));
+        digest_edits.extend(gone.into_iter().map(|d| (d.sha256, d.id, false)));
         doc_shards.insert(doc_key(id).to_string(), kept);
     }
     for d in put {
         let docs = doc_shards.entry(doc_key(&d.id).to_string()).or_default();
         if let Some(old) = docs.iter_mut().find(|x| x.id == d.id) {
             if old.sha256 != d.sha256 {
-                digest_edits.push((old.sha256.clone(), None));
+                digest_edits.push((old.sha256.clone(), old.id.clone(), false));
             }
             *old = d.clone();
         } else {
             docs.push(d.clone());
         }
-        digest_edits.push((d.sha256.clone(), Some(d.id.clone())));
+        digest_edits.push((d.sha256.clone(), d.id.clone(), true));
     }
 
     let mut added = Vec::new();
@@ -540,7 +552,7 @@ pub fn plan(
     }
 
     let mut digest_shards: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for (sha, id) in digest_edits {
+    for (sha, id, set) in digest_edits {
         let key = digest_key(&snap.ring, &sha);
         if !digest_shards.contains_key(&key) {
             let current = match (snap.legacy.is_some(), root.shards.digests.get(&key)) {
@@ -552,15 +564,13 @@ pub fn plan(
             digest_shards.insert(key.clone(), current);
         }
         let map = digest_shards.get_mut(&key).expect("inserted above");
-        match id {
-            Some(id) => {
-                map.insert(sha, id);
-            }
-            None => {
-                map.remove(&sha);
-            }
+        if set {
+            map.insert(sha, id);
+        } else if map.get(&sha) == Some(&id) {
+            map.remove(&sha);
         }
     }
+
     for (key, digests) in digest_shards {
         if let Some(old) = root.shards.digests.remove(&key) {
             removed.push(old.object);

@@ -361,13 +361,15 @@ pub fn open_bytes<'a>(
     // Sized up front (a plaintext is never longer than its ciphertext) so the buffer never
     // reallocates, which would leave copies of secrets in freed memory.
     let mut out = Vec::with_capacity(input.len());
-    r.take(limit + 1).read_to_end(&mut out).map_err(|e| {
-        if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof {
-            OpenError::Damaged
-        } else {
-            OpenError::Io(e)
-        }
-    })?;
+    r.take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof {
+                OpenError::Damaged
+            } else {
+                OpenError::Io(e)
+            }
+        })?;
     if out.len() as u64 > limit {
         return Err(OpenError::Damaged);
     }

@@ -242,7 +242,7 @@ pub fn remove_created(created: &[PathBuf]) {
 pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     let f = open_regular(path)?;
     let mut bytes = Vec::new();
-    f.take(limit + 1).read_to_end(&mut bytes)?;
+    f.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,

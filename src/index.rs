@@ -99,7 +99,7 @@ pub fn copy_verified(
     let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut n = 0u64;
-    let mut limited = r.take(want.size + 1);
+    let mut limited = r.take(want.size.saturating_add(1));
     loop {
         let k = match limited.read(&mut buf) {
             Ok(0) => break,
@@ -431,7 +431,7 @@ pub fn read_top(dir: &Path, signing_key: &str) -> Result<Index, Error> {
     let key = crate::sign::decode_public(signing_key)
         .map_err(|e| bad(layout::CONFIG, format!("bad signing key: {e}")))?;
     let read = |name: &str, limit: u64| -> Result<String, Error> {
-        let f = fs::File::open(dir.join(name)).map_err(|e| match e.kind() {
+        let f = crate::fsutil::open_regular(&dir.join(name)).map_err(|e| match e.kind() {
             ErrorKind::NotFound => bad(
                 name,
                 "missing (an interrupted backup, or a vault written by an older carnet)".into(),

@@ -207,6 +207,17 @@ impl Txn<'_> {
             && self.config_sha256 == head.config_sha256
         {
             // It stopped before its manifest: undo what it put in place, and say so in the log.
+            // Unless the evidence says it had completed: then the head and the manifest are
+            // older copies put back (a sync tool, a restored file), and undoing would delete
+            // what the command added.
+            if let Some(why) = self.vault.completed_after(e) {
+                return Err(Error::Integrity(format!(
+                    "{} and {} are older than the access log ({why}): put back from an older copy?",
+                    self.vault.path(log::HEAD).display(),
+                    self.vault.path(MANIFEST).display()
+                ))
+                .into());
+            }
             for o in &e.objects_added {
                 remove_if_exists(&self.vault.object_path(o))?;
             }
@@ -432,8 +443,16 @@ impl Txn<'_> {
                 .write(&self.vault.path(CONFIG), text.as_bytes())?;
             self.config_sha256 = hex::encode(Sha256::digest(text.as_bytes()));
         }
+        let mut emptied = std::collections::BTreeSet::new();
         for o in &op.remove {
-            remove_if_exists(&self.vault.object_path(o))?;
+            let path = self.vault.object_path(o);
+            remove_if_exists(&path)?;
+            emptied.insert(fsutil::parent_dir(&path).to_path_buf());
+        }
+        // The removals reach the disk before the head commits to them (on file systems that do
+        // not order metadata, a removed shard could otherwise come back after a crash).
+        for dir in &emptied {
+            fsutil::sync_dir(dir).with_context(|| format!("cannot flush {}", dir.display()))?;
         }
         self.write_head(&logged)?;
         if op.config.is_some() {

@@ -491,6 +491,31 @@ impl Vault {
         crate::layout::tmp_dir(&self.dir)
     }
 
+    /// Why the command of log entry `e` must have completed, though the head does not name it:
+    /// a real crash before its manifest never removed an object it lists as removed, and never
+    /// let a signed index name its entry (the index comes after the head). `None` when nothing
+    /// says so (then rolling it back is safe).
+    pub fn completed_after(&self, e: &Entry) -> Option<String> {
+        if let Some(o) = e
+            .objects_removed
+            .iter()
+            .find(|o| !self.object_path(o).exists())
+        {
+            return Some(format!(
+                "entry {} already removed {}",
+                e.seq,
+                crate::index::object_rel(o)
+            ));
+        }
+        let signed = crate::index::read_top(&self.dir, &self.config.signing_key).ok()?;
+        (signed.log_seq >= e.seq).then(|| {
+            format!(
+                "the signed index was written at entry {}, after entry {}",
+                signed.log_seq, e.seq
+            )
+        })
+    }
+
     /// Opens a document's object for streaming decryption.
     pub fn open_object<'a>(
         &self,

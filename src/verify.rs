@@ -247,11 +247,26 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
                 );
             }
         } else if last.entry.seq == h.log_seq + 1 && last.entry.prev == h.log_hash {
-            pending = Some(last);
-            report.notes.push(format!(
-                "`{}` (log entry {}) was interrupted; the next carnet command that writes will finish or undo it",
-                last.entry.action, last.entry.seq
-            ));
+            // Undoing it would be wrong if it had completed: then head.age and manifest.age
+            // are older copies put back, not the trace of a crash.
+            let finishing = manifest
+                .as_ref()
+                .is_some_and(|m| m.sha256 == last.entry.manifest_sha256);
+            match vault.completed_after(&last.entry).filter(|_| !finishing) {
+                Some(why) => report.problem(
+                    log::HEAD,
+                    format!(
+                        "older than the access log ({why}): it and manifest.age were put back from an older copy?"
+                    ),
+                ),
+                None => {
+                    pending = Some(last);
+                    report.notes.push(format!(
+                        "`{}` (log entry {}) was interrupted; the next carnet command that writes will finish or undo it",
+                        last.entry.action, last.entry.seq
+                    ));
+                }
+            }
         } else if last.entry.seq == h.log_seq + 2
             && last.entry.action == crate::domain::Action::Interrupted
             && entries.len() >= 2
@@ -434,7 +449,7 @@ fn load_catalog(
                 objects.insert(r.object.clone(), entry(r.size, &r.blake3));
             }
             let rel = |o: &str| index::object_rel(o);
-            let mut docs = Vec::with_capacity(root.document_count());
+            let mut docs = Vec::new();
             for (key, r) in &root.shards.documents {
                 match catalog::read_shard(vault, keys, ShardKind::Documents, key, r) {
                     Ok(s) => docs.extend(s.documents),
@@ -930,7 +945,9 @@ pub fn verify_offline(
         .iter()
         .filter(|(r, _)| index::is_vault_path(r))
         .collect();
-    let total: u64 = files.iter().map(|(_, e)| e.size).sum();
+    let total: u64 = files
+        .iter()
+        .fold(0u64, |t, (_, e)| t.saturating_add(e.size));
     let done = std::sync::atomic::AtomicU64::new(0);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Problem> = std::thread::scope(|s| {

@@ -28,6 +28,8 @@ pub fn run(ctx: &Ctx, a: LogArgs) -> anyhow::Result<()> {
     let since = a.since.as_deref().map(dates::parse_date).transpose()?;
     let until = a.until.as_deref().map(dates::parse_date).transpose()?;
     let vault = ctx.open_vault()?;
+    // Shared, while the log and the shards are read: a commit removes the shards it replaces.
+    let _lock = crate::fsutil::Lock::shared(&vault.path(crate::layout::LOCK))?;
     let snap = vault.read(&ctx.keys)?;
     let action = a.action.as_deref().map(crate::domain::Action::parse);
     let tz = jiff::tz::TimeZone::system();

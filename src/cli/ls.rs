@@ -53,7 +53,10 @@ pub fn run(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
     let until = a.until.as_deref().map(dates::parse_date).transpose()?;
     let needle = a.search.as_deref().map(str::to_lowercase);
     let vault = ctx.open_vault()?;
+    // Shared, while the shards are read: a commit removes the shards it replaces.
+    let lock = crate::fsutil::Lock::shared(&vault.path(crate::layout::LOCK))?;
     let all = vault.read(&ctx.keys)?.sorted_documents(&vault)?;
+    drop(lock);
     let total = all.len();
 
     let docs: Vec<&Document> = all

@@ -85,7 +85,10 @@ fn to_file(
     progress: &dyn Fn(u64, u64),
 ) -> anyhow::Result<Copied> {
     let mut rep = Copied::default();
-    let total: u64 = idx.files.values().map(|e| e.size).sum();
+    let total: u64 = idx
+        .files
+        .values()
+        .fold(0u64, |t, e| t.saturating_add(e.size));
     let write_zip = |w: &mut dyn Write, rep: &mut Copied| -> anyhow::Result<()> {
         let mut zip = StoredZipWriter::new(w);
         let mut names: Vec<String> = plan(idx).into_iter().map(|(r, _)| r.clone()).collect();
@@ -329,7 +332,10 @@ fn to_mirror(
         }
     }
     fsutil::sync_dir(dir)?;
-    let total: u64 = idx.files.values().map(|e| e.size).sum();
+    let total: u64 = idx
+        .files
+        .values()
+        .fold(0u64, |t, e| t.saturating_add(e.size));
     let mut seen = 0u64;
     let mut copied = Vec::new();
     for (rel, want) in plan(idx) {

@@ -57,6 +57,9 @@ pub fn export(
     now: jiff::Timestamp,
     progress: &dyn Progress,
 ) -> anyhow::Result<Report> {
+    // The selection is read under the shared lock (a commit removes the shards it replaces),
+    // released before the export's own commit takes the lock for writing.
+    let shared = fsutil::Lock::shared(&vault.path(crate::layout::LOCK))?;
     let snap = vault.read(keys)?;
     let docs: Vec<Document> = match &req.selection {
         Selection::All => snap.sorted_documents(vault)?,
@@ -77,6 +80,7 @@ pub fn export(
             v
         }
     };
+    drop(shared);
     if docs.is_empty() {
         return Err(Error::input(
             "nothing to export: no document matches",

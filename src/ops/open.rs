@@ -166,7 +166,11 @@ fn extract_staged<R: std::io::Read + std::io::Seek>(
         .prefix(".carnet-open-")
         .tempdir_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
-    let total: u64 = opened.terms.documents.iter().map(|d| d.size).sum();
+    let total: u64 = opened
+        .terms
+        .documents
+        .iter()
+        .fold(0u64, |t, d| t.saturating_add(d.size));
     let files = opened
         .extract_to(staging.path(), &|n| progress(n, total))
         .map_err(to_error)?;

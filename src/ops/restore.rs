@@ -230,7 +230,7 @@ fn complete_from_zip<R: Read + Seek>(
             .reader(rel)
             .map_err(|_| format!("{rel} is missing from the backup (truncated?)"))?;
         let mut bytes = Vec::new();
-        f.take(size + 1)
+        f.take(size.saturating_add(1))
             .read_to_end(&mut bytes)
             .map_err(|e| format!("cannot read {rel} from the backup: {e}"))?;
         Ok(bytes)
@@ -388,7 +388,10 @@ pub fn verify_zip(
             );
         }
     }
-    let total: u64 = idx.files.values().map(|e| e.size).sum();
+    let total: u64 = idx
+        .files
+        .values()
+        .fold(0u64, |t, e| t.saturating_add(e.size));
     let mut done = 0u64;
     let mut buf = vec![0u8; 256 * 1024];
     for (rel, want) in &idx.files {

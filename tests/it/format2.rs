@@ -387,3 +387,35 @@ fn an_index_update_interrupted_between_its_parts_and_its_top_is_out_of_date_not_
     // `verify` logged its check, and so rewrote the index: keyless checks pass again.
     v.ok(&["verify", "--offline"]);
 }
+
+/// Older copies of `head.age` and `manifest.age` put back after an `add` (a sync tool's previous
+/// version, a restored file) look like an `add` interrupted before its manifest. The signed
+/// index, written after the head, says the add had completed: `verify` reports the older copies
+/// and no write undoes the add (which would delete the document it reported as added).
+#[test]
+fn older_head_and_manifest_put_back_never_undo_a_completed_add() {
+    let v = vault_with_documents(2);
+    let old = v.ls(&[])[0]["id"].as_str().unwrap().to_string();
+    let head = fs::read(v.dir.join("head.age")).unwrap();
+    let root = fs::read(v.dir.join("manifest.age")).unwrap();
+    let f = v.write("nouveau.txt", b"le document le plus recent\n");
+    v.add(&f, &[]);
+    let objects = v.objects();
+    fs::write(v.dir.join("head.age"), head).unwrap();
+    fs::write(v.dir.join("manifest.age"), root).unwrap();
+    let (code, report) = verify_json(&v);
+    assert_eq!(code, Some(EXIT_INTEGRITY), "{report}");
+    assert!(
+        report["problems"]
+            .to_string()
+            .contains("older than the access log"),
+        "{report}"
+    );
+    // A write would have rolled the add back: it refuses instead.
+    let out = v.run(&["show", short(&old)]);
+    assert_eq!(out.code, Some(EXIT_INTEGRITY), "{out}");
+    assert!(out.stderr.contains("older than the access log"), "{out}");
+    for o in &objects {
+        assert!(o.exists(), "{} was deleted", o.display());
+    }
+}
