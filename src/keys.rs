@@ -79,20 +79,21 @@ impl Unlocked {
     }
 }
 
-/// The scrypt cost for new passphrase-protected files. Tests lower it through
-/// `CARNET_SCRYPT_LOG_N` so that a suite of hundreds of unlocks runs in seconds; it never goes
-/// below 10 nor above `SCRYPT_LOG_N`, and production use should leave it unset.
-fn scrypt_log_n() -> u8 {
-    std::env::var("CARNET_SCRYPT_LOG_N")
-        .ok()
-        .and_then(|v| v.parse::<u8>().ok())
-        .map_or(SCRYPT_LOG_N, |n| n.clamp(10, SCRYPT_LOG_N))
+/// The scrypt cost of new passphrase-protected files: 2^18 unless `lowered` asks for less (the
+/// CLI's test hook); never below 2^10 nor above 2^18.
+pub fn scrypt_log_n(lowered: Option<u8>) -> u8 {
+    lowered.map_or(SCRYPT_LOG_N, |n| n.clamp(10, SCRYPT_LOG_N))
 }
 
-/// Encrypts `plaintext` with a passphrase in age's own format (what `age -p` writes).
-pub fn encrypt_with_passphrase(plaintext: &[u8], pass: SecretString) -> anyhow::Result<Vec<u8>> {
+/// Encrypts `plaintext` with a passphrase in age's own format (what `age -p` writes), at the
+/// scrypt cost 2^`log_n` (see `scrypt_log_n`).
+pub fn encrypt_with_passphrase(
+    plaintext: &[u8],
+    pass: SecretString,
+    log_n: u8,
+) -> anyhow::Result<Vec<u8>> {
     let mut r = age::scrypt::Recipient::new(pass);
-    r.set_work_factor(scrypt_log_n());
+    r.set_work_factor(log_n);
     let enc = age::Encryptor::with_recipients(iter::once(&r as &dyn age::Recipient))?;
     let mut out = Vec::with_capacity(plaintext.len() + 256);
     let mut w = enc.wrap_output(&mut out)?;

@@ -33,7 +33,8 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
         None => {
             let pass = ctx.keys.passphrase.get("New vault passphrase: ", true)?;
             let (id, text) = keys::new_identity_file();
-            let sealed = keys::encrypt_with_passphrase(text.as_bytes(), pass)?;
+            let sealed =
+                keys::encrypt_with_passphrase(text.as_bytes(), pass, super::scrypt_log_n())?;
             (
                 KeyMode::Passphrase,
                 Unlocked {

@@ -63,7 +63,11 @@ pub fn run(ctx: &Ctx, a: KeygenArgs) -> anyhow::Result<()> {
             .keys
             .passphrase
             .get("Passphrase for the new key: ", true)?;
-        Zeroizing::new(keys::encrypt_with_passphrase(text.as_bytes(), pass)?)
+        Zeroizing::new(keys::encrypt_with_passphrase(
+            text.as_bytes(),
+            pass,
+            super::scrypt_log_n(),
+        )?)
     };
     write_new(&a.output, &bytes)?;
 

@@ -194,6 +194,16 @@ pub fn rpps_with_warning(s: &str) -> Result<String, Error> {
     Ok(r)
 }
 
+/// The scrypt cost of a new passphrase: `CARNET_SCRYPT_LOG_N` lowers it for test suites (hundreds
+/// of unlocks in seconds); production use leaves it unset (2^18, as Go `age`).
+pub fn scrypt_log_n() -> u8 {
+    crate::keys::scrypt_log_n(
+        std::env::var("CARNET_SCRYPT_LOG_N")
+            .ok()
+            .and_then(|v| v.parse::<u8>().ok()),
+    )
+}
+
 /// Prints what a command should tell besides its result (`note: …`, `warning: …`) on stderr.
 pub fn print_notices(notices: &[crate::txn::Notice]) {
     for n in notices {
