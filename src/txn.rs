@@ -432,29 +432,45 @@ impl Txn<'_> {
         log::write_segment(&self.vault.dir, self.tail_seg, &self.tail, &self.recipients)?;
 
         self.place_objects(std::mem::take(&mut op.add))?;
+        let sealed_manifest_written = sealed_manifest.is_some();
         if let Some((m, sha, sealed)) = sealed_manifest {
             self.vault.write(&self.vault.path(MANIFEST), &sealed)?;
             self.snap.root = m;
             self.snap.legacy = None;
             self.snap.manifest_sha256 = sha;
         }
+        // From here the change is decided (the manifest names it): a failure only delays it,
+        // and the next command that writes completes it. Say so rather than "failed".
+        let decided = sealed_manifest_written;
+        let finish = |r: anyhow::Result<()>| {
+            r.map_err(|e| {
+                if decided {
+                    e.context(
+                        "the change is recorded and the next command that writes will complete it",
+                    )
+                } else {
+                    e
+                }
+            })
+        };
         if let Some(text) = &op.config {
-            self.vault
-                .write(&self.vault.path(CONFIG), text.as_bytes())?;
+            finish(self.vault.write(&self.vault.path(CONFIG), text.as_bytes()))?;
             self.config_sha256 = hex::encode(Sha256::digest(text.as_bytes()));
         }
         let mut emptied = std::collections::BTreeSet::new();
         for o in &op.remove {
             let path = self.vault.object_path(o);
-            remove_if_exists(&path)?;
+            finish(remove_if_exists(&path))?;
             emptied.insert(fsutil::parent_dir(&path).to_path_buf());
         }
         // The removals reach the disk before the head commits to them (on file systems that do
         // not order metadata, a removed shard could otherwise come back after a crash).
         for dir in &emptied {
-            fsutil::sync_dir(dir).with_context(|| format!("cannot flush {}", dir.display()))?;
+            finish(
+                fsutil::sync_dir(dir).with_context(|| format!("cannot flush {}", dir.display())),
+            )?;
         }
-        self.write_head(&logged)?;
+        finish(self.write_head(&logged))?;
         if op.config.is_some() {
             self.rebuild_index_or_warn();
         } else {
