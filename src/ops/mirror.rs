@@ -56,6 +56,9 @@ pub fn refuse_own_changes(
     if !dir.join(vault::CONFIG).exists() {
         return Ok(());
     }
+    // The vault's index and log are read under the shared lock: a concurrent commit rewrites
+    // the index parts before their top, and reading in between would look like damage.
+    let _shared = fsutil::Lock::shared(&vault.path(vault::LOCK))?;
     let Some(theirs) = signed_index(vault, dir) else {
         return Ok(());
     };
@@ -339,8 +342,12 @@ pub fn merge(
         )
         .into());
     }
-    let own = own_entries(vault, keys, &mirror)?;
-    let docs = added_here(vault, keys, &mirror, &own)?;
+    // Read under the shared lock (released before the merge's own commit takes it to write).
+    let docs = {
+        let _shared = fsutil::Lock::shared(&vault.path(vault::LOCK))?;
+        let own = own_entries(vault, keys, &mirror)?;
+        added_here(vault, keys, &mirror, &own)?
+    };
     if docs.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
