@@ -17,6 +17,7 @@
 //! SHA-256 and the root authenticates every shard by its BLAKE3, so a flipped byte, an older
 //! copy, a shard from another vault or a dropped shard is detected.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 
@@ -529,67 +530,57 @@ pub fn plan(
     let mut added = Vec::new();
     let mut removed = Vec::new();
     let vault_id = vault.config().vault_id.clone();
+    let shard = |kind, key: String, documents, digests| Shard {
+        format: crate::FORMAT_VERSION,
+        vault_id: vault_id.clone(),
+        kind,
+        key,
+        documents,
+        digests,
+    };
     for (key, mut docs) in doc_shards {
         docs.sort_by(|a, b| a.id.cmp(&b.id));
-        if let Some(old) = root.shards.documents.remove(&key) {
-            removed.push(old.object);
-        }
-        if docs.is_empty() {
-            continue;
-        }
-        let count = docs.len();
-        let shard = Shard {
-            format: crate::FORMAT_VERSION,
-            vault_id: vault_id.clone(),
-            kind: ShardKind::Documents,
-            key: key.clone(),
-            documents: docs,
-            digests: BTreeMap::new(),
-        };
-        let s = seal_shard(vault, &shard, count, recipients)?;
-        root.shards.documents.insert(key, s.reference.clone());
-        added.push(s);
+        let s = shard(ShardKind::Documents, key, docs, BTreeMap::new());
+        replace_shard(
+            vault,
+            recipients,
+            &mut root.shards.documents,
+            s,
+            &mut added,
+            &mut removed,
+        )?;
     }
 
     let mut digest_shards: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for (sha, id, set) in digest_edits {
-        let key = digest_key(&snap.ring, &sha);
-        if !digest_shards.contains_key(&key) {
-            let current = match (snap.legacy.is_some(), root.shards.digests.get(&key)) {
-                (false, Some(r)) => {
-                    read_shard(vault, &snap.keys, ShardKind::Digests, &key, r)?.digests
-                }
-                _ => BTreeMap::new(),
-            };
-            digest_shards.insert(key.clone(), current);
-        }
-        let map = digest_shards.get_mut(&key).expect("inserted above");
+        let map = match digest_shards.entry(digest_key(&snap.ring, &sha)) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let current = match (snap.legacy.is_some(), root.shards.digests.get(v.key())) {
+                    (false, Some(r)) => {
+                        read_shard(vault, &snap.keys, ShardKind::Digests, v.key(), r)?.digests
+                    }
+                    _ => BTreeMap::new(),
+                };
+                v.insert(current)
+            }
+        };
         if set {
             map.insert(sha, id);
         } else if map.get(&sha) == Some(&id) {
             map.remove(&sha);
         }
     }
-
     for (key, digests) in digest_shards {
-        if let Some(old) = root.shards.digests.remove(&key) {
-            removed.push(old.object);
-        }
-        if digests.is_empty() {
-            continue;
-        }
-        let count = digests.len();
-        let shard = Shard {
-            format: crate::FORMAT_VERSION,
-            vault_id: vault_id.clone(),
-            kind: ShardKind::Digests,
-            key: key.clone(),
-            documents: Vec::new(),
-            digests,
-        };
-        let s = seal_shard(vault, &shard, count, recipients)?;
-        root.shards.digests.insert(key, s.reference.clone());
-        added.push(s);
+        let s = shard(ShardKind::Digests, key, Vec::new(), digests);
+        replace_shard(
+            vault,
+            recipients,
+            &mut root.shards.digests,
+            s,
+            &mut added,
+            &mut removed,
+        )?;
     }
     root.format = crate::FORMAT_VERSION;
     Ok(Plan {
@@ -597,6 +588,29 @@ pub fn plan(
         added,
         removed,
     })
+}
+
+/// Puts `shard` in place of the table's entry for its key: the old object is to be removed, an
+/// emptied shard is dropped, any other is sealed as a new object.
+fn replace_shard(
+    vault: &dyn Store,
+    recipients: &[age::x25519::Recipient],
+    table: &mut BTreeMap<String, ShardRef>,
+    shard: Shard,
+    added: &mut Vec<SealedShard>,
+    removed: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    if let Some(old) = table.remove(&shard.key) {
+        removed.push(old.object);
+    }
+    let count = shard.documents.len() + shard.digests.len();
+    if count == 0 {
+        return Ok(());
+    }
+    let s = seal_shard(vault, &shard, count, recipients)?;
+    table.insert(shard.key, s.reference.clone());
+    added.push(s);
+    Ok(())
 }
 
 /// Builds every shard of a format-1 manifest's documents at once (the upgrade).

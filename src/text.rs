@@ -13,9 +13,19 @@ pub fn ellipsize(s: &str, max: usize) -> String {
     }
 }
 
-/// A human size: 1.2 MB, 340 kB, 12 B.
+/// A human size in binary units, as the progress bars show them: `12 B`, `8.66 KiB`, `1.50 GiB`.
 pub fn human_size(n: u64) -> String {
-    indicatif::HumanBytes(n).to_string()
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.2} {}", UNITS[unit])
 }
 
 /// Characters that must never reach a terminal or a file name from a file, a bundle or a
@@ -80,6 +90,23 @@ pub fn fold_accents(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_as_the_progress_bars_show_them() {
+        for n in [
+            0,
+            1,
+            1023,
+            1024,
+            8868,
+            1_443_000,
+            1 << 30,
+            1_610_612_736,
+            u64::MAX,
+        ] {
+            assert_eq!(human_size(n), indicatif::HumanBytes(n).to_string(), "{n}");
+        }
+    }
 
     #[test]
     fn bidi_invisible_and_control_characters_never_pass() {

@@ -23,13 +23,3 @@ pub trait Progress: Sync {
     /// A file is done.
     fn file_done(&self);
 }
-
-/// No progress shown.
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn file<'a>(&'a self, _: &Path, _: u64) -> Box<dyn Fn(u64) + 'a> {
-        Box::new(|_| {})
-    }
-    fn file_done(&self) {}
-}
