@@ -377,7 +377,7 @@ impl Snapshot {
         Ok(self
             .shard_documents(vault, doc_key(id))?
             .into_iter()
-            .find(|d| d.id == id))
+            .find(|d| d.id == *id))
     }
 
     /// The documents with these full ids (missing ones are skipped), reading each shard once.
@@ -396,7 +396,7 @@ impl Snapshot {
         for k in keys {
             for d in self.shard_documents(vault, k)? {
                 if wanted.contains(d.id.as_str()) {
-                    out.insert(d.id.clone(), d);
+                    out.insert(d.id.to_string(), d);
                 }
             }
         }
@@ -409,7 +409,7 @@ impl Snapshot {
         if let Some(docs) = &self.legacy {
             return Ok(docs
                 .iter()
-                .map(|d| (d.sha256.clone(), d.id.clone()))
+                .map(|d| (d.sha256.clone(), d.id.to_string()))
                 .collect());
         }
         let mut out = HashMap::new();
@@ -496,7 +496,11 @@ pub fn plan(
         }
         Ok(())
     };
-    for id in delete.iter().chain(put.iter().map(|d| &d.id)) {
+    for id in delete
+        .iter()
+        .map(String::as_str)
+        .chain(put.iter().map(|d| d.id.as_str()))
+    {
         if !crate::ids::is_full_id(id) {
             return Err(Error::Integrity(format!("invalid document id {id:?}")).into());
         }
@@ -511,20 +515,20 @@ pub fn plan(
         let Some(docs) = docs else { continue };
         let (gone, kept): (Vec<Document>, Vec<Document>) =
             docs.into_iter().partition(|d| &d.id == id);
-        digest_edits.extend(gone.into_iter().map(|d| (d.sha256, d.id, false)));
+        digest_edits.extend(gone.into_iter().map(|d| (d.sha256, d.id.into(), false)));
         doc_shards.insert(doc_key(id).to_string(), kept);
     }
     for d in put {
         let docs = doc_shards.entry(doc_key(&d.id).to_string()).or_default();
         if let Some(old) = docs.iter_mut().find(|x| x.id == d.id) {
             if old.sha256 != d.sha256 {
-                digest_edits.push((old.sha256.clone(), old.id.clone(), false));
+                digest_edits.push((old.sha256.clone(), old.id.to_string(), false));
             }
             *old = d.clone();
         } else {
             docs.push(d.clone());
         }
-        digest_edits.push((d.sha256.clone(), d.id.clone(), true));
+        digest_edits.push((d.sha256.clone(), d.id.to_string(), true));
     }
 
     let mut added = Vec::new();

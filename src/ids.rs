@@ -24,6 +24,95 @@ pub fn is_full_id(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// A document's id: 32 lowercase hex characters, checked wherever one is read from a file, so
+/// that a hostile shard cannot smuggle a path or a terminal escape in through an id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct DocId(String);
+
+impl DocId {
+    /// A new random id.
+    pub fn random() -> DocId {
+        DocId(random_id())
+    }
+
+    pub fn parse(s: &str) -> Option<DocId> {
+        is_full_id(s).then(|| DocId(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DocId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if is_full_id(&s) {
+            Ok(DocId(s))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "{:?} is not a document id",
+                crate::text::clean(&ellipsize_id(&s))
+            )))
+        }
+    }
+}
+
+/// At most a few dozen characters of a bad id, for an error message.
+fn ellipsize_id(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+impl std::ops::Deref for DocId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for DocId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for DocId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for DocId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for DocId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<String> for DocId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl PartialEq<DocId> for String {
+    fn eq(&self, other: &DocId) -> bool {
+        self == &other.0
+    }
+}
+
+impl From<DocId> for String {
+    fn from(id: DocId) -> String {
+        id.0
+    }
+}
+
 /// Finds the one id starting with `prefix`.
 pub fn resolve<'a, I>(prefix: &str, ids: I) -> Result<&'a str, Error>
 where

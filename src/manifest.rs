@@ -67,7 +67,7 @@ pub struct Patient {
 /// One document. `id` is what users type; `object` names its ciphertext under `objects/`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Document {
-    pub id: String,
+    pub id: crate::ids::DocId,
     pub title: String,
     pub category: String,
     /// The document's own date (YYYY-MM-DD), not when it was added.
@@ -113,7 +113,7 @@ impl Manifest {
     }
 
     pub fn get(&self, id: &str) -> Option<&Document> {
-        self.documents.iter().find(|d| d.id == id)
+        self.documents.iter().find(|d| d.id == *id)
     }
 
     /// Resolves a typed id prefix to a full document id.

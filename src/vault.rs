@@ -389,8 +389,8 @@ impl Vault {
         let bad_id = legacy
             .iter()
             .flatten()
-            .flat_map(|d| [&d.id, &d.object])
-            .chain(root.grants.iter().map(|g| &g.id))
+            .flat_map(|d| [d.id.as_str(), d.object.as_str()])
+            .chain(root.grants.iter().map(|g| g.id.as_str()))
             .find(|id| !crate::ids::is_full_id(id));
         if let Some(id) = bad_id {
             return Err(Error::Integrity(format!(
@@ -534,8 +534,16 @@ impl Vault {
         keys: &'a Unlocked,
         check_ciphertext: bool,
     ) -> anyhow::Result<impl std::io::Read + 'a> {
+        let f = self.object_file(doc)?;
+        self.decrypt_object(f, doc, keys, check_ciphertext)
+    }
+
+    /// Opens a document's object file, refusing one whose size is not the stored one. The open
+    /// file stays readable if the object is removed afterwards, so a caller can open it under
+    /// the lock and decrypt it after.
+    pub fn object_file(&self, doc: &crate::manifest::Document) -> anyhow::Result<fs::File> {
         let path = self.object_path(&doc.object);
-        let mut f = fs::File::open(&path).map_err(|e| match e.kind() {
+        let f = fs::File::open(&path).map_err(|e| match e.kind() {
             ErrorKind::NotFound => {
                 anyhow::Error::from(Error::Integrity(format!("{} is missing", path.display())))
             }
@@ -554,6 +562,18 @@ impl Vault {
             ))
             .into());
         }
+        Ok(f)
+    }
+
+    /// Decrypts an object file opened by `object_file` (see `open_object_checked`).
+    pub fn decrypt_object<'a>(
+        &self,
+        mut f: fs::File,
+        doc: &crate::manifest::Document,
+        keys: &'a Unlocked,
+        check_ciphertext: bool,
+    ) -> anyhow::Result<impl std::io::Read + 'a> {
+        let path = self.object_path(&doc.object);
         if check_ciphertext {
             let mut h = blake3::Hasher::new();
             std::io::copy(&mut f, &mut h)

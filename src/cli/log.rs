@@ -8,10 +8,9 @@ use serde::Serialize;
 use super::Ctx;
 use super::args::LogArgs;
 use crate::dates;
-use crate::error::Error;
 use crate::ids;
-use crate::log::{self, Entry};
-use crate::verify::{self, Report};
+use crate::log::Entry;
+use crate::ops::audit;
 
 #[derive(Serialize)]
 struct EntryView<'a> {
@@ -25,63 +24,18 @@ struct EntryView<'a> {
 }
 
 pub fn run(ctx: &Ctx, a: LogArgs) -> anyhow::Result<()> {
-    let since = a.since.as_deref().map(dates::parse_date).transpose()?;
-    let until = a.until.as_deref().map(dates::parse_date).transpose()?;
+    let filter = audit::Filter {
+        since: a.since.as_deref().map(dates::parse_date).transpose()?,
+        until: a.until.as_deref().map(dates::parse_date).transpose()?,
+        action: a.action.as_deref().map(crate::domain::Action::parse),
+        doc: a.doc.clone(),
+        last: a.last,
+    };
     let vault = ctx.open_vault()?;
-    // Shared, while the log and the shards are read: a commit removes the shards it replaces.
-    let _lock = crate::fsutil::Lock::shared(&vault.path(crate::layout::LOCK))?;
-    let snap = vault.read(&ctx.keys)?;
-    let action = a.action.as_deref().map(crate::domain::Action::parse);
-    let tz = jiff::tz::TimeZone::system();
-    let in_dates = |e: &Entry| {
-        let day = e.time.to_zoned_datetime(tz.clone()).date();
-        since.is_none_or(|s| day >= s) && until.is_none_or(|u| day <= u)
-    };
-    let logged = match a.last {
-        Some(n) => log::read_tail(&vault.dir, &snap.keys, &snap.ring, &snap.head, n, |e| {
-            in_dates(e) && action.as_ref().is_none_or(|x| &e.action == x)
-        })?,
-        None => {
-            let mut report = Report::default();
-            let logged = verify::scan_log(&vault, &snap.keys, &snap.ring, &mut report);
-            if let Some(p) = report.problems.first() {
-                return Err(Error::Integrity(format!("{}: {}", p.path, p.message)).into());
-            }
-            logged
-        }
-    };
-    if logged.last().map(|l| l.entry.seq) < Some(snap.head.log_seq) {
-        return Err(Error::Integrity(
-            "the access log ends before the entry head.age names (entries cut off)".into(),
-        )
-        .into());
-    }
-    let doc = match &a.doc {
-        Some(p) => {
-            let named: std::collections::BTreeSet<&str> = logged
-                .iter()
-                .flat_map(|l| l.entry.documents.iter().map(String::as_str))
-                .collect();
-            Some(ids::resolve(p, named)?.to_string())
-        }
-        None => None,
-    };
-    let mut entries: Vec<&Entry> = logged
-        .iter()
-        .map(|l| &l.entry)
-        .filter(|e| in_dates(e))
-        .filter(|e| action.as_ref().is_none_or(|x| &e.action == x))
-        .filter(|e| {
-            doc.as_deref()
-                .is_none_or(|d| e.documents.iter().any(|x| x == d))
-        })
-        .collect();
-    if let Some(n) = a.last {
-        entries.drain(..entries.len().saturating_sub(n));
-    }
-
+    let view = audit::read(&vault, &ctx.keys, &filter, &jiff::tz::TimeZone::system())?;
     if a.json {
-        let views: Vec<EntryView> = entries
+        let views: Vec<EntryView> = view
+            .entries
             .iter()
             .map(|e| EntryView {
                 seq: e.seq,
@@ -95,43 +49,23 @@ pub fn run(ctx: &Ctx, a: LogArgs) -> anyhow::Result<()> {
             .collect();
         return super::print_json(&views);
     }
-    // Titles of the documents the table names (three per entry at most), reading only their
-    // shards; documents removed since are named by the titles their `rm` entry recorded.
-    let shown: Vec<String> = entries
-        .iter()
-        .flat_map(|e| e.documents.iter().take(3).cloned())
-        .collect();
-    let current = snap.documents_by_id(&vault, &shown)?;
-    let mut titles: HashMap<&str, &str> = current
-        .values()
-        .map(|d| (d.id.as_str(), d.title.as_str()))
-        .collect();
-    for l in &logged {
-        if let Some(serde_json::Value::Array(ts)) = l.entry.details.get("titles") {
-            for (id, t) in l.entry.documents.iter().zip(ts) {
-                if let Some(t) = t.as_str() {
-                    titles.entry(id.as_str()).or_insert(t);
-                }
-            }
-        }
-    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for e in entries {
+    for e in &view.entries {
         writeln!(
             out,
             "{}  {:<7}  {:<8}  {}",
             dates::show_local(e.time),
             e.actor,
             e.action,
-            describe(e, &titles)
+            describe(e, &view.titles)
         )?;
     }
     out.flush()?;
     Ok(())
 }
 
-fn describe(e: &Entry, titles: &HashMap<&str, &str>) -> String {
-    let name = |id: &String| match titles.get(id.as_str()) {
+fn describe(e: &Entry, titles: &HashMap<String, String>) -> String {
+    let name = |id: &String| match titles.get(id) {
         Some(t) => format!("{} ({})", super::ui::clean(t), ids::short(id)),
         None => ids::short(id).to_string(),
     };

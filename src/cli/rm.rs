@@ -4,11 +4,12 @@ use super::Ctx;
 use super::args::RmArgs;
 use crate::error::Error;
 use crate::ids;
-use crate::txn::Op;
 
 pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let snap = vault.read(&ctx.keys)?;
+    // Shared while the shards are read: a concurrent commit removes the shards it replaces.
+    let shared = crate::fsutil::Lock::shared(&vault.path(crate::layout::LOCK))?;
     let mut targets: Vec<String> = Vec::new();
     for p in &a.ids {
         let d = snap.resolve(&vault, p)?;
@@ -20,10 +21,11 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
                 super::ui::clean(&d.title)
             );
         }
-        if !targets.contains(&d.id) {
-            targets.push(d.id);
+        if !targets.iter().any(|t| *t == d.id) {
+            targets.push(d.id.into());
         }
     }
+    drop(shared);
     if !a.yes {
         let question = format!("Remove {} document(s) from the vault?", targets.len());
         match super::ui::confirm(&question) {
@@ -42,25 +44,9 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
         }
     }
 
-    // Re-read under the lock: another command may have changed the vault meanwhile.
-    let txn = vault.begin(snap.keys, ctx.now)?;
-    let found = txn.snap.documents_by_id(&vault, &targets)?;
-    let removed: Vec<_> = targets
-        .iter()
-        .filter_map(|id| found.get(id).cloned())
-        .collect();
-    if removed.is_empty() {
-        return Err(Error::UnknownId(a.ids.join(" ")).into());
-    }
-    // Titles go into the (encrypted) log so that its history stays readable after removal.
-    let titles: Vec<String> = removed.iter().map(|d| d.title.clone()).collect();
-    let mut op = Op::new(crate::domain::Action::Rm)
-        .documents(removed.iter().map(|d| d.id.clone()).collect())
-        .detail("titles", titles);
-    op.delete = removed.iter().map(|d| d.id.clone()).collect();
-    op.remove = removed.iter().map(|d| d.object.clone()).collect();
-    super::print_notices(&txn.commit(op)?.notices);
-    for d in &removed {
+    let removed = crate::ops::remove::remove(&vault, snap.keys, &targets, ctx.now)?;
+    super::print_notices(&removed.notices);
+    for d in &removed.documents {
         crate::outln!(
             "removed {}  {}",
             ids::short(&d.id),

@@ -8,22 +8,13 @@ use super::ls::DocView;
 use super::ui;
 use crate::category;
 use crate::dates;
-use crate::txn::Op;
 
 pub fn run(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
-    let snap = vault.read(&ctx.keys)?;
-    let id = snap.resolve(&vault, &a.id)?.id;
-    let done = vault.begin(snap.keys, ctx.now)?.commit(
-        Op::new(crate::domain::Action::View)
-            .documents(vec![id.clone()])
-            .detail("what", "metadata"),
-    )?;
-    super::print_notices(&done.notices);
-    let snap = done.snap;
-    let Some(d) = snap.document(&vault, &id)? else {
-        return Err(crate::error::Error::UnknownId(a.id).into());
-    };
+    let keys = vault.unlock(&ctx.keys)?;
+    let shown = crate::ops::view::show(&vault, keys, &a.id, ctx.now)?;
+    super::print_notices(&shown.notices);
+    let d = shown.doc;
     if a.json {
         return super::print_json(&DocView::from(&d));
     }

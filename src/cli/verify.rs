@@ -8,7 +8,7 @@ use super::Ctx;
 use super::args::VerifyArgs;
 use super::ui;
 use crate::error::Error;
-use crate::txn::Op;
+use crate::ops::check;
 use crate::verify;
 
 pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
@@ -28,14 +28,10 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
         }
     };
     let bar = ui::count_bar(0, if a.deep { "Decrypting" } else { "Checking" });
-    let report = {
-        // A still picture: a concurrent add or rm must not look like damage.
-        let _lock = crate::fsutil::Lock::shared(&vault.path(crate::vault::LOCK))?;
-        verify::verify(&vault, &keys, a.deep, &|done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        })
-    };
+    let report = check::check(&vault, &keys, a.deep, &|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
     bar.finish_and_clear();
     let ok_line = format!(
         "ok: {} documents, {} log entries{}",
@@ -49,17 +45,10 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     );
     print_report(&report, a.json, &ok_line)?;
     if report.ok {
-        // Only a sound vault gets a `verify` entry: appending to a broken log would hide where
-        // it broke. The report is out first, so a read-only vault still shows its result.
-        let op = Op::new(crate::domain::Action::Verify)
-            .detail("deep", a.deep)
-            .detail("documents", report.documents)
-            .detail("log_entries", report.log_entries);
-        let done = vault
-            .begin(keys, ctx.now)
-            .and_then(|t| t.commit(op))
+        // The report is out first, so a read-only vault still shows its result.
+        let notices = check::record(&vault, keys, &report, ctx.now)
             .context("the vault is sound, but the check could not be recorded in the access log")?;
-        super::print_notices(&done.notices);
+        super::print_notices(&notices);
     }
     if !report.ok {
         return Err(failed(&report));

@@ -110,7 +110,7 @@ pub fn export(
     }
     // File names are titles: the folders carnet makes for them are private, like the files.
     fsutil::create_missing(&req.output)?;
-    let ids: Vec<String> = plan.iter().map(|(d, _)| d.id.clone()).collect();
+    let ids: Vec<String> = plan.iter().map(|(d, _)| d.id.to_string()).collect();
     let target = fs::canonicalize(&req.output).unwrap_or_else(|_| req.output.clone());
     let done = vault.begin(snap.keys, now)?.commit(
         Op::new(Action::Export)
@@ -124,7 +124,7 @@ pub fn export(
     for (d, dest) in plan {
         export_one(vault, &snap.keys, &d, &dest, req.force, progress)?;
         written.push(Written {
-            id: d.id.clone(),
+            id: d.id.to_string(),
             title: d.title.clone(),
             path: dest,
             size: d.size,

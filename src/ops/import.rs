@@ -150,7 +150,7 @@ pub fn import(
         let sha = hex::encode(e.sealed.sha256);
         let existing = match &known {
             Some(k) => k.get(&sha).cloned(),
-            None => txn.snap.find_by_sha256(vault, &sha)?.map(|d| d.id),
+            None => txn.snap.find_by_sha256(vault, &sha)?.map(|d| d.id.into()),
         };
         if let Some(i) = batch.get(&sha) {
             duplicates += 1;
@@ -158,7 +158,7 @@ pub fn import(
             outcomes.push(Outcome {
                 path: e.input.path,
                 status: Status::Duplicate,
-                id,
+                id: id.to_string(),
                 title,
             });
             continue;
@@ -169,14 +169,14 @@ pub fn import(
             outcomes.push(Outcome {
                 path: e.input.path,
                 status: Status::Duplicate,
-                id,
+                id: id.to_string(),
                 title: String::new(),
             });
             continue;
         }
         let object = ids::random_id();
         let doc = Document {
-            id: ids::random_id(),
+            id: ids::DocId::random(),
             title: title
                 .clone()
                 .unwrap_or_else(|| default_title(&e.input.path)),
@@ -204,10 +204,10 @@ pub fn import(
         outcomes.push(Outcome {
             path: e.input.path,
             status: Status::Added,
-            id: doc.id.clone(),
+            id: doc.id.to_string(),
             title: doc.title.clone(),
         });
-        op.documents.push(doc.id.clone());
+        op.documents.push(doc.id.to_string());
         op.add.push((e.tmp, object));
         batch.insert(sha, op.put.len());
         op.put.push(doc);

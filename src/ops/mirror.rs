@@ -362,16 +362,16 @@ pub fn merge(
         let tmp = copy_object(&mirror, &d, &vault.tmp_dir())?;
         // Ids are random: a clash means nothing, but it must not overwrite.
         if txn.snap.document(vault, &d.id)?.is_some() {
-            d.id = crate::ids::random_id();
+            d.id = crate::ids::DocId::random();
         }
         if vault.object_path(&d.object).exists() {
             d.object = crate::ids::random_id();
         }
         merged.push(Merged {
-            id: d.id.clone(),
+            id: d.id.to_string(),
             title: d.title.clone(),
         });
-        op.documents.push(d.id.clone());
+        op.documents.push(d.id.to_string());
         op.add.push((tmp, d.object.clone()));
         op.put.push(d);
     }

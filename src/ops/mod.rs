@@ -2,13 +2,17 @@
 //! that takes a resolved request and `now`, and returns a report (data, with notices) or a
 //! typed error. They print nothing; `src/cli/` turns requests into calls and reports into text.
 
+pub mod audit;
 pub mod backup;
+pub mod check;
 pub mod export;
 pub mod import;
 pub mod mirror;
 pub mod open;
+pub mod remove;
 pub mod restore;
 pub mod share;
+pub mod view;
 
 use std::path::Path;
 

@@ -149,7 +149,7 @@ pub fn issue(
                 n += 1;
             }
             TermsDocument {
-                id: d.id.clone(),
+                id: d.id.to_string(),
                 title: d.title.clone(),
                 category: d.category.clone(),
                 date: d.date,
