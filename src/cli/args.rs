@@ -478,6 +478,9 @@ pub struct GrantsArgs {
 pub struct RevokeArgs {
     /// Grant id (a unique prefix is enough)
     pub id: String,
+    /// Print what was revoked as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
