@@ -25,6 +25,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto;
+use crate::domain::Visibility;
 use crate::error::Error;
 use crate::index::FileEntry;
 use crate::keyring::Keyring;
@@ -93,6 +94,9 @@ pub struct Root {
     pub grants: Vec<GrantRecord>,
     #[serde(default)]
     pub shards: Shards,
+    /// Standing rules: a category's documents, present and future, hidden from these readers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hidden_categories: BTreeMap<String, Vec<Visibility>>,
 }
 
 impl Root {
@@ -106,6 +110,7 @@ impl Root {
             professionals: Vec::new(),
             grants: Vec::new(),
             shards: Shards::default(),
+            hidden_categories: BTreeMap::new(),
         }
     }
 
@@ -120,6 +125,7 @@ impl Root {
             professionals: m.professionals.clone(),
             grants: m.grants.clone(),
             shards: Shards::default(),
+            hidden_categories: BTreeMap::new(),
         }
     }
 
@@ -140,6 +146,20 @@ impl Root {
     }
 
     /// Finds a professional by handle, RPPS or ADELI number.
+    /// A document's visibility codes: its own and its category's standing rule.
+    pub fn visibility(&self, d: &Document) -> BTreeSet<Visibility> {
+        let mut v: BTreeSet<Visibility> = d.visibility.iter().cloned().collect();
+        if let Some(rule) = self.hidden_categories.get(&d.category) {
+            v.extend(rule.iter().cloned());
+        }
+        v
+    }
+
+    /// Is `d` hidden from professionals (by itself or by its category)?
+    pub fn hidden_from_pros(&self, d: &Document) -> bool {
+        self.visibility(d).contains(&Visibility::HiddenFromPros)
+    }
+
     pub fn professional(&self, who: &str) -> Result<&crate::pro::Professional, Error> {
         self.professionals
             .iter()
@@ -273,8 +293,9 @@ pub fn read_shard(
             }
             for d in &shard.documents {
                 if !crate::ids::is_full_id(&d.id)
-                    || !crate::ids::is_full_id(&d.object)
+                    || d.versions().any(|v| !crate::ids::is_full_id(&v.object))
                     || doc_key(&d.id) != key
+                    || !d.history_is_sound()
                 {
                     return Err(bad(format!(
                         "names an invalid id {:?}",
@@ -636,14 +657,16 @@ impl Snapshot {
     /// documents' objects and the shards'.
     pub fn objects(&self, vault: &dyn Store) -> Result<BTreeMap<String, FileEntry>, Error> {
         let mut out = BTreeMap::new();
-        for d in self.documents(vault)? {
-            out.insert(
-                d.object.clone(),
-                FileEntry {
-                    size: d.object_size,
-                    blake3: d.object_blake3.clone(),
-                },
-            );
+        for doc in self.documents(vault)? {
+            for d in doc.stored_objects() {
+                out.insert(
+                    d.object.clone(),
+                    FileEntry {
+                        size: d.object_size,
+                        blake3: d.object_blake3.clone(),
+                    },
+                );
+            }
         }
         for r in self.root.shard_objects() {
             out.insert(

@@ -11,6 +11,8 @@ pub struct Category {
 }
 
 pub const DEFAULT: &str = "autre";
+/// The patient's own notes.
+pub const NOTE: &str = "note-patient";
 
 pub const ALL: &[Category] = &[
     Category {

@@ -13,6 +13,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 macro_rules! string_enum {
     ($name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
         impl $name {
+            /// Every value this build knows, as stored.
+            #[allow(dead_code)]
+            pub const NAMES: &'static [&'static str] = &[$($text),*];
+
             pub fn as_str(&self) -> &str {
                 match self {
                     $($name::$variant => $text,)*
@@ -70,6 +74,14 @@ pub enum Action {
     Interrupted,
     /// A format-1 vault rewritten as format 2.
     Upgrade,
+    /// A patient's note.
+    Note,
+    /// Metadata corrected (a new version).
+    Edit,
+    /// Content corrected (a new version).
+    Replace,
+    Hide,
+    Unhide,
     Other(String),
 }
 
@@ -90,6 +102,11 @@ string_enum!(Action {
     Verify => "verify",
     Interrupted => "interrupted",
     Upgrade => "upgrade",
+    Note => "note",
+    Edit => "edit",
+    Replace => "replace",
+    Hide => "hide",
+    Unhide => "unhide",
 });
 
 /// Who acted. Only the patient exists today; the others are the roles the next features bring
@@ -148,6 +165,24 @@ impl<'de> Deserialize<'de> for Actor {
         Ok(Actor::parse(&String::deserialize(d)?))
     }
 }
+
+/// Who must not see a document: the DMP's visibility codes (ANS), stored as they are spelled
+/// there.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Visibility {
+    /// `MASQUE_PS`: hidden from professionals (the médecin traitant excepted, by the patient's
+    /// choice at each grant).
+    HiddenFromPros,
+    /// `INVISIBLE_REPRESENTANTS_LEGAUX`: hidden from legal representatives (a minor's care under
+    /// secret, CSP L1111-5).
+    HiddenFromGuardians,
+    Other(String),
+}
+
+string_enum!(Visibility {
+    HiddenFromPros => "MASQUE_PS",
+    HiddenFromGuardians => "INVISIBLE_REPRESENTANTS_LEGAUX",
+});
 
 /// Where a grant stands at a given time.
 #[derive(Debug, Clone, PartialEq, Eq)]

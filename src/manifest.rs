@@ -92,6 +92,87 @@ pub struct Document {
     pub object_size: u64,
     /// BLAKE3 of the ciphertext file, hex: lets `verify` check objects without decrypting.
     pub object_blake3: String,
+    /// 1 for a document as added; each `edit` or `replace` makes the next.
+    #[serde(default = "first_version", skip_serializing_if = "is_first_version")]
+    pub version: u32,
+    /// How this version came to be, for every version but the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<Revision>,
+    /// The earlier versions, oldest first, each a whole document as it stood (with its own
+    /// `version` and `revision`, and no history of its own). Their objects stay in the vault.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Document>,
+    /// Who must not see it (the patient's choice, DMP visibility codes); current version only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub visibility: Vec<crate::domain::Visibility>,
+}
+
+/// A correction: when, by whom, which fields changed and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Revision {
+    pub at: jiff::Timestamp,
+    pub actor: crate::domain::Actor,
+    /// Field names (`title`, `date`, `content`, …).
+    pub changes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+fn first_version() -> u32 {
+    1
+}
+
+fn is_first_version(v: &u32) -> bool {
+    *v == 1
+}
+
+impl Document {
+    /// Every stored version, oldest first, the current one last.
+    pub fn versions(&self) -> impl Iterator<Item = &Document> {
+        self.history.iter().chain(std::iter::once(self))
+    }
+
+    /// Version `n`, if the document has it.
+    pub fn version(&self, n: u32) -> Option<&Document> {
+        self.versions().find(|d| d.version == n)
+    }
+
+    /// The versions whose objects are stored, one per object (an `edit` keeps the object):
+    /// what verification, indexing, removal and copies walk.
+    pub fn stored_objects(&self) -> Vec<&Document> {
+        let mut out: Vec<&Document> = Vec::new();
+        for v in self.versions() {
+            if !out.iter().any(|o| o.object == v.object) {
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    /// Is this a well-formed history: versions 1.. in order, one id, no nested history?
+    pub fn history_is_sound(&self) -> bool {
+        let mut expected = 1u32;
+        for v in &self.history {
+            if v.id != self.id || v.version != expected || !v.history.is_empty() {
+                return false;
+            }
+            expected = expected.saturating_add(1);
+        }
+        self.version == expected
+    }
+
+    /// `next` (this document with corrected fields) as the next version: this one moves into
+    /// the history, whole.
+    pub fn revise(&self, mut next: Document, revision: Revision) -> Document {
+        let mut earlier = self.clone();
+        earlier.history.clear();
+        earlier.visibility.clear();
+        next.history = self.history.clone();
+        next.history.push(earlier);
+        next.version = self.version.saturating_add(1);
+        next.revision = Some(revision);
+        next
+    }
 }
 
 impl Manifest {

@@ -24,7 +24,14 @@ pub struct Professional {
     #[serde(default)]
     pub blocked: bool,
     pub added_at: jiff::Timestamp,
+    /// `medecin-traitant`: the patient's regular doctor, who may receive documents hidden from
+    /// professionals (as in the DMP) when the patient includes them in a grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
+
+/// The one role the directory knows: the DMP's "médecin traitant".
+pub const MEDECIN_TRAITANT: &str = "medecin-traitant";
 
 impl Professional {
     pub fn identifier(&self) -> Option<String> {

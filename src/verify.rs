@@ -365,8 +365,10 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
     );
 
     // Objects: present, the recorded size and ciphertext hash, and with --deep the plaintext.
-    let total = docs.len() as u64;
-    for (i, d) in docs.iter().enumerate() {
+    let stored: Vec<&crate::manifest::Document> =
+        docs.iter().flat_map(|d| d.stored_objects()).collect();
+    let total = stored.len() as u64;
+    for (i, d) in stored.iter().enumerate() {
         let path = vault.object_path(&d.object);
         let r = rel(&path);
         match index::hash_file(&path) {
@@ -501,7 +503,7 @@ fn load_catalog(
             docs
         }
     };
-    for d in &docs {
+    for d in docs.iter().flat_map(|d| d.stored_objects()) {
         objects.insert(d.object.clone(), entry(d.object_size, &d.object_blake3));
     }
     let unknown_because = match unreadable_docs.as_slice() {

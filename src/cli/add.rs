@@ -1,6 +1,8 @@
 //! `carnet add`: the arguments resolved into an import request, `ops::import`, and its report
 //! printed (with progress bars on a terminal).
 
+use std::io::IsTerminal;
+
 use super::Ctx;
 use super::args::AddArgs;
 use super::ui;
@@ -28,9 +30,32 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
             .filter(|s| !s.is_empty()),
         tags: clean_tags(&a.tags)?,
         title,
+        note: false,
     };
     let vault = ctx.open_vault()?;
-    let collected = import::collect(&a.paths, &vault.dir)?;
+    let from_stdin = a.paths.iter().any(|p| p.as_os_str() == "-");
+    if from_stdin && a.paths.len() > 1 {
+        return Err(Error::input(
+            "`-` (standard input) is one document: it cannot be mixed with files",
+            "add the files with one command and standard input with another",
+        )
+        .into());
+    }
+    if from_stdin && std::io::stdin().is_terminal() {
+        return Err(Error::input(
+            "`-` reads the document from standard input, which is a terminal",
+            "pipe or redirect it: carnet add - --title \"...\" < file",
+        )
+        .into());
+    }
+    let collected = if from_stdin {
+        import::Collected {
+            inputs: vec![import::Input::stream(Box::new(std::io::stdin()))],
+            skipped: Vec::new(),
+        }
+    } else {
+        import::collect(&a.paths, &vault.dir)?
+    };
     for (path, why) in &collected.skipped {
         eprintln!("skipped {}: {why}", ui::clean(&path.display().to_string()));
     }
@@ -56,18 +81,27 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
         match o.status {
             // Titles come from file names: anything can be in them.
             Status::Added => crate::outln!("added {}  {}", ids::short(&o.id), ui::clean(&o.title)),
-            Status::Duplicate => eprintln!(
-                "{}: already in vault as {} ({})",
-                ui::clean(&o.path.display().to_string()),
-                ids::short(&o.id),
-                ui::clean(&o.title)
-            ),
+            Status::Duplicate => {
+                eprintln!(
+                    "{}: already in vault as {} ({})",
+                    ui::clean(&o.path.display().to_string()),
+                    ids::short(&o.id),
+                    ui::clean(&o.title)
+                );
+                if o.differs {
+                    eprintln!(
+                        "hint: its stored title, category, date or author differ from what you gave; \
+                         correct them with `carnet edit {}`",
+                        ids::short(&o.id)
+                    );
+                }
+            }
         }
     }
     Ok(())
 }
 
-fn clean_tags(tags: &[String]) -> Result<Vec<String>, Error> {
+pub(super) fn clean_tags(tags: &[String]) -> Result<Vec<String>, Error> {
     let mut out: Vec<String> = Vec::new();
     for t in tags {
         let t = t.trim();

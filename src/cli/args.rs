@@ -68,6 +68,49 @@ carnet --vault /media/usb/carnet init -i ~/.config/carnet/key.txt"
 carnet add ~/Scans   # subfolders named after a category set it (e.g. Scans/imagerie/)"
     )]
     Add(AddArgs),
+    /// Write a note of your own into the record (Markdown)
+    #[command(
+        after_help = "The text comes from the argument, from standard input (TEXT `-`, or absent \
+when input is piped), or from $VISUAL / $EDITOR on a terminal. The editor works on a private \
+file (0600 in a 0700 folder, in $XDG_RUNTIME_DIR when set) that is overwritten and removed as \
+soon as it is read.\n\n\
+Examples:\n  carnet note \"Vertiges depuis lundi, surtout le matin\" --tag symptomes\n  \
+echo \"Tension 13/8\" | carnet note --title \"Tension du jour\"\n  \
+carnet note   # opens your editor"
+    )]
+    Note(NoteArgs),
+    /// Correct a document's title, date, category, author or tags (the earlier version is kept)
+    #[command(
+        after_help = "Every correction is a new version: `carnet history ID` lists them and \
+`carnet show ID --version N` reads an earlier one.\n\n\
+Examples:\n  carnet edit 3f9c --title \"Compte rendu cardiologie\" --date 2026-03-14\n  \
+carnet edit 3f9c --untag brouillon --reason \"mauvaise date\""
+    )]
+    Edit(EditArgs),
+    /// Correct a document's content with a new file (the earlier version is kept)
+    #[command(
+        after_help = "Examples:\n  carnet replace 3f9c compte-rendu-corrige.pdf --reason \"version signée\"\n  \
+carnet cat 3f9c --version 1 > original.pdf"
+    )]
+    Replace(ReplaceArgs),
+    /// List a document's versions: when, by whom, what changed and why
+    #[command(after_help = "Examples:\n  carnet history 3f9c\n  carnet history 3f9c --json")]
+    History(HistoryArgs),
+    /// Hide documents from professionals or from legal representatives
+    #[command(
+        after_help = "Hidden from professionals (MASQUE_PS), a document is left out of `grant --all`, \
+--category and --tag, and `grant --doc` refuses it without --include-hidden. Hidden from legal \
+representatives (INVISIBLE_REPRESENTANTS_LEGAUX), it is kept from guardians' keys. A category rule \
+covers the category's present and future documents.\n\n\
+Examples:\n  carnet hide 3f9c\n  carnet hide --category imagerie --from all\n  carnet unhide 3f9c"
+    )]
+    Hide(HideArgs),
+    /// Make hidden documents visible again
+    #[command(
+        after_help = "Without --from, the document is made visible to everyone again.\n\n\
+Examples:\n  carnet unhide 3f9c\n  carnet unhide --category imagerie"
+    )]
+    Unhide(HideArgs),
     /// List documents, sorted by date
     #[command(
         visible_alias = "list",
@@ -199,7 +242,8 @@ pub struct InitArgs {
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// Files or folders to add (folders recursively; symlinks are skipped)
+    /// Files or folders to add (folders recursively; symlinks are skipped); `-` reads one
+    /// document from standard input (then --title is required)
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Category slug (see `carnet categories`) [default: autre, or the folder's name]
@@ -222,8 +266,111 @@ pub struct AddArgs {
     pub json: bool,
 }
 
+/// Whom `hide` and `unhide` are about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum From {
+    /// Professionals (MASQUE_PS)
+    Pros,
+    /// Legal representatives: guardians (INVISIBLE_REPRESENTANTS_LEGAUX)
+    Guardians,
+    /// Both
+    All,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["ids", "category"])))]
+pub struct HideArgs {
+    /// Document ids (unique prefixes are enough)
+    pub ids: Vec<String>,
+    /// A category, as a standing rule for its present and future documents
+    #[arg(short, long, conflicts_with = "ids")]
+    pub category: Option<String>,
+    /// From whom [default: pros for hide, all for unhide]
+    #[arg(long, value_enum)]
+    pub from: Option<From>,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// Document id (a unique prefix is enough)
+    pub id: String,
+    /// New title
+    #[arg(short, long)]
+    pub title: Option<String>,
+    /// New date, YYYY-MM-DD
+    #[arg(short, long)]
+    pub date: Option<String>,
+    /// New category (see `carnet categories`)
+    #[arg(short, long)]
+    pub category: Option<String>,
+    /// New author (an empty string removes it)
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// Add a tag (repeat for several)
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Remove a tag (repeat for several)
+    #[arg(long = "untag", value_name = "TAG")]
+    pub untags: Vec<String>,
+    /// Why (kept with the version and in the log)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplaceArgs {
+    /// Document id (a unique prefix is enough)
+    pub id: String,
+    /// The corrected file (`-` reads standard input)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Why (kept with the version and in the log)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Document id (a unique prefix is enough)
+    pub id: String,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NoteArgs {
+    /// The note's text; `-` or absent: standard input, or your editor on a terminal
+    #[arg(value_name = "TEXT")]
+    pub text: Option<String>,
+    /// Title [default: the note's first line]
+    #[arg(short, long)]
+    pub title: Option<String>,
+    /// Date, YYYY-MM-DD [default: today]
+    #[arg(short, long)]
+    pub date: Option<String>,
+    /// A tag (repeat for several)
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct LsArgs {
+    /// Only hidden documents (marked h: from professionals, g: from guardians, *: both)
+    #[arg(long)]
+    pub hidden: bool,
     /// Only this category
     #[arg(short, long)]
     pub category: Option<String>,
@@ -248,6 +395,9 @@ pub struct LsArgs {
 pub struct ShowArgs {
     /// Document id (a unique prefix is enough)
     pub id: String,
+    /// An earlier version (see `carnet history ID`) [default: the current one]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub version: Option<u32>,
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,
@@ -257,6 +407,9 @@ pub struct ShowArgs {
 pub struct CatArgs {
     /// Document id (a unique prefix is enough)
     pub id: String,
+    /// An earlier version (see `carnet history ID`) [default: the current one]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub version: Option<u32>,
     /// Write binary content even to a terminal
     #[arg(short, long)]
     pub force: bool,
@@ -426,6 +579,9 @@ pub struct ProAddArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("selection").required(true).multiple(true).args(["docs", "categories", "tags", "all"])))]
 pub struct GrantArgs {
+    /// Share documents hidden from professionals too (see `carnet hide`)
+    #[arg(long)]
+    pub include_hidden: bool,
     /// Professional (handle, RPPS or ADELI); repeat for several
     #[arg(long = "to", required = true, value_name = "PRO")]
     pub to: Vec<String>,

@@ -13,7 +13,7 @@ pub fn run(ctx: &Ctx, a: CatArgs) -> anyhow::Result<()> {
     let keys = vault.unlock(&ctx.keys)?;
     let stdout = std::io::stdout();
     let to_terminal = stdout.is_terminal();
-    let content = view::cat(&vault, keys, &a.id, ctx.now, |d| {
+    let content = view::cat(&vault, keys, &a.id, a.version, ctx.now, |d| {
         if !a.force && !media::is_text(&d.media_type) && to_terminal {
             return Err(Error::input(
                 format!(

@@ -110,6 +110,7 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
         categories,
         tags: a.tags.clone(),
         all: a.all,
+        include_hidden: a.include_hidden,
         purpose: a
             .purpose
             .clone()

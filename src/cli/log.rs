@@ -27,7 +27,7 @@ pub fn run(ctx: &Ctx, a: LogArgs) -> anyhow::Result<()> {
     let filter = audit::Filter {
         since: a.since.as_deref().map(dates::parse_date).transpose()?,
         until: a.until.as_deref().map(dates::parse_date).transpose()?,
-        action: a.action.as_deref().map(crate::domain::Action::parse),
+        action: a.action.as_deref().map(parse_action).transpose()?,
         doc: a.doc.clone(),
         last: a.last,
     };
@@ -107,4 +107,16 @@ fn describe(e: &Entry, titles: &HashMap<String, String>) -> String {
         }
     }
     s
+}
+
+/// An action to filter on: one this build knows (a typo would silently match nothing).
+fn parse_action(s: &str) -> Result<crate::domain::Action, crate::error::Error> {
+    use crate::domain::Action;
+    match Action::parse(s.trim()) {
+        Action::Other(_) => Err(crate::error::Error::input(
+            format!("unknown action {s:?}"),
+            format!("actions are: {}", Action::NAMES.join(", ")),
+        )),
+        a => Ok(a),
+    }
 }

@@ -27,6 +27,18 @@ pub struct DocView<'a> {
     pub size: u64,
     pub sha256: &'a str,
     pub added_at: String,
+    pub version: u32,
+    /// DMP visibility codes (own and the category's rule); empty when visible to all.
+    pub visibility: Vec<String>,
+}
+
+impl<'a> DocView<'a> {
+    /// With the visibility the root's category rules add.
+    pub fn with_rules(d: &'a Document, root: &crate::catalog::Root) -> Self {
+        let mut v = DocView::from(d);
+        v.visibility = root.visibility(d).iter().map(|c| c.to_string()).collect();
+        v
+    }
 }
 
 impl<'a> From<&'a Document> for DocView<'a> {
@@ -43,6 +55,8 @@ impl<'a> From<&'a Document> for DocView<'a> {
             size: d.size,
             sha256: &d.sha256,
             added_at: d.added_at.to_string(),
+            version: d.version,
+            visibility: d.visibility.iter().map(|c| c.to_string()).collect(),
         }
     }
 }
@@ -55,8 +69,10 @@ pub fn run(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     // Shared, while the shards are read: a commit removes the shards it replaces.
     let lock = crate::fsutil::Lock::shared(&vault.path(crate::layout::LOCK))?;
-    let all = vault.read(&ctx.keys)?.sorted_documents(&vault)?;
+    let snap = vault.read(&ctx.keys)?;
+    let all = snap.sorted_documents(&vault)?;
     drop(lock);
+    let root = &snap.root;
     let total = all.len();
 
     let docs: Vec<&Document> = all
@@ -70,10 +86,11 @@ pub fn run(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
                 .is_none_or(|t| d.tags.iter().any(|x| x == t))
         })
         .filter(|d| needle.as_deref().is_none_or(|n| matches(d, n)))
+        .filter(|d| !a.hidden || !root.visibility(d).is_empty())
         .collect();
 
     if a.json {
-        let views: Vec<DocView> = docs.iter().map(|d| DocView::from(*d)).collect();
+        let views: Vec<DocView> = docs.iter().map(|d| DocView::with_rules(d, root)).collect();
         return super::print_json(&views);
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -90,7 +107,7 @@ pub fn run(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "{:<8}  {:<10}  {:<13}  {:>10}  TITLE",
+        "{:<8}   {:<10}  {:<13}  {:>10}  TITLE",
         "ID", "DATE", "CATEGORY", "SIZE"
     )?;
     for d in docs {
@@ -101,8 +118,9 @@ pub fn run(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
             .unwrap_or_default();
         writeln!(
             out,
-            "{:<8}  {:<10}  {:<13}  {:>10}  {}{}",
+            "{:<8} {} {:<10}  {:<13}  {:>10}  {}{}",
             ids::short(&d.id),
+            hidden_mark(root, d),
             d.date,
             d.category,
             ui::human_size(d.size),
@@ -112,6 +130,21 @@ pub fn run(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// `h` hidden from professionals, `g` from guardians, `*` from both, a space when visible.
+fn hidden_mark(root: &crate::catalog::Root, d: &Document) -> char {
+    use crate::domain::Visibility;
+    let v = root.visibility(d);
+    match (
+        v.contains(&Visibility::HiddenFromPros),
+        v.contains(&Visibility::HiddenFromGuardians),
+    ) {
+        (true, true) => '*',
+        (true, false) => 'h',
+        (false, true) => 'g',
+        (false, false) => ' ',
+    }
 }
 
 fn matches(d: &Document, needle: &str) -> bool {

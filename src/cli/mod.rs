@@ -14,12 +14,15 @@ mod completions;
 mod demo;
 mod export;
 mod grant;
+mod hide;
 mod init;
 mod keygen;
 mod log;
 mod ls;
+mod note;
 mod open;
 mod pro;
+mod revise;
 mod rm;
 mod show;
 mod verify;
@@ -140,6 +143,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init(a) => init::run(&ctx, a),
         Command::Add(a) => add::run(&ctx, a),
+        Command::Note(a) => note::run(&ctx, a),
+        Command::Edit(a) => revise::edit(&ctx, a),
+        Command::Replace(a) => revise::replace(&ctx, a),
+        Command::History(a) => revise::history(&ctx, a),
+        Command::Hide(a) => hide::run(&ctx, a, true),
+        Command::Unhide(a) => hide::run(&ctx, a, false),
         Command::Ls(a) => ls::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
         Command::Cat(a) => cat::run(&ctx, a),

@@ -146,6 +146,7 @@ fn add(ctx: &Ctx, a: ProAddArgs) -> anyhow::Result<()> {
         signing_key: card.signing_key,
         blocked: false,
         added_at: ctx.now,
+        role: None,
     };
     m.professionals.push(p.clone());
     let mut op = Op::new(Action::ProAdd)

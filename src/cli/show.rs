@@ -12,11 +12,13 @@ use crate::dates;
 pub fn run(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
-    let shown = crate::ops::view::show(&vault, keys, &a.id, ctx.now)?;
+    let shown = crate::ops::view::show(&vault, keys, &a.id, a.version, "metadata", ctx.now)?;
     super::print_notices(&shown.notices);
     let d = shown.doc;
     if a.json {
-        return super::print_json(&DocView::from(&d));
+        let mut view = DocView::from(&d);
+        view.visibility = shown.visibility.iter().map(|v| v.to_string()).collect();
+        return super::print_json(&view);
     }
     let label = category::find(&d.category).map_or("", |c| c.label);
     let mut out = std::io::stdout().lock();
@@ -44,6 +46,13 @@ pub fn run(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<()> {
     )?;
     writeln!(out, "sha256:     {}", d.sha256)?;
     writeln!(out, "added:      {}", dates::show_local(d.added_at))?;
+    if d.version > 1 {
+        writeln!(out, "version:    {} (see `carnet history`)", d.version)?;
+    }
+    if !shown.visibility.is_empty() {
+        let codes: Vec<String> = shown.visibility.iter().map(|v| v.to_string()).collect();
+        writeln!(out, "hidden:     {}", codes.join(", "))?;
+    }
     if let Some(n) = &d.original_name {
         writeln!(out, "file name:  {n}")?;
     }

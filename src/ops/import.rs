@@ -39,14 +39,32 @@ pub struct Request {
     pub author: Option<String>,
     pub tags: Vec<String>,
     pub title: Option<String>,
+    /// A patient's note (`carnet note`): logged as `note`, stored as Markdown.
+    pub note: bool,
 }
 
 /// One file to add, with the category its folder gave it.
 pub struct Input {
+    /// The file, or `-` for a stream.
     pub path: PathBuf,
     folder_category: Option<&'static str>,
     /// Found in a subfolder of an imported folder (whose name may have been meant as a category).
     in_subfolder: bool,
+    /// The content, when it does not come from `path` (standard input, a note's text): read
+    /// once, streamed, never written anywhere in clear.
+    reader: Option<Box<dyn Read + Send>>,
+}
+
+impl Input {
+    /// A document read from a stream (`add -`, `note`); `--title` is then required.
+    pub fn stream(reader: Box<dyn Read + Send>) -> Input {
+        Input {
+            path: PathBuf::from("-"),
+            folder_category: None,
+            in_subfolder: false,
+            reader: Some(reader),
+        }
+    }
 }
 
 /// The files an import will take, and those it leaves out (with why).
@@ -79,6 +97,10 @@ pub struct Outcome {
     pub status: Status,
     pub id: String,
     pub title: String,
+    /// A duplicate whose existing document has other metadata than this command asked for
+    /// (the fix is `carnet edit`, not adding it again).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub differs: bool,
 }
 
 pub struct Report {
@@ -116,6 +138,13 @@ pub fn import(
         )
         .into());
     }
+    if inputs.iter().any(|i| i.reader.is_some()) && req.title.is_none() {
+        return Err(Error::input(
+            "a document read from standard input needs a title",
+            "pass --title \"...\"",
+        )
+        .into());
+    }
     let explicit_category = req.category;
     let (date, author, tags, title) = (req.date, &req.author, &req.tags, &req.title);
     let uncategorised = inputs
@@ -135,7 +164,7 @@ pub fn import(
     let txn = vault.begin(keys, now)?;
     let today = now.to_zoned_datetime(jiff::tz::TimeZone::system()).date();
     let mut outcomes = Vec::new();
-    let mut op = Op::new(Action::Add);
+    let mut op = Op::new(if req.note { Action::Note } else { Action::Add });
     let mut duplicates = 0u64;
     // Checked against the vault as re-read under the lock, and against this batch. A large
     // import reads every digest once; a few files look up their own digest shard.
@@ -160,6 +189,7 @@ pub fn import(
                 status: Status::Duplicate,
                 id: id.to_string(),
                 title,
+                differs: false,
             });
             continue;
         }
@@ -171,6 +201,7 @@ pub fn import(
                 status: Status::Duplicate,
                 id: id.to_string(),
                 title: String::new(),
+                differs: false,
             });
             continue;
         }
@@ -187,25 +218,37 @@ pub fn import(
             date: date.or(e.mtime_date).unwrap_or(today),
             author: author.clone(),
             tags: tags.clone(),
-            media_type: media::detect(&e.sealed.head, &e.input.path),
+            media_type: if req.note {
+                "text/markdown".to_string()
+            } else {
+                media::detect(&e.sealed.head, &e.input.path)
+            },
             size: e.sealed.size,
             sha256: sha.clone(),
             crc32: Some(e.sealed.crc32),
             added_at: now,
-            original_name: e
-                .input
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned()),
+            original_name: match e.input.reader {
+                Some(_) => None,
+                None => e
+                    .input
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned()),
+            },
             object: object.clone(),
             object_size: e.sealed.cipher_size,
             object_blake3: hex::encode(e.sealed.cipher_blake3),
+            version: 1,
+            revision: None,
+            history: Vec::new(),
+            visibility: Vec::new(),
         };
         outcomes.push(Outcome {
             path: e.input.path,
             status: Status::Added,
             id: doc.id.to_string(),
             title: doc.title.clone(),
+            differs: false,
         });
         op.documents.push(doc.id.to_string());
         op.add.push((e.tmp, object));
@@ -217,6 +260,13 @@ pub fn import(
     for o in outcomes.iter_mut().filter(|o| o.title.is_empty()) {
         if let Some(d) = titles.get(&o.id) {
             o.title = d.title.clone();
+            o.differs = req.title.as_ref().is_some_and(|t| *t != d.title)
+                || req.category.is_some_and(|c| c != d.category)
+                || req.date.is_some_and(|x| x != d.date)
+                || req
+                    .author
+                    .as_ref()
+                    .is_some_and(|a| Some(a) != d.author.as_ref());
         }
     }
     let mut notices = Vec::new();
@@ -230,6 +280,76 @@ pub fn import(
         uncategorised,
         notices,
     })
+}
+
+/// One file or stream encrypted into the vault's `tmp/`, ready to become a new version's object.
+pub struct Staged {
+    pub tmp: tempfile::TempPath,
+    pub object: String,
+    pub size: u64,
+    pub sha256: String,
+    pub crc32: u32,
+    pub media_type: String,
+    pub original_name: Option<String>,
+    pub object_size: u64,
+    pub object_blake3: String,
+}
+
+/// Encrypts one input (`carnet replace`), without the lock.
+pub fn stage_one(vault: &Vault, input: Input, progress: &dyn Progress) -> anyhow::Result<Staged> {
+    if input.reader.is_none() {
+        match fs::metadata(&input.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::input(
+                    format!("{} does not exist", input.path.display()),
+                    "check the path; nothing was changed",
+                )
+                .into());
+            }
+            Ok(meta) if !meta.is_file() => {
+                return Err(Error::input(
+                    format!("{} is not a regular file", input.path.display()),
+                    "give one file (or `-` for standard input)",
+                )
+                .into());
+            }
+            _ => {}
+        }
+    }
+    let recipients = vault.recipients()?;
+    progress.start(1);
+    let e = encrypt_one(&vault.tmp_dir(), input, &recipients, progress)?;
+    progress.file_done();
+    Ok(Staged {
+        object: ids::random_id(),
+        size: e.sealed.size,
+        sha256: hex::encode(e.sealed.sha256),
+        crc32: e.sealed.crc32,
+        media_type: media::detect(&e.sealed.head, &e.input.path),
+        original_name: match e.input.reader {
+            Some(_) => None,
+            None => e
+                .input
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned()),
+        },
+        object_size: e.sealed.cipher_size,
+        object_blake3: hex::encode(e.sealed.cipher_blake3),
+        tmp: e.tmp,
+    })
+}
+
+impl Input {
+    /// A file named on the command line.
+    pub fn file(path: PathBuf) -> Input {
+        Input {
+            path,
+            folder_category: None,
+            in_subfolder: false,
+            reader: None,
+        }
+    }
 }
 
 fn default_title(path: &Path) -> String {
@@ -293,6 +413,7 @@ pub fn collect(paths: &[PathBuf], vault_dir: &Path) -> anyhow::Result<Collected>
                         path: entry.path().to_path_buf(),
                         folder_category,
                         in_subfolder: entry.depth() >= 2,
+                        reader: None,
                     });
                 }
             }
@@ -310,12 +431,14 @@ pub fn collect(paths: &[PathBuf], vault_dir: &Path) -> anyhow::Result<Collected>
                 path: p.clone(),
                 folder_category: None,
                 in_subfolder: false,
+                reader: None,
             });
         } else if meta.is_file() {
             inputs.push(Input {
                 path: p.clone(),
                 folder_category: None,
                 in_subfolder: false,
+                reader: None,
             });
         } else {
             return Err(Error::input(
@@ -405,6 +528,9 @@ fn encrypt_one(
     progress: &dyn Progress,
 ) -> anyhow::Result<Encrypted> {
     let path = &input.path;
+    if input.reader.is_some() {
+        return encrypt_stream(tmp_dir, input, recipients, progress);
+    }
     let file = fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let meta = file
         .metadata()
@@ -445,5 +571,46 @@ fn encrypt_one(
         sealed,
         tmp,
         mtime_date,
+    })
+}
+
+/// Seals a stream: read whole when small (no threads), else streamed through the pipeline.
+fn encrypt_stream(
+    tmp_dir: &Path,
+    mut input: Input,
+    recipients: &[age::x25519::Recipient],
+    progress: &dyn Progress,
+) -> anyhow::Result<Encrypted> {
+    let Some(reader) = input.reader.take() else {
+        return Err(anyhow::anyhow!("no stream to read"));
+    };
+    let tmp = fsutil::private_tempfile(tmp_dir)
+        .with_context(|| format!("cannot write in {}", tmp_dir.display()))?;
+    let bytes = progress.file(&input.path, 0);
+    let out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
+    let mut head = zeroize::Zeroizing::new(Vec::new());
+    let mut reader = reader;
+    (&mut reader)
+        .take(crypto::SMALL)
+        .read_to_end(&mut head)
+        .context("cannot read standard input")?;
+    let (sealed, out) = if (head.len() as u64) < crypto::SMALL {
+        crypto::seal_small(&head, recipients, out)
+    } else {
+        let rest = std::io::Cursor::new(std::mem::take(&mut *head)).chain(reader);
+        crypto::seal(rest, recipients, out, &|n| bytes(n))
+    }
+    .context("cannot encrypt standard input")?;
+    drop(bytes);
+    let tmp = out
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .context("cannot write the encrypted file")?
+        .into_temp_path();
+    Ok(Encrypted {
+        input,
+        sealed,
+        tmp,
+        mtime_date: None,
     })
 }

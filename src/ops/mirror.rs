@@ -359,20 +359,37 @@ pub fn merge(
         if txn.snap.find_by_sha256(vault, &d.sha256)?.is_some() {
             continue;
         }
-        let tmp = copy_object(&mirror, &d, &vault.tmp_dir())?;
-        // Ids are random: a clash means nothing, but it must not overwrite.
+        // Every stored version comes along: corrections keep their history.
+        let mut renamed: std::collections::HashMap<String, String> = Default::default();
+        for v in d.stored_objects() {
+            let tmp = copy_object(&mirror, v, &vault.tmp_dir())?;
+            // Ids are random: a clash means nothing, but it must not overwrite.
+            let name = if vault.object_path(&v.object).exists() {
+                crate::ids::random_id()
+            } else {
+                v.object.clone()
+            };
+            renamed.insert(v.object.clone(), name.clone());
+            op.add.push((tmp, name));
+        }
         if txn.snap.document(vault, &d.id)?.is_some() {
             d.id = crate::ids::DocId::random();
         }
-        if vault.object_path(&d.object).exists() {
-            d.object = crate::ids::random_id();
+        let id = d.id.clone();
+        for v in d.history.iter_mut() {
+            v.id = id.clone();
+            if let Some(n) = renamed.get(&v.object) {
+                v.object = n.clone();
+            }
+        }
+        if let Some(n) = renamed.get(&d.object) {
+            d.object = n.clone();
         }
         merged.push(Merged {
             id: d.id.to_string(),
             title: d.title.clone(),
         });
         op.documents.push(d.id.to_string());
-        op.add.push((tmp, d.object.clone()));
         op.put.push(d);
     }
     if merged.is_empty() {

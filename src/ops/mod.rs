@@ -11,8 +11,10 @@ pub mod mirror;
 pub mod open;
 pub mod remove;
 pub mod restore;
+pub mod revise;
 pub mod share;
 pub mod view;
+pub mod visibility;
 
 use std::path::Path;
 
@@ -26,4 +28,14 @@ pub trait Progress: Sync {
     fn file<'a>(&'a self, path: &Path, size: u64) -> Box<dyn Fn(u64) + 'a>;
     /// A file is done.
     fn file_done(&self);
+}
+
+/// No progress to show (a note typed by hand is never long work).
+pub struct Silent;
+
+impl Progress for Silent {
+    fn file<'a>(&'a self, _path: &Path, _size: u64) -> Box<dyn Fn(u64) + 'a> {
+        Box::new(|_| {})
+    }
+    fn file_done(&self) {}
 }

@@ -40,7 +40,12 @@ pub fn remove(
         .documents(documents.iter().map(|d| d.id.to_string()).collect())
         .detail("titles", titles);
     op.delete = documents.iter().map(|d| d.id.to_string()).collect();
-    op.remove = documents.iter().map(|d| d.object.clone()).collect();
+    // Every version's object: a removed document leaves no earlier content behind.
+    op.remove = documents
+        .iter()
+        .flat_map(|d| d.stored_objects())
+        .map(|v| v.object.clone())
+        .collect();
     let done = txn.commit(op)?;
     Ok(Removed {
         documents,

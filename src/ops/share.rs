@@ -30,6 +30,8 @@ pub struct Request {
     pub categories: Vec<&'static str>,
     pub tags: Vec<String>,
     pub all: bool,
+    /// Share documents hidden from professionals too (the patient's explicit choice).
+    pub include_hidden: bool,
     pub purpose: Option<String>,
     pub not_before: jiff::Timestamp,
     pub expires: jiff::Timestamp,
@@ -108,8 +110,34 @@ pub fn issue(
     let mut wanted: Vec<Document> = Vec::new();
     for p in &req.docs {
         let d = snap.resolve(vault, p)?;
+        if m.hidden_from_pros(&d) && !req.include_hidden {
+            return Err(Error::input(
+                format!(
+                    "{} ({}) is hidden from professionals",
+                    ids::short(&d.id),
+                    crate::text::clean(&d.title)
+                ),
+                "share it anyway with --include-hidden, or make it visible with `carnet unhide`",
+            )
+            .into());
+        }
         if !wanted.iter().any(|w| w.id == d.id) {
             wanted.push(d);
+        }
+    }
+    let mut notices = Vec::new();
+    if req.include_hidden {
+        let others: Vec<&str> = pros
+            .iter()
+            .filter(|p| p.role.as_deref() != Some(crate::pro::MEDECIN_TRAITANT))
+            .map(|p| p.handle.as_str())
+            .collect();
+        if !others.is_empty() {
+            notices.push(Notice::Warning(format!(
+                "documents hidden from professionals are shared with {}, who {} not your médecin traitant",
+                others.join(", "),
+                if others.len() == 1 { "is" } else { "are" }
+            )));
         }
     }
     // Only a selection by category, tag or --all needs every document's metadata.
@@ -119,12 +147,44 @@ pub fn issue(
         Vec::new()
     };
     let mut chosen: Vec<&Document> = wanted.iter().collect();
-    chosen.extend(everything.iter().filter(|d| {
-        !wanted.iter().any(|w| w.id == d.id)
-            && (req.all
-                || req.categories.contains(&d.category.as_str())
-                || d.tags.iter().any(|t| req.tags.contains(t)))
-    }));
+    let (mut skipped_hidden, mut skipped_notes) = (0usize, 0usize);
+    for d in &everything {
+        if wanted.iter().any(|w| w.id == d.id) {
+            continue;
+        }
+        let by_category = req.categories.contains(&d.category.as_str());
+        if !(req.all || by_category || d.tags.iter().any(|t| req.tags.contains(t))) {
+            continue;
+        }
+        if m.hidden_from_pros(d) && !req.include_hidden {
+            skipped_hidden += 1;
+            continue;
+        }
+        // The patient's own notes are shared when asked for by name or category, not swept
+        // along with everything else.
+        if d.category == crate::category::NOTE && req.all && !by_category {
+            skipped_notes += 1;
+            continue;
+        }
+        chosen.push(d);
+    }
+    if skipped_hidden > 0 {
+        notices.push(Notice::Note(format!(
+            "{skipped_hidden} document(s) hidden from professionals were left out (--include-hidden shares them)"
+        )));
+    }
+    if skipped_notes > 0 {
+        notices.push(Notice::Note(format!(
+            "{skipped_notes} note(s) of your own were left out (share them with --category note-patient or --doc)"
+        )));
+    }
+    if chosen.is_empty() && skipped_hidden > 0 {
+        return Err(Error::input(
+            format!("the {skipped_hidden} document(s) selected are hidden from professionals"),
+            "share them anyway with --include-hidden, or make them visible with `carnet unhide`",
+        )
+        .into());
+    }
     if chosen.is_empty() {
         return Err(Error::input(
             "no document matches this selection",
@@ -269,7 +329,7 @@ pub fn issue(
         Ok(txn.commit(op)?.notices)
     })();
     let notices = match logged {
-        Ok(n) => n,
+        Ok(n) => notices.into_iter().chain(n).collect(),
         // The staged bundle is dropped (and deleted) with `tmp`: nothing was shared.
         Err(e) => {
             return Err(e.context(

@@ -15,25 +15,60 @@ use crate::vault::Vault;
 /// A document's metadata, its view logged.
 pub struct Shown {
     pub doc: Document,
+    /// Its visibility codes, its category's rule included.
+    pub visibility: Vec<crate::domain::Visibility>,
     pub notices: Vec<Notice>,
 }
 
-/// `carnet show`: the metadata of the document `prefix` names.
+/// Which version to read: the current one, or version N (`--version N`).
+pub type Version = Option<u32>;
+
+/// `doc` at `version`, or why not.
+fn at_version(doc: Document, version: Version) -> Result<Document, Error> {
+    let Some(n) = version else { return Ok(doc) };
+    match doc.version(n) {
+        Some(v) => Ok(v.clone()),
+        None => Err(Error::input(
+            format!(
+                "{} has no version {n}: its versions are 1 to {}",
+                crate::ids::short(&doc.id),
+                doc.version
+            ),
+            format!(
+                "list them with `carnet history {}`",
+                crate::ids::short(&doc.id)
+            ),
+        )),
+    }
+}
+
+fn view_op(doc: &Document, what: &str, version: Version) -> Op {
+    let op = Op::new(Action::View)
+        .documents(vec![doc.id.to_string()])
+        .detail("what", what);
+    match version {
+        Some(n) => op.detail("version", n),
+        None => op,
+    }
+}
+
+/// `carnet show` (a version's metadata) and `carnet history` (the document with every earlier
+/// version, `what` = `history`).
 pub fn show(
     vault: &Vault,
     keys: Unlocked,
     prefix: &str,
+    version: Version,
+    what: &str,
     now: jiff::Timestamp,
 ) -> anyhow::Result<Shown> {
     let txn = vault.begin(keys, now)?;
-    let doc = txn.snap.resolve(vault, prefix)?;
-    let done = txn.commit(
-        Op::new(Action::View)
-            .documents(vec![doc.id.to_string()])
-            .detail("what", "metadata"),
-    )?;
+    let doc = at_version(txn.snap.resolve(vault, prefix)?, version)?;
+    let visibility = txn.root().visibility(&doc).into_iter().collect();
+    let done = txn.commit(view_op(&doc, what, version))?;
     Ok(Shown {
         doc,
+        visibility,
         notices: done.notices,
     })
 }
@@ -53,20 +88,17 @@ pub fn cat<'v>(
     vault: &'v Vault,
     keys: Unlocked,
     prefix: &str,
+    version: Version,
     now: jiff::Timestamp,
     admit: impl FnOnce(&Document) -> Result<(), Error>,
 ) -> anyhow::Result<Content<'v>> {
     let txn = vault.begin(keys, now)?;
-    let doc = txn.snap.resolve(vault, prefix)?;
+    let doc = at_version(txn.snap.resolve(vault, prefix)?, version)?;
     admit(&doc)?;
     // Opened under the lock: a concurrent `rm` cannot take the object away between the log
     // entry and the read.
     let file = vault.object_file(&doc)?;
-    let done = txn.commit(
-        Op::new(Action::View)
-            .documents(vec![doc.id.to_string()])
-            .detail("what", "content"),
-    )?;
+    let done = txn.commit(view_op(&doc, "content", version))?;
     Ok(Content {
         doc,
         notices: done.notices,

@@ -419,3 +419,33 @@ fn older_head_and_manifest_put_back_never_undo_a_completed_add() {
         assert!(o.exists(), "{} was deleted", o.display());
     }
 }
+
+#[test]
+fn notes_corrections_and_hiding_work_on_a_vault_upgraded_from_format1() {
+    let v = format1_vault();
+    let docs = v.ls(&[]);
+    let id = docs[0]["id"].as_str().unwrap().to_string();
+    let original = v.ok(&["cat", &id, "--force"]).stdout;
+    v.ok(&["note", "Note sur un carnet ancien"]);
+    assert!(
+        config_format(&v).contains('2'),
+        "the first write upgraded it"
+    );
+    v.ok(&["edit", &id, "--title", "Titre corrigé", "--reason", "faute"]);
+    let g = v.write("new.bin", b"contenu corrige");
+    v.ok(&["replace", &id, g.to_str().unwrap()]);
+    assert_eq!(
+        v.ok(&["cat", &id, "--version", "1", "--force"]).stdout,
+        original
+    );
+    assert_eq!(v.ok(&["cat", &id, "--force"]).stdout, b"contenu corrige");
+    let h = v.ok(&["history", &id, "--json"]).json();
+    assert_eq!(h.as_array().unwrap().len(), 3);
+    v.ok(&["hide", &id]);
+    let hidden = v.ls(&["--hidden"]);
+    assert_eq!(hidden.len(), 1);
+    assert_eq!(hidden[0]["title"], "Titre corrigé");
+    let (code, report) = verify_json(&v);
+    assert_eq!(code, Some(0), "{report}");
+    v.ok(&["verify", "--deep"]);
+}

@@ -1,0 +1,190 @@
+//! Hiding documents (`carnet hide`, `carnet unhide`): the patient's right to make documents
+//! inaccessible to professionals or to legal representatives (CSP R1111-49, L1111-5), per
+//! document or as a standing rule for a category (present and future documents). Changes are
+//! logged; they are not new versions (the document itself is unchanged).
+
+use std::collections::BTreeSet;
+
+use crate::domain::{Action, Visibility};
+use crate::error::Error;
+use crate::keys::Unlocked;
+use crate::manifest::Document;
+use crate::txn::{Notice, Op};
+use crate::vault::Vault;
+
+/// From whom (`--from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Pros,
+    Guardians,
+    All,
+}
+
+impl Audience {
+    pub fn codes(self) -> Vec<Visibility> {
+        match self {
+            Audience::Pros => vec![Visibility::HiddenFromPros],
+            Audience::Guardians => vec![Visibility::HiddenFromGuardians],
+            Audience::All => vec![Visibility::HiddenFromPros, Visibility::HiddenFromGuardians],
+        }
+    }
+}
+
+/// What to hide or unhide.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Documents, by id prefix.
+    Documents(Vec<String>),
+    /// A category's standing rule.
+    Category(&'static str),
+}
+
+/// One document whose visibility changed, or is still hidden by its category.
+pub struct Changed {
+    pub doc: Document,
+    /// Its visibility codes afterwards (own and category's).
+    pub visibility: BTreeSet<Visibility>,
+}
+
+pub struct Outcome {
+    pub changed: Vec<Changed>,
+    /// Documents named that needed no change.
+    pub unchanged: Vec<Document>,
+    /// For a category rule: how many documents it now covers.
+    pub covered: usize,
+    pub notices: Vec<Notice>,
+}
+
+/// Hides (`hide` = true) or unhides `target` for `audience`.
+pub fn set(
+    vault: &Vault,
+    keys: Unlocked,
+    target: &Target,
+    audience: Audience,
+    hide: bool,
+    now: jiff::Timestamp,
+) -> anyhow::Result<Outcome> {
+    let codes = audience.codes();
+    let txn = vault.begin(keys, now)?;
+    let mut root = txn.root().clone();
+    let action = if hide { Action::Hide } else { Action::Unhide };
+    let from: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
+    match target {
+        Target::Category(cat) => {
+            let rule = root.hidden_categories.entry(cat.to_string()).or_default();
+            let before = rule.clone();
+            for c in &codes {
+                if hide && !rule.contains(c) {
+                    rule.push(c.clone());
+                } else if !hide {
+                    rule.retain(|x| x != c);
+                }
+            }
+            rule.sort();
+            let after = rule.clone();
+            if after.is_empty() {
+                root.hidden_categories.remove(*cat);
+            }
+            if before == after {
+                return Err(Error::input(
+                    format!(
+                        "the category {cat} is already {} for this audience",
+                        if hide { "hidden" } else { "not hidden" }
+                    ),
+                    "see the rules with `carnet ls --hidden`; nothing was changed",
+                )
+                .into());
+            }
+            let covered = txn
+                .snap
+                .documents(vault)?
+                .iter()
+                .filter(|d| d.category == *cat)
+                .count();
+            let mut op = Op::new(action)
+                .detail("category", cat.to_string())
+                .detail("from", from);
+            op.root = Some(root);
+            let notices = txn.commit(op)?.notices;
+            Ok(Outcome {
+                changed: Vec::new(),
+                unchanged: Vec::new(),
+                covered,
+                notices,
+            })
+        }
+        Target::Documents(prefixes) => {
+            let mut docs: Vec<Document> = Vec::new();
+            for p in prefixes {
+                let d = txn.snap.resolve(vault, p)?;
+                if !docs.iter().any(|x| x.id == d.id) {
+                    docs.push(d);
+                }
+            }
+            let mut changed = Vec::new();
+            let mut unchanged = Vec::new();
+            let mut notices = Vec::new();
+            for d in docs {
+                let mut next = d.clone();
+                for c in &codes {
+                    if hide && !next.visibility.contains(c) {
+                        next.visibility.push(c.clone());
+                    } else if !hide {
+                        next.visibility.retain(|x| x != c);
+                    }
+                }
+                next.visibility.sort();
+                let still = root.visibility(&next);
+                if !hide
+                    && let Some(rule) = root.hidden_categories.get(&next.category)
+                    && codes.iter().any(|c| rule.contains(c))
+                {
+                    notices.push(Notice::Warning(format!(
+                        "{} stays hidden by the rule for its category {}: lift it with `carnet unhide --category {}`",
+                        crate::ids::short(&next.id),
+                        next.category,
+                        next.category
+                    )));
+                }
+                if next.visibility == d.visibility {
+                    unchanged.push(d);
+                } else {
+                    changed.push(Changed {
+                        doc: next,
+                        visibility: still,
+                    });
+                }
+            }
+            if changed.is_empty() {
+                let mut out = Outcome {
+                    changed,
+                    unchanged,
+                    covered: 0,
+                    notices,
+                };
+                // Nothing to write: nothing logged either.
+                out.notices.push(Notice::Note(format!(
+                    "nothing changed: {} already {}",
+                    if out.unchanged.len() == 1 {
+                        "the document was"
+                    } else {
+                        "the documents were"
+                    },
+                    if hide { "hidden" } else { "not hidden" }
+                )));
+                return Ok(out);
+            }
+            let mut op = Op::new(action)
+                .documents(changed.iter().map(|c| c.doc.id.to_string()).collect())
+                .detail("from", from);
+            op.put = changed.iter().map(|c| c.doc.clone()).collect();
+            notices.extend(txn.commit(op)?.notices);
+            Ok(Outcome {
+                changed,
+                unchanged,
+                covered: 0,
+                notices,
+            })
+        }
+    }
+}
