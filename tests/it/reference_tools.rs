@@ -1,10 +1,13 @@
 //! The skip mechanism of the interoperability tests (`util::tools`), tested as a developer
 //! meets it: this test binary runs some of its own interoperability tests again in a child
-//! process whose PATH holds no program at all, so every reference tool is missing.
+//! process whose PATH holds no program at all, so every reference tool is missing. And the
+//! install script knows every tool the tests ask for.
 
+use std::fs;
+use std::path::Path;
 use std::process::Command;
 
-use crate::util::tools::{REQUIRE_VAR, Tool, needs, skip_line};
+use crate::util::tools::{INSTALL_SCRIPT, REQUIRE_VAR, Tool, needs, skip_line};
 use crate::util::{Out, TestCommand, temp_dir};
 
 /// Tests whose first step is `require_tool`: an `age` test, one needing `age` then `script`,
@@ -99,5 +102,24 @@ fn under_carnet_require_interop_a_missing_tool_fails_the_test() {
         out.text()
             .contains("CARNET_REQUIRE_INTEROP must be 1 or 0, not Ok(\"yes\")"),
         "{out}"
+    );
+}
+
+#[test]
+fn the_install_script_installs_every_tool_the_tests_ask_for() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(INSTALL_SCRIPT);
+    let script = fs::read_to_string(&path).unwrap();
+    let (_, list) = script
+        .split_once("\ntools=(\n")
+        .unwrap_or_else(|| panic!("no `tools=(` list in {}", path.display()));
+    let (list, _) = list.split_once("\n)").expect("the `tools=(` list ends");
+    let listed: Vec<&str> = list.lines().map(str::trim).collect();
+    let asked: Vec<String> = Tool::ALL
+        .iter()
+        .map(|t| format!("{}:{}", t.program(), t.apt_package()))
+        .collect();
+    assert_eq!(
+        listed, asked,
+        "{INSTALL_SCRIPT} and util::tools::Tool disagree"
     );
 }

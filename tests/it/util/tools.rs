@@ -10,7 +10,8 @@
 //! after libtest has printed its own result line, whether the run passed or failed.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Mutex, Once, PoisonError};
 
 use super::which;
@@ -34,7 +35,7 @@ pub enum Tool {
     Script,
     /// libarchive's streaming zip reader.
     Bsdtar,
-    /// Java's `ZipInputStream` (a JDK: the fixture runs as a source file).
+    /// Java's `ZipInputStream`, from a JDK: the fixture runs as a source file.
     Java,
     SevenZip,
 }
@@ -68,6 +69,22 @@ impl Tool {
         }
     }
 
+    /// Whether the program found on PATH can do what the tests ask: `java` must be a JDK's, to
+    /// run the fixture as a source file (a runtime alone has no compiler).
+    fn usable(self, path: &Path) -> bool {
+        match self {
+            Tool::Java => Command::new(path)
+                .arg("--list-modules")
+                .output()
+                .is_ok_and(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .any(|m| m.starts_with("jdk.compiler@"))
+                }),
+            _ => true,
+        }
+    }
+
     /// The Debian package that brings it.
     pub fn apt_package(self) -> &'static str {
         match self {
@@ -87,7 +104,7 @@ impl Tool {
 /// returns early); or, under `CARNET_REQUIRE_INTEROP=1`, a panic with that line.
 pub fn require_tool(tool: Tool) -> Option<PathBuf> {
     let required = required();
-    if let Some(p) = which(tool.program()) {
+    if let Some(p) = which(tool.program()).filter(|p| tool.usable(p)) {
         return Some(p);
     }
     let test = std::thread::current()
