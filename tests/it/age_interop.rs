@@ -2,8 +2,8 @@
 //! stored objects are plain age files that `age -d` opens, with an external identity file or
 //! with the vault's own passphrase-protected `identity.age`.
 //!
-//! These tests need `age` and `age-keygen` on PATH (CI installs them with `apt-get install -y
-//! age`); without them they fail, unless CARNET_SKIP_AGE_INTEROP=1 is set.
+//! These tests need `age` and `age-keygen` on PATH, and `script` to give `age` a terminal; each is
+//! skipped when its tool is missing, or fails under CARNET_REQUIRE_INTEROP=1 (`util::tools`).
 
 use crate::util;
 
@@ -26,10 +26,10 @@ fn only_object(v: &Vault) -> std::path::PathBuf {
 
 #[test]
 fn age_cli_decrypts_an_object_with_the_external_identity_file() {
-    let Some(age) = require_age_tool("age") else {
+    let Some(age) = require_tool(Tool::Age) else {
         return;
     };
-    let Some(keygen) = require_age_tool("age-keygen") else {
+    let Some(keygen) = require_tool(Tool::AgeKeygen) else {
         return;
     };
     let mut v = Vault::new();
@@ -103,17 +103,17 @@ fn age_cli_decrypts_an_object_with_the_external_identity_file() {
     assert!(obj.ends_with(format!("{}.age", doc["object"].as_str().unwrap())));
 }
 
-/// Runs `age -d -i IDENTITY -o OUT OBJ` on a pseudo-terminal (the Go CLI reads passphrases only
-/// from a terminal) and types `passphrase` when it asks. Returns the exit status and what was
-/// shown on the terminal.
+/// Runs `age -d -i IDENTITY -o OUT OBJ` on a pseudo-terminal made by `script` (the Go CLI reads
+/// passphrases only from a terminal) and types `passphrase` when it asks. Returns the exit
+/// status and what was shown on the terminal.
 fn age_decrypt_typing_passphrase(
+    script: &Path,
     age: &Path,
     identity: &Path,
     out: &Path,
     obj: &Path,
     passphrase: &str,
 ) -> (std::process::ExitStatus, String) {
-    let script = which("script").expect("`script` (util-linux) is needed to give age a terminal");
     let line = format!(
         "'{}' -d -i '{}' -o '{}' '{}'",
         age.display(),
@@ -180,7 +180,10 @@ fn age_decrypt_typing_passphrase(
 
 #[test]
 fn age_cli_decrypts_an_object_with_the_vault_identity_file_and_the_passphrase() {
-    let Some(age) = require_age_tool("age") else {
+    let Some(age) = require_tool(Tool::Age) else {
+        return;
+    };
+    let Some(script) = require_tool(Tool::Script) else {
         return;
     };
     let v = Vault::init();
@@ -193,7 +196,7 @@ fn age_cli_decrypts_an_object_with_the_vault_identity_file_and_the_passphrase() 
     // The wrong passphrase opens nothing: the passphrase really is what protects the key.
     let wrong = v.root().join("wrong.bin");
     let (status, shown) =
-        age_decrypt_typing_passphrase(&age, &identity, &wrong, &obj, "not the passphrase");
+        age_decrypt_typing_passphrase(&script, &age, &identity, &wrong, &obj, "not the passphrase");
     assert!(
         !status.success(),
         "age accepted a wrong passphrase: {shown}"
@@ -204,7 +207,8 @@ fn age_cli_decrypts_an_object_with_the_vault_identity_file_and_the_passphrase() 
     );
 
     let plain = v.root().join("decrypted.bin");
-    let (status, shown) = age_decrypt_typing_passphrase(&age, &identity, &plain, &obj, PASSPHRASE);
+    let (status, shown) =
+        age_decrypt_typing_passphrase(&script, &age, &identity, &plain, &obj, PASSPHRASE);
     assert!(status.success(), "age -d -i identity.age failed: {shown}");
     assert_bytes_eq(
         &std::fs::read(&plain).unwrap(),

@@ -2,8 +2,8 @@
 //! as `CARNET`, which every script honours), in temporary folders: they cannot rot unnoticed.
 //!
 //! The tests of the backup scripts need `carnet backup`, `carnet restore` and
-//! `carnet verify --offline`; until those land they are ignored. The restic tests need `restic`
-//! (`apt-get install -y restic`), and fail without it unless `CARNET_SKIP_RESTIC=1`.
+//! `carnet verify --offline`; until those land they are ignored. The restic tests need `restic`:
+//! skipped without it, or failed under CARNET_REQUIRE_INTEROP=1 (`util::tools`).
 
 use crate::util;
 
@@ -269,21 +269,6 @@ fn nightly_backup_rejects_a_bad_keep_count() {
 
 // ---- restic-backup.sh -------------------------------------------------------------------
 
-/// The restic program, or `None` when CARNET_SKIP_RESTIC=1. Fails when restic is missing: the
-/// example must not pass by being skipped.
-fn require_restic() -> Option<PathBuf> {
-    if std::env::var("CARNET_SKIP_RESTIC").as_deref() == Ok("1") {
-        eprintln!("CARNET_SKIP_RESTIC=1: skipping a test of examples/restic-backup.sh");
-        return None;
-    }
-    Some(util::which("restic").unwrap_or_else(|| {
-        panic!(
-            "`restic` is not on PATH: install it (`apt-get install -y restic` on Debian), or \
-             set CARNET_SKIP_RESTIC=1 to skip the tests of examples/restic-backup.sh"
-        )
-    }))
-}
-
 /// A new restic repository under `root`, and the environment that opens it.
 fn restic_repo(root: &Path, restic: &Path) -> Vec<(&'static str, PathBuf)> {
     let env = vec![
@@ -327,7 +312,7 @@ fn restic_snapshots(root: &Path, restic: &Path, env: &[(&str, PathBuf)]) -> Vec<
 #[test]
 
 fn restic_backup_streams_the_vault_into_a_snapshot_that_restores() {
-    let Some(restic) = require_restic() else {
+    let Some(restic) = util::require_tool(util::Tool::Restic) else {
         return;
     };
     let v = vault_with_documents();
@@ -359,7 +344,7 @@ fn restic_backup_streams_the_vault_into_a_snapshot_that_restores() {
 
 #[test]
 fn restic_backup_with_a_stand_in_carnet_saves_the_stream_and_applies_the_policy() {
-    let Some(restic) = require_restic() else {
+    let Some(restic) = util::require_tool(util::Tool::Restic) else {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -389,7 +374,7 @@ fn restic_backup_with_a_stand_in_carnet_saves_the_stream_and_applies_the_policy(
 
 #[test]
 fn restic_backup_keeps_no_snapshot_when_carnet_fails_half_way() {
-    let Some(restic) = require_restic() else {
+    let Some(restic) = util::require_tool(util::Tool::Restic) else {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -2,9 +2,8 @@
 //! cards, the patient's directory, `grant`, `grants`, `revoke`, and `open`, including bundles
 //! altered or crafted to attack the professional's machine.
 //!
-//! The reference tools (`age`, `unzip`, `minisign`) are needed by the interoperability tests;
-//! CI installs them with `apt-get install -y age unzip minisign`. Without them those tests fail,
-//! unless CARNET_SKIP_AGE_INTEROP=1 is set.
+//! The interoperability tests run the reference tools (`age`, `unzip`, `minisign`); each is
+//! skipped when its tool is missing, or fails under CARNET_REQUIRE_INTEROP=1 (`util::tools`).
 
 use std::ffi::OsStr;
 use std::fs;
@@ -881,10 +880,10 @@ fn grant_json_to_stdout_keeps_the_bundle_intact() {
 
 #[test]
 fn age_cli_decrypts_bundles_and_unzip_accepts_them() {
-    let Some(age) = require_tool("age", "age") else {
+    let Some(age) = require_tool(Tool::Age) else {
         return;
     };
-    let Some(unzip) = require_tool("unzip", "unzip") else {
+    let Some(unzip) = require_tool(Tool::Unzip) else {
         return;
     };
     let lab = Lab::new();
@@ -972,7 +971,7 @@ fn age_cli_decrypts_bundles_and_unzip_accepts_them() {
 
 #[test]
 fn a_professional_added_by_ssh_key_decrypts_with_the_age_cli() {
-    let Some(age) = require_tool("age", "age") else {
+    let Some(age) = require_tool(Tool::Age) else {
         return;
     };
     let lab = Lab::new();
@@ -1021,7 +1020,7 @@ fn a_professional_added_by_ssh_key_decrypts_with_the_age_cli() {
 
 #[test]
 fn minisign_verifies_the_extracted_terms() {
-    let Some(minisign) = require_tool("minisign", "minisign") else {
+    let Some(minisign) = require_tool(Tool::Minisign) else {
         return;
     };
     let lab = Lab::new();

@@ -27,5 +27,6 @@ mod integrity;
 mod man_pages;
 mod mirror;
 mod readers;
+mod reference_tools;
 mod roundtrip;
 mod zips;

@@ -3,6 +3,8 @@
 
 use crate::util;
 
+use std::path::Path;
+
 use serde_json::Value;
 use util::*;
 
@@ -216,9 +218,7 @@ fn cat_writes_binary_content_to_a_pipe() {
 }
 
 /// `script` gives carnet a terminal for stdout.
-fn run_on_terminal(v: &Vault, args: &str) -> std::process::Output {
-    let script =
-        which("script").expect("`script` (util-linux) is needed to give carnet a terminal");
+fn run_on_terminal(script: &Path, v: &Vault, args: &str) -> std::process::Output {
     let bin = bin();
     let line = format!("'{}' --vault '{}' {args}", bin.display(), v.dir.display());
     std::process::Command::new(script)
@@ -234,9 +234,12 @@ fn run_on_terminal(v: &Vault, args: &str) -> std::process::Output {
 
 #[test]
 fn cat_refuses_binary_on_a_terminal_unless_forced() {
+    let Some(script) = require_tool(Tool::Script) else {
+        return;
+    };
     let v = Vault::init();
     let id = v.add(&v.write("radio.png", &png()), &[]);
-    let out = run_on_terminal(&v, &format!("cat {id}"));
+    let out = run_on_terminal(&script, &v, &format!("cat {id}"));
     let shown = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{shown}");
     assert!(
@@ -246,7 +249,7 @@ fn cat_refuses_binary_on_a_terminal_unless_forced() {
     assert!(shown.contains("--force"), "{shown}");
     assert!(!shown.contains("PAYLOAD-MARKER"), "{shown}");
 
-    let out = run_on_terminal(&v, &format!("cat --force {id}"));
+    let out = run_on_terminal(&script, &v, &format!("cat --force {id}"));
     assert!(out.status.success(), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("PAYLOAD-MARKER-3141"));
 }

@@ -3,32 +3,21 @@
 //! Bundles and backups carry sizes and CRC-32 in their local headers, so streaming readers that
 //! never see the central directory read them entry by entry: `bsdtar` from a pipe (Debian
 //! package libarchive-tools) and Java's `ZipInputStream` (the fixture
-//! `tests/data/ZipStreamCheck.java`); Info-ZIP `unzip -t` and 7-Zip (`7z t`, `7z x`) check them. A tool that is not installed skips its check with a printed
-//! reason, except under `CI`, where a missing tool fails (`.ci/run` installs them).
+//! `tests/data/ZipStreamCheck.java`); Info-ZIP `unzip -t` and 7-Zip (`7z t`, `7z x`) check them.
+//! A reader that is not installed skips its check, or fails it under CARNET_REQUIRE_INTEROP=1
+//! (`util::tools`).
 //!
 //! Hostile zips are forged here from the genuine ones: central records aliasing one local file
 //! (the overlap bomb) and local headers that disagree with the central directory.
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use crate::util::grants::*;
-use crate::util::{tree, which};
-/// A streaming reference reader, or `None` (the reason printed) when it is not installed and
-/// `CI` is not set. In CI a missing tool fails: the check must not pass by being skipped.
-fn tool(prog: &str, package: &str) -> Option<PathBuf> {
-    if let Some(p) = which(prog) {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("`{prog}` is not installed: `apt-get install -y {package}` (.ci/run does it)");
-    }
-    eprintln!("skipped: `{prog}` is not installed (apt-get install -y {package}); CI runs it");
-    None
-}
+use crate::util::tree;
 
 const ORDONNANCE: &[u8] = b"Amoxicilline 1 g, trois fois par jour pendant 7 jours.\n";
 
@@ -146,7 +135,7 @@ fn piped(mut cmd: Command, input: &[u8]) -> std::process::Output {
 
 #[test]
 fn java_zip_input_stream_reads_bundles_and_backups_entry_by_entry() {
-    let Some(java) = tool("java", "default-jdk-headless") else {
+    let Some(java) = require_tool(Tool::Java) else {
         return;
     };
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ZipStreamCheck.java");
@@ -169,7 +158,7 @@ fn java_zip_input_stream_reads_bundles_and_backups_entry_by_entry() {
 
 #[test]
 fn bsdtar_reads_bundles_and_backups_from_a_pipe() {
-    let Some(bsdtar) = tool("bsdtar", "libarchive-tools") else {
+    let Some(bsdtar) = require_tool(Tool::Bsdtar) else {
         return;
     };
     for (what, zip) in genuine_zips() {
@@ -206,7 +195,7 @@ fn bsdtar_reads_bundles_and_backups_from_a_pipe() {
 
 #[test]
 fn unzip_tests_bundles_and_backups() {
-    let Some(unzip) = tool("unzip", "unzip") else {
+    let Some(unzip) = require_tool(Tool::Unzip) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -227,7 +216,7 @@ fn unzip_tests_bundles_and_backups() {
 
 #[test]
 fn seven_zip_tests_and_extracts_bundles_and_backups() {
-    let Some(seven) = tool("7z", "p7zip-full") else {
+    let Some(seven) = require_tool(Tool::SevenZip) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -19,8 +19,9 @@ use sha2::{Digest, Sha256};
 
 pub use super::zip::{ZipEntry, zip_read, zip_write};
 pub use super::{
-    EXIT_FAILURE, EXIT_INTEGRITY, EXIT_USAGE, EXIT_VALIDITY, Out, TestCommand, assert_bytes_eq,
-    assert_same, carnet, files, pseudo_random, require_tool, s, sha256_hex, snapshot,
+    EXIT_FAILURE, EXIT_INTEGRITY, EXIT_USAGE, EXIT_VALIDITY, Out, TestCommand, Tool,
+    assert_bytes_eq, assert_same, carnet, files, pseudo_random, require_tool, s, sha256_hex,
+    snapshot,
 };
 
 /// The patients' vault passphrase, and the passphrase of protected professional keys (kept

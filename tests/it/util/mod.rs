@@ -1,7 +1,8 @@
 //! The one helper module of the integration tests: how to run the real `carnet` binary (a
 //! `TestCommand` whose failures show everything needed to reproduce them), one throwaway vault
-//! type, snapshots of folders, and the zip forger. The suites' own vocabularies (`backup`,
-//! `grants`, `integrity`) are built on these pieces.
+//! type, snapshots of folders, the zip forger, and the reference tools (`require_tool`: a test
+//! that runs `age`, `unzip`… is skipped without it, or fails under CARNET_REQUIRE_INTEROP=1).
+//! The suites' own vocabularies (`backup`, `grants`, `integrity`) are built on these pieces.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -14,10 +15,12 @@ pub mod backup;
 mod files;
 pub mod grants;
 pub mod integrity;
+pub mod tools;
 pub mod zip;
 
 pub use files::*;
 use serde_json::Value;
+pub use tools::{Tool, require_tool};
 
 /// The passphrase every passphrase-mode test vault is created with.
 pub const PASSPHRASE: &str = "correct horse battery staple";
@@ -576,26 +579,6 @@ pub fn which(prog: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|d| d.join(prog))
         .find(|p| p.is_file())
-}
-
-/// A reference tool (`age`, `unzip`, `minisign`), or `None` when CARNET_SKIP_AGE_INTEROP=1.
-/// A missing tool fails the test: interoperability must not pass by being skipped.
-pub fn require_tool(prog: &str, apt_package: &str) -> Option<PathBuf> {
-    if std::env::var("CARNET_SKIP_AGE_INTEROP").as_deref() == Ok("1") {
-        eprintln!("CARNET_SKIP_AGE_INTEROP=1: skipping the test that needs `{prog}`");
-        return None;
-    }
-    Some(which(prog).unwrap_or_else(|| {
-        panic!(
-            "`{prog}` is not on PATH: install it with `apt-get install -y {apt_package}` (CI \
-             does), or set CARNET_SKIP_AGE_INTEROP=1 to skip the interoperability tests"
-        )
-    }))
-}
-
-/// The reference Go `age` CLI tools (see `require_tool`).
-pub fn require_age_tool(prog: &str) -> Option<PathBuf> {
-    require_tool(prog, "age")
 }
 
 /// Writes a new age X25519 identity file (the `age-keygen` layout) at `p`; returns it.

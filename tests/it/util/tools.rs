@@ -1,0 +1,207 @@
+//! The reference tools some tests run (`age`, `unzip`, `minisign`, `restic`, `script`, zip
+//! readers): a test that needs one asks `require_tool` first. Installed, the tool runs; missing,
+//! the test is skipped with one line naming the tool and its install command, and the run ends
+//! with a summary of the skips. With `CARNET_REQUIRE_INTEROP=1` (`.ci/run` sets it) a missing
+//! tool fails the test instead: interoperability never passes by being skipped in CI.
+//!
+//! libtest captures what a passing test prints and has no end-of-run hook. So the skip line is
+//! written to the process's stderr directly (`io::stderr()` is not captured, only `eprint!`),
+//! and the summary comes from an `atexit` handler, registered at the first skip, which runs
+//! after libtest has printed its own result line, whether the run passed or failed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, Once, PoisonError};
+
+use super::which;
+
+/// `1`: a missing reference tool fails the test instead of skipping it.
+pub const REQUIRE_VAR: &str = "CARNET_REQUIRE_INTEROP";
+
+/// The one command that installs every reference tool (Debian or Ubuntu, as root).
+pub const INSTALL_SCRIPT: &str = ".ci/install-tools";
+
+/// A program the interoperability tests run, and where it comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tool {
+    /// The reference Go age CLI.
+    Age,
+    AgeKeygen,
+    Unzip,
+    Minisign,
+    Restic,
+    /// util-linux's `script`, which gives a program a terminal.
+    Script,
+    /// libarchive's streaming zip reader.
+    Bsdtar,
+    /// Java's `ZipInputStream`, from a JDK: the fixture runs as a source file.
+    Java,
+    SevenZip,
+}
+
+impl Tool {
+    /// Every tool, in the order the summary lists them (`.ci/install-tools` installs them).
+    pub const ALL: [Tool; 9] = [
+        Tool::Age,
+        Tool::AgeKeygen,
+        Tool::Unzip,
+        Tool::Minisign,
+        Tool::Restic,
+        Tool::Script,
+        Tool::Bsdtar,
+        Tool::Java,
+        Tool::SevenZip,
+    ];
+
+    /// The program looked up on PATH.
+    pub fn program(self) -> &'static str {
+        match self {
+            Tool::Age => "age",
+            Tool::AgeKeygen => "age-keygen",
+            Tool::Unzip => "unzip",
+            Tool::Minisign => "minisign",
+            Tool::Restic => "restic",
+            Tool::Script => "script",
+            Tool::Bsdtar => "bsdtar",
+            Tool::Java => "java",
+            Tool::SevenZip => "7z",
+        }
+    }
+
+    /// Whether the program found on PATH can do what the tests ask: `java` must be a JDK's, to
+    /// run the fixture as a source file (a runtime alone has no compiler).
+    fn usable(self, path: &Path) -> bool {
+        match self {
+            Tool::Java => Command::new(path)
+                .arg("--list-modules")
+                .output()
+                .is_ok_and(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .any(|m| m.starts_with("jdk.compiler@"))
+                }),
+            _ => true,
+        }
+    }
+
+    /// The Debian package that brings it.
+    pub fn apt_package(self) -> &'static str {
+        match self {
+            Tool::Age | Tool::AgeKeygen => "age",
+            Tool::Unzip => "unzip",
+            Tool::Minisign => "minisign",
+            Tool::Restic => "restic",
+            Tool::Script => "bsdutils",
+            Tool::Bsdtar => "libarchive-tools",
+            Tool::Java => "default-jdk-headless",
+            Tool::SevenZip => "p7zip-full",
+        }
+    }
+}
+
+/// The tool's path when it is on PATH. Otherwise `None`, after the skip line (the test then
+/// returns early); or, under `CARNET_REQUIRE_INTEROP=1`, a panic with that line.
+pub fn require_tool(tool: Tool) -> Option<PathBuf> {
+    let required = required();
+    if let Some(p) = which(tool.program()).filter(|p| tool.usable(p)) {
+        return Some(p);
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    if required {
+        panic!(
+            "{test} {}, and {REQUIRE_VAR}=1 makes a missing reference tool a failure",
+            needs(tool)
+        );
+    }
+    let line = skip_line(&test, tool);
+    record_skip(test, tool);
+    // Not `eprintln!`: libtest would capture it, and a passing test shows nothing.
+    let _ = writeln!(std::io::stderr(), "{line}");
+    None
+}
+
+/// Whether `CARNET_REQUIRE_INTEROP` asks for every tool; a value other than `1`, `0` or empty
+/// is refused rather than read as either.
+fn required() -> bool {
+    match std::env::var(REQUIRE_VAR) {
+        Err(std::env::VarError::NotPresent) => false,
+        Ok(v) if v.is_empty() || v == "0" => false,
+        Ok(v) if v == "1" => true,
+        other => panic!("{REQUIRE_VAR} must be 1 or 0, not {other:?}"),
+    }
+}
+
+/// `needs `PROG` (install: SCRIPT, or apt-get install PACKAGE)`.
+pub fn needs(tool: Tool) -> String {
+    format!(
+        "needs `{}` (install: {INSTALL_SCRIPT}, or apt-get install {})",
+        tool.program(),
+        tool.apt_package()
+    )
+}
+
+/// The line a skipped test prints: `skipped TEST: needs …`.
+pub fn skip_line(test: &str, tool: Tool) -> String {
+    format!("skipped {test}: {}", needs(tool))
+}
+
+/// The tests skipped so far in this process, with the tool each lacked.
+static SKIPS: Mutex<Vec<(String, Tool)>> = Mutex::new(Vec::new());
+
+fn record_skip(test: String, tool: Tool) {
+    static AT_EXIT: Once = Once::new();
+    AT_EXIT.call_once(|| {
+        // SAFETY: atexit(3) only stores the pointer; `print_summary` is a plain `extern "C"`
+        // function that lives as long as the program and never unwinds.
+        let rc = unsafe { atexit(print_summary) };
+        assert_eq!(rc, 0, "atexit cannot register the skip summary");
+    });
+    SKIPS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push((test, tool));
+}
+
+unsafe extern "C" {
+    fn atexit(f: extern "C" fn()) -> std::ffi::c_int;
+}
+
+/// Runs when the test binary exits: every test has ended and libtest has printed its result.
+extern "C" fn print_summary() {
+    let skips = SKIPS.lock().unwrap_or_else(PoisonError::into_inner);
+    let _ = std::io::stderr().write_all(summary(&skips).as_bytes());
+}
+
+/// What a run that skipped `skips` ends with: how many tests, which tool each group lacked, and
+/// the command that installs the missing ones. Empty when nothing was skipped.
+pub fn summary(skips: &[(String, Tool)]) -> String {
+    if skips.is_empty() {
+        return String::new();
+    }
+    let mut counts: Vec<String> = Vec::new();
+    let mut packages: Vec<&str> = Vec::new();
+    for tool in Tool::ALL {
+        let n = skips.iter().filter(|(_, t)| *t == tool).count();
+        if n == 0 {
+            continue;
+        }
+        let need = if n == 1 { "needs" } else { "need" };
+        counts.push(format!("{n} {need} `{}`", tool.program()));
+        if !packages.contains(&tool.apt_package()) {
+            packages.push(tool.apt_package());
+        }
+    }
+    let n = skips.len();
+    format!(
+        "\n{n} {} skipped: the reference tools {} run are missing ({REQUIRE_VAR}=1 makes that a \
+         failure)\n  {}\n  install: {INSTALL_SCRIPT}, or apt-get install {}\n",
+        if n == 1 { "test" } else { "tests" },
+        if n == 1 { "it would" } else { "they would" },
+        counts.join(", "),
+        packages.join(" ")
+    )
+}
