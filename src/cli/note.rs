@@ -155,6 +155,7 @@ fn edit() -> anyhow::Result<Zeroizing<Vec<u8>>> {
         .unwrap_or_else(std::env::temp_dir);
     let dir = tempfile::Builder::new()
         .prefix("carnet-note-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir_in(&base)
         .with_context(|| format!("cannot create a private folder in {}", base.display()))?;
     let path = dir.path().join("note.md");

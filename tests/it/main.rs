@@ -1,6 +1,10 @@
 //! carnet's integration tests, in one crate: each former `tests/*.rs` file is a module here, so
 //! the suite links one test binary instead of eighteen, and every module shares `util`.
 
+// The product forbids unsafe code; the tests allow it in one place, the end-of-run summary of
+// skipped interoperability checks (`util::tools`), which needs atexit(3).
+#![deny(unsafe_code)]
+
 mod util;
 
 mod age_interop;

@@ -152,6 +152,7 @@ pub fn skip_line(test: &str, tool: Tool) -> String {
 /// The tests skipped so far in this process, with the tool each lacked.
 static SKIPS: Mutex<Vec<(String, Tool)>> = Mutex::new(Vec::new());
 
+#[allow(unsafe_code)]
 fn record_skip(test: String, tool: Tool) {
     static AT_EXIT: Once = Once::new();
     AT_EXIT.call_once(|| {
@@ -166,6 +167,7 @@ fn record_skip(test: String, tool: Tool) {
         .push((test, tool));
 }
 
+#[allow(unsafe_code)]
 unsafe extern "C" {
     fn atexit(f: extern "C" fn()) -> std::ffi::c_int;
 }
