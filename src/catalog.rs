@@ -139,17 +139,9 @@ impl Root {
             .chain(self.shards.digests.values())
     }
 
-    /// Finds a professional by handle, RPPS or ADELI number.
+    /// Finds a professional by handle, RPPS or ADELI number, or a unique handle prefix.
     pub fn professional(&self, who: &str) -> Result<&crate::pro::Professional, Error> {
-        self.professionals
-            .iter()
-            .find(|p| p.is(who))
-            .ok_or_else(|| {
-                Error::input(
-                    format!("no professional {who:?} in your directory"),
-                    "list them with `carnet pro ls`, or add one with `carnet pro add --card FILE`",
-                )
-            })
+        crate::pro::find(&self.professionals, who)
     }
 }
 

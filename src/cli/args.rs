@@ -390,8 +390,11 @@ carnet pro add --name \"Dr Jeanne Martin\" --key age1... --rpps 10005173140")]
 
 #[derive(Debug, Args)]
 pub struct ProWho {
-    /// The professional's handle, RPPS or ADELI number
+    /// The professional's handle (a unique prefix is enough), RPPS or ADELI number
     pub who: String,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -426,7 +429,7 @@ pub struct ProAddArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("selection").required(true).multiple(true).args(["docs", "categories", "tags", "all"])))]
 pub struct GrantArgs {
-    /// Professional (handle, RPPS or ADELI); repeat for several
+    /// Professional (handle or a unique prefix of it, RPPS or ADELI); repeat for several
     #[arg(long = "to", required = true, value_name = "PRO")]
     pub to: Vec<String>,
     /// Document ids (repeat, or several after one --doc)

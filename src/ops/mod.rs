@@ -7,6 +7,7 @@ pub mod export;
 pub mod import;
 pub mod mirror;
 pub mod open;
+pub mod pro;
 pub mod restore;
 pub mod share;
 
