@@ -72,6 +72,7 @@ carnet add ~/Scans   # subfolders named after a category set it (e.g. Scans/imag
     #[command(
         visible_alias = "list",
         after_help = "Examples:\n  carnet ls --since 2025-01-01 --category imagerie\n  \
+carnet ls --category imagerie --category compte-rendu\n  \
 carnet ls --search irm --json | jq '.[].id'"
     )]
     Ls(LsArgs),
@@ -224,9 +225,9 @@ pub struct AddArgs {
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// Only this category
-    #[arg(short, long)]
-    pub category: Option<String>,
+    /// Only this category (repeat for several)
+    #[arg(short, long = "category", value_name = "CATEGORY")]
+    pub categories: Vec<String>,
     /// Only documents dated on or after DATE (YYYY-MM-DD)
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
@@ -236,7 +237,7 @@ pub struct LsArgs {
     /// Only documents with this tag
     #[arg(long)]
     pub tag: Option<String>,
-    /// Only documents whose title, author or tags contain TEXT (case-insensitive)
+    /// Only documents whose title, author or tags contain TEXT (case and accents ignored)
     #[arg(short, long, value_name = "TEXT")]
     pub search: Option<String>,
     /// Print JSON for scripts
