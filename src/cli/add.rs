@@ -8,7 +8,7 @@ use crate::category;
 use crate::dates;
 use crate::error::Error;
 use crate::ids;
-use crate::ops::import::{self, Status};
+use crate::ops::import::{self, DateSource, Status};
 
 pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
     let title = a.title.map(|s| s.trim().to_string());
@@ -47,6 +47,21 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
              name folders after `carnet categories` (e.g. imagerie/, prescription/) or pass --category",
             report.uncategorised,
             category::DEFAULT
+        );
+    }
+    let (named, by_mtime) = (
+        report.dated_by(DateSource::FileName),
+        report.dated_by(DateSource::Mtime),
+    );
+    if by_mtime > 0 {
+        eprintln!(
+            "note: {by_mtime} document(s) dated by the file's modification time (no date in the \
+             file name){}: check them with `carnet ls`, or pass --date",
+            if named > 0 {
+                format!(", {named} by a date in the file name")
+            } else {
+                String::new()
+            }
         );
     }
     if a.json {

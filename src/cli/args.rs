@@ -209,7 +209,8 @@ pub struct AddArgs {
     /// Title [default: the file name without extension]
     #[arg(short, long)]
     pub title: Option<String>,
-    /// Date of the document, YYYY-MM-DD [default: the file's modification date]
+    /// Date of the document, YYYY-MM-DD [default: a date in the file name (2025-03-14,
+    /// 20250314, 2025_03_14), else the file's modification date]
     #[arg(short, long)]
     pub date: Option<String>,
     /// Author (a professional, a hospital, a lab)
