@@ -196,6 +196,9 @@ pub struct InitArgs {
     /// The patient's social security number (NIR, 15 digits with key), stored encrypted
     #[arg(long)]
     pub nir: Option<String>,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -294,6 +297,9 @@ pub struct RmArgs {
     /// Do not ask for confirmation
     #[arg(short, long)]
     pub yes: bool,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -365,6 +371,9 @@ pub struct KeygenArgs {
     /// Write the key without passphrase protection (like age-keygen)
     #[arg(long)]
     pub unprotected: bool,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -483,6 +492,9 @@ pub struct GrantsArgs {
 pub struct RevokeArgs {
     /// Grant id (a unique prefix is enough)
     pub id: String,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

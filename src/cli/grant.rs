@@ -1,12 +1,12 @@
-//! `carnet grant`, `carnet grants`, `carnet revoke`: consent turned into a signed bundle, and
-//! the record of what was shared with whom.
+//! `carnet grant` and `carnet grants`: consent turned into a signed bundle, and the record of
+//! what was shared with whom (`carnet revoke` is in `revoke.rs`).
 
 use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
 
 use super::Ctx;
-use super::args::{GrantArgs, GrantsArgs, RevokeArgs};
+use super::args::{GrantArgs, GrantsArgs};
 use super::ui;
 use crate::category;
 use crate::dates;
@@ -15,7 +15,6 @@ use crate::fsutil;
 use crate::ids;
 use crate::manifest::GrantRecord;
 use crate::ops::share;
-use crate::txn::Op;
 
 #[derive(Serialize)]
 struct GrantOutput<'a> {
@@ -253,52 +252,5 @@ pub fn list(ctx: &Ctx, a: GrantsArgs) -> anyhow::Result<()> {
             ui::clean(g.purpose.as_deref().unwrap_or("-"))
         )?;
     }
-    Ok(())
-}
-
-pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> anyhow::Result<()> {
-    let vault = ctx.open_vault()?;
-    let keys = vault.unlock(&ctx.keys)?;
-    let txn = vault.begin(keys, ctx.now)?;
-    let mut m = txn.root().clone();
-    let id = ids::resolve(&a.id, m.grants.iter().map(|g| g.id.as_str()))
-        .map_err(|e| match e {
-            Error::UnknownId(x) => Error::input(
-                format!("no grant with id {x}"),
-                "list your grants with `carnet grants`",
-            ),
-            Error::Input { .. } => Error::input(
-                format!("{:?} is not a grant id", a.id),
-                "grant ids are hexadecimal; list them with `carnet grants`",
-            ),
-            e => e,
-        })?
-        .to_string();
-    let Some(g) = m.grants.iter_mut().find(|g| g.id == id) else {
-        return Err(Error::UnknownId(a.id).into());
-    };
-    if let Some(t) = g.revoked_at {
-        eprintln!(
-            "grant {} was already revoked on {}",
-            ids::short(&id),
-            dates::show_local(t)
-        );
-        return Ok(());
-    }
-    g.revoked_at = Some(ctx.now);
-    let to = g.to.clone();
-    let mut op = Op::new(crate::domain::Action::Revoke)
-        .documents(g.documents.clone())
-        .detail("grant", id.clone())
-        .detail("to", to.clone());
-    op.root = Some(m);
-    super::print_notices(&txn.commit(op)?.notices);
-    eprintln!(
-        "Revoked grant {} (to {}). This is recorded in your access log. A copy already sent or \
-         opened cannot be recalled: carnet has no server to take it back. Tell the professional \
-         that your consent is withdrawn.",
-        ids::short(&id),
-        to.join(", ")
-    );
     Ok(())
 }

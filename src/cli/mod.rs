@@ -20,6 +20,7 @@ mod log;
 mod ls;
 mod open;
 mod pro;
+mod revoke;
 mod rm;
 mod show;
 mod verify;
@@ -151,7 +152,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pro(c) => pro::run(&ctx, c),
         Command::Grant(a) => grant::run(&ctx, a),
         Command::Grants(a) => grant::list(&ctx, a),
-        Command::Revoke(a) => grant::revoke(&ctx, a),
+        Command::Revoke(a) => revoke::run(&ctx, a),
         Command::Open(a) => open::run(&ctx, a),
         Command::Backup(a) => backup::run(&ctx, a),
         Command::Restore(a) => backup::restore(&ctx, a),

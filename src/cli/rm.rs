@@ -6,6 +6,14 @@ use crate::error::Error;
 use crate::ids;
 use crate::txn::Op;
 
+/// One document removed, as `rm --json` lists it.
+#[derive(serde::Serialize)]
+struct Removed<'a> {
+    id: &'a str,
+    short_id: &'a str,
+    title: &'a str,
+}
+
 pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let snap = vault.read(&ctx.keys)?;
@@ -60,6 +68,17 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     op.delete = removed.iter().map(|d| d.id.clone()).collect();
     op.remove = removed.iter().map(|d| d.object.clone()).collect();
     super::print_notices(&txn.commit(op)?.notices);
+    if a.json {
+        let removed: Vec<Removed> = removed
+            .iter()
+            .map(|d| Removed {
+                id: &d.id,
+                short_id: ids::short(&d.id),
+                title: &d.title,
+            })
+            .collect();
+        return super::print_json(&serde_json::json!({ "removed": removed }));
+    }
     for d in &removed {
         crate::outln!(
             "removed {}  {}",

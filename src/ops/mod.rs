@@ -9,6 +9,7 @@ pub mod mirror;
 pub mod open;
 pub mod pro;
 pub mod restore;
+pub mod revoke;
 pub mod share;
 
 use std::path::Path;

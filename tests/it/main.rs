@@ -22,6 +22,7 @@ mod grants;
 mod hardening;
 mod help;
 mod integrity;
+mod lookups;
 mod man_pages;
 mod mirror;
 mod readers;
