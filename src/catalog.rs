@@ -93,6 +93,17 @@ pub struct Root {
     pub grants: Vec<GrantRecord>,
     #[serde(default)]
     pub shards: Shards,
+    /// Set while the record is closed (read-only); absent when open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<Closure>,
+}
+
+/// When and why the patient closed the record (CSP R1111-36: closure, then deletion on request).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Closure {
+    pub at: jiff::Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Root {
@@ -106,6 +117,7 @@ impl Root {
             professionals: Vec::new(),
             grants: Vec::new(),
             shards: Shards::default(),
+            closed: None,
         }
     }
 
@@ -120,6 +132,7 @@ impl Root {
             professionals: m.professionals.clone(),
             grants: m.grants.clone(),
             shards: Shards::default(),
+            closed: None,
         }
     }
 
@@ -142,6 +155,19 @@ impl Root {
     /// Finds a professional by handle, RPPS or ADELI number, or a unique handle prefix.
     pub fn professional(&self, who: &str) -> Result<&crate::pro::Professional, Error> {
         crate::pro::find(&self.professionals, who)
+    }
+
+    /// Refuses a change while the record is closed (`carnet close`). `Txn::commit` calls it for
+    /// every change, which is what enforces closure; commands that do long work before they
+    /// commit (encrypting files, building a bundle) call it first so as not to do it in vain.
+    pub fn check_writable(&self) -> Result<(), Error> {
+        match &self.closed {
+            Some(c) => Err(Error::Closed {
+                at: c.at,
+                reason: c.reason.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 }
 

@@ -137,6 +137,11 @@ pub fn show_local(ts: Timestamp) -> String {
         .to_string()
 }
 
+/// The local calendar day of a stored time, `YYYY-MM-DD`.
+pub fn local_day(ts: Timestamp) -> String {
+    ts.to_zoned_datetime(TimeZone::system()).date().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

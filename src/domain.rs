@@ -70,6 +70,9 @@ pub enum Action {
     Interrupted,
     /// A format-1 vault rewritten as format 2.
     Upgrade,
+    /// The record made read-only (`carnet close`), and writable again (`carnet reopen`).
+    Close,
+    Reopen,
     Other(String),
 }
 
@@ -90,6 +93,8 @@ string_enum!(Action {
     Verify => "verify",
     Interrupted => "interrupted",
     Upgrade => "upgrade",
+    Close => "close",
+    Reopen => "reopen",
 });
 
 /// Who acted. Only the patient exists today; the others are the roles the next features bring
@@ -172,7 +177,15 @@ mod tests {
 
     #[test]
     fn strings_round_trip_and_unknown_ones_are_kept() {
-        for a in ["view", "pro-add", "interrupted", "upgrade", "deposit"] {
+        for a in [
+            "view",
+            "pro-add",
+            "interrupted",
+            "upgrade",
+            "close",
+            "reopen",
+            "deposit",
+        ] {
             assert_eq!(Action::parse(a).as_str(), a);
         }
         assert_eq!(Action::parse("deposit"), Action::Other("deposit".into()));

@@ -36,7 +36,10 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
     }
     // Authenticate the vault (head, and through it carnet.toml's recipients) before encrypting
     // anything: otherwise a recipient slipped into the config would receive the documents.
-    let keys = vault.read(&ctx.keys)?.keys;
+    // A closed record would refuse the commit: say so before encrypting anything.
+    let snap = vault.read(&ctx.keys)?;
+    snap.root.check_writable()?;
+    let keys = snap.keys;
     let bars = ui::FileBars::new("Encrypting");
     let report = import::import(&vault, keys, collected, &req, ctx.now, &bars)?;
     bars.finish();

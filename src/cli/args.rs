@@ -161,6 +161,30 @@ carnet backup --to /media/usb/carnet --merge   # keep documents added on the sti
 carnet --vault ~/carnet restore /media/usb/carnet"
     )]
     Restore(RestoreArgs),
+    /// Close the record: it becomes read-only until `carnet reopen`
+    #[command(
+        after_help = "While the record is closed, every change (add, rm, grant, revoke, pro add, ...) is \
+refused with exit status 1; reading, export, backup, verify and the log keep working. Closing and \
+reopening are logged.\n\n\
+Examples:\n  carnet close --reason \"je quitte la France\"\n  carnet reopen"
+    )]
+    Close(CloseArgs),
+    /// Reopen a closed record
+    #[command(after_help = "Example:\n  carnet reopen")]
+    Reopen(JsonArg),
+    /// Destroy the record: shred its keys, then delete every file of the vault
+    #[command(
+        after_help = "The keys (identity.age in passphrase mode, and keys.age) are overwritten with random \
+bytes and deleted first, then every other file of the vault, then its folder. On SSDs, \
+copy-on-write file systems and snapshots, overwriting cannot guarantee that the old blocks are \
+gone; the encryption is what protects what remains.\n\n\
+Backups and mirrors made earlier still hold the encrypted record, and your passphrase or \
+identity file still opens them: destroy lists those the vault logged; delete them too.\n\n\
+On a terminal, destroy asks you to type the patient's name; scripts pass it with --confirm \
+(the vault's fingerprint when the record holds no name). A closed record can be destroyed.\n\n\
+Examples:\n  carnet destroy\n  carnet destroy --confirm \"Marie Dupont\" --json"
+    )]
+    Destroy(DestroyArgs),
     /// Run the whole product on a built-in sample record, in a throwaway folder
     #[command(after_help = "Example:\n  carnet demo /tmp/carnet-demo")]
     Demo(DemoArgs),
@@ -183,6 +207,27 @@ Examples:\n  carnet fingerprint\n  carnet verify --offline --expect \"$(carnet f
 
 #[derive(Debug, Args)]
 pub struct JsonArg {
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CloseArgs {
+    /// Why the record is closed (kept, encrypted, in the record and its log)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// The patient's name, exactly as recorded (the vault's fingerprint when it holds no name);
+    /// asked for on a terminal, required in scripts
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,

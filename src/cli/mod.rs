@@ -10,8 +10,10 @@ mod add;
 mod backup;
 mod cat;
 mod categories;
+mod close;
 mod completions;
 mod demo;
+mod destroy;
 mod export;
 mod grant;
 mod init;
@@ -156,6 +158,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Open(a) => open::run(&ctx, a),
         Command::Backup(a) => backup::run(&ctx, a),
         Command::Restore(a) => backup::restore(&ctx, a),
+        Command::Close(a) => close::close(&ctx, a),
+        Command::Reopen(a) => close::reopen(&ctx, a),
+        Command::Destroy(a) => destroy::run(&ctx, a),
         Command::Demo(a) => demo::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Fingerprint(a) => fingerprint(&ctx, a),

@@ -17,6 +17,8 @@ struct Removed<'a> {
 pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let snap = vault.read(&ctx.keys)?;
+    // A closed record would refuse the commit: say so before asking for confirmation.
+    snap.root.check_writable()?;
     let mut targets: Vec<String> = Vec::new();
     for p in &a.ids {
         let d = snap.resolve(&vault, p)?;

@@ -3,6 +3,8 @@
 //! typed error. They print nothing; `src/cli/` turns requests into calls and reports into text.
 
 pub mod backup;
+pub mod closure;
+pub mod destroy;
 pub mod export;
 pub mod import;
 pub mod mirror;

@@ -82,6 +82,8 @@ pub fn issue(
     let now = jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
     let (not_before, expires) = (req.not_before, req.expires);
     let snap = vault.read(keys)?;
+    // A closed record would refuse the commit: say so before sealing a bundle in vain.
+    snap.root.check_writable()?;
     let m = &snap.root;
 
     let mut pros = Vec::new();

@@ -10,6 +10,7 @@ mod cli_conventions;
 mod completions;
 mod concurrency;
 mod confidentiality;
+mod controls;
 mod damaged_vault;
 mod demo;
 mod diagnostics;
