@@ -181,7 +181,8 @@ gone; the encryption is what protects what remains.\n\n\
 Backups and mirrors made earlier still hold the encrypted record, and your passphrase or \
 identity file still opens them: destroy lists those the vault logged; delete them too.\n\n\
 On a terminal, destroy asks you to type the patient's name; scripts pass it with --confirm \
-(the vault's fingerprint when the record holds no name). A closed record can be destroyed.\n\n\
+(the vault's fingerprint when the record holds no name), or get exit status 2. A wrong name \
+leaves the vault untouched. A closed record can be destroyed.\n\n\
 Examples:\n  carnet destroy\n  carnet destroy --confirm \"Marie Dupont\" --json"
     )]
     Destroy(DestroyArgs),
