@@ -97,6 +97,17 @@ pub struct Root {
     /// Standing rules: a category's documents, present and future, hidden from these readers.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hidden_categories: BTreeMap<String, Vec<Visibility>>,
+    /// Set while the record is closed (read-only); absent when open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<Closure>,
+}
+
+/// When and why the patient closed the record (CSP R1111-36: closure, then deletion on request).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Closure {
+    pub at: jiff::Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Root {
@@ -111,6 +122,7 @@ impl Root {
             grants: Vec::new(),
             shards: Shards::default(),
             hidden_categories: BTreeMap::new(),
+            closed: None,
         }
     }
 
@@ -126,6 +138,7 @@ impl Root {
             grants: m.grants.clone(),
             shards: Shards::default(),
             hidden_categories: BTreeMap::new(),
+            closed: None,
         }
     }
 
@@ -145,7 +158,6 @@ impl Root {
             .chain(self.shards.digests.values())
     }
 
-    /// Finds a professional by handle, RPPS or ADELI number.
     /// A document's visibility codes: its own and its category's standing rule.
     pub fn visibility(&self, d: &Document) -> BTreeSet<Visibility> {
         let mut v: BTreeSet<Visibility> = d.visibility.iter().cloned().collect();
@@ -160,16 +172,22 @@ impl Root {
         self.visibility(d).contains(&Visibility::HiddenFromPros)
     }
 
+    /// Finds a professional by handle, RPPS or ADELI number, or a unique handle prefix.
     pub fn professional(&self, who: &str) -> Result<&crate::pro::Professional, Error> {
-        self.professionals
-            .iter()
-            .find(|p| p.is(who))
-            .ok_or_else(|| {
-                Error::input(
-                    format!("no professional {who:?} in your directory"),
-                    "list them with `carnet pro ls`, or add one with `carnet pro add --card FILE`",
-                )
-            })
+        crate::pro::find(&self.professionals, who)
+    }
+
+    /// Refuses a change while the record is closed (`carnet close`). `Txn::commit` calls it for
+    /// every change, which is what enforces closure; commands that do long work before they
+    /// commit (encrypting files, building a bundle) call it first so as not to do it in vain.
+    pub fn check_writable(&self) -> Result<(), Error> {
+        match &self.closed {
+            Some(c) => Err(Error::Closed {
+                at: c.at,
+                reason: c.reason.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 }
 

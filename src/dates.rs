@@ -21,6 +21,52 @@ pub fn local_date(t: std::time::SystemTime) -> Option<Date> {
     Some(ts.to_zoned_datetime(TimeZone::system()).date())
 }
 
+/// The first date written in a file name: `2025-03-14 compte rendu.pdf`, `20250314_scan.pdf`,
+/// `scan 2025_03_14.pdf`. Only a valid calendar date in 1900..=`max_year` counts (later years
+/// are scan counters or phone numbers, not dates), and only when its digits stand alone:
+/// `IMG_120250314.jpg` or `2025-03-145` hold no date.
+pub fn from_file_name(name: &str, max_year: i16) -> Option<Date> {
+    let b = name.as_bytes();
+    let digits = |from: usize, n: usize| {
+        b.get(from..from + n)
+            .is_some_and(|s| s.iter().all(u8::is_ascii_digit))
+    };
+    // Only ASCII digits are read, so slicing at these offsets is on character boundaries.
+    let num = |from: usize, n: usize| name.get(from..from + n)?.parse::<i16>().ok();
+    let ends = |at: usize| !b.get(at).is_some_and(u8::is_ascii_digit);
+    let date = |y: Option<i16>, m: Option<i16>, d: Option<i16>| {
+        let (y, m, d) = (y?, i8::try_from(m?).ok()?, i8::try_from(d?).ok()?);
+        (1900..=max_year)
+            .contains(&y)
+            .then(|| Date::new(y, m, d).ok())?
+    };
+    for i in 0..b.len() {
+        if !b[i].is_ascii_digit() || (i > 0 && b[i - 1].is_ascii_digit()) {
+            continue;
+        }
+        // YYYYMMDD: exactly eight digits.
+        if digits(i, 8) && ends(i + 8) {
+            if let Some(d) = date(num(i, 4), num(i + 4, 2), num(i + 6, 2)) {
+                return Some(d);
+            }
+            continue;
+        }
+        // YYYY-MM-DD or YYYY_MM_DD, the same separator twice.
+        let sep = b.get(i + 4).copied();
+        if digits(i, 4)
+            && matches!(sep, Some(b'-' | b'_'))
+            && digits(i + 5, 2)
+            && b.get(i + 7).copied() == sep
+            && digits(i + 8, 2)
+            && ends(i + 10)
+            && let Some(d) = date(num(i, 4), num(i + 5, 2), num(i + 8, 2))
+        {
+            return Some(d);
+        }
+    }
+    None
+}
+
 /// A point in time given as a duration from `now` (`90m`, `72h`, `7d`, `2w`) or a date/time:
 /// RFC 3339 with an offset, or local `YYYY-MM-DD[THH:MM[:SS]]`. A date alone means the start of
 /// that day, or with `end_of_day` the end of it (so `--expires 2026-12-31` includes that day).
@@ -91,6 +137,11 @@ pub fn show_local(ts: Timestamp) -> String {
         .to_string()
 }
 
+/// The local calendar day of a stored time, `YYYY-MM-DD`.
+pub fn local_day(ts: Timestamp) -> String {
+    ts.to_zoned_datetime(TimeZone::system()).date().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -110,6 +161,36 @@ mod tests {
         assert!(super::parse_when("1y", now, true).is_err());
         assert!(super::parse_when("99999999999w", now, true).is_err());
         assert!(super::parse_when("2026-13-01", now, true).is_err());
+    }
+
+    #[test]
+    fn dates_in_file_names() {
+        let d = |s: &str| super::from_file_name(s, 2027).map(|d| d.to_string());
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(d("2025-03-14 compte rendu.pdf"), some("2025-03-14"));
+        assert_eq!(d("20250314_scan.pdf"), some("2025-03-14"));
+        assert_eq!(d("scan 2025_03_14.pdf"), some("2025-03-14"));
+        assert_eq!(d("CR-2024-12-01-v2.pdf"), some("2024-12-01"));
+        // The first valid date wins; invalid ones are passed over.
+        assert_eq!(d("2025-02-30 puis 2025-03-01.pdf"), some("2025-03-01"));
+        for none in [
+            "compte rendu.pdf",
+            "IMG_120250314.jpg",
+            "2025031412.pdf",
+            "2025-03-145.pdf",
+            "12025-03-14.pdf",
+            "2025-03_14.pdf",
+            "2025-13-01.pdf",
+            "1899-12-31.pdf",
+            "2028-01-01.pdf",
+            "20250230.pdf",
+            "2025-3-14.pdf",
+            "été 2025.pdf",
+        ] {
+            assert_eq!(d(none), None, "{none}");
+        }
+        assert_eq!(d("1900-01-01.pdf"), some("1900-01-01"));
+        assert_eq!(d("2027-12-31.pdf"), some("2027-12-31"));
     }
 
     #[test]

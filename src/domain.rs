@@ -82,6 +82,9 @@ pub enum Action {
     Replace,
     Hide,
     Unhide,
+    /// The record made read-only (`carnet close`), and writable again (`carnet reopen`).
+    Close,
+    Reopen,
     Other(String),
 }
 
@@ -107,6 +110,8 @@ string_enum!(Action {
     Replace => "replace",
     Hide => "hide",
     Unhide => "unhide",
+    Close => "close",
+    Reopen => "reopen",
 });
 
 /// Who acted. Only the patient exists today; the others are the roles the next features bring
@@ -207,7 +212,15 @@ mod tests {
 
     #[test]
     fn strings_round_trip_and_unknown_ones_are_kept() {
-        for a in ["view", "pro-add", "interrupted", "upgrade", "deposit"] {
+        for a in [
+            "view",
+            "pro-add",
+            "interrupted",
+            "upgrade",
+            "close",
+            "reopen",
+            "deposit",
+        ] {
             assert_eq!(Action::parse(a).as_str(), a);
         }
         assert_eq!(Action::parse("deposit"), Action::Other("deposit".into()));

@@ -59,6 +59,12 @@ pub enum Error {
     GrantNotYetValid(String),
     #[error("the backup is damaged or was altered: {0}")]
     BadBackup(String),
+    /// A change refused because the patient closed the record (`carnet close`).
+    #[error("the record is closed{}: nothing can be added, changed or removed", .reason.as_deref().map(|r| format!(" ({})", crate::text::ellipsize(r, 80))).unwrap_or_default())]
+    Closed {
+        at: jiff::Timestamp,
+        reason: Option<String>,
+    },
     /// Bad input that is not covered above: the message names it, the hint says what to do.
     #[error("{msg}")]
     Input { msg: String, hint: Option<String> },
@@ -107,6 +113,12 @@ impl Error {
             }
             Error::BadBackup(_) => {
                 "nothing was restored; use another backup (or a mirror) of this vault"
+            }
+            Error::Closed { at, .. } => {
+                return Some(format!(
+                    "the record was closed on {}; run `carnet reopen` to change it",
+                    crate::dates::local_day(*at)
+                ));
             }
             Error::Input { hint, .. } => return hint.clone(),
             Error::Usage { hint, .. } => hint.as_str(),

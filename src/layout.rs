@@ -13,6 +13,8 @@ pub const KEYS: &str = "keys.age";
 pub const OBJECTS: &str = "objects";
 pub const TMP: &str = "tmp";
 pub const LOCK: &str = "lock";
+/// `carnet.toml`, renamed while `carnet destroy` deletes the vault.
+pub const DESTROYING: &str = "carnet.toml.destroying";
 
 /// Where an object lives: fanned out by its first two characters, like git, so that no folder
 /// grows to hundreds of thousands of entries.

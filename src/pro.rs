@@ -53,6 +53,88 @@ impl Professional {
     }
 }
 
+/// Finds a professional in `pros` by what the user typed: a handle, an RPPS or ADELI number,
+/// or a unique prefix of a handle (`jeanne` for `jeanne-martin`). An exact match always wins,
+/// so a handle that is also the prefix of another (`jeanne-martin`, `jeanne-martin-2`) is
+/// still reachable. A prefix that names several is refused with the candidates; an unknown
+/// name gets the closest handles as a suggestion.
+pub fn find<'a>(pros: &'a [Professional], who: &str) -> Result<&'a Professional, Error> {
+    if let Some(p) = pros.iter().find(|p| p.is(who)) {
+        return Ok(p);
+    }
+    let typed = crate::text::fold_accents(who.trim());
+    let by_prefix: Vec<&Professional> = if typed.is_empty() {
+        Vec::new()
+    } else {
+        pros.iter()
+            .filter(|p| p.handle.starts_with(&typed))
+            .collect()
+    };
+    match by_prefix.as_slice() {
+        [one] => Ok(one),
+        [] => Err(Error::input(
+            format!("no professional {who:?} in your directory"),
+            match suggestions(pros, &typed).as_slice() {
+                [] => {
+                    "list them with `carnet pro ls`, or add one with `carnet pro add --card FILE`"
+                        .to_string()
+                }
+                close => format!(
+                    "did you mean {}? (list them with `carnet pro ls`)",
+                    close.join(" or ")
+                ),
+            },
+        )),
+        many => Err(Error::input(
+            format!(
+                "{who:?} matches several professionals: {}",
+                many.iter()
+                    .map(|p| p.handle.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "type more of the handle, or give the RPPS or ADELI number",
+        )),
+    }
+}
+
+/// The handles closest to a mistyped one: within a few edits (a typo, a missing letter), or
+/// containing what was typed (`martin` for `jeanne-martin`); the closest first, three at most.
+fn suggestions<'a>(pros: &'a [Professional], typed: &str) -> Vec<&'a str> {
+    if typed.is_empty() {
+        return Vec::new();
+    }
+    let mut scored: Vec<(usize, &str)> = pros
+        .iter()
+        .filter_map(|p| {
+            let d = edit_distance(typed, &p.handle);
+            let close = d <= (p.handle.chars().count() / 4).max(2);
+            let inside = typed.chars().count() >= 3 && p.handle.contains(typed);
+            (close || inside).then_some((d, p.handle.as_str()))
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, h)| h).collect()
+}
+
+/// Levenshtein distance over characters (handles are short: the quadratic cost is nothing).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
 /// The contact card a professional sends to patients (`carnet keygen --card`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Card {
@@ -228,6 +310,60 @@ mod tests {
         assert!(check_adeli("9G1234567").is_err());
         assert!(check_adeli("7512345").is_err());
         assert!(check_adeli("AB1234567").is_err());
+    }
+
+    fn pro(handle: &str) -> Professional {
+        Professional {
+            handle: handle.into(),
+            name: handle.into(),
+            rpps: None,
+            adeli: None,
+            profession: None,
+            specialty: None,
+            recipient: String::new(),
+            signing_key: None,
+            blocked: false,
+            added_at: jiff::Timestamp::UNIX_EPOCH,
+            role: None,
+        }
+    }
+
+    #[test]
+    fn handles_by_exact_name_unique_prefix_or_suggestion() {
+        let pros = [
+            pro("jeanne-martin"),
+            pro("jeanne-martin-2"),
+            pro("paul-roux"),
+        ];
+        assert_eq!(
+            find(&pros, "jeanne-martin").unwrap().handle,
+            "jeanne-martin"
+        );
+        assert_eq!(find(&pros, "pa").unwrap().handle, "paul-roux");
+        assert_eq!(find(&pros, "Paul").unwrap().handle, "paul-roux");
+        let e = find(&pros, "jeanne").unwrap_err();
+        assert!(
+            e.to_string().contains("jeanne-martin, jeanne-martin-2"),
+            "{e}"
+        );
+        let e = find(&pros, "jeane-martin").unwrap_err();
+        assert!(e.to_string().contains("no professional"), "{e}");
+        assert!(
+            e.hint()
+                .unwrap()
+                .starts_with("did you mean jeanne-martin or"),
+            "{e:?}"
+        );
+        let e = find(&pros, "roux").unwrap_err();
+        assert_eq!(
+            e.hint().unwrap(),
+            "did you mean paul-roux? (list them with `carnet pro ls`)"
+        );
+        let e = find(&pros, "dupont").unwrap_err();
+        assert!(e.hint().unwrap().starts_with("list them"), "{e:?}");
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "ab"), 2);
+        assert_eq!(edit_distance("élise", "elise"), 1);
     }
 
     #[test]

@@ -69,22 +69,27 @@ pub fn clean(s: &str) -> String {
         .collect()
 }
 
-/// Lowercase, with French accents folded to plain letters: "Hélène" → "helene". For matching
-/// what people type against slugs and handles.
+/// Lowercase, with the accents of French (and the other Latin-1 letters) folded to plain
+/// letters: "Hélène" → "helene", "Œdème" → "oedeme". For matching what people type against
+/// titles, slugs and handles.
 pub fn fold_accents(s: &str) -> String {
-    s.to_lowercase()
-        .chars()
-        .map(|c| match c {
-            'à' | 'â' | 'ä' | 'á' => 'a',
-            'é' | 'è' | 'ê' | 'ë' => 'e',
-            'î' | 'ï' | 'í' => 'i',
-            'ô' | 'ö' | 'ó' => 'o',
-            'ù' | 'û' | 'ü' | 'ú' => 'u',
-            'ç' => 'c',
-            'ÿ' => 'y',
-            c => c,
-        })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    for c in s.to_lowercase().chars() {
+        match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => out.push('a'),
+            'è' | 'é' | 'ê' | 'ë' => out.push('e'),
+            'ì' | 'í' | 'î' | 'ï' => out.push('i'),
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' => out.push('o'),
+            'ù' | 'ú' | 'û' | 'ü' => out.push('u'),
+            'ý' | 'ÿ' => out.push('y'),
+            'ç' => out.push('c'),
+            'ñ' => out.push('n'),
+            'œ' => out.push_str("oe"),
+            'æ' => out.push_str("ae"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -106,6 +111,13 @@ mod tests {
         ] {
             assert_eq!(human_size(n), indicatif::HumanBytes(n).to_string(), "{n}");
         }
+    }
+
+    #[test]
+    fn accents_and_case_fold() {
+        assert_eq!(fold_accents("Élodie"), "elodie");
+        assert_eq!(fold_accents("Hélène Léger-Dupré"), "helene leger-dupre");
+        assert_eq!(fold_accents("ŒDÈME Ñ"), "oedeme n");
     }
 
     #[test]

@@ -100,6 +100,15 @@ impl Op {
     fn changes_metadata(&self) -> bool {
         self.root.is_some() || !self.put.is_empty() || !self.delete.is_empty()
     }
+
+    /// Does it change anything but the log? Reads (`view`, `export`, `backup`, `verify`)
+    /// only append their entry.
+    fn changes_vault(&self) -> bool {
+        self.changes_metadata()
+            || !self.add.is_empty()
+            || !self.remove.is_empty()
+            || self.config.is_some()
+    }
 }
 
 /// A write in progress: holds the vault lock until dropped.
@@ -347,6 +356,12 @@ impl Txn<'_> {
     /// point leaves recoverable: log entry, objects, manifest, removals, head.
     /// Returns the entry written, the vault as it now stands (the lock is released) and notices.
     pub fn commit(mut self, op: Op) -> anyhow::Result<Committed> {
+        // A closed record refuses every change, whichever command asks: enforced here, the one
+        // path every write takes, so that a new command cannot forget it. Reading commands
+        // still log their access; `reopen` is the one change a closed record accepts.
+        if op.changes_vault() && op.action != Action::Reopen {
+            self.snap.root.check_writable()?;
+        }
         let entry = self.append(op)?;
         Ok(Committed {
             entry,

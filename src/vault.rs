@@ -176,6 +176,16 @@ impl Vault {
             Ok(b) => String::from_utf8(b)
                 .map_err(|_| Error::Integrity(format!("{} is not text", cfg_path.display())))?,
             Err(e) if e.kind() == ErrorKind::NotFound => {
+                if dir.join(crate::layout::DESTROYING).is_file() {
+                    return Err(Error::input(
+                        format!(
+                            "{} was being destroyed when `carnet destroy` was interrupted",
+                            dir.display()
+                        ),
+                        "run `carnet destroy` again to finish",
+                    )
+                    .into());
+                }
                 if looks_like_vault(dir) {
                     return Err(
                         Error::Integrity(format!(

@@ -10,7 +10,7 @@ use crate::category;
 use crate::dates;
 use crate::error::Error;
 use crate::ids;
-use crate::ops::import::{self, Status};
+use crate::ops::import::{self, DateSource, Status};
 
 pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
     let title = a.title.map(|s| s.trim().to_string());
@@ -61,7 +61,10 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
     }
     // Authenticate the vault (head, and through it carnet.toml's recipients) before encrypting
     // anything: otherwise a recipient slipped into the config would receive the documents.
-    let keys = vault.read(&ctx.keys)?.keys;
+    // A closed record would refuse the commit: say so before encrypting anything.
+    let snap = vault.read(&ctx.keys)?;
+    snap.root.check_writable()?;
+    let keys = snap.keys;
     let bars = ui::FileBars::new("Encrypting");
     let report = import::import(&vault, keys, collected, &req, ctx.now, &bars)?;
     bars.finish();
@@ -72,6 +75,21 @@ pub fn run(ctx: &Ctx, a: AddArgs) -> anyhow::Result<()> {
              name folders after `carnet categories` (e.g. imagerie/, prescription/) or pass --category",
             report.uncategorised,
             category::DEFAULT
+        );
+    }
+    let (named, by_mtime) = (
+        report.dated_by(DateSource::FileName),
+        report.dated_by(DateSource::Mtime),
+    );
+    if by_mtime > 0 {
+        eprintln!(
+            "note: {by_mtime} document(s) dated by the file's modification time (no date in the \
+             file name){}: check them with `carnet ls`, or pass --date",
+            if named > 0 {
+                format!(", {named} by a date in the file name")
+            } else {
+                String::new()
+            }
         );
     }
     if a.json {

@@ -115,6 +115,7 @@ Examples:\n  carnet unhide 3f9c\n  carnet unhide --category imagerie"
     #[command(
         visible_alias = "list",
         after_help = "Examples:\n  carnet ls --since 2025-01-01 --category imagerie\n  \
+carnet ls --category imagerie --category compte-rendu\n  \
 carnet ls --search irm --json | jq '.[].id'"
     )]
     Ls(LsArgs),
@@ -203,6 +204,31 @@ carnet backup --to /media/usb/carnet --merge   # keep documents added on the sti
 carnet --vault ~/carnet restore /media/usb/carnet"
     )]
     Restore(RestoreArgs),
+    /// Close the record: it becomes read-only until `carnet reopen`
+    #[command(
+        after_help = "While the record is closed, every change (add, rm, grant, revoke, pro add, ...) is \
+refused with exit status 1; reading, export, backup, verify and the log keep working. Closing and \
+reopening are logged.\n\n\
+Examples:\n  carnet close --reason \"je quitte la France\"\n  carnet reopen"
+    )]
+    Close(CloseArgs),
+    /// Reopen a closed record
+    #[command(after_help = "Example:\n  carnet reopen")]
+    Reopen(JsonArg),
+    /// Destroy the record: shred its keys, then delete every file of the vault
+    #[command(
+        after_help = "The keys (identity.age in passphrase mode, and keys.age) are overwritten with random \
+bytes and deleted first, then every other file of the vault, then its folder. On SSDs, \
+copy-on-write file systems and snapshots, overwriting cannot guarantee that the old blocks are \
+gone; the encryption is what protects what remains.\n\n\
+Backups and mirrors made earlier still hold the encrypted record, and your passphrase or \
+identity file still opens them: destroy lists those the vault logged; delete them too.\n\n\
+On a terminal, destroy asks you to type the patient's name; scripts pass it with --confirm \
+(the vault's fingerprint when the record holds no name), or get exit status 2. A wrong name \
+leaves the vault untouched. A closed record can be destroyed.\n\n\
+Examples:\n  carnet destroy\n  carnet destroy --confirm \"Marie Dupont\" --json"
+    )]
+    Destroy(DestroyArgs),
     /// Run the whole product on a built-in sample record, in a throwaway folder
     #[command(after_help = "Example:\n  carnet demo /tmp/carnet-demo")]
     Demo(DemoArgs),
@@ -231,6 +257,27 @@ pub struct JsonArg {
 }
 
 #[derive(Debug, Args)]
+pub struct CloseArgs {
+    /// Why the record is closed (kept, encrypted, in the record and its log)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// The patient's name, exactly as recorded (the vault's fingerprint when it holds no name);
+    /// asked for on a terminal, required in scripts
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct InitArgs {
     /// The patient's name, stored encrypted
     #[arg(long)]
@@ -238,6 +285,9 @@ pub struct InitArgs {
     /// The patient's social security number (NIR, 15 digits with key), stored encrypted
     #[arg(long)]
     pub nir: Option<String>,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -252,7 +302,8 @@ pub struct AddArgs {
     /// Title [default: the file name without extension]
     #[arg(short, long)]
     pub title: Option<String>,
-    /// Date of the document, YYYY-MM-DD [default: the file's modification date]
+    /// Date of the document, YYYY-MM-DD [default: a date in the file name (2025-03-14,
+    /// 20250314, 2025_03_14), else the file's modification date]
     #[arg(short, long)]
     pub date: Option<String>,
     /// Author (a professional, a hospital, a lab)
@@ -264,6 +315,13 @@ pub struct AddArgs {
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,
+}
+
+/// A professional's role in the patient's care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProRole {
+    /// Médecin traitant: the regular doctor (DMP: sees masked documents)
+    MedecinTraitant,
 }
 
 /// Whom `hide` and `unhide` are about.
@@ -371,9 +429,9 @@ pub struct LsArgs {
     /// Only hidden documents (marked h: from professionals, g: from guardians, *: both)
     #[arg(long)]
     pub hidden: bool,
-    /// Only this category
-    #[arg(short, long)]
-    pub category: Option<String>,
+    /// Only this category (repeat for several)
+    #[arg(short, long = "category", value_name = "CATEGORY")]
+    pub categories: Vec<String>,
     /// Only documents dated on or after DATE (YYYY-MM-DD)
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
@@ -383,7 +441,7 @@ pub struct LsArgs {
     /// Only documents with this tag
     #[arg(long)]
     pub tag: Option<String>,
-    /// Only documents whose title, author or tags contain TEXT (case-insensitive)
+    /// Only documents whose title, author or tags contain TEXT (case and accents ignored)
     #[arg(short, long, value_name = "TEXT")]
     pub search: Option<String>,
     /// Print JSON for scripts
@@ -445,6 +503,9 @@ pub struct RmArgs {
     /// Do not ask for confirmation
     #[arg(short, long)]
     pub yes: bool,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -516,6 +577,9 @@ pub struct KeygenArgs {
     /// Write the key without passphrase protection (like age-keygen)
     #[arg(long)]
     pub unprotected: bool,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -543,8 +607,11 @@ carnet pro add --name \"Dr Jeanne Martin\" --key age1... --rpps 10005173140")]
 
 #[derive(Debug, Args)]
 pub struct ProWho {
-    /// The professional's handle, RPPS or ADELI number
+    /// The professional's handle (a unique prefix is enough), RPPS or ADELI number
     pub who: String,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -571,6 +638,10 @@ pub struct ProAddArgs {
     /// The short name you will type [default: from the name]
     #[arg(long)]
     pub handle: Option<String>,
+    /// Their role for you: `medecin-traitant` (your regular doctor, who may receive documents
+    /// hidden from professionals when you include them)
+    #[arg(long, value_enum)]
+    pub role: Option<ProRole>,
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,
@@ -582,7 +653,7 @@ pub struct GrantArgs {
     /// Share documents hidden from professionals too (see `carnet hide`)
     #[arg(long)]
     pub include_hidden: bool,
-    /// Professional (handle, RPPS or ADELI); repeat for several
+    /// Professional (handle or a unique prefix of it, RPPS or ADELI); repeat for several
     #[arg(long = "to", required = true, value_name = "PRO")]
     pub to: Vec<String>,
     /// Document ids (repeat, or several after one --doc)
@@ -634,7 +705,7 @@ pub struct GrantsArgs {
 pub struct RevokeArgs {
     /// Grant id (a unique prefix is enough)
     pub id: String,
-    /// Print what was revoked as JSON
+    /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,
 }

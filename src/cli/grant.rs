@@ -1,12 +1,12 @@
-//! `carnet grant`, `carnet grants`, `carnet revoke`: consent turned into a signed bundle, and
-//! the record of what was shared with whom.
+//! `carnet grant` and `carnet grants`: consent turned into a signed bundle, and the record of
+//! what was shared with whom (`carnet revoke` is in `revoke.rs`).
 
 use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
 
 use super::Ctx;
-use super::args::{GrantArgs, GrantsArgs, RevokeArgs};
+use super::args::{GrantArgs, GrantsArgs};
 use super::ui;
 use crate::category;
 use crate::dates;
@@ -252,46 +252,6 @@ pub fn list(ctx: &Ctx, a: GrantsArgs) -> anyhow::Result<()> {
             ui::clean(&ui::ellipsize(&g.to.join(", "), 24)),
             ui::clean(g.purpose.as_deref().unwrap_or("-"))
         )?;
-    }
-    Ok(())
-}
-
-#[derive(Serialize)]
-struct RevokeOutput<'a> {
-    id: &'a str,
-    to: &'a [String],
-    revoked_at: Option<String>,
-    /// `false` when it had been revoked before.
-    newly_revoked: bool,
-}
-
-pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> anyhow::Result<()> {
-    let vault = ctx.open_vault()?;
-    let keys = vault.unlock(&ctx.keys)?;
-    let done = share::revoke(&vault, keys, &a.id, ctx.now)?;
-    super::print_notices(&done.notices);
-    let g = &done.grant;
-    if a.json {
-        return super::print_json(&RevokeOutput {
-            id: &g.id,
-            to: &g.to,
-            revoked_at: g.revoked_at.map(|t| t.to_string()),
-            newly_revoked: done.newly,
-        });
-    }
-    match (done.newly, g.revoked_at) {
-        (false, Some(t)) => eprintln!(
-            "grant {} was already revoked on {}",
-            ids::short(&g.id),
-            dates::show_local(t)
-        ),
-        _ => eprintln!(
-            "Revoked grant {} (to {}). This is recorded in your access log. A copy already sent \
-             or opened cannot be recalled: carnet has no server to take it back. Tell the \
-             professional that your consent is withdrawn.",
-            ids::short(&g.id),
-            g.to.join(", ")
-        ),
     }
     Ok(())
 }

@@ -68,6 +68,19 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
         ctx.now,
     )?;
     let fingerprint = vault.fingerprint()?;
+    if a.json {
+        return super::print_json(&serde_json::json!({
+            "vault": dir.display().to_string(),
+            "fingerprint": fingerprint,
+            "recipients": recipients,
+            "key_mode": key_mode,
+            "identity_file": match key_mode {
+                KeyMode::Passphrase => Some(dir.join(crate::vault::IDENTITY)),
+                KeyMode::External => ctx.keys.identity.clone(),
+            }
+            .map(|p| p.display().to_string()),
+        }));
+    }
 
     eprintln!("Created a vault in {}", dir.display());
     eprintln!("Public key: {}", recipients.join(", "));

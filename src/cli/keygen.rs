@@ -91,6 +91,15 @@ pub fn run(ctx: &Ctx, a: KeygenArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&a.output);
         return Err(e);
     }
+    if a.json {
+        return super::print_json(&serde_json::json!({
+            "recipient": card.recipient,
+            "fingerprint": card.fingerprint,
+            "key_file": a.output.display().to_string(),
+            "card_file": card_path.display().to_string(),
+            "protected": !a.unprotected,
+        }));
+    }
     eprintln!(
         "Wrote your key to {} ({}) and your contact card to {}.",
         a.output.display(),

@@ -62,10 +62,15 @@ impl<'a> From<&'a Document> for DocView<'a> {
 }
 
 pub fn run(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
-    let cat = a.category.as_deref().map(category::parse).transpose()?;
+    let cats = a
+        .categories
+        .iter()
+        .map(|c| category::parse(c))
+        .collect::<Result<Vec<_>, _>>()?;
     let since = a.since.as_deref().map(dates::parse_date).transpose()?;
     let until = a.until.as_deref().map(dates::parse_date).transpose()?;
-    let needle = a.search.as_deref().map(str::to_lowercase);
+    // Folded like the text it is matched against: `elodie` finds "Élodie".
+    let needle = a.search.as_deref().map(ui::fold_accents);
     let vault = ctx.open_vault()?;
     // Shared, while the shards are read: a commit removes the shards it replaces.
     let lock = crate::fsutil::Lock::shared(&vault.path(crate::layout::LOCK))?;
@@ -77,7 +82,7 @@ pub fn run(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
 
     let docs: Vec<&Document> = all
         .iter()
-        .filter(|d| cat.is_none_or(|c| d.category == c))
+        .filter(|d| cats.is_empty() || cats.contains(&d.category.as_str()))
         .filter(|d| since.is_none_or(|s| d.date >= s))
         .filter(|d| until.is_none_or(|u| d.date <= u))
         .filter(|d| {
@@ -147,10 +152,8 @@ fn hidden_mark(root: &crate::catalog::Root, d: &Document) -> char {
     }
 }
 
+/// Does the title, author or a tag contain `needle` (folded: case and accents ignored)?
 fn matches(d: &Document, needle: &str) -> bool {
-    d.title.to_lowercase().contains(needle)
-        || d.author
-            .as_deref()
-            .is_some_and(|a| a.to_lowercase().contains(needle))
-        || d.tags.iter().any(|t| t.to_lowercase().contains(needle))
+    let has = |s: &str| ui::fold_accents(s).contains(needle);
+    has(&d.title) || d.author.as_deref().is_some_and(has) || d.tags.iter().any(|t| has(t))
 }

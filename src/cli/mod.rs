@@ -10,8 +10,10 @@ mod add;
 mod backup;
 mod cat;
 mod categories;
+mod close;
 mod completions;
 mod demo;
+mod destroy;
 mod export;
 mod grant;
 mod hide;
@@ -23,6 +25,7 @@ mod note;
 mod open;
 mod pro;
 mod revise;
+mod revoke;
 mod rm;
 mod show;
 mod verify;
@@ -160,10 +163,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pro(c) => pro::run(&ctx, c),
         Command::Grant(a) => grant::run(&ctx, a),
         Command::Grants(a) => grant::list(&ctx, a),
-        Command::Revoke(a) => grant::revoke(&ctx, a),
+        Command::Revoke(a) => revoke::run(&ctx, a),
         Command::Open(a) => open::run(&ctx, a),
         Command::Backup(a) => backup::run(&ctx, a),
         Command::Restore(a) => backup::restore(&ctx, a),
+        Command::Close(a) => close::close(&ctx, a),
+        Command::Reopen(a) => close::reopen(&ctx, a),
+        Command::Destroy(a) => destroy::run(&ctx, a),
         Command::Demo(a) => demo::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Fingerprint(a) => fingerprint(&ctx, a),

@@ -41,7 +41,9 @@ pub fn run(ctx: &Ctx, a: NoteArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     // Authenticated before the text is asked for: typing a note for a vault that will not open
     // would be lost work.
-    let keys = vault.read(&ctx.keys)?.keys;
+    let snap = vault.read(&ctx.keys)?;
+    snap.root.check_writable()?;
+    let keys = snap.keys;
     let text = match a.text.as_deref() {
         Some("-") => read_stdin()?,
         Some(t) => Zeroizing::new(t.as_bytes().to_vec()),

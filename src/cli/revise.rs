@@ -60,7 +60,10 @@ pub fn replace(ctx: &Ctx, a: ReplaceArgs) -> anyhow::Result<()> {
     };
     let vault = ctx.open_vault()?;
     // Authenticated first: the new content must only be encrypted to the vault's own keys.
-    let keys = vault.read(&ctx.keys)?.keys;
+    let snap = vault.read(&ctx.keys)?;
+    // A closed record would refuse the commit: say so before encrypting anything.
+    snap.root.check_writable()?;
+    let keys = snap.keys;
     let by = Correction {
         actor: Actor::Patient,
         reason: reason(a.reason),

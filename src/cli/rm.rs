@@ -5,9 +5,19 @@ use super::args::RmArgs;
 use crate::error::Error;
 use crate::ids;
 
+/// One document removed, as `rm --json` lists it.
+#[derive(serde::Serialize)]
+struct Removed<'a> {
+    id: &'a str,
+    short_id: &'a str,
+    title: &'a str,
+}
+
 pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
     let snap = vault.read(&ctx.keys)?;
+    // A closed record would refuse the commit: say so before asking for confirmation.
+    snap.root.check_writable()?;
     // Shared while the shards are read: a concurrent commit removes the shards it replaces.
     let shared = crate::fsutil::Lock::shared(&vault.path(crate::layout::LOCK))?;
     let mut targets: Vec<String> = Vec::new();
@@ -43,9 +53,20 @@ pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
             }
         }
     }
-
     let removed = crate::ops::remove::remove(&vault, snap.keys, &targets, ctx.now)?;
     super::print_notices(&removed.notices);
+    if a.json {
+        let removed: Vec<Removed> = removed
+            .documents
+            .iter()
+            .map(|d| Removed {
+                id: &d.id,
+                short_id: ids::short(&d.id),
+                title: &d.title,
+            })
+            .collect();
+        return super::print_json(&serde_json::json!({ "removed": removed }));
+    }
     for d in &removed.documents {
         crate::outln!(
             "removed {}  {}",

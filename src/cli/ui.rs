@@ -64,6 +64,18 @@ pub fn confirm(question: &str) -> Option<bool> {
     ))
 }
 
+/// Asks for a line of text on the terminal; `None` when there is no terminal to ask.
+pub fn ask_line(question: &str) -> Option<String> {
+    if !std::io::stdin().is_terminal() || !stderr_is_terminal() {
+        return None;
+    }
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).ok()?;
+    Some(answer.trim_end_matches(['\r', '\n']).to_string())
+}
+
 /// Writes a line of data to stdout, returning the error instead of panicking as `println!`
 /// does, so that `carnet ls | head` ends quietly on a closed pipe.
 #[macro_export]

@@ -91,6 +91,21 @@ pub enum Status {
     Duplicate,
 }
 
+/// Where a new document's date came from, when `--date` was not given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DateSource {
+    /// `--date`.
+    Given,
+    /// A date written in the file name (`2025-03-14 compte rendu.pdf`, `20250314_scan.pdf`).
+    FileName,
+    /// The file's modification time: often the day it was copied or downloaded, not the
+    /// document's date, hence counted in the report.
+    Mtime,
+    /// No date anywhere (no readable modification time): the day of the import.
+    Today,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub path: PathBuf,
@@ -101,6 +116,11 @@ pub struct Outcome {
     /// (the fix is `carnet edit`, not adding it again).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub differs: bool,
+    /// The date given to a document added, and where it came from (absent for duplicates).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<jiff::civil::Date>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_source: Option<DateSource>,
 }
 
 pub struct Report {
@@ -108,6 +128,16 @@ pub struct Report {
     /// Files in subfolders not named after a category, filed under the default category.
     pub uncategorised: usize,
     pub notices: Vec<Notice>,
+}
+
+impl Report {
+    /// How many documents added took their date from `source`.
+    pub fn dated_by(&self, source: DateSource) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| o.date_source == Some(source))
+            .count()
+    }
 }
 
 /// Adds `collected.inputs` to the vault, opened by `keys` (already authenticated: a recipient
@@ -190,6 +220,8 @@ pub fn import(
                 id: id.to_string(),
                 title,
                 differs: false,
+                date: None,
+                date_source: None,
             });
             continue;
         }
@@ -202,10 +234,13 @@ pub fn import(
                 id: id.to_string(),
                 title: String::new(),
                 differs: false,
+                date: None,
+                date_source: None,
             });
             continue;
         }
         let object = ids::random_id();
+        let (doc_date, date_source) = document_date(date, &e.input.path, e.mtime_date, today);
         let doc = Document {
             id: ids::DocId::random(),
             title: title
@@ -215,7 +250,7 @@ pub fn import(
                 .or(e.input.folder_category)
                 .unwrap_or(category::DEFAULT)
                 .to_string(),
-            date: date.or(e.mtime_date).unwrap_or(today),
+            date: doc_date,
             author: author.clone(),
             tags: tags.clone(),
             media_type: if req.note {
@@ -249,6 +284,8 @@ pub fn import(
             id: doc.id.to_string(),
             title: doc.title.clone(),
             differs: false,
+            date: Some(doc_date),
+            date_source: Some(date_source),
         });
         op.documents.push(doc.id.to_string());
         op.add.push((e.tmp, object));
@@ -349,6 +386,29 @@ impl Input {
             in_subfolder: false,
             reader: None,
         }
+    }
+}
+
+/// A new document's date: `--date`, else a date in the file name, else the file's
+/// modification date, else today. A year up to next year is taken from a name (a document
+/// dated ahead, a new-year scan); beyond that the digits are not a date.
+fn document_date(
+    given: Option<jiff::civil::Date>,
+    path: &Path,
+    mtime: Option<jiff::civil::Date>,
+    today: jiff::civil::Date,
+) -> (jiff::civil::Date, DateSource) {
+    if let Some(d) = given {
+        return (d, DateSource::Given);
+    }
+    let max_year = today.year().saturating_add(1);
+    let named = path
+        .file_name()
+        .and_then(|n| dates::from_file_name(&n.to_string_lossy(), max_year));
+    match (named, mtime) {
+        (Some(d), _) => (d, DateSource::FileName),
+        (None, Some(d)) => (d, DateSource::Mtime),
+        (None, None) => (today, DateSource::Today),
     }
 }
 

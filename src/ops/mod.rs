@@ -5,13 +5,17 @@
 pub mod audit;
 pub mod backup;
 pub mod check;
+pub mod closure;
+pub mod destroy;
 pub mod export;
 pub mod import;
 pub mod mirror;
 pub mod open;
+pub mod pro;
 pub mod remove;
 pub mod restore;
 pub mod revise;
+pub mod revoke;
 pub mod share;
 pub mod view;
 pub mod visibility;

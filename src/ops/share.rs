@@ -87,6 +87,8 @@ pub fn issue(
     // replaces and `rm` removes objects, which must not read as damage half-way.
     let shared = crate::fsutil::Lock::shared(&vault.path(crate::layout::LOCK))?;
     let snap = vault.read(keys)?;
+    // A closed record would refuse the commit: say so before sealing a bundle in vain.
+    snap.root.check_writable()?;
     let m = &snap.root;
 
     let mut pros = Vec::new();
@@ -342,62 +344,6 @@ pub fn issue(
         fingerprint,
         bundle_sha256,
         bundle: tmp,
-        notices,
-    })
-}
-
-/// What `revoke` did: the grant as it now stands, and whether this call revoked it.
-pub struct Revoked {
-    pub grant: GrantRecord,
-    /// `false` when the grant was already revoked (nothing written).
-    pub newly: bool,
-    pub notices: Vec<Notice>,
-}
-
-/// Revokes the grant `prefix` names: recorded in the root and logged. A copy already sent
-/// cannot be recalled; the caller says so.
-pub fn revoke(
-    vault: &Vault,
-    keys: Unlocked,
-    prefix: &str,
-    now: jiff::Timestamp,
-) -> anyhow::Result<Revoked> {
-    let txn = vault.begin(keys, now)?;
-    let mut root = txn.root().clone();
-    let id = ids::resolve(prefix, root.grants.iter().map(|g| g.id.as_str()))
-        .map_err(|e| match e {
-            Error::UnknownId(x) => Error::input(
-                format!("no grant with id {x}"),
-                "list your grants with `carnet grants`",
-            ),
-            Error::Input { .. } => Error::input(
-                format!("{prefix:?} is not a grant id"),
-                "grant ids are hexadecimal; list them with `carnet grants`",
-            ),
-            e => e,
-        })?
-        .to_string();
-    let Some(g) = root.grants.iter_mut().find(|g| g.id == id) else {
-        return Err(Error::UnknownId(prefix.to_string()).into());
-    };
-    if g.revoked_at.is_some() {
-        return Ok(Revoked {
-            grant: g.clone(),
-            newly: false,
-            notices: Vec::new(),
-        });
-    }
-    g.revoked_at = Some(now);
-    let grant = g.clone();
-    let mut op = Op::new(Action::Revoke)
-        .documents(grant.documents.clone())
-        .detail("grant", id)
-        .detail("to", grant.to.clone());
-    op.root = Some(root);
-    let notices = txn.commit(op)?.notices;
-    Ok(Revoked {
-        grant,
-        newly: true,
         notices,
     })
 }

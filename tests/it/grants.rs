@@ -2424,14 +2424,14 @@ fn grants_are_logged_listed_and_revoked() {
     assert!(out.stderr.contains("already revoked"), "{}", out.stderr);
     let j = p.ok(&["revoke", &id, "--json"]).json();
     assert_eq!(j["id"].as_str(), Some(id.as_str()));
-    assert_eq!(j["newly_revoked"], false);
+    assert_eq!(j["changed"], false);
     assert_eq!(j["revoked_at"], list[0]["revoked_at"]);
     assert_eq!(p.log_actions("revoke").len(), 1);
     p.run(&["revoke", "ffffffff"])
         .fails(EXIT_FAILURE, &["no grant with id ffffffff"]);
     let j = p.ok(&["revoke", &id2[..8], "--json"]).json();
     assert_eq!(
-        (j["id"].as_str(), &j["newly_revoked"]),
+        (j["id"].as_str(), &j["changed"]),
         (Some(id2.as_str()), &serde_json::json!(true))
     );
     assert_eq!(p.log_actions("revoke").len(), 2);

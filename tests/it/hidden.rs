@@ -131,6 +131,33 @@ fn hidden_documents_are_left_out_of_broad_grants_and_refused_by_id() {
     assert_eq!(titles, ["C psy"]);
     assert!(err.contains("not your médecin traitant"), "{err}");
 
+    // Her médecin traitant receives it without a warning.
+    let gp = s.lab.keygen("Dr Paul Roux", "paul.key", true, &[]);
+    let out = p.ok(&[
+        "pro",
+        "add",
+        "--card",
+        gp.card.to_str().unwrap(),
+        "--role",
+        "medecin-traitant",
+        "--json",
+    ]);
+    assert_eq!(out.json()["role"], "medecin-traitant");
+    let b = s.lab.path("out/gp.age");
+    let out = p.ok(&[
+        "grant",
+        "--to",
+        "paul-roux",
+        "--doc",
+        &c,
+        "--include-hidden",
+        "--expires",
+        "7d",
+        "-o",
+        b.to_str().unwrap(),
+    ]);
+    assert!(!out.stderr.contains("médecin traitant"), "{}", out.stderr);
+
     p.ok(&["unhide", &c]);
     assert!(s.ls_hidden().is_empty());
     let (titles, _) = s.grant("after", &["--all"]);
