@@ -77,7 +77,8 @@ const PRO_HANDLE: &str = "jeanne-martin";
 /// The RPPS number the ANS publishes for tests: it fails the Luhn check, so keygen warns.
 const PRO_RPPS: &str = "10003461033";
 /// What the grant shares: a subset, so the demo shows that the rest stays private.
-const SHARED: &[&str] = &["compte-rendu", "imagerie"];
+/// The category the patient hides from professionals in the demo.
+const HIDDEN: &str = "prescription";
 
 /// The environment variables a child must not inherit: they would point it at the user's own
 /// vault or key instead of the demo's.
@@ -205,6 +206,23 @@ impl Demo {
             &with(&["ls".as_ref()]),
         )?;
 
+        self.run(
+            "note",
+            "She writes a note of her own: it joins the record, encrypted like any document.",
+            &with(&[
+                "note".as_ref(),
+                "Toux moins fréquente depuis la fin des antibiotiques".as_ref(),
+                "--title".as_ref(),
+                "Suivi de la toux".as_ref(),
+            ]),
+        )?;
+        self.run(
+            "hide",
+            "Her prescriptions are nobody's business but hers: hidden from professionals, the\n\
+             ones she has and those to come. Grants leave them out unless she insists.",
+            &with(&["hide".as_ref(), "--category".as_ref(), HIDDEN.as_ref()]),
+        )?;
+
         let pro_key = self.path("dr-martin.key");
         let pro_card = self.path("dr-martin.card.toml");
         self.run(
@@ -240,10 +258,12 @@ impl Demo {
         )?;
 
         let bundle = self.path("partage.age");
-        let mut grant = with(&["grant".as_ref(), "--to".as_ref(), PRO_HANDLE.as_ref()]);
-        for c in SHARED {
-            grant.extend(["--category".into(), OsString::from(c)]);
-        }
+        let mut grant = with(&[
+            "grant".as_ref(),
+            "--to".as_ref(),
+            PRO_HANDLE.as_ref(),
+            "--all".as_ref(),
+        ]);
         grant.extend([
             "--expires".into(),
             "1h".into(),
@@ -254,8 +274,9 @@ impl Demo {
         ]);
         self.run(
             "grant",
-            "The patient shares her reports and imaging (not her prescription, not her own note)\n\
-             for one hour: a signed bundle, encrypted for Dr Martin only, to send by email or USB.",
+            "The patient shares her record for one hour: her hidden prescription and her own\n\
+             notes are left out (carnet says so). A signed bundle, encrypted for Dr Martin only,\n\
+             to send by email or USB.",
             &grant,
         )?;
 
@@ -446,6 +467,6 @@ mod tests {
             assert!(crate::category::find(s.category).is_some(), "{}", s.file);
             assert!(!s.bytes.is_empty(), "{}", s.file);
         }
-        assert!(SHARED.iter().all(|c| crate::category::find(c).is_some()));
+        assert!(crate::category::find(HIDDEN).is_some());
     }
 }

@@ -70,7 +70,7 @@ pub fn run(ctx: &Ctx, a: HideArgs, hide: bool) -> anyhow::Result<()> {
     };
     if let Target::Category(c) = target {
         crate::outln!(
-            "category {c}: {} for {whom} ({} document(s) now, and every one added later)",
+            "category {c}: {} {whom} ({} document(s) now, and every one added later)",
             if hide {
                 "hidden from"
             } else {

@@ -73,6 +73,8 @@ fn demo_runs_to_the_end_and_keeps_to_its_folder() {
         format!("$ carnet --vault {d}/vault -i {d}/patient.key add {d}/sample/radio-thorax.png"),
         format!("$ carnet --vault {d}/vault -i {d}/patient.key ls"),
         "$ carnet keygen --name \"Dr Jeanne Martin\" --rpps 10003461033".to_string(),
+        format!("$ carnet --vault {d}/vault -i {d}/patient.key note"),
+        format!("$ carnet --vault {d}/vault -i {d}/patient.key hide --category prescription"),
         format!("$ carnet --vault {d}/vault -i {d}/patient.key pro add --card"),
         format!("$ carnet --vault {d}/vault -i {d}/patient.key grant --to jeanne-martin"),
         format!("$ carnet open {d}/partage.age -i {d}/dr-martin.key -o {d}/recu"),
@@ -90,7 +92,7 @@ fn demo_runs_to_the_end_and_keeps_to_its_folder() {
         stdout.contains("Compte rendu d'hospitalisation"),
         "{stdout}"
     );
-    assert!(stdout.contains("ok: 5 documents"), "{stdout}");
+    assert!(stdout.contains("ok: 6 documents"), "{stdout}");
 
     // Dr Martin received exactly the shared categories, byte for byte.
     let received = dir.join("recu/documents");
