@@ -46,6 +46,10 @@ pub struct Terms {
 pub struct TermsPatient {
     #[serde(default)]
     pub name: Option<String>,
+    /// The vault the bundle comes from: what a professional remembers the key by (bundles
+    /// made before carnet wrote it name only the patient).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault_id: Option<String>,
     /// The patient's signing key, minisign format.
     pub signing_key: String,
     pub fingerprint: String,

@@ -184,6 +184,14 @@ Examples:\n  carnet open partage.age -i jeanne.key --list\n  \
 carnet open partage.age -i jeanne.key -o ~/Patients/dupont --from SHA256:1a2b:..."
     )]
     Open(OpenArgs),
+    /// The patients whose bundles you opened, and the key remembered for each (professionals)
+    #[command(
+        after_help = "A patient is remembered by their vault: a bundle from a known vault signed by \
+another key is refused (unless --from names it), and a homonym with another vault is a new \
+patient.\n\n\
+Examples:\n  carnet patients\n  carnet patients forget SHA256:5ac6:171f:..."
+    )]
+    Patients(PatientsArgs),
     /// Back up the vault without the key: one zip file, or a mirror folder kept up to date
     #[command(
         after_help = "No key or passphrase is needed: everything copied is already encrypted. When \
@@ -349,6 +357,28 @@ pub struct HideArgs {
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PatientsArgs {
+    #[command(subcommand)]
+    pub command: Option<PatientsCommand>,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PatientsCommand {
+    /// Forget the patient(s) remembered with this key fingerprint (their next bundle is a first)
+    #[command(after_help = "Example:\n  carnet patients forget SHA256:5ac6:171f:...")]
+    Forget {
+        /// The key fingerprint, as `carnet patients` shows it
+        fingerprint: String,
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

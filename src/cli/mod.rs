@@ -23,6 +23,7 @@ mod log;
 mod ls;
 mod note;
 mod open;
+mod patients;
 mod pro;
 mod revise;
 mod revoke;
@@ -138,6 +139,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         cli.command,
         Command::Keygen(_)
             | Command::Open(_)
+            | Command::Patients(_)
             | Command::Demo(_)
             | Command::Completions(_)
             | Command::Categories(_)
@@ -165,6 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Grants(a) => grant::list(&ctx, a),
         Command::Revoke(a) => revoke::run(&ctx, a),
         Command::Open(a) => open::run(&ctx, a),
+        Command::Patients(a) => patients::run(a),
         Command::Backup(a) => backup::run(&ctx, a),
         Command::Restore(a) => backup::restore(&ctx, a),
         Command::Close(a) => close::close(&ctx, a),

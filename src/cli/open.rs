@@ -80,7 +80,9 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
     let known = known_patients_path().map(open::Known::load).transpose()?;
     let trust = match &known {
         Some(k) => k.trust(&terms, a.from.is_some())?,
-        None if terms.patient.name.is_none() => open::Trust::Unnamed,
+        None if terms.patient.name.is_none() && terms.patient.vault_id.is_none() => {
+            open::Trust::Unnamed
+        }
         // No folder to remember keys in (no HOME): every bundle is a first.
         None => open::Trust::First,
     };
@@ -88,6 +90,13 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
         open::Trust::Unnamed if a.from.is_none() => eprintln!(
             "warning: this bundle names no patient, so its key cannot be remembered; \
              check its fingerprint {} with the patient, or use --from",
+            terms.patient.fingerprint
+        ),
+        open::Trust::Homonym { other } => eprintln!(
+            "note: another patient named {} is known, with the key {}; this bundle comes from \
+             another vault: a new patient (check the fingerprint {} with them)",
+            ui::clean(terms.patient.name.as_deref().unwrap_or_default()),
+            ui::clean(other),
             terms.patient.fingerprint
         ),
         open::Trust::Changed { from } => eprintln!(
@@ -161,10 +170,10 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
     } else if !a.list && !a.json {
         eprintln!("Bundle checked. Extract the documents with -o DIR.");
     }
-    if let (Some(k), open::Trust::First | open::Trust::Changed { .. }) = (known, &trust) {
+    if let Some(k) = known.filter(|_| trust.remembers()) {
         let shown = ui::clean(terms.patient.name.as_deref().unwrap_or_default());
         let path = k.path().to_path_buf();
-        match k.remember(&terms) {
+        match k.remember(&terms, ctx.now) {
             Ok(()) => eprintln!(
                 "note: key {} remembered for {shown}",
                 terms.patient.fingerprint
@@ -230,7 +239,7 @@ fn print_terms(t: &Terms, status: &GrantStatus) {
 
 /// Where the professional's memory of patients' keys lives: `CARNET_KNOWN_PATIENTS`, else
 /// `$XDG_CONFIG_HOME/carnet/known-patients.toml` (or `~/.config/...`).
-fn known_patients_path() -> Option<PathBuf> {
+pub(super) fn known_patients_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("CARNET_KNOWN_PATIENTS").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
     }

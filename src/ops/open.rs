@@ -13,24 +13,53 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::grant::{self, BundleError, Terms};
 
-/// Patients already seen, by name → key fingerprint (trust on first use).
+/// Patients already seen (trust on first use), by vault: two patients with the same name are two
+/// patients, and a bundle claiming a known vault with another key is refused.
 #[derive(Default, Serialize, Deserialize)]
 struct KnownPatients {
-    #[serde(default)]
+    /// carnet 0.1 remembered name → fingerprint; still read, replaced entry by entry.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     patients: BTreeMap<String, String>,
+    #[serde(default, rename = "patient", skip_serializing_if = "Vec::is_empty")]
+    entries: Vec<KnownPatient>,
+}
+
+/// One patient's vault as a professional remembers it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KnownPatient {
+    /// The vault the bundles came from (absent for bundles made before carnet named it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub fingerprint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<jiff::Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<jiff::Timestamp>,
 }
 
 /// What the professional's memory says of a bundle's patient key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trust {
-    /// The bundle names no patient: nothing to remember it by.
+    /// The bundle names neither a vault nor a patient: nothing to remember it by.
     Unnamed,
-    /// The key remembered for this patient.
+    /// The key remembered for this vault (or, for older bundles, this patient).
     Known,
     /// A patient seen for the first time: the key is remembered once the bundle passes.
     First,
+    /// A first bundle from a vault whose patient has the name of another known patient: a
+    /// homonym, remembered as a new patient.
+    Homonym { other: String },
     /// Another key than the one remembered, accepted because `--from` named it.
     Changed { from: String },
+}
+
+impl Trust {
+    /// Does opening the bundle change the memory?
+    pub fn remembers(&self) -> bool {
+        !matches!(self, Trust::Unnamed | Trust::Known)
+    }
 }
 
 /// The professional's memory of patients' keys (`known-patients.toml`).
@@ -43,13 +72,16 @@ impl Known {
     /// Reads the memory at `path` (missing: empty). A file that cannot be parsed is an error:
     /// carnet will not silently forget the keys it remembers.
     pub fn load(path: PathBuf) -> anyhow::Result<Known> {
-        let patients = match fs::read_to_string(&path) {
-            Ok(s) => toml::from_str(&s).map_err(|e| {
-                Error::input(
-                    format!("{} is not readable: {}", path.display(), e.message()),
-                    "fix or move the file: carnet will not forget the keys it remembers",
-                )
-            })?,
+        let patients = match crate::fsutil::read_limited(&path, 16 << 20) {
+            Ok(b) => std::str::from_utf8(&b)
+                .map_err(|_| "not UTF-8 text".to_string())
+                .and_then(|s| toml::from_str(s).map_err(|e| e.message().to_string()))
+                .map_err(|why| {
+                    Error::input(
+                        format!("{} is not readable: {why}", path.display()),
+                        "fix or move the file: carnet will not forget the keys it remembers",
+                    )
+                })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => KnownPatients::default(),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
@@ -60,34 +92,140 @@ impl Known {
         &self.path
     }
 
-    /// Trust on first use. A patient's name seen before with another key is refused (exit 3)
-    /// unless `from_checked` (`--from` named the new key, checked with the patient).
+    /// Every patient remembered, those of the old name-only memory included (no vault id).
+    pub fn list(&self) -> Vec<KnownPatient> {
+        let mut out = self.patients.entries.clone();
+        for (name, fp) in &self.patients.patients {
+            out.push(KnownPatient {
+                vault_id: None,
+                name: Some(name.clone()),
+                fingerprint: fp.clone(),
+                first_seen: None,
+                last_seen: None,
+            });
+        }
+        out
+    }
+
+    /// Trust on first use. A known vault with another key, or (for bundles that name no vault)
+    /// a known name with another key, is refused (exit 3) unless `from_checked` (`--from`
+    /// named the new key, checked with the patient).
     pub fn trust(&self, t: &Terms, from_checked: bool) -> Result<Trust, Error> {
-        let Some(name) = &t.patient.name else {
+        let p = &t.patient;
+        let changed = |fp: &str| -> Result<Trust, Error> {
+            if from_checked {
+                return Ok(Trust::Changed {
+                    from: fp.to_string(),
+                });
+            }
+            Err(Error::BadBundle(format!(
+                "bundles from {} were signed by {}, this one by {}: refused",
+                crate::text::clean(p.name.as_deref().unwrap_or("this patient's vault")),
+                crate::text::clean(fp),
+                p.fingerprint
+            )))
+        };
+        let same_name = |e: &KnownPatient| e.name.is_some() && e.name == p.name;
+        if let Some(v) = &p.vault_id {
+            if let Some(e) = self
+                .patients
+                .entries
+                .iter()
+                .find(|e| e.vault_id.as_ref() == Some(v))
+            {
+                return if e.fingerprint == p.fingerprint {
+                    Ok(Trust::Known)
+                } else {
+                    changed(&e.fingerprint)
+                };
+            }
+            // A vault seen before carnet named vaults: its key, remembered by name.
+            let legacy = p.name.as_ref().and_then(|n| self.patients.patients.get(n));
+            if legacy == Some(&p.fingerprint) {
+                return Ok(Trust::First);
+            }
+            let other = self
+                .patients
+                .entries
+                .iter()
+                .find(|e| same_name(e))
+                .map(|e| e.fingerprint.clone())
+                .or_else(|| legacy.cloned());
+            return Ok(match other {
+                Some(other) => Trust::Homonym { other },
+                None => Trust::First,
+            });
+        }
+        // An older bundle: it names no vault, only the patient.
+        if self.list().iter().any(|e| e.fingerprint == p.fingerprint) {
+            return Ok(Trust::Known);
+        }
+        let Some(name) = &p.name else {
             return Ok(Trust::Unnamed);
         };
-        match self.patients.patients.get(name) {
-            Some(fp) if *fp == t.patient.fingerprint => Ok(Trust::Known),
-            Some(fp) if !from_checked => Err(Error::BadBundle(format!(
-                "bundles from {} were signed by {}, this one by {}: refused",
-                crate::text::clean(name),
-                crate::text::clean(fp),
-                t.patient.fingerprint
-            ))),
-            Some(fp) => Ok(Trust::Changed { from: fp.clone() }),
+        match self.list().iter().find(|e| e.name.as_ref() == Some(name)) {
+            Some(e) => changed(&e.fingerprint),
             None => Ok(Trust::First),
         }
     }
 
-    /// Records the bundle's key for its patient (call only once the bundle passed every check:
+    /// Records the bundle's key for its vault (call only once the bundle passed every check:
     /// a refused bundle pins nothing).
-    pub fn remember(mut self, t: &Terms) -> anyhow::Result<()> {
-        let Some(name) = t.patient.name.clone() else {
+    pub fn remember(mut self, t: &Terms, now: jiff::Timestamp) -> anyhow::Result<()> {
+        let p = &t.patient;
+        if p.vault_id.is_none() && p.name.is_none() {
             return Ok(());
-        };
-        self.patients
+        }
+        // The name-only entry this bundle supersedes (same patient, same key or a key change
+        // the professional checked).
+        if let Some(n) = &p.name
+            && p.vault_id.is_some()
+        {
+            self.patients.patients.remove(n);
+        }
+        let slot = self
             .patients
-            .insert(name, t.patient.fingerprint.clone());
+            .entries
+            .iter_mut()
+            .find(|e| match &p.vault_id {
+                Some(v) => e.vault_id.as_ref() == Some(v),
+                None => e.vault_id.is_none() && e.name == p.name,
+            });
+        match slot {
+            Some(e) => {
+                e.fingerprint = p.fingerprint.clone();
+                e.name = p.name.clone();
+                e.last_seen = Some(now);
+            }
+            None => self.patients.entries.push(KnownPatient {
+                vault_id: p.vault_id.clone(),
+                name: p.name.clone(),
+                fingerprint: p.fingerprint.clone(),
+                first_seen: Some(now),
+                last_seen: Some(now),
+            }),
+        }
+        self.save()
+    }
+
+    /// Forgets every patient remembered with this key fingerprint; returns them.
+    pub fn forget(mut self, fingerprint: &str) -> anyhow::Result<Vec<KnownPatient>> {
+        let gone: Vec<KnownPatient> = self
+            .list()
+            .into_iter()
+            .filter(|e| e.fingerprint == fingerprint)
+            .collect();
+        self.patients
+            .entries
+            .retain(|e| e.fingerprint != fingerprint);
+        self.patients.patients.retain(|_, fp| fp != fingerprint);
+        if !gone.is_empty() {
+            self.save()?;
+        }
+        Ok(gone)
+    }
+
+    fn save(&self) -> anyhow::Result<()> {
         if let Some(p) = self.path.parent() {
             crate::fsutil::create_private_dir(p)
                 .with_context(|| format!("cannot create {}", p.display()))?;

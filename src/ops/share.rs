@@ -238,6 +238,7 @@ pub fn issue(
         expires,
         patient: TermsPatient {
             name: m.patient.name.clone(),
+            vault_id: Some(vault.config.vault_id.clone()),
             signing_key: crate::sign::encode_public(&key),
             fingerprint: fingerprint.clone(),
         },

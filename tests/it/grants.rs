@@ -2453,7 +2453,7 @@ fn revoke_of_a_malformed_id_speaks_of_grants() {
 // The professional's memory of patients' keys
 
 #[test]
-fn a_second_key_in_the_same_patients_name_is_refused_unless_checked_with_from() {
+fn homonyms_are_two_patients_and_a_known_vault_signed_by_another_key_is_refused() {
     let lab = Lab::new();
     let paul = lab.keygen("Paul Roux", "p.key", true, &[]);
     let mut fps = Vec::new();
@@ -2477,29 +2477,54 @@ fn a_second_key_in_the_same_patients_name_is_refused_unless_checked_with_from() 
         out.stderr
     );
     assert!(!out.stderr.contains("warning"), "{}", out.stderr);
-    let known = lab.known_patients();
-    assert_eq!(known.get("Marie Dupont"), Some(fa));
     let out = lab.open(&paul, &bundles[0], &["--list"]).ok();
-    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    assert!(!out.stderr.contains("remembered"), "{}", out.stderr);
 
-    // The other key, same name: refused (exit 3) naming both keys; the first key stays
-    // remembered.
-    lab.open(&paul, &bundles[1], &["--list"])
-        .fails(EXIT_INTEGRITY, &[fa.as_str(), fb.as_str(), "refused"]);
-    assert_eq!(lab.known_patients().get("Marie Dupont"), Some(fa));
+    // The other Marie Dupont, another vault: a new patient, said so, both remembered.
+    let out = lab.open(&paul, &bundles[1], &["--list"]).ok();
+    assert!(
+        out.stderr
+            .contains("another patient named Marie Dupont is known"),
+        "{}",
+        out.stderr
+    );
+    let listed = lab.run(None, &["patients", "--json"]).ok().json();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_ne!(listed[0]["vault_id"], listed[1]["vault_id"]);
+    lab.open(&paul, &bundles[0], &["--list"]).ok();
+    lab.open(&paul, &bundles[1], &["--list"]).ok();
 
-    // --from pins the signer: the right fingerprint passes (in any case), the wrong one is
-    // refused with exit 3 and nothing written.
-    let dir = lab.root.join("recv/b");
-    lab.open(&paul, &bundles[1], &["--from", fb, "-o", s(&dir)])
-        .ok();
-    assert_eq!(extracted_by_title(&dir)["a"], b"from b\n");
-    lab.open(
-        &paul,
-        &bundles[0],
-        &["--from", &fa.to_lowercase(), "--list"],
-    )
-    .ok();
+    // Vault a's bundle re-signed by someone else's key (anyone can encrypt to Paul): the terms
+    // name a's vault, the key is not the one remembered for it.
+    let other = MinisignKey::from_seed(77);
+    let mut u = Unpacked::of(&bundles[0], &paul);
+    let mut t = u.terms();
+    let pt = t["patient"].as_table_mut().unwrap();
+    pt.insert("signing_key".into(), other.public().into());
+    pt.insert("fingerprint".into(), other.fingerprint().into());
+    let text = toml::to_string(&t).unwrap();
+    u.get_mut("grant.toml.minisig").data = other.sign(text.as_bytes(), "carnet grant").into_bytes();
+    u.get_mut("grant.toml").data = text.into_bytes();
+    let forged = lab.path("bundles/forged.age");
+    u.seal(&paul.recipient, &forged);
+    let fo = other.fingerprint();
+    lab.open(&paul, &forged, &["--list"])
+        .fails(EXIT_INTEGRITY, &[fa.as_str(), fo.as_str(), "refused"]);
+
+    // Forgetting a patient makes their next bundle a first.
+    let out = lab.run(None, &["patients", "forget", fa]).ok();
+    assert!(out.stderr.contains("forgot Marie Dupont"), "{}", out.stderr);
+    lab.run(None, &["patients", "forget", fa])
+        .fails(EXIT_FAILURE, &["no patient is remembered with the key"]);
+    let out = lab.open(&paul, &bundles[0], &["--list"]).ok();
+    assert!(
+        out.stderr.contains("remembered for Marie Dupont"),
+        "{}",
+        out.stderr
+    );
+
+    // --from pins the signer: the wrong fingerprint is refused with exit 3 and nothing written.
     let recv = lab.root.join("recv");
     let before = snapshot(&recv);
     lab.open(
@@ -2519,6 +2544,39 @@ fn a_second_key_in_the_same_patients_name_is_refused_unless_checked_with_from() 
     let bare: String = fa.trim_start_matches("SHA256:").replace(':', "");
     lab.open(&paul, &bundles[0], &["--from", &bare, "--list"])
         .ok();
+}
+
+#[test]
+fn a_memory_written_by_carnet_0_1_is_read_and_moved_to_vaults() {
+    let lab = Lab::new();
+    let paul = lab.keygen("Paul Roux", "p.key", true, &[]);
+    let p = lab.patient("a", "Marie Dupont");
+    p.add_pro(&paul);
+    p.add("a.txt", b"from a\n", &[]);
+    let b = lab.path("bundles/a.age");
+    let g = p.grant(&["--to", "paul-roux", "--all", "--expires", "7d", "-o", s(&b)]);
+    let fa = g["patient_fingerprint"].as_str().unwrap().to_string();
+    // carnet 0.1's file: name → fingerprint, with another patient besides.
+    fs::create_dir_all(lab.known.parent().unwrap()).unwrap();
+    fs::write(
+        &lab.known,
+        format!("[patients]\n\"Marie Dupont\" = \"{fa}\"\n\"Jean Roux\" = \"SHA256:1111:2222:3333:4444:5555:6666:7777:8888\"\n"),
+    )
+    .unwrap();
+    lab.open(&paul, &b, &["--list"]).ok();
+    let text = fs::read_to_string(&lab.known).unwrap();
+    let t: toml::Table = toml::from_str(&text).unwrap();
+    let entries = t["patient"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{text}");
+    assert_eq!(entries[0]["fingerprint"].as_str(), Some(fa.as_str()));
+    assert!(entries[0]["vault_id"].is_str(), "{text}");
+    let legacy = t["patients"].as_table().unwrap();
+    assert!(
+        !legacy.contains_key("Marie Dupont") && legacy.contains_key("Jean Roux"),
+        "{text}"
+    );
+    let listed = lab.run(None, &["patients", "--json"]).ok().json();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
 }
 
 // =============================================================================================

@@ -7,7 +7,6 @@
 //! and mis-sized entries can be written at all), and a minisign signer built on `ed25519-dalek`
 //! (so that a "patient" other than the vault's own can sign terms).
 
-use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
@@ -121,22 +120,6 @@ impl Env {
         ];
         all.extend(args.iter().map(|a| a.as_ref().to_os_string()));
         self.run(pro.passphrase.as_deref(), &all)
-    }
-
-    /// The patient fingerprints the professional remembers, by patient name.
-    pub fn known_patients(&self) -> BTreeMap<String, String> {
-        let Ok(text) = fs::read_to_string(&self.known) else {
-            return BTreeMap::new();
-        };
-        let t: toml::Table = toml::from_str(&text).expect("known-patients file is TOML");
-        t.get("patients")
-            .and_then(|p| p.as_table())
-            .map(|p| {
-                p.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 }
 
