@@ -94,6 +94,9 @@ pub struct Root {
     pub grants: Vec<GrantRecord>,
     #[serde(default)]
     pub shards: Shards,
+    /// Other keys that open the vault (a recovery key), each through its slot object.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slots: Vec<crate::slots::Slot>,
     /// Standing rules: a category's documents, present and future, hidden from these readers.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hidden_categories: BTreeMap<String, Vec<Visibility>>,
@@ -122,6 +125,7 @@ impl Root {
             grants: Vec::new(),
             shards: Shards::default(),
             hidden_categories: BTreeMap::new(),
+            slots: Vec::new(),
             closed: None,
         }
     }
@@ -138,6 +142,7 @@ impl Root {
             grants: m.grants.clone(),
             shards: Shards::default(),
             hidden_categories: BTreeMap::new(),
+            slots: Vec::new(),
             closed: None,
         }
     }
@@ -685,6 +690,15 @@ impl Snapshot {
                     },
                 );
             }
+        }
+        for s in &self.root.slots {
+            out.insert(
+                s.object.clone(),
+                FileEntry {
+                    size: s.size,
+                    blake3: s.blake3.clone(),
+                },
+            );
         }
         for r in self.root.shard_objects() {
             out.insert(

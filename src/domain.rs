@@ -85,6 +85,10 @@ pub enum Action {
     /// The record made read-only (`carnet close`), and writable again (`carnet reopen`).
     Close,
     Reopen,
+    /// A key slot added (`carnet key add`).
+    KeyAdd,
+    /// The vault passphrase changed (`carnet passphrase`).
+    Passphrase,
     Other(String),
 }
 
@@ -112,6 +116,8 @@ string_enum!(Action {
     Unhide => "unhide",
     Close => "close",
     Reopen => "reopen",
+    KeyAdd => "key-add",
+    Passphrase => "passphrase",
 });
 
 /// Who acted. Only the patient exists today; the others are the roles the next features bring

@@ -232,9 +232,7 @@ mod tests {
     use super::*;
 
     fn unlocked() -> Unlocked {
-        Unlocked {
-            identities: vec![age::x25519::Identity::generate()],
-        }
+        Unlocked::patient(vec![age::x25519::Identity::generate()])
     }
 
     #[test]

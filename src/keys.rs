@@ -64,9 +64,19 @@ const MAX_SCRYPT_LOG_N: u8 = 20;
 /// The identities that open a vault, and the recipients they correspond to.
 pub struct Unlocked {
     pub identities: Vec<age::x25519::Identity>,
+    /// Who opened it: the patient, or the holder of a recovery key (what the log records).
+    pub actor: crate::domain::Actor,
 }
 
 impl Unlocked {
+    /// The patient's own identities.
+    pub fn patient(identities: Vec<age::x25519::Identity>) -> Unlocked {
+        Unlocked {
+            identities,
+            actor: crate::domain::Actor::Patient,
+        }
+    }
+
     pub fn as_dyn(&self) -> impl Iterator<Item = &dyn age::Identity> {
         self.identities.iter().map(|i| i as &dyn age::Identity)
     }

@@ -28,6 +28,7 @@ pub mod nir;
 pub mod ops;
 pub mod pro;
 pub mod sign;
+pub mod slots;
 pub mod text;
 pub mod txn;
 pub mod vault;

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::{Root, Snapshot};
 use crate::crypto;
-use crate::domain::{Action, Actor};
+use crate::domain::Action;
 use crate::error::Error;
 use crate::fsutil::{self, Lock};
 use crate::index::FileEntry;
@@ -372,10 +372,13 @@ impl Txn<'_> {
 
     fn append(&mut self, mut op: Op) -> anyhow::Result<Entry> {
         let base_seq = self.snap.head.log_seq;
-        // Objects the index must list from now on: new documents' and new shards'.
+        // Objects the index must list from now on: every stored version of the documents put
+        // (a merged document brings its earlier versions), the new shards (below), and any
+        // other object the command adds (a key slot), hashed from its staged file.
         let mut indexed: BTreeMap<String, FileEntry> = op
             .put
             .iter()
+            .flat_map(|d| d.stored_objects())
             .map(|d| {
                 (
                     d.object.clone(),
@@ -386,6 +389,13 @@ impl Txn<'_> {
                 )
             })
             .collect();
+        for (tmp, name) in &op.add {
+            if !indexed.contains_key(name) {
+                let entry = crate::index::hash_file(tmp)
+                    .with_context(|| format!("cannot read {}", tmp.display()))?;
+                indexed.insert(name.clone(), entry);
+            }
+        }
         let sealed_manifest = if op.changes_metadata() {
             let base = op.root.take().unwrap_or_else(|| self.snap.root.clone());
             let plan = crate::catalog::plan(
@@ -427,7 +437,7 @@ impl Txn<'_> {
         let entry = Entry {
             seq: self.snap.head.log_seq + 1,
             time: self.now,
-            actor: Actor::Patient,
+            actor: self.snap.keys.actor.clone(),
             action: op.action.clone(),
             documents: std::mem::take(&mut op.documents),
             details: std::mem::take(&mut op.details),

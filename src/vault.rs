@@ -307,8 +307,13 @@ impl Vault {
                 )
             }
         };
-        let unlocked = Unlocked { identities };
+        let unlocked = Unlocked::patient(identities);
         let mine = unlocked.recipients();
+        if !self.config.recipients.iter().any(|r| mine.contains(r))
+            && let Some(recovered) = self.open_slot(&unlocked)?
+        {
+            return Ok(recovered);
+        }
         if !self.config.recipients.iter().any(|r| mine.contains(r)) {
             // Either the wrong key, or carnet.toml's recipients were changed: if the keyring
             // still opens with this identity, the key is right and the config was altered.
@@ -327,6 +332,40 @@ impl Vault {
             return Err(Error::WrongIdentity(source).into());
         }
         Ok(unlocked)
+    }
+
+    /// The vault identity, through the key slot of one of `keys` (a recovery key), if it has
+    /// one that holds this vault's identity.
+    fn open_slot(&self, keys: &Unlocked) -> anyhow::Result<Option<Unlocked>> {
+        for id in &keys.identities {
+            let path = self.object_path(&crate::slots::object_id(&id.to_public().to_string()));
+            let bytes = match fsutil::read_limited(&path, MAX_SMALL) {
+                Ok(b) => b,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(anyhow::Error::from(e)
+                        .context(format!("cannot read the key slot {}", path.display())));
+                }
+            };
+            let Some(vault_id) = crate::slots::open(&bytes, id) else {
+                return Err(Error::Integrity(format!(
+                    "{}: the key slot for this key does not open (damaged?)",
+                    path.display()
+                ))
+                .into());
+            };
+            if self
+                .config
+                .recipients
+                .contains(&vault_id.to_public().to_string())
+            {
+                return Ok(Some(Unlocked {
+                    identities: vec![vault_id],
+                    actor: Actor::Recovery,
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// Reads one of the vault's own files, bounded: a missing or oversized one is damage

@@ -451,6 +451,29 @@ fn load_catalog(
                 objects.insert(r.object.clone(), entry(r.size, &r.blake3));
             }
             let rel = |o: &str| index::object_rel(o);
+            // Key slots: where the key finds them, and as the root recorded them.
+            for s in &root.slots {
+                objects.insert(s.object.clone(), entry(s.size, &s.blake3));
+                let path = vault.object_path(&s.object);
+                let problem = if s.object != crate::slots::object_id(&s.recipient) {
+                    Some("is not where its key looks for it".to_string())
+                } else {
+                    match index::hash_file(&path) {
+                        Ok(got) if got.size == s.size && got.blake3 == s.blake3 => None,
+                        Ok(_) => Some("altered: not the key slot that was written".to_string()),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            Some("missing".to_string())
+                        }
+                        Err(e) => Some(format!("cannot read: {e}")),
+                    }
+                };
+                if let Some(why) = problem {
+                    report.problem(
+                        rel(&s.object),
+                        format!("the {} key slot {:?} {why}", role_name(s.role), s.name),
+                    );
+                }
+            }
             let mut docs = Vec::new();
             for (key, r) in &root.shards.documents {
                 match catalog::read_shard(vault, keys, ShardKind::Documents, key, r) {
@@ -1018,4 +1041,10 @@ pub fn wrong_signer(found: &str, expected: &str) -> (String, String) {
         ),
         "check the fingerprint given to --expect against the one `carnet fingerprint` shows on the vault; nothing else was checked".to_string(),
     )
+}
+
+fn role_name(r: crate::slots::Role) -> &'static str {
+    match r {
+        crate::slots::Role::Recovery => "recovery",
+    }
 }

@@ -237,6 +237,19 @@ leaves the vault untouched. A closed record can be destroyed.\n\n\
 Examples:\n  carnet destroy\n  carnet destroy --confirm \"Marie Dupont\" --json"
     )]
     Destroy(DestroyArgs),
+    /// The keys that open the vault: yours, and a recovery key
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  carnet key ls\n  carnet key add --recovery -o recovery.key"
+    )]
+    Key(KeyCommand),
+    /// Choose a new vault passphrase (asked twice; CARNET_NEW_PASSPHRASE in scripts)
+    #[command(
+        after_help = "Forgot it? Open the vault with your recovery key and choose a new one:\n  \
+carnet -i recovery.key passphrase\n\n\
+Example:\n  carnet passphrase"
+    )]
+    Passphrase(JsonArg),
     /// Run the whole product on a built-in sample record, in a throwaway folder
     #[command(after_help = "Example:\n  carnet demo /tmp/carnet-demo")]
     Demo(DemoArgs),
@@ -607,6 +620,39 @@ pub struct KeygenArgs {
     /// Write the key without passphrase protection (like age-keygen)
     #[arg(long)]
     pub unprotected: bool,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List the keys that open the vault, with their role
+    #[command(
+        visible_alias = "list",
+        after_help = "Example:\n  carnet key ls --json"
+    )]
+    Ls(JsonArg),
+    /// Add a recovery key: it opens the vault if the passphrase or identity file is lost
+    #[command(
+        after_help = "The key is shown (or written to -o FILE) once: print it, store it offline, \
+away from the vault. Anyone holding it can open the vault.\n\n\
+Examples:\n  carnet key add --recovery -o recovery.key\n  carnet -i recovery.key ls"
+    )]
+    Add(KeyAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyAddArgs {
+    /// A recovery key (the one kind that can be added today)
+    #[arg(long, required = true)]
+    pub recovery: bool,
+    /// A name for it [default: recovery]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Write the key to FILE (created, 0600) instead of printing it
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,

@@ -28,7 +28,7 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
     let (key_mode, unlocked, identity_file) = match &ctx.keys.identity {
         Some(path) => {
             let ids = keys::load_identity_path(path, &ctx.keys.passphrase)?;
-            (KeyMode::External, Unlocked { identities: ids }, None)
+            (KeyMode::External, Unlocked::patient(ids), None)
         }
         None => {
             let pass = ctx.keys.passphrase.get("New vault passphrase: ", true)?;
@@ -37,9 +37,7 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
                 keys::encrypt_with_passphrase(text.as_bytes(), pass, super::scrypt_log_n())?;
             (
                 KeyMode::Passphrase,
-                Unlocked {
-                    identities: vec![id],
-                },
+                Unlocked::patient(vec![id]),
                 Some(sealed),
             )
         }

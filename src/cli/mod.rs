@@ -19,6 +19,7 @@ mod grant;
 mod hide;
 mod init;
 mod keygen;
+mod keys;
 mod log;
 mod ls;
 mod note;
@@ -173,6 +174,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Close(a) => close::close(&ctx, a),
         Command::Reopen(a) => close::reopen(&ctx, a),
         Command::Destroy(a) => destroy::run(&ctx, a),
+        Command::Key(c) => keys::run(&ctx, c),
+        Command::Passphrase(a) => keys::passphrase(&ctx, a),
         Command::Demo(a) => demo::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Fingerprint(a) => fingerprint(&ctx, a),

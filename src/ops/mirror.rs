@@ -43,6 +43,7 @@ const SHOWN: usize = 5;
 pub fn dup(keys: &Unlocked) -> Unlocked {
     Unlocked {
         identities: keys.identities.clone(),
+        actor: keys.actor.clone(),
     }
 }
 

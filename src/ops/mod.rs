@@ -9,6 +9,7 @@ pub mod closure;
 pub mod destroy;
 pub mod export;
 pub mod import;
+pub mod keys;
 pub mod mirror;
 pub mod open;
 pub mod pro;

@@ -29,6 +29,7 @@ mod hardening;
 mod help;
 mod hidden;
 mod integrity;
+mod keys;
 mod lookups;
 mod man_pages;
 mod mirror;

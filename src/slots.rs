@@ -1,0 +1,69 @@
+//! Key slots: the vault's identity wrapped for a second key (a recovery key now; guardians
+//! next), so that the vault opens without the passphrase or the patient's identity file.
+//!
+//! A slot is an ordinary object (`objects/xx/ID.age`): the vault identity's secret, age-encrypted
+//! to the slot's recipient only. Its id is derived from that recipient, so a key finds its slot
+//! before anything else can be decrypted; the root records it (role, name, recipient, size,
+//! BLAKE3), so indexing, backups, mirrors, crash recovery and `verify` treat it like any object.
+
+use std::str::FromStr;
+
+use age::secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::crypto;
+
+/// An identity file is a few hundred bytes; a slot holds one identity.
+const MAX_SLOT_PLAIN: u64 = 4096;
+
+/// What a slot's key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Opens the vault when the passphrase or the identity file is lost; acts as `recovery`.
+    Recovery,
+}
+
+/// A slot as the root records it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Slot {
+    pub role: Role,
+    pub name: String,
+    /// The slot key's public recipient (`age1…`).
+    pub recipient: String,
+    pub added_at: jiff::Timestamp,
+    pub object: String,
+    pub size: u64,
+    pub blake3: String,
+}
+
+/// The object id of the slot for `recipient`: derived, so the key finds it unaided.
+pub fn object_id(recipient: &str) -> String {
+    let h = Sha256::digest(format!("carnet key slot v1\0{recipient}").as_bytes());
+    hex::encode(&h[..16])
+}
+
+/// The vault identity `vault`, sealed to `to`.
+pub fn seal(vault: &age::x25519::Identity, to: &age::x25519::Recipient) -> anyhow::Result<Vec<u8>> {
+    let secret = Zeroizing::new(format!("{}\n", vault.to_string().expose_secret()));
+    Ok(crypto::seal_bytes(
+        secret.as_bytes(),
+        std::slice::from_ref(to),
+    )?)
+}
+
+/// The vault identity a slot holds, if `key` opens it.
+pub fn open(bytes: &[u8], key: &age::x25519::Identity) -> Option<age::x25519::Identity> {
+    let plain = Zeroizing::new(
+        crypto::open_bytes(
+            bytes,
+            std::iter::once(key as &dyn age::Identity),
+            MAX_SLOT_PLAIN,
+        )
+        .ok()?,
+    );
+    let text = std::str::from_utf8(&plain).ok()?;
+    age::x25519::Identity::from_str(text.trim()).ok()
+}
