@@ -94,6 +94,10 @@ pub struct Root {
     pub grants: Vec<GrantRecord>,
     #[serde(default)]
     pub shards: Shards,
+    /// What a reader must understand to rewrite this root without losing anything (see
+    /// `FEATURES`): a reader that meets a name it does not know refuses the vault.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
     /// Other keys that open the vault (a recovery key), each through its slot object.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slots: Vec<crate::slots::Slot>,
@@ -126,6 +130,7 @@ impl Root {
             shards: Shards::default(),
             hidden_categories: BTreeMap::new(),
             slots: Vec::new(),
+            requires: Vec::new(),
             closed: None,
         }
     }
@@ -143,6 +148,7 @@ impl Root {
             shards: Shards::default(),
             hidden_categories: BTreeMap::new(),
             slots: Vec::new(),
+            requires: Vec::new(),
             closed: None,
         }
     }
@@ -182,6 +188,11 @@ impl Root {
         crate::pro::find(&self.professionals, who)
     }
 
+    /// A professional to share with: a handle prefix must be whole words of it.
+    pub fn professional_to_share(&self, who: &str) -> Result<&crate::pro::Professional, Error> {
+        crate::pro::find_to_share(&self.professionals, who)
+    }
+
     /// Refuses a change while the record is closed (`carnet close`). `Txn::commit` calls it for
     /// every change, which is what enforces closure; commands that do long work before they
     /// commit (encrypting files, building a bundle) call it first so as not to do it in vain.
@@ -195,6 +206,12 @@ impl Root {
         }
     }
 }
+
+/// The features of format 2 this build reads and writes beyond its first version: document
+/// versions, visibility codes and rules, key slots, a closed record. Every root it writes lists
+/// them in `requires`, so that a later format-2 reader that lacks one refuses the vault instead of
+/// silently dropping what it holds (a hidden document made visible, a history forgotten).
+pub const FEATURES: &[&str] = &["versions", "visibility", "slots", "closed"];
 
 /// One shard as stored: self-describing, so a shard moved between vaults or between keys is
 /// refused even before its hash is compared.
@@ -249,6 +266,19 @@ pub struct Snapshot {
 
 /// Checks that the root's shard table is well formed (keys, object ids): it names files to read.
 pub fn check_root(root: &Root, path: &str) -> Result<(), Error> {
+    if let Some(f) = root
+        .requires
+        .iter()
+        .find(|f| !FEATURES.contains(&f.as_str()))
+    {
+        return Err(Error::input(
+            format!(
+                "{path} uses {:?}, which this carnet does not know: it was written by a newer one",
+                crate::text::clean(f)
+            ),
+            "upgrade carnet to open this vault (writing with this one would lose what it holds)",
+        ));
+    }
     for (kind, table) in [
         (ShardKind::Documents, &root.shards.documents),
         (ShardKind::Digests, &root.shards.digests),
@@ -710,5 +740,23 @@ impl Snapshot {
             );
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_root_requiring_an_unknown_feature_is_refused_and_known_ones_pass() {
+        let mut root = Root::new("v".into(), vec![], Patient::default());
+        root.requires = FEATURES.iter().map(|f| f.to_string()).collect();
+        assert!(check_root(&root, "manifest.age").is_ok());
+        root.requires.push("teleportation".into());
+        let e = check_root(&root, "manifest.age").unwrap_err().to_string();
+        assert!(
+            e.contains("\"teleportation\"") && e.contains("newer"),
+            "{e}"
+        );
     }
 }

@@ -138,9 +138,16 @@ where
 
 /// The shortest prefix of `id` (at least SHORT_LEN) that tells it apart from `others`.
 fn short_unique(id: &str, others: &[&str]) -> String {
-    let mut n = SHORT_LEN.min(id.len());
+    // Ids named by a log may come from anywhere: never cut inside a character.
+    let boundary = |mut n: usize| {
+        while !id.is_char_boundary(n) {
+            n += 1;
+        }
+        n
+    };
+    let mut n = boundary(SHORT_LEN.min(id.len()));
     while n < id.len() && others.iter().any(|o| *o != id && o.starts_with(&id[..n])) {
-        n += 1;
+        n = boundary(n + 1);
     }
     id[..n].to_string()
 }
@@ -161,6 +168,15 @@ mod tests {
         assert!(matches!(resolve("ffff", ids), Err(Error::UnknownId(_))));
         assert!(matches!(resolve("ab", ids), Err(Error::Input { .. })));
         assert!(matches!(resolve("zzzz", ids), Err(Error::Input { .. })));
+    }
+
+    #[test]
+    fn ambiguous_non_ascii_ids_are_shown_without_a_panic() {
+        let ids = ["abcdééééé1", "abcdééééé2"];
+        assert!(matches!(
+            resolve("abcd", ids),
+            Err(Error::AmbiguousId { .. })
+        ));
     }
 
     #[test]

@@ -59,6 +59,20 @@ impl Professional {
 /// still reachable. A prefix that names several is refused with the candidates; an unknown
 /// name gets the closest handles as a suggestion.
 pub fn find<'a>(pros: &'a [Professional], who: &str) -> Result<&'a Professional, Error> {
+    find_with(pros, who, false)
+}
+
+/// Like `find`, for sharing a record: a prefix must be whole words of the handle (`jeanne` for
+/// `jeanne-martin`, not `j`), so that a stray letter never encrypts the record to someone else.
+pub fn find_to_share<'a>(pros: &'a [Professional], who: &str) -> Result<&'a Professional, Error> {
+    find_with(pros, who, true)
+}
+
+fn find_with<'a>(
+    pros: &'a [Professional],
+    who: &str,
+    whole_words: bool,
+) -> Result<&'a Professional, Error> {
     if let Some(p) = pros.iter().find(|p| p.is(who)) {
         return Ok(p);
     }
@@ -67,7 +81,10 @@ pub fn find<'a>(pros: &'a [Professional], who: &str) -> Result<&'a Professional,
         Vec::new()
     } else {
         pros.iter()
-            .filter(|p| p.handle.starts_with(&typed))
+            .filter(|p| {
+                p.handle.starts_with(&typed)
+                    && (!whole_words || p.handle[typed.len()..].starts_with('-'))
+            })
             .collect()
     };
     match by_prefix.as_slice() {

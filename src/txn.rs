@@ -359,7 +359,10 @@ impl Txn<'_> {
         // A closed record refuses every change, whichever command asks: enforced here, the one
         // path every write takes, so that a new command cannot forget it. Reading commands
         // still log their access; `reopen` is the one change a closed record accepts.
-        if op.changes_vault() && op.action != Action::Reopen {
+        // Withdrawing consent (revoking a grant, blocking a professional) only narrows access:
+        // a closed record must not stand in its way.
+        let narrows = matches!(op.action, Action::Revoke | Action::ProBlock);
+        if op.changes_vault() && op.action != Action::Reopen && !narrows {
             self.snap.root.check_writable()?;
         }
         let entry = self.append(op)?;
@@ -408,6 +411,10 @@ impl Txn<'_> {
             )?;
             let mut root = plan.root;
             root.generation = self.snap.root.generation + 1;
+            root.requires = crate::catalog::FEATURES
+                .iter()
+                .map(|f| f.to_string())
+                .collect();
             for s in plan.added {
                 let r = s.reference;
                 indexed.insert(

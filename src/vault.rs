@@ -182,7 +182,8 @@ impl Vault {
                             "{} was being destroyed when `carnet destroy` was interrupted",
                             dir.display()
                         ),
-                        "run `carnet destroy` again to finish",
+                        "run `carnet destroy` again to finish; if you did not start it, rename \
+                         carnet.toml.destroying back to carnet.toml",
                     )
                     .into());
                 }
@@ -438,9 +439,17 @@ impl Vault {
         let bad_id = legacy
             .iter()
             .flatten()
-            .flat_map(|d| [d.id.as_str(), d.object.as_str()])
+            .flat_map(|d| d.versions().flat_map(|v| [v.id.as_str(), v.object.as_str()]))
             .chain(root.grants.iter().map(|g| g.id.as_str()))
             .find(|id| !crate::ids::is_full_id(id));
+        if let Some(d) = legacy.iter().flatten().find(|d| !d.history_is_sound()) {
+            return Err(Error::Integrity(format!(
+                "{} holds an invalid version history for {}",
+                path.display(),
+                crate::ids::short(&d.id)
+            ))
+            .into());
+        }
         if let Some(id) = bad_id {
             return Err(Error::Integrity(format!(
                 "{} names an invalid id {:?}",

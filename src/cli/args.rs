@@ -107,7 +107,8 @@ Examples:\n  carnet hide 3f9c\n  carnet hide --category imagerie --from all\n  c
     Hide(HideArgs),
     /// Make hidden documents visible again
     #[command(
-        after_help = "Without --from, the document is made visible to everyone again.\n\n\
+        after_help = "Without --from, the document is made visible to professionals again; \
+--from guardians or --from all for the rest.\n\n\
 Examples:\n  carnet unhide 3f9c\n  carnet unhide --category imagerie"
     )]
     Unhide(HideArgs),
@@ -364,7 +365,7 @@ pub struct HideArgs {
     /// A category, as a standing rule for its present and future documents
     #[arg(short, long, conflicts_with = "ids")]
     pub category: Option<String>,
-    /// From whom [default: pros for hide, all for unhide]
+    /// From whom [default: pros]
     #[arg(long, value_enum)]
     pub from: Option<From>,
     /// Print JSON for scripts

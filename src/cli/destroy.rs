@@ -13,6 +13,34 @@ use crate::ops::destroy::{self, Expected, Report};
 pub fn run(ctx: &Ctx, a: DestroyArgs) -> anyhow::Result<()> {
     let dir = &ctx.vault_dir;
     if destroy::interrupted(dir) {
+        // The keys still there: the patient confirms again (a typed "destroy" on a terminal,
+        // --confirm in a script), since the marker could have been made by anyone.
+        if destroy::keys_remain(dir) {
+            let can_ask = std::io::stdin().is_terminal() && ui::stderr_is_terminal();
+            let confirmed = match &a.confirm {
+                Some(_) => true,
+                None if can_ask => {
+                    eprintln!(
+                        "{} holds a destruction that was interrupted before its keys were erased.",
+                        dir.display()
+                    );
+                    ui::ask_line("Type destroy to finish it: ")
+                        .is_some_and(|t| t.trim() == "destroy")
+                }
+                None => false,
+            };
+            if !confirmed {
+                return Err(Error::input(
+                    format!(
+                        "{} holds an interrupted destruction, and its keys are still there",
+                        dir.display()
+                    ),
+                    "to finish it, run `carnet destroy --confirm \"PATIENT NAME\"` (or on a terminal); \
+                     if you did not start it, rename carnet.toml.destroying back to carnet.toml",
+                )
+                .into());
+            }
+        }
         eprintln!(
             "note: finishing the destruction of {}, which was interrupted",
             dir.display()

@@ -31,8 +31,9 @@ pub fn run(ctx: &Ctx, a: HideArgs, hide: bool) -> anyhow::Result<()> {
         Some(From::Pros) => Audience::Pros,
         Some(From::Guardians) => Audience::Guardians,
         Some(From::All) => Audience::All,
-        None if hide => Audience::Pros,
-        None => Audience::All,
+        // Unhiding widens access: like hiding, it is about professionals unless said otherwise
+        // (a minor who lets a doctor see a document has not let a guardian see it).
+        None => Audience::Pros,
     };
     let target = match &a.category {
         Some(c) => Target::Category(category::parse(c)?),

@@ -67,7 +67,7 @@ pub fn run(ctx: &Ctx, a: LogArgs) -> anyhow::Result<()> {
 fn describe(e: &Entry, titles: &HashMap<String, String>) -> String {
     let name = |id: &String| match titles.get(id) {
         Some(t) => format!("{} ({})", super::ui::clean(t), ids::short(id)),
-        None => ids::short(id).to_string(),
+        None => super::ui::clean(ids::short(id)),
     };
     let mut s = match e.documents.len() {
         0 => String::new(),
@@ -104,7 +104,8 @@ fn describe(e: &Entry, titles: &HashMap<String, String>) -> String {
             if !s.is_empty() {
                 s.push_str("  ");
             }
-            s.push_str(&format!("{key}={v}"));
+            // Reasons, handles and targets are whatever was typed or found in a file.
+            s.push_str(&format!("{key}={}", super::ui::clean(&v)));
         }
     }
     s

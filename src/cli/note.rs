@@ -155,6 +155,7 @@ fn edit() -> anyhow::Result<Zeroizing<Vec<u8>>> {
         .map(PathBuf::from)
         .filter(|p| p.is_dir())
         .unwrap_or_else(std::env::temp_dir);
+    sweep_stale(&base);
     let dir = tempfile::Builder::new()
         .prefix("carnet-note-")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
@@ -202,6 +203,28 @@ fn run_editor(editor: &str, path: &Path) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// A note folder left by a carnet killed while the editor was open (a closed terminal, a
+/// dropped ssh session) still holds the text in clear: shredded and removed by the next
+/// `carnet note`, once untouched for an hour (one being edited right now is left alone).
+fn sweep_stale(base: &Path) {
+    let Ok(rd) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let path = e.path();
+        let ours = e.file_name().to_string_lossy().starts_with("carnet-note-")
+            && e.file_type().is_ok_and(|t| t.is_dir());
+        if ours && crate::fsutil::untouched_for(&path, std::time::Duration::from_secs(3600)) {
+            if let Ok(files) = std::fs::read_dir(&path) {
+                for f in files.flatten() {
+                    shred(&f.path());
+                }
+            }
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 /// Overwrites the file with zeros before it is removed: a note must not linger on a disk.

@@ -164,7 +164,7 @@ pub fn history(ctx: &Ctx, a: HistoryArgs) -> anyhow::Result<()> {
             "  v{:<3} {time}  {:<9} {}",
             v.version,
             ui::clean(&v.actor),
-            v.changes.join(", ")
+            ui::clean(&v.changes.join(", "))
         )?;
         if let Some(r) = v.reason {
             write!(out, "  ({})", ui::clean(r))?;

@@ -15,11 +15,12 @@ struct Removed<'a> {
 
 pub fn run(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     let vault = ctx.open_vault()?;
+    // Shared while the root and shards are read: a concurrent commit removes the shards it
+    // replaces.
+    let shared = crate::fsutil::Lock::shared(&vault.path(crate::layout::LOCK))?;
     let snap = vault.read(&ctx.keys)?;
     // A closed record would refuse the commit: say so before asking for confirmation.
     snap.root.check_writable()?;
-    // Shared while the shards are read: a concurrent commit removes the shards it replaces.
-    let shared = crate::fsutil::Lock::shared(&vault.path(crate::layout::LOCK))?;
     let mut targets: Vec<String> = Vec::new();
     for p in &a.ids {
         let d = snap.resolve(&vault, p)?;

@@ -51,10 +51,10 @@ pub fn run(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<()> {
     }
     if !shown.visibility.is_empty() {
         let codes: Vec<String> = shown.visibility.iter().map(|v| v.to_string()).collect();
-        writeln!(out, "hidden:     {}", codes.join(", "))?;
+        writeln!(out, "hidden:     {}", ui::clean(&codes.join(", ")))?;
     }
     if let Some(n) = &d.original_name {
-        writeln!(out, "file name:  {n}")?;
+        writeln!(out, "file name:  {}", ui::clean(n))?;
     }
     Ok(())
 }

@@ -183,6 +183,13 @@ impl Plan<'_> {
     }
 }
 
+/// Does an interrupted destruction still hold a key (`identity.age` or `keys.age`)? Then it had
+/// not started shredding, and the marker alone (a rename anyone with write access can make)
+/// must not be taken as the patient's confirmation.
+pub fn keys_remain(dir: &Path) -> bool {
+    dir.join(IDENTITY).exists() || dir.join(KEYS).exists()
+}
+
 /// Is `dir` a vault whose destruction was interrupted?
 pub fn interrupted(dir: &Path) -> bool {
     !dir.join(CONFIG).exists() && dir.join(MARKER).is_file()

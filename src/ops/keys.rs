@@ -82,6 +82,7 @@ pub fn add_recovery(
     now: jiff::Timestamp,
 ) -> anyhow::Result<RecoveryKey> {
     let txn = vault.begin(keys, now)?;
+    txn.root().check_writable()?;
     let mut root = txn.root().clone();
     if let Some(s) = root.slots.iter().find(|s| s.role == Role::Recovery) {
         return Err(Error::input(

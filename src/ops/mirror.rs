@@ -233,7 +233,7 @@ fn keyed_loss(vault: &Vault, keys: &Unlocked, dir: &Path) -> anyhow::Result<Opti
         Err(_) => (
             Vec::new(),
             own.iter()
-                .filter(|e| e.action == Action::Add)
+                .filter(|e| matches!(e.action, Action::Add | Action::Note))
                 .flat_map(|e| e.objects_added.iter().cloned())
                 .filter(|o| crate::ids::is_full_id(o))
                 .collect(),
@@ -292,7 +292,7 @@ fn added_here(
 ) -> anyhow::Result<Vec<Document>> {
     let ids: Vec<String> = own
         .iter()
-        .filter(|e| e.action == Action::Add)
+        .filter(|e| matches!(e.action, Action::Add | Action::Note))
         .flat_map(|e| e.documents.iter().cloned())
         .collect();
     if ids.is_empty() {
@@ -347,6 +347,31 @@ pub fn merge(
     let docs = {
         let _shared = fsutil::Lock::shared(&vault.path(vault::LOCK))?;
         let own = own_entries(vault, keys, &mirror)?;
+        // Corrections and visibility changes made on the mirror to documents cannot be carried
+        // over by copying documents: merging would silently drop them (a hidden document would
+        // come back visible).
+        let changed: Vec<String> = own
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.action,
+                    Action::Edit | Action::Replace | Action::Hide | Action::Unhide
+                )
+            })
+            .map(|e| format!("{} (entry {})", e.action, e.seq))
+            .collect();
+        if !changed.is_empty() {
+            return Err(Error::input(
+                format!(
+                    "the mirror {} holds changes --merge cannot carry over: {}",
+                    dir.display(),
+                    changed.join(", ")
+                ),
+                "open the mirror as a vault (carnet --vault DIR) and redo them in this vault, \
+                 then overwrite the mirror with --force",
+            )
+            .into());
+        }
         added_here(vault, keys, &mirror, &own)?
     };
     if docs.is_empty() {

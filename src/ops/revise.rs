@@ -48,6 +48,7 @@ pub fn edit(
     now: jiff::Timestamp,
 ) -> anyhow::Result<Revised> {
     let txn = vault.begin(keys, now)?;
+    txn.root().check_writable()?;
     let cur = txn.snap.resolve(vault, prefix)?;
     let mut next = cur.clone();
     let mut changes = Vec::new();
@@ -104,6 +105,31 @@ pub fn edit(
         )
         .into());
     }
+    // A category carries its standing rule: moving a document in or out of a hidden category
+    // changes who may see it, which must not pass unnoticed.
+    let (before, after) = (txn.root().visibility(&cur), txn.root().visibility(&next));
+    let warning = (before != after).then(|| {
+        let codes = |v: &std::collections::BTreeSet<crate::domain::Visibility>| {
+            if v.is_empty() {
+                "visible to all".to_string()
+            } else {
+                format!(
+                    "hidden ({})",
+                    v.iter()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        };
+        Notice::Warning(format!(
+            "in the category {}, {} is now {} (it was {})",
+            next.category,
+            crate::ids::short(&cur.id),
+            codes(&after),
+            codes(&before)
+        ))
+    });
     let revised = cur.revise(
         next,
         Revision {
@@ -113,7 +139,9 @@ pub fn edit(
             reason: by.reason.clone(),
         },
     );
-    commit(txn, Action::Edit, revised, changes, by.reason, None)
+    let mut done = commit(txn, Action::Edit, revised, changes, by.reason, None)?;
+    done.notices.extend(warning);
+    Ok(done)
 }
 
 fn tag_list(tags: &[String]) -> String {
@@ -193,7 +221,10 @@ pub fn replace(
     next.size = staged.size;
     next.sha256 = staged.sha256.clone();
     next.crc32 = Some(staged.crc32);
-    next.media_type = staged.media_type.clone();
+    // A note stays a note (Markdown), whatever the new text looks like.
+    if cur.category != crate::category::NOTE {
+        next.media_type = staged.media_type.clone();
+    }
     if staged.original_name.is_some() {
         next.original_name = staged.original_name.clone();
     }

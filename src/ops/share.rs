@@ -93,7 +93,7 @@ pub fn issue(
 
     let mut pros = Vec::new();
     for who in &req.to {
-        let p = m.professional(who)?;
+        let p = m.professional_to_share(who)?;
         if p.blocked {
             return Err(Error::input(
                 format!("{} is blocked: no grant can be made to them", p.handle),

@@ -63,8 +63,10 @@ pub fn show(
     now: jiff::Timestamp,
 ) -> anyhow::Result<Shown> {
     let txn = vault.begin(keys, now)?;
-    let doc = at_version(txn.snap.resolve(vault, prefix)?, version)?;
-    let visibility = txn.root().visibility(&doc).into_iter().collect();
+    let current = txn.snap.resolve(vault, prefix)?;
+    // Visibility belongs to the document, not to a version: an earlier one is hidden alike.
+    let visibility = txn.root().visibility(&current).into_iter().collect();
+    let doc = at_version(current, version)?;
     let done = txn.commit(view_op(&doc, what, version))?;
     Ok(Shown {
         doc,

@@ -66,6 +66,8 @@ pub fn set(
 ) -> anyhow::Result<Outcome> {
     let codes = audience.codes();
     let txn = vault.begin(keys, now)?;
+    // Said first: on a closed record, "already hidden" would be beside the point.
+    txn.root().check_writable()?;
     let mut root = txn.root().clone();
     let action = if hide { Action::Hide } else { Action::Unhide };
     let from: Vec<String> = codes.iter().map(|c| c.to_string()).collect();

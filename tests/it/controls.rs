@@ -123,11 +123,16 @@ fn assert_every_write_is_refused(v: &Vault, x: &Sample) {
             "-o",
             s(&bundle),
         ],
-        vec!["revoke", &x.grant],
         vec!["pro", "add", "--name", "Dr Anne Vidal", "--key", &key],
         vec!["pro", "rm", "luc-petit"],
-        vec!["pro", "block", "luc"],
         vec!["pro", "unblock", "paul-roux"],
+        vec!["note", "une note"],
+        vec!["edit", &x.doc, "--title", "autre titre"],
+        vec!["replace", &x.doc, s(&new_doc)],
+        vec!["hide", &x.doc],
+        vec!["hide", "--category", "imagerie"],
+        vec!["unhide", "--category", "imagerie"],
+        vec!["key", "add", "--recovery", "-o", "never.key"],
     ];
     for args in writes {
         let before = v.snapshot();
@@ -434,12 +439,13 @@ fn destroy_keeps_files_that_are_not_the_vault_s_and_the_folder_holding_them() {
 fn an_interrupted_destroy_is_recognised_and_finished() {
     let v = new_vault();
     sample(&v);
-    // As if destroy had been killed after its first steps: config renamed, keyring shredded.
+    // As if destroy had been killed after its first steps: config renamed, keys shredded.
     fs::rename(
         v.dir.join("carnet.toml"),
         v.dir.join("carnet.toml.destroying"),
     )
     .unwrap();
+    fs::remove_file(v.dir.join("identity.age")).unwrap();
     fs::remove_file(v.dir.join("keys.age")).unwrap();
     let out = v.run(&["ls"]);
     let err = assert_error(&out, &["was being destroyed"]);
@@ -458,4 +464,48 @@ fn destroy_refuses_a_folder_that_is_not_a_vault() {
     let out = v.run(&["destroy", "--confirm", NAME]);
     assert_error(&out, &["no vault"]);
     assert_eq!(fs::read(&precious).unwrap(), b"keep");
+}
+
+#[test]
+fn a_destroy_marker_alone_is_not_a_confirmation() {
+    let v = new_vault();
+    sample(&v);
+    // Anyone with write access can rename the config: the keys are all there.
+    fs::rename(
+        v.dir.join("carnet.toml"),
+        v.dir.join("carnet.toml.destroying"),
+    )
+    .unwrap();
+    let before = snapshot(&v.dir);
+    let out = v.run(&["destroy"]);
+    let err = assert_error(&out, &["interrupted destruction", "keys are still there"]);
+    assert!(
+        hint(&err).contains("rename carnet.toml.destroying back"),
+        "{err}"
+    );
+    assert_same(&before, &snapshot(&v.dir), "a refused finish");
+    // Renamed back, the vault is whole.
+    fs::rename(
+        v.dir.join("carnet.toml.destroying"),
+        v.dir.join("carnet.toml"),
+    )
+    .unwrap();
+    v.ok(&["verify"]);
+}
+
+#[test]
+fn a_closed_record_still_lets_the_patient_withdraw_consent() {
+    let v = new_vault();
+    let x = sample(&v);
+    close(&v, "fermé");
+    let j = v.ok(&["revoke", &x.grant, "--json"]).json();
+    assert_eq!(j["changed"], true, "{j}");
+    let j = v.ok(&["pro", "block", "luc", "--json"]).json();
+    assert_eq!(j["changed"], true, "{j}");
+    let log = actions(&v);
+    assert!(
+        log.ends_with(&["revoke".to_string(), "pro-block".to_string()]),
+        "{log:?}"
+    );
+    v.ok(&["verify"]);
 }

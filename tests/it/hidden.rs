@@ -229,7 +229,13 @@ fn hidden_from_guardians_is_not_hidden_from_professionals() {
     p.ok(&["hide", &a, "--from", "all"]);
     let listed = p.ok(&["ls"]).text();
     assert!(listed.contains(&format!("{} * ", &a[..8])), "{listed}");
+    // Unhiding is about professionals unless said otherwise.
     p.ok(&["unhide", &a]);
+    assert_eq!(
+        p.ok(&["ls", "--json"]).json()[0]["visibility"],
+        serde_json::json!(["INVISIBLE_REPRESENTANTS_LEGAUX"])
+    );
+    p.ok(&["unhide", &a, "--from", "all"]);
     assert_eq!(
         p.ok(&["ls", "--json"]).json()[0]["visibility"],
         serde_json::json!([])
@@ -247,4 +253,29 @@ fn grant_all_leaves_the_patients_own_notes_out() {
     assert!(err.contains("1 note(s) of your own were left out"), "{err}");
     let (titles, _) = s.grant("notes", &["--category", "note-patient"]);
     assert_eq!(titles, ["Note"]);
+}
+
+#[test]
+fn moving_a_document_out_of_a_hidden_category_says_who_can_see_it_now() {
+    let s = setup();
+    let p = &s.p;
+    let a = p.add(
+        "a.txt",
+        b"alpha",
+        &["--title", "A", "--category", "synthese"],
+    );
+    p.ok(&["hide", "--category", "synthese"]);
+    let out = p.ok(&["edit", &a, "--category", "autre"]);
+    assert!(
+        out.stderr.contains("is now visible to all") && out.stderr.contains("MASQUE_PS"),
+        "{}",
+        out.stderr
+    );
+    assert!(s.ls_hidden().is_empty());
+    // An earlier version of a hidden document is hidden alike.
+    p.ok(&["hide", &a]);
+    let v1 = p.ok(&["show", &a, "--version", "1", "--json"]).json();
+    assert_eq!(v1["visibility"], serde_json::json!(["MASQUE_PS"]));
+    let text = p.ok(&["show", &a, "--version", "1"]).text();
+    assert!(text.contains("hidden:     MASQUE_PS"), "{text}");
 }

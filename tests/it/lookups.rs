@@ -113,11 +113,24 @@ fn professionals_by_prefix(v: &Vault) {
     assert_same(&before, &v.snapshot(), "the vault after refused lookups");
     assert!(!bundle.exists());
     v.add(&v.write("x.txt", b"x\n"), &[]);
+    // Sharing takes whole words of a handle only: a stray letter must not pick someone.
+    v.run(&[
+        "grant",
+        "--to",
+        "jeanne-martin-r",
+        "--all",
+        "--expires",
+        "7d",
+        "-o",
+        s(&bundle),
+    ])
+    .fails(EXIT_FAILURE, &["no professional \"jeanne-martin-r\""]);
+    assert!(!bundle.exists());
     let g = v
         .ok(&[
             "grant",
             "--to",
-            "jeanne-martin-r",
+            "jeanne-martin-roux",
             "--all",
             "--expires",
             "7d",
@@ -368,7 +381,7 @@ fn rm_revoke_init_and_keygen_report_in_json() {
         .ok(&[
             "grant",
             "--to",
-            "jea",
+            "jeanne",
             "--all",
             "--expires",
             "7d",

@@ -349,3 +349,50 @@ fn merge_does_not_bring_back_a_document_the_vault_removed() {
     assert_eq!(titles(&s, &m), titles(&s, &s.vault));
     offline(&m, &[]).assert_passes();
 }
+
+#[test]
+fn a_note_written_on_the_mirror_is_named_and_merged() {
+    let (s, m) = mirrored(KeyMode::Passphrase);
+    s.keyed_ok(
+        &m,
+        &["note", "Douleur thoracique ce matin", "--title", "Douleur"],
+    );
+    let before = mirror_files(&m);
+    let o = s.keyed_run(&s.vault, &["backup", "--to", m.to_str().unwrap()]);
+    assert_refusal(
+        &o,
+        &["Douleur"],
+        "a note on the mirror is a document that would be lost",
+    );
+    assert_same_files(&mirror_files(&m), &before, "the mirror was changed");
+    let rep = s
+        .keyed_ok(
+            &s.vault,
+            &["backup", "--to", m.to_str().unwrap(), "--merge", "--json"],
+        )
+        .json();
+    assert_eq!(rep["merged"][0]["title"], "Douleur", "{rep}");
+    assert!(titles(&s, &s.vault).contains(&"Douleur".to_string()));
+    s.assert_deep_ok(&s.vault);
+}
+
+#[test]
+fn merge_refuses_corrections_and_hiding_made_on_the_mirror() {
+    let (s, m) = mirrored(KeyMode::Passphrase);
+    let first = s.ls(&m)[0]["id"].as_str().unwrap().to_string();
+    s.keyed_ok(&m, &["hide", &first]);
+    let before = mirror_files(&m);
+    let vault_before = files(&s.vault);
+    let o = s.keyed_run(
+        &s.vault,
+        &["backup", "--to", m.to_str().unwrap(), "--merge"],
+    );
+    assert_eq!(o.code, Some(EXIT_FAILURE), "{}", o.stderr);
+    assert!(o.stderr.contains("cannot carry over: hide"), "{}", o.stderr);
+    assert_same_files(&mirror_files(&m), &before, "the mirror was changed");
+    let mut after = files(&s.vault);
+    let mut vb = vault_before;
+    after.remove("lock");
+    vb.remove("lock");
+    assert_same_files(&after, &vb, "the vault was changed");
+}

@@ -131,7 +131,8 @@ fn required() -> bool {
         Err(std::env::VarError::NotPresent) => false,
         Ok(v) if v.is_empty() || v == "0" => false,
         Ok(v) if v == "1" => true,
-        other => panic!("{REQUIRE_VAR} must be 1 or 0, not {other:?}"),
+        Ok(v) => panic!("{REQUIRE_VAR} must be 1 or 0, not {v:?}"),
+        Err(e) => panic!("{REQUIRE_VAR} must be 1 or 0: {e}"),
     }
 }
 
