@@ -20,6 +20,10 @@ pub trait Passphrase: Send + Sync {
     /// `prompt` names what is being opened; with `confirm` a new passphrase is being chosen
     /// (ask twice).
     fn get(&self, prompt: &str, confirm: bool) -> anyhow::Result<SecretString>;
+
+    /// The passphrase is being checked (scrypt: a few seconds and 256 MiB): `true` before,
+    /// `false` after, so that a terminal can say so instead of seeming to hang.
+    fn working(&self, _busy: bool) {}
 }
 
 /// Where a passphrase comes from; without one, a passphrase is "needed and there is no
@@ -46,6 +50,12 @@ impl PassphraseSource {
         match &self.asker {
             Some(a) => a.get(prompt, confirm),
             None => Err(Error::NoTerminal.into()),
+        }
+    }
+
+    fn working(&self, busy: bool) {
+        if let Some(a) = &self.asker {
+            a.working(busy);
         }
     }
 }
@@ -155,8 +165,10 @@ pub fn read_identity_file(
             )
             .into());
         }
-        let mut r = dec
-            .decrypt(iter::once(&id as &dyn age::Identity))
+        pass.working(true);
+        let decrypted = dec.decrypt(iter::once(&id as &dyn age::Identity));
+        pass.working(false);
+        let mut r = decrypted
             .map_err(|e| match e {
                 age::DecryptError::ExcessiveWork { required, .. } => Error::input(
                     format!(

@@ -439,7 +439,10 @@ impl Vault {
         let bad_id = legacy
             .iter()
             .flatten()
-            .flat_map(|d| d.versions().flat_map(|v| [v.id.as_str(), v.object.as_str()]))
+            .flat_map(|d| {
+                d.versions()
+                    .flat_map(|v| [v.id.as_str(), v.object.as_str()])
+            })
             .chain(root.grants.iter().map(|g| g.id.as_str()))
             .find(|id| !crate::ids::is_full_id(id));
         if let Some(d) = legacy.iter().flatten().find(|d| !d.history_is_sound()) {

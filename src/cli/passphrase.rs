@@ -81,4 +81,16 @@ impl Passphrase for CliPassphrase {
         }
         Ok(SecretString::from(pass.as_str()))
     }
+
+    fn working(&self, busy: bool) {
+        if !super::ui::stderr_is_terminal() {
+            return;
+        }
+        if busy {
+            eprint!("unlocking… (checking the passphrase takes a few seconds)");
+        } else {
+            // Back to the start of the line, and clear it.
+            eprint!("\r\x1b[2K");
+        }
+    }
 }

@@ -144,3 +144,29 @@ fn slot_object_id(recipient: &str) -> String {
     let h = sha256_hex(format!("carnet key slot v1\0{recipient}").as_bytes());
     h[..32].to_string()
 }
+
+#[test]
+fn a_terminal_is_told_while_the_passphrase_is_checked() {
+    let Some(script) = require_tool(Tool::Script) else {
+        return;
+    };
+    let v = Vault::init();
+    let line = format!("'{}' --vault '{}' ls", bin().display(), v.dir.display());
+    let mut c = std::process::Command::new(&script);
+    c.args(["-qec", &line, "/dev/null"])
+        .current_dir(v.root())
+        .env("CARNET_PASSPHRASE", PASSPHRASE)
+        .env("CARNET_SCRYPT_LOG_N", "10")
+        .stdin(std::process::Stdio::null());
+    let out = TestCommand::from(c).run();
+    out.assert_ok("ls on a terminal");
+    let shown = text(&out.stdout);
+    assert!(shown.contains("unlocking…"), "{shown}");
+    assert!(
+        shown.contains("\r\x1b[2K"),
+        "the line is cleared once unlocked: {shown:?}"
+    );
+    // Not on a pipe: scripts see nothing of it.
+    let piped = v.ok(&["ls"]);
+    assert!(!piped.stderr.contains("unlocking"), "{}", piped.stderr);
+}
