@@ -85,6 +85,10 @@ pub enum Action {
     /// The record made read-only (`carnet close`), and writable again (`carnet reopen`).
     Close,
     Reopen,
+    /// A professional's deposit added (`carnet receive`); the actor is the professional.
+    Receive,
+    /// A professional's receipt: they opened a grant (the actor is the professional).
+    Opened,
     Other(String),
 }
 
@@ -112,6 +116,8 @@ string_enum!(Action {
     Unhide => "unhide",
     Close => "close",
     Reopen => "reopen",
+    Receive => "receive",
+    Opened => "opened",
 });
 
 /// Who acted. Only the patient exists today; the others are the roles the next features bring
