@@ -850,7 +850,12 @@ pub struct OpenArgs {
     pub force: bool,
     /// Also write a receipt for the patient (signed by you, encrypted to them): they learn
     /// when you opened which documents (`carnet receive FILE`)
-    #[arg(long, value_name = "FILE", requires = "output")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "output",
+        conflicts_with = "list"
+    )]
     pub receipt: Option<PathBuf>,
     /// Print JSON for scripts
     #[arg(long)]

@@ -18,6 +18,7 @@ mod controls;
 mod corrections;
 mod damaged_vault;
 mod demo;
+mod deposits;
 mod diagnostics;
 mod documents;
 mod examples;
