@@ -29,6 +29,7 @@ mod grants;
 mod hardening;
 mod help;
 mod hidden;
+mod hooks;
 mod integrity;
 mod lookups;
 mod man_pages;
