@@ -34,8 +34,8 @@ const MAX_RECEIPT_DOCUMENTS: usize = crate::grant::MAX_DOCUMENTS;
 const MAX_TERMS: u64 = 1 << 20;
 const MAX_SIGNATURE: u64 = 4096;
 const MAX_README: u64 = 64 << 10;
-const MAX_TITLE: usize = 1024;
-const MAX_NOTE: usize = 4096;
+pub const MAX_TITLE: usize = 1024;
+pub const MAX_NOTE: usize = 4096;
 
 /// The professional who signs, as their contact card describes them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

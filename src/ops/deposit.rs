@@ -151,6 +151,29 @@ pub fn deposit(
         )
         .into());
     }
+    // The patient's carnet refuses longer ones as hostile: say so here instead.
+    if req
+        .note
+        .as_ref()
+        .is_some_and(|n| n.len() > deposit::MAX_NOTE)
+    {
+        return Err(Error::input(
+            format!("the note is longer than {} bytes", deposit::MAX_NOTE),
+            "shorten it, or deposit the text as a document",
+        )
+        .into());
+    }
+    if req
+        .title
+        .as_ref()
+        .is_some_and(|t| t.len() > deposit::MAX_TITLE)
+    {
+        return Err(Error::input(
+            format!("the title is longer than {} bytes", deposit::MAX_TITLE),
+            "shorten it",
+        )
+        .into());
+    }
     let patient = PatientCard::read(&req.to)?;
     let card = crate::ops::pro::read_card(&req.card)?;
     // Refuses a key without a signing key, with the message that says what to do.
