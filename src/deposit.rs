@@ -554,3 +554,89 @@ fn check_entries<R: Read + Seek>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sender(key: &ed25519_dalek::SigningKey, rpps: Option<&str>) -> Sender {
+        let public = key.verifying_key();
+        Sender {
+            name: "Dr Jeanne Martin".into(),
+            rpps: rpps.map(str::to_string),
+            adeli: None,
+            profession: None,
+            specialty: None,
+            recipient: age::x25519::Identity::generate().to_public().to_string(),
+            signing_key: crate::sign::encode_public(&public),
+            fingerprint: crate::keyring::fingerprint(&public),
+        }
+    }
+
+    fn receipt(s: Sender) -> ReceiptTerms {
+        ReceiptTerms {
+            format: RECEIPT_FORMAT.into(),
+            id: crate::ids::random_id(),
+            grant: crate::ids::random_id(),
+            vault_id: crate::ids::random_id(),
+            opened_at: jiff::Timestamp::UNIX_EPOCH,
+            patient: PatientRef {
+                name: None,
+                fingerprint: "SHA256:x".into(),
+            },
+            professional: s,
+            documents: vec![crate::ids::random_id()],
+        }
+    }
+
+    /// Writes `terms` signed under the entry `name`, encrypted to `patient`; opens it back.
+    fn round_trip(
+        name: &'static str,
+        terms: &ReceiptTerms,
+        key: &ed25519_dalek::SigningKey,
+    ) -> Result<Incoming<impl Read + Seek + use<>>, BundleError> {
+        let patient = age::x25519::Identity::generate();
+        let signed = sign(name, "receipt", terms, key, "t").unwrap();
+        let bytes = write(
+            Vec::new(),
+            &[patient.to_public()],
+            &signed,
+            "readme",
+            &[],
+            &mut |_| Err(io::Error::other("none")),
+            &|_| {},
+        )
+        .unwrap();
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(&bytes).unwrap();
+        open(f.path(), &[patient])
+    }
+
+    #[test]
+    fn the_kind_is_the_signed_format_and_must_match_its_entry() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let terms = receipt(sender(&key, Some("10005173140")));
+        match round_trip(RECEIPT_TERMS, &terms, &key) {
+            Ok(Incoming::Receipt(back)) => assert_eq!(back, terms),
+            _ => panic!("a receipt reads back as a receipt"),
+        }
+        // Receipt terms under the deposit's name: refused, whatever the entry says.
+        let e = round_trip(DEPOSIT_TERMS, &terms, &key).err().unwrap();
+        assert!(e.to_string().contains("unknown format"), "{e}");
+        // Signed by another key than the one the terms name.
+        let other = ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
+        let e = round_trip(RECEIPT_TERMS, &terms, &other).err().unwrap();
+        assert!(matches!(e, BundleError::BadSignature(_)), "{e}");
+    }
+
+    #[test]
+    fn the_actor_is_the_number_else_the_fingerprint() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let s = sender(&key, Some("10005173140"));
+        assert_eq!(s.actor().to_string(), "pro:10005173140");
+        assert_eq!(s.describe(), "Dr Jeanne Martin (RPPS 10005173140)");
+        let s = sender(&key, None);
+        assert_eq!(s.actor().to_string(), format!("pro:{}", s.fingerprint));
+        assert_eq!(s.describe(), "Dr Jeanne Martin");
+    }
+}
