@@ -98,6 +98,28 @@ pub fn path() -> Option<PathBuf> {
     Some(base.join("carnet").join("hooks.toml"))
 }
 
+/// The hooks file, bounded. Unlike the vault's files, it may be a link (dotfile managers
+/// link config files into place), but only to a regular file: a FIFO would block every command.
+fn read_config(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_FILE} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
 impl Hooks {
     /// Reads the hooks file. A missing file is no hooks; a broken one is an error, which a
     /// command turns into a warning (`load_or_warn`) and `hooks test` reports.
@@ -105,7 +127,7 @@ impl Hooks {
         let Some(path) = path() else {
             return Ok(Hooks::default());
         };
-        let text = match crate::fsutil::read_limited(&path, MAX_FILE) {
+        let text = match read_config(&path) {
             Ok(b) => String::from_utf8(b).map_err(|_| {
                 Error::input(
                     format!("{} is not UTF-8 text", path.display()),

@@ -411,3 +411,18 @@ fn make_executable(p: &Path) {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+#[test]
+fn the_example_hooks_file_parses() {
+    let r = Rig::new();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hooks/hooks.toml");
+    fs::copy(&sample, r.config.join("carnet/hooks.toml")).unwrap();
+    // No hook of the sample listens to `grant`: nothing runs, and the file is valid.
+    let out = r.run(&["hooks", "test", "grant"]).ok();
+    assert!(
+        out.stderr.contains("no hook listens to grant"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+}
