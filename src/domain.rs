@@ -89,6 +89,10 @@ pub enum Action {
     KeyAdd,
     /// The vault passphrase changed (`carnet passphrase`).
     Passphrase,
+    /// A professional's deposit added (`carnet receive`); the actor is the professional.
+    Receive,
+    /// A professional's receipt: they opened a grant (the actor is the professional).
+    Opened,
     Other(String),
 }
 
@@ -118,6 +122,8 @@ string_enum!(Action {
     Reopen => "reopen",
     KeyAdd => "key-add",
     Passphrase => "passphrase",
+    Receive => "receive",
+    Opened => "opened",
 });
 
 /// Who acted. Only the patient exists today; the others are the roles the next features bring

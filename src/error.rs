@@ -59,6 +59,10 @@ pub enum Error {
     GrantNotYetValid(String),
     #[error("the backup is damaged or was altered: {0}")]
     BadBackup(String),
+    /// A professional's deposit or receipt refused on the patient's side: damaged, forged, or
+    /// signed by another key than the directory's.
+    #[error("{0}")]
+    BadDeposit(String),
     /// A change refused because the patient closed the record (`carnet close`).
     #[error("the record is closed{}: nothing can be added, changed or removed", .reason.as_deref().map(|r| format!(" ({})", crate::text::ellipsize(r, 80))).unwrap_or_default())]
     Closed {
@@ -114,6 +118,9 @@ impl Error {
             Error::BadBackup(_) => {
                 "nothing was restored; use another backup (or a mirror) of this vault"
             }
+            Error::BadDeposit(_) => {
+                "nothing was added to your vault; ask the professional to send it again, and compare their key fingerprint with them"
+            }
             Error::Closed { at, .. } => {
                 return Some(format!(
                     "the record was closed on {}; run `carnet reopen` to change it",
@@ -133,7 +140,7 @@ impl Error {
             | Error::VerifyFailedHint(..)
             | Error::BadBundle(_) => Exit::Integrity,
             Error::GrantValidity(_) | Error::GrantNotYetValid(_) => Exit::GrantValidity,
-            Error::BadBackup(_) => Exit::Integrity,
+            Error::BadBackup(_) | Error::BadDeposit(_) => Exit::Integrity,
             Error::Usage { .. } => Exit::Usage,
             _ => Exit::Failure,
         }

@@ -53,6 +53,10 @@ pub struct TermsPatient {
     /// The patient's signing key, minisign format.
     pub signing_key: String,
     pub fingerprint: String,
+    /// The vault's age recipients: where the professional's receipt goes (`open --receipt`,
+    /// with `vault_id`). Absent from bundles made before receipts existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -364,10 +368,10 @@ const LIMITS: Limits = Limits {
     max_trailing: 0,
 };
 
-fn zip_refused(e: BadZip) -> BundleError {
+fn zip_refused(e: BadZip, what: &str) -> BundleError {
     match e {
         BadZip::TooManyEntries { count, .. } => {
-            damaged(format!("{count} entries is more than a grant can hold"))
+            damaged(format!("{count} entries is more than {what} can hold"))
         }
         e => damaged(e.to_string()),
     }
@@ -401,7 +405,7 @@ pub fn open_bundle(
 
 /// Damage in an armored bundle is first checked for what mail clients do to armor (spaces at
 /// the ends of lines), so that the professional hears the real cause.
-fn explain(path: &Path, e: BundleError) -> BundleError {
+pub fn explain(path: &Path, e: BundleError) -> BundleError {
     match e {
         BundleError::Damaged(_) if crate::armor::mail_damaged(path) => BundleError::TrailingSpaces,
         e => e,
@@ -412,6 +416,42 @@ fn open_bundle_unexplained(
     path: &Path,
     identities: &[age::x25519::Identity],
 ) -> Result<Opened<impl Read + Seek>, BundleError> {
+    let mut zip = decrypt_zip(path, identities, &LIMITS, "a grant")?;
+    let terms_toml = read_entry(&mut zip, TERMS, MAX_TERMS)?;
+    let signature = read_entry(&mut zip, SIGNATURE, MAX_SIGNATURE)?;
+    let terms: Terms = toml::from_str(&terms_toml)
+        .map_err(|e| damaged(format!("{TERMS} is not valid: {}", e.message())))?;
+    if terms.format != FORMAT {
+        return Err(damaged(format!("unknown grant format {:?}", terms.format)));
+    }
+    let key = crate::sign::decode_public(&terms.patient.signing_key)
+        .map_err(BundleError::BadSignature)?;
+    crate::sign::verify(&key, terms_toml.as_bytes(), &signature)
+        .map_err(BundleError::BadSignature)?;
+    if crate::keyring::fingerprint(&key) != terms.patient.fingerprint {
+        return Err(BundleError::BadSignature(
+            "the fingerprint in the terms is not that of the signing key".into(),
+        ));
+    }
+    Ok(Opened {
+        path: path.to_path_buf(),
+        terms,
+        terms_toml,
+        signature,
+        zip,
+    })
+}
+
+/// Decrypts an age file (binary or armored) holding a stored zip, and opens the zip with the
+/// checked reader: shared by bundles, deposits and receipts. The plaintext is never written to
+/// disk (age's reader is seekable). Damage in an armored file is explained by the caller.
+/// `what` names the kind of file in messages ("a grant").
+pub fn decrypt_zip(
+    path: &Path,
+    identities: &[age::x25519::Identity],
+    limits: &Limits,
+    what: &str,
+) -> Result<SafeZip<impl Read + Seek + use<>>, BundleError> {
     let mut f = fs::File::open(path)?;
     let start = crate::armor::start(&mut f)?;
     let mut magic = [0u8; 21];
@@ -447,31 +487,8 @@ fn open_bundle_unexplained(
             }
             e => damaged(e.to_string()),
         })?;
-    let mut zip = SafeZip::open(BufReader::with_capacity(256 * 1024, reader), &LIMITS)
-        .map_err(zip_refused)?;
-    let terms_toml = read_entry(&mut zip, TERMS, MAX_TERMS)?;
-    let signature = read_entry(&mut zip, SIGNATURE, MAX_SIGNATURE)?;
-    let terms: Terms = toml::from_str(&terms_toml)
-        .map_err(|e| damaged(format!("{TERMS} is not valid: {}", e.message())))?;
-    if terms.format != FORMAT {
-        return Err(damaged(format!("unknown grant format {:?}", terms.format)));
-    }
-    let key = crate::sign::decode_public(&terms.patient.signing_key)
-        .map_err(BundleError::BadSignature)?;
-    crate::sign::verify(&key, terms_toml.as_bytes(), &signature)
-        .map_err(BundleError::BadSignature)?;
-    if crate::keyring::fingerprint(&key) != terms.patient.fingerprint {
-        return Err(BundleError::BadSignature(
-            "the fingerprint in the terms is not that of the signing key".into(),
-        ));
-    }
-    Ok(Opened {
-        path: path.to_path_buf(),
-        terms,
-        terms_toml,
-        signature,
-        zip,
-    })
+    SafeZip::open(BufReader::with_capacity(256 * 1024, reader), limits)
+        .map_err(|e| zip_refused(e, what))
 }
 
 impl<R: Read + Seek> Opened<R> {

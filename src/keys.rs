@@ -146,6 +146,16 @@ pub fn read_identity_file(
     path: &Path,
     pass: &PassphraseSource,
 ) -> anyhow::Result<Vec<age::x25519::Identity>> {
+    let text = identity_text(bytes, path, pass)?;
+    parse_identities(&text, path)
+}
+
+/// The plaintext of an identity file, decrypted first when passphrase-protected.
+fn identity_text(
+    bytes: &[u8],
+    path: &Path,
+    pass: &PassphraseSource,
+) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let text: Zeroizing<Vec<u8>> = if is_age_encrypted(bytes) {
         let prompt = if path.file_name().is_some_and(|n| n == "identity.age") {
             "Vault passphrase: ".to_string()
@@ -202,7 +212,11 @@ pub fn read_identity_file(
     } else {
         Zeroizing::new(bytes.to_vec())
     };
-    let text = std::str::from_utf8(&text).map_err(|_| not_an_identity(path))?;
+    Ok(text)
+}
+
+fn parse_identities(text: &[u8], path: &Path) -> anyhow::Result<Vec<age::x25519::Identity>> {
+    let text = std::str::from_utf8(text).map_err(|_| not_an_identity(path))?;
     let mut ids = Vec::new();
     for line in text.lines().map(str::trim) {
         if line.is_empty() || line.starts_with('#') {
@@ -229,6 +243,47 @@ pub fn load_identity_path(
     path: &Path,
     pass: &PassphraseSource,
 ) -> anyhow::Result<Vec<age::x25519::Identity>> {
+    let bytes = read_key_file(path)?;
+    read_identity_file(&bytes, path, pass)
+}
+
+/// The comment line of a professional's key file that carries their signing seed (hex).
+const SIGNING_LINE: &str = "# carnet-signing-key:";
+
+/// A professional's key file (`carnet keygen`): the age identity, and the Ed25519 key that
+/// signs deposits and receipts, carried on a comment line that age ignores. A plain
+/// `age-keygen` file opens bundles but has no signing key.
+pub struct ProKey {
+    pub identities: Vec<age::x25519::Identity>,
+    pub signing: Option<ed25519_dalek::SigningKey>,
+}
+
+/// Loads a professional's key file, bounded in size, plain or passphrase-protected.
+pub fn load_pro_key(path: &Path, pass: &PassphraseSource) -> anyhow::Result<ProKey> {
+    let bytes = read_key_file(path)?;
+    let text = identity_text(&bytes, path, pass)?;
+    let identities = parse_identities(&text, path)?;
+    let mut signing = None;
+    let plain = std::str::from_utf8(&text).map_err(|_| not_an_identity(path))?;
+    for line in plain.lines().map(str::trim) {
+        if let Some(hex_seed) = line.strip_prefix(SIGNING_LINE) {
+            let mut seed = Zeroizing::new([0u8; 32]);
+            hex::decode_to_slice(hex_seed.trim(), &mut seed[..]).map_err(|_| {
+                Error::input(
+                    format!("{}: its carnet signing key is damaged", path.display()),
+                    "use the key file `carnet keygen` wrote, or make a new one",
+                )
+            })?;
+            signing = Some(ed25519_dalek::SigningKey::from_bytes(&seed));
+        }
+    }
+    Ok(ProKey {
+        identities,
+        signing,
+    })
+}
+
+fn read_key_file(path: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let f = std::fs::File::open(path)
         .with_context(|| format!("cannot read the identity file {}", path.display()))?;
     let mut bytes = Zeroizing::new(Vec::new());
@@ -238,7 +293,7 @@ pub fn load_identity_path(
     if bytes.len() as u64 > MAX_IDENTITY_FILE {
         return Err(not_an_identity(path).into());
     }
-    read_identity_file(&bytes, path, pass)
+    Ok(bytes)
 }
 
 /// Parses a recipient as stored in the vault config (`age1…`).

@@ -5,14 +5,17 @@
 #![forbid(unsafe_code)]
 
 pub mod armor;
+pub mod card;
 pub mod catalog;
 pub mod category;
 pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod dates;
+pub mod deposit;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod fsutil;
 pub mod grant;
 pub mod ids;

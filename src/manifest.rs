@@ -38,6 +38,26 @@ pub struct GrantRecord {
     pub bundle_sha256: String,
     #[serde(default)]
     pub revoked_at: Option<jiff::Timestamp>,
+    /// The professionals' receipts: when the bundle was opened, by whom (`carnet receive`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub opened: Vec<Opening>,
+}
+
+/// One receipt recorded: a professional opened the grant's bundle.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Opening {
+    pub at: jiff::Timestamp,
+    /// The professional's handle in the directory.
+    pub by: String,
+    /// The receipt's id: a receipt received twice is recorded once.
+    pub receipt: String,
+}
+
+impl GrantRecord {
+    /// When the bundle was first opened, as far as receipts tell.
+    pub fn opened_at(&self) -> Option<jiff::Timestamp> {
+        self.opened.iter().map(|o| o.at).min()
+    }
 }
 
 impl GrantRecord {
@@ -105,6 +125,24 @@ pub struct Document {
     /// Who must not see it (the patient's choice, DMP visibility codes); current version only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub visibility: Vec<crate::domain::Visibility>,
+    /// Where it came from when not from the patient's own files: a professional's deposit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+}
+
+/// A document deposited by a professional (`carnet receive`): who, and which deposit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Source {
+    /// `deposit`.
+    pub kind: String,
+    /// The professional's name, and `RPPS …` or `ADELI …` when they have one.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<String>,
+    /// The fingerprint of the key that signed the deposit.
+    pub fingerprint: String,
+    /// The deposit's id.
+    pub deposit: String,
 }
 
 /// A correction: when, by whom, which fields changed and why.

@@ -44,17 +44,51 @@ pub fn decode_public(s: &str) -> Result<VerifyingKey, String> {
     Ok(key)
 }
 
-/// Signs `msg`; `trusted` must be a single line (it is signed too).
+/// Signs `msg` with the vault's key; `trusted` must be a single line (it is signed too).
 pub fn sign(ring: &Keyring, msg: &[u8], untrusted: &str, trusted: &str) -> String {
-    let key = ring.verifying_key();
-    let sig = ring.sign(msg).to_bytes();
+    sign_by(
+        &ring.verifying_key(),
+        &|m| ring.sign(m),
+        msg,
+        untrusted,
+        trusted,
+    )
+}
+
+/// Signs `msg` with a professional's key (deposits, receipts): the same format as the
+/// vault's signatures, so `minisign -V` checks both.
+pub fn sign_with(
+    key: &ed25519_dalek::SigningKey,
+    msg: &[u8],
+    untrusted: &str,
+    trusted: &str,
+) -> String {
+    use ed25519_dalek::Signer;
+    sign_by(
+        &key.verifying_key(),
+        &|m| key.sign(m),
+        msg,
+        untrusted,
+        trusted,
+    )
+}
+
+fn sign_by(
+    key: &VerifyingKey,
+    sign: &dyn Fn(&[u8]) -> Signature,
+    msg: &[u8],
+    untrusted: &str,
+    trusted: &str,
+) -> String {
+    let key = *key;
+    let sig = sign(msg).to_bytes();
     let mut first = Vec::with_capacity(74);
     first.extend_from_slice(ALG);
     first.extend_from_slice(&key_id(&key));
     first.extend_from_slice(&sig);
     let mut global_msg = sig.to_vec();
     global_msg.extend_from_slice(trusted.as_bytes());
-    let global = ring.sign(&global_msg).to_bytes();
+    let global = sign(&global_msg).to_bytes();
     format!(
         "untrusted comment: {}\n{}\ntrusted comment: {}\n{}\n",
         one_line(untrusted),

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::{Root, Snapshot};
 use crate::crypto;
-use crate::domain::Action;
+use crate::domain::{Action, Actor};
 use crate::error::Error;
 use crate::fsutil::{self, Lock};
 use crate::index::FileEntry;
@@ -57,6 +57,8 @@ impl Vault {
 /// What one command does to the vault, committed as one log entry.
 pub struct Op {
     pub action: Action,
+    /// Who acted: the patient, unless a professional's deposit or receipt is recorded.
+    pub actor: Actor,
     pub documents: Vec<String>,
     pub details: serde_json::Map<String, serde_json::Value>,
     /// Documents to insert, or to replace (same id).
@@ -76,6 +78,7 @@ impl Op {
     pub fn new(action: Action) -> Op {
         Op {
             action,
+            actor: Actor::Patient,
             documents: Vec::new(),
             details: Default::default(),
             put: Vec::new(),
@@ -85,6 +88,11 @@ impl Op {
             remove: Vec::new(),
             config: None,
         }
+    }
+
+    pub fn actor(mut self, actor: Actor) -> Op {
+        self.actor = actor;
+        self
     }
 
     pub fn documents(mut self, ids: Vec<String>) -> Op {
@@ -365,12 +373,58 @@ impl Txn<'_> {
         if op.changes_vault() && op.action != Action::Reopen && !narrows {
             self.snap.root.check_writable()?;
         }
+        let titles = match &self.vault.journal {
+            Some(j) if j.with_titles() => Some(self.titles(&op)),
+            _ => None,
+        };
         let entry = self.append(op)?;
+        if let Some(j) = &self.vault.journal {
+            j.record(crate::events::Event {
+                action: entry.action.to_string(),
+                time: entry.time,
+                vault_id: self.vault.config.vault_id.clone(),
+                actor: entry.actor.to_string(),
+                count: entry.documents.len(),
+                documents: entry.documents.clone(),
+                titles,
+                test: false,
+            });
+        }
         Ok(Committed {
             entry,
             snap: self.snap,
             notices: self.notices,
         })
+    }
+
+    /// The titles of the documents `op` names, for hooks that asked for them: new ones from
+    /// the op, the others from the vault as it stood (a removed document is still there).
+    /// Best effort: a title that cannot be read is left empty rather than failing a commit.
+    fn titles(&self, op: &Op) -> Vec<String> {
+        let missing: Vec<String> = op
+            .documents
+            .iter()
+            .filter(|id| !op.put.iter().any(|d| d.id.as_str() == id.as_str()))
+            .cloned()
+            .collect();
+        let stored = if missing.is_empty() {
+            Default::default()
+        } else {
+            self.snap
+                .documents_by_id(self.vault, &missing)
+                .unwrap_or_default()
+        };
+        op.documents
+            .iter()
+            .map(|id| {
+                op.put
+                    .iter()
+                    .find(|d| d.id.as_str() == id.as_str())
+                    .map(|d| d.title.clone())
+                    .or_else(|| stored.get(id).map(|d| d.title.clone()))
+                    .unwrap_or_default()
+            })
+            .collect()
     }
 
     fn append(&mut self, mut op: Op) -> anyhow::Result<Entry> {
@@ -444,7 +498,13 @@ impl Txn<'_> {
         let entry = Entry {
             seq: self.snap.head.log_seq + 1,
             time: self.now,
-            actor: self.snap.keys.actor.clone(),
+            // A professional's deposit or receipt names its actor; otherwise the key that opened
+            // the vault says who acted (the patient, or the holder of the recovery key).
+            actor: if op.actor == Actor::Patient {
+                self.snap.keys.actor.clone()
+            } else {
+                op.actor.clone()
+            },
             action: op.action.clone(),
             documents: std::mem::take(&mut op.documents),
             details: std::mem::take(&mut op.details),

@@ -54,6 +54,8 @@ pub struct Vault {
     pub config: Config,
     /// SHA-256 of `carnet.toml` as read, compared with the one the head authenticates.
     pub config_sha256: String,
+    /// Where each commit records what it did, when the CLI wants to know (its hooks).
+    pub journal: Option<crate::events::Journal>,
 }
 
 impl crate::layout::Store for Vault {
@@ -225,6 +227,7 @@ impl Vault {
             dir: dir.to_path_buf(),
             config,
             config_sha256: hex::encode(Sha256::digest(text.as_bytes())),
+            journal: None,
         })
     }
 
@@ -259,6 +262,7 @@ impl Vault {
             dir: dir.to_path_buf(),
             config,
             config_sha256: hex::encode(Sha256::digest(text.as_bytes())),
+            journal: None,
         };
         if let Some(bytes) = identity_file {
             vault.write(&vault.path(IDENTITY), bytes)?;

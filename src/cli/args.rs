@@ -182,7 +182,8 @@ access log and shown by `carnet grants`; tell the professional.\n\nExample:\n  c
         after_help = "Exit status: 3 when the signature, a hash or the signer fails; 4 when the \
 grant is expired or not yet valid.\n\n\
 Examples:\n  carnet open partage.age -i jeanne.key --list\n  \
-carnet open partage.age -i jeanne.key -o ~/Patients/dupont --from SHA256:1a2b:..."
+carnet open partage.age -i jeanne.key -o ~/Patients/dupont --from SHA256:1a2b:...\n  \
+carnet open partage.age -i jeanne.key -o ~/Patients/dupont --receipt ~/Patients/dupont-accuse.age"
     )]
     Open(OpenArgs),
     /// The patients whose bundles you opened, and the key remembered for each (professionals)
@@ -269,6 +270,127 @@ Examples:\n  carnet fingerprint\n  carnet verify --offline --expect \"$(carnet f
     /// List the document categories (the DMP document classes)
     #[command(after_help = "Example:\n  carnet categories --json")]
     Categories(JsonArg),
+    /// Print your public card for professionals: name, public keys, fingerprint (no secret)
+    #[command(
+        after_help = "A professional deposits documents into your vault with this card (`carnet \
+deposit --to`) and sends receipts back with it. The card is signed by your vault's key: compare \
+its fingerprint together (read it aloud, or show the QR code of --qr).\n\n\
+Examples:\n  carnet card -o marie.card.toml\n  carnet card --qr"
+    )]
+    Card(CardArgs),
+    /// Deposit documents into a patient's vault: a signed, encrypted bundle (professionals; no vault)
+    #[command(
+        after_help = "The bundle is encrypted to the patient's vault keys only (from their card) and \
+signed with your key (from `carnet keygen`); the patient adds it with `carnet receive`. Without \
+carnet, the patient opens it with `age -d` and `unzip`.\n\n\
+Examples:\n  carnet deposit --to marie.card.toml -i jeanne.key compte-rendu.pdf --category compte-rendu -o depot.age\n  \
+carnet deposit --to marie.card.toml -i jeanne.key bilan.pdf radio.png --date 2026-03-14 --note \"Résultats du 14 mars\" -o depot.age"
+    )]
+    Deposit(DepositArgs),
+    /// Add a professional's deposit to your vault, or record their receipt (who opened what)
+    #[command(
+        after_help = "A deposit's signature is checked against your directory of professionals: an \
+unknown professional, or a known one whose key changed, is refused unless --accept-new-pro (after \
+you checked their fingerprint with them); a blocked one is refused. Every document's hash and the \
+zip are checked before anything is added; documents already in your vault are stored once. A \
+receipt (from `carnet open --receipt`) records when a grant was opened, by whom; `carnet grants` \
+shows it.\n\n\
+Exit status: 3 when the file is damaged, forged or signed by a changed key.\n\n\
+Examples:\n  carnet receive depot.age\n  carnet receive depot.age --accept-new-pro\n  carnet receive accuse.age --json"
+    )]
+    Receive(ReceiveArgs),
+    /// Run your own programs when something happens in the vault (notifications, mail)
+    #[command(
+        subcommand,
+        after_help = "Hooks live in $XDG_CONFIG_HOME/carnet/hooks.toml (~/.config/carnet/hooks.toml), \
+never in the vault: a vault on a stick does not run code on the computer that opens it.\n\n\
+Examples:\n  carnet hooks test receive\n  carnet hooks test add --json"
+    )]
+    Hooks(HooksCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CardArgs {
+    /// Write the card to FILE instead of printing it
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Show the fingerprint as a QR code (to scan and compare with the card)
+    #[arg(long)]
+    pub qr: bool,
+    /// Overwrite FILE if it exists
+    #[arg(short, long)]
+    pub force: bool,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DepositArgs {
+    /// The patient's card (made by `carnet card`)
+    #[arg(long, value_name = "CARDFILE")]
+    pub to: PathBuf,
+    /// The documents to deposit
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Your contact card [default: KEYFILE with .card.toml, as `carnet keygen` wrote it]
+    #[arg(long, value_name = "FILE")]
+    pub card: Option<PathBuf>,
+    /// Title [default: the file name without extension]; one file only
+    #[arg(short, long)]
+    pub title: Option<String>,
+    /// Category slug (see `carnet categories`) [default: autre]
+    #[arg(short, long)]
+    pub category: Option<String>,
+    /// Date of the documents, YYYY-MM-DD [default: a date in the file name, else today]
+    #[arg(short, long)]
+    pub date: Option<String>,
+    /// A message for the patient (signed; shown and logged when received)
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    /// The deposit file to write
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Overwrite FILE if it exists
+    #[arg(short, long)]
+    pub force: bool,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReceiveArgs {
+    /// A deposit (`carnet deposit`) or a receipt (`carnet open --receipt`)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Accept a professional who is not in your directory (they are added) or whose key changed
+    /// (their key is replaced); check their fingerprint with them first
+    #[arg(long)]
+    pub accept_new_pro: bool,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HooksCommand {
+    /// Run the hooks of EVENT on a sample event, and say how each went
+    #[command(
+        after_help = "Events: add, note, receive, opened, grant, revoke, rm, export, view, verify, \
+verify-failed, and every other action of `carnet log`. Exit status 1 when a hook fails.\n\n\
+Examples:\n  carnet hooks test receive\n  carnet hooks test verify-failed --json"
+    )]
+    Test(HooksTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HooksTestArgs {
+    /// The event to simulate (an action of `carnet log`, or verify-failed)
+    pub event: String,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -803,6 +925,15 @@ pub struct OpenArgs {
     /// Extract into a non-empty DIR, overwriting files of the same names
     #[arg(short, long)]
     pub force: bool,
+    /// Also write a receipt for the patient (signed by you, encrypted to them): they learn
+    /// when you opened which documents (`carnet receive FILE`)
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "output",
+        conflicts_with = "list"
+    )]
+    pub receipt: Option<PathBuf>,
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,

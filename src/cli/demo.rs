@@ -79,6 +79,13 @@ const PRO_RPPS: &str = "10003461033";
 /// What the grant shares: a subset, so the demo shows that the rest stays private.
 /// The category the patient hides from professionals in the demo.
 const HIDDEN: &str = "prescription";
+/// The report Dr Martin deposits back into the patient's vault after the consultation.
+const REPORT_FILE: &str = "consultation-2025-04-15.md";
+const REPORT: &str = "# Compte rendu de consultation (démo)\n\n\
+Patiente vue le 15 avril 2025 en suivi de pneumopathie.\n\
+Auscultation normale, radiographie de contrôle sans anomalie.\n\
+Conclusion : guérison ; pas de nouveau contrôle nécessaire.\n\n\
+Dr Jeanne Martin\n";
 
 /// The environment variables a child must not inherit: they would point it at the user's own
 /// vault or key instead of the demo's.
@@ -289,12 +296,52 @@ impl Demo {
                 "open".into(),
                 bundle.clone().into(),
                 "-i".into(),
-                pro_key.into(),
+                pro_key.clone().into(),
                 "-o".into(),
                 received.clone().into(),
             ],
         )?;
         self.show_tree(&received)?;
+
+        let card = self.path("marie.card.toml");
+        self.run(
+            "card",
+            "Documents can come back too. The patient gives Dr Martin her card: her vault's public\n\
+             keys, signed, with the fingerprint they compare (`--qr` shows it as a QR code).",
+            &with(&["card".as_ref(), "-o".as_ref(), card.as_os_str()]),
+        )?;
+        let report = self.path(REPORT_FILE);
+        std::fs::write(&report, REPORT)
+            .with_context(|| format!("cannot write {}", report.display()))?;
+        let deposit = self.path("depot.age");
+        self.run(
+            "deposit",
+            "Dr Martin deposits her report: signed with her key, encrypted to the patient's vault\n\
+             only (she needs no vault of her own). Sent by email or USB like a bundle.",
+            &[
+                "deposit".into(),
+                "--to".into(),
+                card.into(),
+                "-i".into(),
+                pro_key.clone().into(),
+                report.into(),
+                "--category".into(),
+                "compte-rendu".into(),
+                "--title".into(),
+                "Compte rendu de consultation".into(),
+                "--note".into(),
+                "Tout va bien, bonne continuation.".into(),
+                "-o".into(),
+                deposit.clone().into(),
+            ],
+        )?;
+        self.run(
+            "receive",
+            "The patient receives it: carnet checks Dr Martin's signature against her directory,\n\
+             the report's hash and the zip, then adds it with Dr Martin as author; the log names\n\
+             her as the actor (pro:RPPS).",
+            &with(&["receive".as_ref(), deposit.as_os_str()]),
+        )?;
 
         self.run(
             "log",
@@ -323,6 +370,8 @@ impl Demo {
         let status = Command::new(&self.exe)
             .args(args)
             .env("CARNET_KNOWN_PATIENTS", self.path("known-patients.toml"))
+            // The user's own hooks (~/.config/carnet/hooks.toml) must not fire for the demo.
+            .env("XDG_CONFIG_HOME", self.path("config"))
             .envs_removed(SCRUBBED_ENV)
             .stdin(Stdio::null())
             .status()
@@ -430,6 +479,7 @@ fn what_next(dir: &Path) -> String {
          \x20 carnet ls; carnet show ID; carnet cat ID\n\
          \x20 carnet pro add --card their.card.toml # a card made by the professional's `carnet keygen`\n\
          \x20 carnet grant --to HANDLE --category imagerie --expires 7d -o partage.age\n\
+         \x20 carnet card -o me.card.toml; carnet receive depot.age  # documents back from them\n\
          \x20 carnet backup -o /media/usb/carnet.zip  # no key needed: it is all encrypted already\n\
          \x20 carnet verify\n\
          A professional opens a bundle with `carnet open FILE -i KEY -o DIR --from FINGERPRINT`,\n\

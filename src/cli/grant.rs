@@ -202,6 +202,16 @@ struct GrantView<'a> {
     expires: String,
     revoked_at: Option<String>,
     bundle_sha256: &'a str,
+    /// When the bundle was first opened, from the professionals' receipts (`carnet receive`).
+    opened_at: Option<String>,
+    opened: Vec<OpenedView<'a>>,
+}
+
+#[derive(Serialize)]
+struct OpenedView<'a> {
+    at: String,
+    by: &'a str,
+    receipt: &'a str,
 }
 
 pub fn list(ctx: &Ctx, a: GrantsArgs) -> anyhow::Result<()> {
@@ -227,6 +237,16 @@ pub fn list(ctx: &Ctx, a: GrantsArgs) -> anyhow::Result<()> {
                 expires: g.expires.to_string(),
                 revoked_at: g.revoked_at.map(|t| t.to_string()),
                 bundle_sha256: &g.bundle_sha256,
+                opened_at: g.opened_at().map(|t| t.to_string()),
+                opened: g
+                    .opened
+                    .iter()
+                    .map(|o| OpenedView {
+                        at: o.at.to_string(),
+                        by: &o.by,
+                        receipt: &o.receipt,
+                    })
+                    .collect(),
             })
             .collect();
         return super::print_json(&v);
@@ -238,18 +258,21 @@ pub fn list(ctx: &Ctx, a: GrantsArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:<8}  {:<13}  {:<16}  {:>4}  {:<24}  PURPOSE",
-        "ID", "STATUS", "EXPIRES", "DOCS", "TO"
+        "{:<8}  {:<13}  {:<16}  {:>4}  {:<24}  {:<16}  PURPOSE",
+        "ID", "STATUS", "EXPIRES", "DOCS", "TO", "OPENED"
     )?;
     for g in grants {
         writeln!(
             out,
-            "{:<8}  {:<13}  {:<16}  {:>4}  {:<24}  {}",
+            "{:<8}  {:<13}  {:<16}  {:>4}  {:<24}  {:<16}  {}",
             ids::short(&g.id),
             g.status(now),
             dates::show_local(g.expires),
             g.documents.len(),
             ui::clean(&ui::ellipsize(&g.to.join(", "), 24)),
+            // From the receipts received: "-" says none came, not that nobody opened it.
+            g.opened_at()
+                .map_or_else(|| "-".to_string(), dates::show_local),
             ui::clean(g.purpose.as_deref().unwrap_or("-"))
         )?;
     }

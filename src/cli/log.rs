@@ -84,8 +84,20 @@ fn describe(e: &Entry, titles: &HashMap<String, String>) -> String {
         ),
     };
     for key in [
-        "grant", "to", "handle", "expires", "target", "what", "version", "changes", "reason",
-        "category", "from", "action", "seq",
+        "grant",
+        "to",
+        "handle",
+        "expires",
+        "target",
+        "what",
+        "version",
+        "changes",
+        "reason",
+        "category",
+        "from",
+        "action",
+        "seq",
+        "professional",
     ] {
         if let Some(v) = e.details.get(key) {
             // Stored times are UTC (RFC 3339); people read them in local time.

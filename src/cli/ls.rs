@@ -30,6 +30,9 @@ pub struct DocView<'a> {
     pub version: u32,
     /// DMP visibility codes (own and the category's rule); empty when visible to all.
     pub visibility: Vec<String>,
+    /// The professional's deposit it came from (`carnet receive`), when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<&'a crate::manifest::Source>,
 }
 
 impl<'a> DocView<'a> {
@@ -57,6 +60,7 @@ impl<'a> From<&'a Document> for DocView<'a> {
             added_at: d.added_at.to_string(),
             version: d.version,
             visibility: d.visibility.iter().map(|c| c.to_string()).collect(),
+            source: d.source.as_ref(),
         }
     }
 }

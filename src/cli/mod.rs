@@ -8,15 +8,18 @@ pub mod ui;
 
 mod add;
 mod backup;
+mod card;
 mod cat;
 mod categories;
 mod close;
 mod completions;
 mod demo;
+mod deposit;
 mod destroy;
 mod export;
 mod grant;
 mod hide;
+pub mod hooks;
 mod init;
 mod keygen;
 mod keys;
@@ -26,6 +29,7 @@ mod note;
 mod open;
 mod patients;
 mod pro;
+mod receive;
 mod revise;
 mod revoke;
 mod rm;
@@ -52,12 +56,18 @@ pub struct Ctx {
     /// The time of this run: `CARNET_NOW` when set, so that tests and reproducible runs can
     /// check validity at a chosen time instead of waiting for it; else the clock.
     pub now: jiff::Timestamp,
+    /// Where the vault opened by `open_vault` records each commit, for the hooks.
+    pub journal: crate::events::Journal,
 }
 
 impl Ctx {
     /// `needs_vault` is false for commands that never touch a vault: they must run where no
     /// default vault folder can be named (no HOME), e.g. a demo or a professional's keygen.
-    fn new(g: GlobalOpts, needs_vault: bool) -> anyhow::Result<Ctx> {
+    fn new(
+        g: GlobalOpts,
+        needs_vault: bool,
+        journal: crate::events::Journal,
+    ) -> anyhow::Result<Ctx> {
         let vault_dir = match g.vault {
             Some(v) => v,
             None if needs_vault => default_dir()?,
@@ -66,6 +76,7 @@ impl Ctx {
         Ok(Ctx {
             vault_dir,
             now: now_from_env()?,
+            journal,
             passphrase_file: g.passphrase_file.clone(),
             keys: KeyOpts {
                 identity: g.identity,
@@ -76,8 +87,11 @@ impl Ctx {
         })
     }
 
+    /// The vault of `--vault`, its commits recorded in the journal the hooks read.
     pub fn open_vault(&self) -> anyhow::Result<Vault> {
-        Vault::open(&self.vault_dir)
+        let mut v = Vault::open(&self.vault_dir)?;
+        v.journal = Some(self.journal.clone());
+        Ok(v)
     }
 }
 
@@ -144,9 +158,58 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             | Command::Demo(_)
             | Command::Completions(_)
             | Command::Categories(_)
+            | Command::Deposit(_)
+            | Command::Hooks(_)
     );
-    let ctx = Ctx::new(cli.global, needs_vault)?;
-    match cli.command {
+    // Hooks: read before the command (its commits look titles up only when a hook wants
+    // them) and run after it, here and nowhere else, for every entry it committed.
+    let hooks = if needs_vault {
+        hooks::Hooks::load_or_warn()
+    } else {
+        hooks::Hooks::default()
+    };
+    let verifying = matches!(cli.command, Command::Verify(_));
+    let ctx = Ctx::new(
+        cli.global,
+        needs_vault,
+        crate::events::Journal::new(hooks.with_titles()),
+    )?;
+    let (journal, now, vault_dir) = (ctx.journal.clone(), ctx.now, ctx.vault_dir.clone());
+    let result = dispatch(ctx, cli.command);
+    if !hooks.is_empty() {
+        let mut events = journal.take();
+        let check_failed = result.as_ref().err().is_some_and(|e| {
+            e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<Error>(),
+                    Some(
+                        Error::VerifyFailed(_) | Error::VerifyFailedHint(..) | Error::Integrity(_)
+                    )
+                )
+            })
+        });
+        if verifying && check_failed {
+            events.push(crate::events::Event {
+                action: hooks::VERIFY_FAILED.to_string(),
+                time: now,
+                vault_id: Vault::open(&vault_dir)
+                    .map(|v| v.config.vault_id)
+                    .unwrap_or_default(),
+                actor: crate::domain::Actor::Patient.to_string(),
+                documents: Vec::new(),
+                count: 0,
+                titles: None,
+                test: false,
+            });
+        }
+        hooks.fire(&events);
+    }
+    result
+}
+
+/// Runs the command (the one place `run` calls; hooks come after it).
+fn dispatch(ctx: Ctx, command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Init(a) => init::run(&ctx, a),
         Command::Add(a) => add::run(&ctx, a),
         Command::Note(a) => note::run(&ctx, a),
@@ -180,6 +243,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Completions(a) => completions::run(a),
         Command::Fingerprint(a) => fingerprint(&ctx, a),
         Command::Categories(a) => categories::run(a),
+        Command::Card(a) => card::run(&ctx, a),
+        Command::Deposit(a) => deposit::run(&ctx, a),
+        Command::Receive(a) => receive::run(&ctx, a),
+        Command::Hooks(c) => hooks::run(&ctx, c),
     }
 }
 

@@ -29,6 +29,9 @@ struct OpenReport<'a> {
     recipients: Vec<&'a str>,
     documents: &'a [grant::TermsDocument],
     extracted_to: Option<String>,
+    /// The receipt written for the patient (`--receipt`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receipt: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
@@ -65,8 +68,9 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(crate::keyring::parse_fingerprint)
         .transpose()?;
-    let identities = keys::load_identity_path(key_path, &ctx.keys.passphrase)?;
-    let mut opened = grant::open_bundle(&a.file, &identities).map_err(open::to_error)?;
+    let pro_key = keys::load_pro_key(key_path, &ctx.keys.passphrase)?;
+    let identities = &pro_key.identities;
+    let mut opened = grant::open_bundle(&a.file, identities).map_err(open::to_error)?;
     let terms = opened.terms.clone();
 
     if let Some(expected) = &from
@@ -113,6 +117,13 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
     if !a.json {
         print_terms(&terms, &status);
     }
+    // Made before extraction: a receipt that cannot be made stops before any file is written.
+    let receipt = match &a.receipt {
+        Some(_) if status == GrantStatus::Active => {
+            Some(crate::ops::receipt::prepare(&terms, &pro_key, ctx.now)?)
+        }
+        _ => None,
+    };
     let report = |extracted_to: Option<String>| -> anyhow::Result<()> {
         super::print_json(&OpenReport {
             grant: &terms.id,
@@ -125,6 +136,10 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
             expires: terms.expires.to_string(),
             recipients: terms.recipients.iter().map(|r| r.name.as_str()).collect(),
             documents: &terms.documents,
+            receipt: extracted_to
+                .as_ref()
+                .and(a.receipt.as_ref())
+                .map(|p| p.display().to_string()),
             extracted_to,
         })
     };
@@ -169,6 +184,15 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
         }
     } else if !a.list && !a.json {
         eprintln!("Bundle checked. Extract the documents with -o DIR.");
+    }
+    if let (Some(r), Some(path)) = (&receipt, &a.receipt) {
+        crate::ops::receipt::write(r, path, a.force)?;
+        if !a.json {
+            eprintln!(
+                "Wrote a receipt for the patient to {}: send it to them (they record it with `carnet receive`).",
+                path.display()
+            );
+        }
     }
     if let Some(k) = known.filter(|_| trust.remembers()) {
         let shown = ui::clean(terms.patient.name.as_deref().unwrap_or_default());

@@ -56,5 +56,14 @@ pub fn run(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<()> {
     if let Some(n) = &d.original_name {
         writeln!(out, "file name:  {}", ui::clean(n))?;
     }
+    if let Some(src) = &d.source {
+        writeln!(
+            out,
+            "deposited:  by {} (key {}), deposit {}",
+            ui::clean(&src.name),
+            src.fingerprint,
+            crate::ids::short(&src.deposit)
+        )?;
+    }
     Ok(())
 }

@@ -277,6 +277,7 @@ pub fn import(
             revision: None,
             history: Vec::new(),
             visibility: Vec::new(),
+            source: None,
         };
         outcomes.push(Outcome {
             path: e.input.path,
@@ -392,7 +393,7 @@ impl Input {
 /// A new document's date: `--date`, else a date in the file name, else the file's
 /// modification date, else today. A year up to next year is taken from a name (a document
 /// dated ahead, a new-year scan); beyond that the digits are not a date.
-fn document_date(
+pub(crate) fn document_date(
     given: Option<jiff::civil::Date>,
     path: &Path,
     mtime: Option<jiff::civil::Date>,

@@ -4,8 +4,10 @@
 
 pub mod audit;
 pub mod backup;
+pub mod card;
 pub mod check;
 pub mod closure;
+pub mod deposit;
 pub mod destroy;
 pub mod export;
 pub mod import;
@@ -13,6 +15,8 @@ pub mod keys;
 pub mod mirror;
 pub mod open;
 pub mod pro;
+pub mod receipt;
+pub mod receive;
 pub mod remove;
 pub mod restore;
 pub mod revise;

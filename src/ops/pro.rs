@@ -102,7 +102,7 @@ pub struct Listed<'a> {
     pub fingerprint: Option<String>,
 }
 
-fn read_card(path: &Path) -> anyhow::Result<Card> {
+pub fn read_card(path: &Path) -> anyhow::Result<Card> {
     let f = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut text = String::new();
     f.take(MAX_CARD)

@@ -241,6 +241,7 @@ pub fn issue(
             vault_id: Some(vault.config.vault_id.clone()),
             signing_key: crate::sign::encode_public(&key),
             fingerprint: fingerprint.clone(),
+            recipients: m.recipients.clone(),
         },
         recipients: pros
             .iter()
@@ -306,6 +307,7 @@ pub fn issue(
         expires,
         bundle_sha256: bundle_sha256.clone(),
         revoked_at: None,
+        opened: Vec::new(),
     };
     let identifiers: Vec<String> = pros
         .iter()

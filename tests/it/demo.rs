@@ -79,6 +79,12 @@ fn demo_runs_to_the_end_and_keeps_to_its_folder() {
         format!("$ carnet --vault {d}/vault -i {d}/patient.key grant --to jeanne-martin"),
         format!("$ carnet open {d}/partage.age -i {d}/dr-martin.key -o {d}/recu"),
         format!("$ carnet --vault {d}/vault -i {d}/patient.key log"),
+        format!("$ carnet --vault {d}/vault -i {d}/patient.key card -o {d}/marie.card.toml"),
+        format!(
+            "$ carnet deposit --to {d}/marie.card.toml -i {d}/dr-martin.key {d}/consultation-2025-04-15.md"
+        ),
+        format!("$ carnet --vault {d}/vault -i {d}/patient.key receive {d}/depot.age"),
+        "pro:10003461033  receive".to_string(),
         format!("$ carnet --vault {d}/vault -i {d}/patient.key verify"),
         "What next".to_string(),
     ] {
@@ -92,7 +98,8 @@ fn demo_runs_to_the_end_and_keeps_to_its_folder() {
         stdout.contains("Compte rendu d'hospitalisation"),
         "{stdout}"
     );
-    assert!(stdout.contains("ok: 6 documents"), "{stdout}");
+    // The five samples, the patient's note and Dr Martin's report, deposited back.
+    assert!(stdout.contains("ok: 7 documents"), "{stdout}");
 
     // Dr Martin received exactly the shared categories, byte for byte.
     let received = dir.join("recu/documents");

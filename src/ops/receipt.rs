@@ -1,0 +1,110 @@
+//! Access receipts, the professional's side (`carnet open --receipt`): a small file signed with
+//! the professional's key and encrypted to the patient's vault (whose recipients the grant's
+//! signed terms carry), saying which grant was opened, when, and which documents came out. The
+//! patient records it with `carnet receive`. It is prepared before extraction, so that a
+//! receipt that cannot be made stops `open` before any document is written.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::deposit::{self, PatientRef, ReceiptTerms, Sender};
+use crate::error::Error;
+use crate::fsutil;
+use crate::grant::Terms;
+use crate::keys::ProKey;
+
+/// A receipt sealed in memory (a few kilobytes), ready to write.
+pub struct Prepared {
+    pub terms: ReceiptTerms,
+    bytes: Vec<u8>,
+}
+
+/// Makes the receipt for the grant `t`, opened at `now` with `key`.
+pub fn prepare(t: &Terms, key: &ProKey, now: jiff::Timestamp) -> anyhow::Result<Prepared> {
+    let now = jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
+    let Some(signing) = &key.signing else {
+        return Err(Error::input(
+            "your key file has no carnet signing key, so it cannot sign a receipt",
+            "make your key with `carnet keygen`, or open without --receipt",
+        )
+        .into());
+    };
+    let (Some(vault_id), false) = (&t.patient.vault_id, t.patient.recipients.is_empty()) else {
+        return Err(Error::input(
+            "this bundle names no key to send a receipt to (it was made by an older carnet)",
+            "open it without --receipt",
+        )
+        .into());
+    };
+    let mine: Vec<String> = key
+        .identities
+        .iter()
+        .map(|i| i.to_public().to_string())
+        .collect();
+    let Some(me) = t.recipients.iter().find(|r| mine.contains(&r.recipient)) else {
+        return Err(Error::input(
+            "your key is not among the bundle's recipients as its terms list them",
+            "open it without --receipt",
+        )
+        .into());
+    };
+    let public = signing.verifying_key();
+    let terms = ReceiptTerms {
+        format: deposit::RECEIPT_FORMAT.into(),
+        id: crate::ids::random_id(),
+        grant: t.id.clone(),
+        vault_id: vault_id.clone(),
+        opened_at: now,
+        patient: PatientRef {
+            name: t.patient.name.clone(),
+            fingerprint: t.patient.fingerprint.clone(),
+        },
+        // As the patient's directory knows them (the grant's terms), with the signing key.
+        professional: Sender {
+            name: me.name.clone(),
+            rpps: me.rpps.clone(),
+            adeli: me.adeli.clone(),
+            profession: me.profession.clone(),
+            specialty: None,
+            recipient: me.recipient.clone(),
+            signing_key: crate::sign::encode_public(&public),
+            fingerprint: crate::keyring::fingerprint(&public),
+        },
+        documents: t.documents.iter().map(|d| d.id.clone()).collect(),
+    };
+    let recipients = t
+        .patient
+        .recipients
+        .iter()
+        .map(|r| crate::keys::parse_recipient(r))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let signed = deposit::sign(
+        deposit::RECEIPT_TERMS,
+        "receipt",
+        &terms,
+        signing,
+        &format!("carnet receipt {} for grant {}", terms.id, terms.grant),
+    )?;
+    let bytes = deposit::write(
+        Vec::new(),
+        &recipients,
+        &signed,
+        &deposit::receipt_readme(&terms),
+        &[],
+        &mut |_| Err(std::io::Error::other("a receipt holds no document")),
+        &|_| {},
+    )?;
+    Ok(Prepared { terms, bytes })
+}
+
+/// Writes the receipt at `path` atomically; an existing file is replaced only with `force`.
+pub fn write(p: &Prepared, path: &Path, force: bool) -> anyhow::Result<()> {
+    let dir = fsutil::parent_dir(path);
+    let mut tmp = fsutil::private_tempfile(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    tmp.write_all(&p.bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    fsutil::persist(tmp, path, force)
+}
