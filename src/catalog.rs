@@ -100,6 +100,20 @@ pub struct Root {
     /// Set while the record is closed (read-only); absent when open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed: Option<Closure>,
+    /// The emergency profile's versions, oldest first (the last is current); each a sealed
+    /// object (`profile`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profile: Vec<crate::profile::VersionRef>,
+    /// Set while the patient objects to emergency access (`carnet emergency --opt-out`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency_opt_out: Option<OptOut>,
+}
+
+/// When the patient objected to emergency access (CSP L1111-17: the patient may object
+/// beforehand).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OptOut {
+    pub at: jiff::Timestamp,
 }
 
 /// When and why the patient closed the record (CSP R1111-36: closure, then deletion on request).
@@ -123,6 +137,8 @@ impl Root {
             shards: Shards::default(),
             hidden_categories: BTreeMap::new(),
             closed: None,
+            profile: Vec::new(),
+            emergency_opt_out: None,
         }
     }
 
@@ -139,6 +155,8 @@ impl Root {
             shards: Shards::default(),
             hidden_categories: BTreeMap::new(),
             closed: None,
+            profile: Vec::new(),
+            emergency_opt_out: None,
         }
     }
 
@@ -156,6 +174,13 @@ impl Root {
             .documents
             .values()
             .chain(self.shards.digests.values())
+    }
+
+    /// The objects of the emergency profile's versions, with their size and BLAKE3.
+    pub fn profile_objects(&self) -> impl Iterator<Item = (&str, FileEntry)> {
+        self.profile
+            .iter()
+            .map(|v| (v.object.as_str(), v.file_entry()))
     }
 
     /// A document's visibility codes: its own and its category's standing rule.
@@ -244,6 +269,7 @@ pub struct Snapshot {
 
 /// Checks that the root's shard table is well formed (keys, object ids): it names files to read.
 pub fn check_root(root: &Root, path: &str) -> Result<(), Error> {
+    crate::profile::check_versions(&root.profile)?;
     for (kind, table) in [
         (ShardKind::Documents, &root.shards.documents),
         (ShardKind::Digests, &root.shards.digests),
@@ -694,6 +720,9 @@ impl Snapshot {
                     blake3: r.blake3.clone(),
                 },
             );
+        }
+        for (object, e) in self.root.profile_objects() {
+            out.insert(object.to_string(), e);
         }
         Ok(out)
     }

@@ -85,6 +85,10 @@ pub enum Action {
     /// The record made read-only (`carnet close`), and writable again (`carnet reopen`).
     Close,
     Reopen,
+    /// The emergency profile imported, edited, shown or exported (details `op`, `version`).
+    Profile,
+    /// An emergency bundle made, or the patient's objection recorded or lifted.
+    Emergency,
     Other(String),
 }
 
@@ -112,6 +116,8 @@ string_enum!(Action {
     Unhide => "unhide",
     Close => "close",
     Reopen => "reopen",
+    Profile => "profile",
+    Emergency => "emergency",
 });
 
 /// Who acted. Only the patient exists today; the others are the roles the next features bring

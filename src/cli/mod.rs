@@ -14,6 +14,7 @@ mod close;
 mod completions;
 mod demo;
 mod destroy;
+mod emergency;
 mod export;
 mod grant;
 mod hide;
@@ -24,6 +25,7 @@ mod ls;
 mod note;
 mod open;
 mod pro;
+mod profile;
 mod revise;
 mod revoke;
 mod rm;
@@ -170,6 +172,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Close(a) => close::close(&ctx, a),
         Command::Reopen(a) => close::reopen(&ctx, a),
         Command::Destroy(a) => destroy::run(&ctx, a),
+        Command::Profile(c) => profile::run(&ctx, c),
+        Command::Emergency(a) => emergency::run(&ctx, a),
         Command::Demo(a) => demo::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Fingerprint(a) => fingerprint(&ctx, a),

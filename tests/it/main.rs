@@ -32,6 +32,7 @@ mod integrity;
 mod lookups;
 mod man_pages;
 mod mirror;
+mod profile;
 mod readers;
 mod reference_tools;
 mod roundtrip;
