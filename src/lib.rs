@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod armor;
+pub mod card;
 pub mod catalog;
 pub mod category;
 pub mod cli;

@@ -24,6 +24,15 @@ fn list() -> Vec<&'static str> {
         .collect()
 }
 
+/// Lower case without accents, whether they come precomposed (`é`) or as combining marks
+/// (`e` + U+0301: the BIP-39 lists are in NFKD, and so may be what a keyboard sends).
+fn fold(s: &str) -> String {
+    crate::text::fold_accents(s)
+        .chars()
+        .filter(|c| !('\u{300}'..='\u{36f}').contains(c))
+        .collect()
+}
+
 /// A new passcode: `WORD_COUNT` words, each drawn uniformly (rand's OS-seeded CSPRNG).
 pub fn generate() -> SecretString {
     use rand::Rng;
@@ -35,9 +44,7 @@ pub fn generate() -> SecretString {
         if i > 0 {
             s.push('-');
         }
-        s.push_str(&crate::text::fold_accents(
-            words[rng.gen_range(0..words.len())],
-        ));
+        s.push_str(&fold(words[rng.gen_range(0..words.len())]));
     }
     SecretString::from(s.as_str())
 }
@@ -45,7 +52,7 @@ pub fn generate() -> SecretString {
 /// A passcode as typed, made canonical: lower case, accents folded, words joined by one `-`
 /// whatever separated them (spaces, dashes, a line break).
 pub fn normalize(typed: &str) -> SecretString {
-    let folded = Zeroizing::new(crate::text::fold_accents(typed.trim()));
+    let folded = Zeroizing::new(fold(typed.trim()));
     let words: Vec<&str> = folded
         .split(|c: char| c.is_whitespace() || c == '-' || c == '_' || c == '.' || c == ',')
         .filter(|w| !w.is_empty())
@@ -58,7 +65,7 @@ pub fn normalize(typed: &str) -> SecretString {
 /// typo is then told apart from a wrong passcode.
 pub fn looks_generated(p: &SecretString) -> bool {
     let words = list();
-    let folded: Vec<String> = words.iter().map(|w| crate::text::fold_accents(w)).collect();
+    let folded: Vec<String> = words.iter().map(|w| fold(w)).collect();
     let parts: Vec<&str> = p.expose_secret().split('-').collect();
     parts.len() == WORD_COUNT && parts.iter().all(|w| folded.iter().any(|f| f == w))
 }
@@ -86,8 +93,7 @@ mod tests {
     fn the_list_has_2048_words_unique_once_folded() {
         let words = list();
         assert_eq!(words.len(), 2048);
-        let folded: std::collections::HashSet<String> =
-            words.iter().map(|w| crate::text::fold_accents(w)).collect();
+        let folded: std::collections::HashSet<String> = words.iter().map(|w| fold(w)).collect();
         assert_eq!(folded.len(), 2048);
         assert!(
             folded

@@ -3,6 +3,7 @@
 //! Each command's handler lives in its own file; `main` maps errors to exit codes.
 
 pub mod args;
+mod passcode;
 mod passphrase;
 pub mod ui;
 

@@ -27,17 +27,26 @@ struct OpenReport<'a> {
     not_before: String,
     expires: String,
     recipients: Vec<&'a str>,
+    /// `passcode` or `emergency` for a bundle opened with a passcode; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
     documents: &'a [grant::TermsDocument],
     extracted_to: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
-    let Some(key_path) = &ctx.keys.identity else {
-        return Err(Error::input(
-            "no key given",
-            "pass your key file with -i KEYFILE (or CARNET_IDENTITY)",
-        )
-        .into());
+    let by_passcode = a.passcode || a.passcode_file.is_some();
+    let key_path = match &ctx.keys.identity {
+        Some(k) if !by_passcode => Some(k),
+        // A passcode opens the bundle: an identity in CARNET_IDENTITY is not needed.
+        _ if by_passcode => None,
+        _ => {
+            return Err(Error::input(
+                "no key given",
+                "pass your key file with -i KEYFILE (or CARNET_IDENTITY); an emergency bundle or an access code opens with --passcode",
+            )
+            .into());
+        }
     };
     if !a.file.is_file() {
         return Err(Error::input(
@@ -65,8 +74,18 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(crate::keyring::parse_fingerprint)
         .transpose()?;
-    let identities = keys::load_identity_path(key_path, &ctx.keys.passphrase)?;
-    let mut opened = grant::open_bundle(&a.file, &identities).map_err(open::to_error)?;
+    let (identities, passcode) = match key_path {
+        Some(k) => (keys::load_identity_path(k, &ctx.keys.passphrase)?, None),
+        None => (
+            Vec::new(),
+            Some(super::passcode::read(a.passcode_file.as_deref())?),
+        ),
+    };
+    let opener = match &passcode {
+        Some(p) => grant::Opener::Passcode(p),
+        None => grant::Opener::Keys(&identities),
+    };
+    let mut opened = grant::open_bundle_by(&a.file, opener).map_err(open::to_error)?;
     let terms = opened.terms.clone();
 
     if let Some(expected) = &from
@@ -115,6 +134,7 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
             not_before: terms.not_before.to_string(),
             expires: terms.expires.to_string(),
             recipients: terms.recipients.iter().map(|r| r.name.as_str()).collect(),
+            kind: terms.kind.as_deref(),
             documents: &terms.documents,
             extracted_to,
         })
@@ -211,7 +231,12 @@ fn print_terms(t: &Terms, status: &GrantStatus) {
             _ => r.name.clone(),
         })
         .collect();
-    let _ = writeln!(s, "  for:         {}", to.join(", "));
+    let to = match t.kind.as_deref() {
+        Some(grant::KIND_EMERGENCY) => "anyone holding the passcode (emergency bundle)".to_string(),
+        Some(grant::KIND_PASSCODE) => "anyone holding the passcode (access code)".to_string(),
+        _ => to.join(", "),
+    };
+    let _ = writeln!(s, "  for:         {to}");
     let _ = writeln!(s, "  documents ({}):", t.documents.len());
     for d in &t.documents {
         let _ = writeln!(

@@ -7,6 +7,7 @@ pub mod backup;
 pub mod check;
 pub mod closure;
 pub mod destroy;
+pub mod emergency;
 pub mod export;
 pub mod fhir;
 pub mod import;

@@ -20,6 +20,7 @@ mod damaged_vault;
 mod demo;
 mod diagnostics;
 mod documents;
+mod emergency;
 mod examples;
 mod folders;
 mod format2;
