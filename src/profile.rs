@@ -503,10 +503,8 @@ pub fn essentials(p: &Profile, chosen: &[Essential]) -> Vec<String> {
                     ));
                 }
             }
-            Essential::Directives => {
-                if p.advance_directives.is_some() {
-                    out.push("Directives anticipées: oui / advance directives: yes".into());
-                }
+            Essential::Directives if p.advance_directives.is_some() => {
+                out.push("Directives anticipées: oui / advance directives: yes".into());
             }
             _ => {}
         }
