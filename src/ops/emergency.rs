@@ -59,8 +59,8 @@ pub struct Issued {
     pub bundle_sha256: String,
     /// The sealed bundle (ciphertext), deleted when dropped unless persisted.
     pub bundle: tempfile::NamedTempFile,
-    /// The card's PDF, when asked for (the caller writes it).
-    pub card: Option<Vec<u8>>,
+    /// The card's PDF, when asked for (the caller writes it); it holds the passcode.
+    pub card: Option<zeroize::Zeroizing<Vec<u8>>>,
     /// The essentials the card and its QR code show in clear.
     pub shown: Vec<String>,
     pub profile_version: u32,
@@ -288,7 +288,7 @@ pub fn issue(
                 file_name: &c.file_name,
                 until: &until,
             })?;
-            (Some(pdf), shown)
+            (Some(zeroize::Zeroizing::new(pdf)), shown)
         }
         None => (None, Vec::new()),
     };

@@ -166,6 +166,11 @@ pub fn issue(
         }
     }
     let mut notices = Vec::new();
+    if req.include_hidden && req.passcode.is_some() {
+        notices.push(Notice::Warning(
+            "documents hidden from professionals may be in this access code: whoever holds the bundle and the passcode reads them".into(),
+        ));
+    }
     if req.include_hidden {
         let others: Vec<&str> = pros
             .iter()

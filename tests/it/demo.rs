@@ -150,7 +150,11 @@ fn demo_runs_to_the_end_and_keeps_to_its_folder() {
     // The emergency bundle opened with the passcode the demo printed: the two summaries.
     let urgence = files_under(&dir.join("urgence/documents"));
     assert_eq!(urgence.len(), 2, "{urgence:?}");
-    assert!(fs::read(dir.join("carte-urgence.pdf")).unwrap().starts_with(b"%PDF"));
+    assert!(
+        fs::read(dir.join("carte-urgence.pdf"))
+            .unwrap()
+            .starts_with(b"%PDF")
+    );
 }
 
 #[test]
