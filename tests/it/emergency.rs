@@ -226,12 +226,26 @@ fn a_wrong_passcode_or_a_key_is_a_clear_error() {
 /// Runs `age ARGS` under `script` (age reads passphrases from a terminal only), typing
 /// `answer` once it asks; returns its exit status and what the terminal showed.
 fn age_typing(script: &Path, age: &Path, args: &[&str], answer: &str) -> (bool, String) {
-    let line = std::iter::once(format!("'{}'", age.display()))
+    typing(script, age, args, "passphrase", answer, &[])
+}
+
+/// Runs `prog ARGS` on a terminal (`script`), typing `answer` once the terminal shows `prompt`.
+fn typing(
+    script: &Path,
+    prog: &Path,
+    args: &[&str],
+    prompt: &str,
+    answer: &str,
+    env: &[(&str, &Path)],
+) -> (bool, String) {
+    let line = std::iter::once(format!("'{}'", prog.display()))
         .chain(args.iter().map(|a| format!("'{a}'")))
         .collect::<Vec<_>>()
         .join(" ");
     let mut child = Command::new(script)
         .args(["-qec", &line, "/dev/null"])
+        .envs(env.iter().copied())
+        .env_remove("CARNET_PASSCODE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -240,9 +254,14 @@ fn age_typing(script: &Path, age: &Path, args: &[&str], answer: &str) -> (bool, 
     let mut stdout = child.stdout.take().unwrap();
     let mut shown = Vec::new();
     let mut buf = [0u8; 4096];
-    while !text(&shown).to_lowercase().contains("passphrase") {
+    while !text(&shown).to_lowercase().contains(prompt) {
         let n = stdout.read(&mut buf).unwrap();
-        assert!(n > 0, "age never asked for the passcode: {}", text(&shown));
+        assert!(
+            n > 0,
+            "{} never asked for the passcode: {}",
+            prog.display(),
+            text(&shown)
+        );
         shown.extend_from_slice(&buf[..n]);
     }
     // Typed now, the line waits in the terminal's input buffer until age reads it.
@@ -310,6 +329,57 @@ fn age_and_unzip_open_the_emergency_bundle_with_the_passcode() {
     }
     let readme = fs::read_to_string(dir.join("LISEZMOI-README.txt")).unwrap();
     assert!(readme.contains("age -d FICHIER > dossier.zip"), "{readme}");
+}
+
+#[test]
+fn carnet_open_asks_for_the_passcode_on_a_terminal() {
+    let Some(script) = require_tool(Tool::Script) else {
+        return;
+    };
+    let v = with_example();
+    let bundle = path(&v, "urgence.age");
+    let code = emergency(&v, &["-o", bundle.to_str().unwrap()])["passcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let known = path(&v, "doctor/known.toml");
+    let (ok, shown) = typing(
+        &script,
+        &crate::util::bin(),
+        &["open", bundle.to_str().unwrap(), "--passcode", "--list"],
+        "passcode",
+        // Typed from the card, with spaces: the same passcode.
+        &code.replace('-', " "),
+        &[("CARNET_KNOWN_PATIENTS", &known)],
+    );
+    assert!(ok, "carnet open --passcode on a terminal: {shown}");
+    assert!(
+        shown.contains("anyone holding the passcode (emergency bundle)"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains(&code),
+        "the passcode is not echoed: {shown}"
+    );
+}
+
+#[test]
+fn a_tampered_emergency_bundle_is_refused() {
+    let v = with_example();
+    let bundle = path(&v, "urgence.age");
+    let code = emergency(&v, &["-o", bundle.to_str().unwrap()])["passcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    crate::util::flip_middle(&bundle);
+    let dir = path(&v, "doctor/u");
+    let out = open_with(&v, &bundle, &code, &["-o", dir.to_str().unwrap()]);
+    out.assert_refused(
+        crate::util::EXIT_INTEGRITY,
+        &["the bundle is damaged or was altered"],
+        "a flipped byte",
+    );
+    assert!(!dir.exists(), "nothing extracted");
 }
 
 #[test]
