@@ -107,6 +107,20 @@ pub struct Root {
     /// Set while the record is closed (read-only); absent when open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed: Option<Closure>,
+    /// The emergency profile's versions, oldest first (the last is current); each a sealed
+    /// object (`profile`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profile: Vec<crate::profile::VersionRef>,
+    /// Set while the patient objects to emergency access (`carnet emergency --opt-out`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency_opt_out: Option<OptOut>,
+}
+
+/// When the patient objected to emergency access (CSP L1111-17: the patient may object
+/// beforehand).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OptOut {
+    pub at: jiff::Timestamp,
 }
 
 /// When and why the patient closed the record (CSP R1111-36: closure, then deletion on request).
@@ -132,6 +146,8 @@ impl Root {
             slots: Vec::new(),
             requires: Vec::new(),
             closed: None,
+            profile: Vec::new(),
+            emergency_opt_out: None,
         }
     }
 
@@ -150,6 +166,8 @@ impl Root {
             slots: Vec::new(),
             requires: Vec::new(),
             closed: None,
+            profile: Vec::new(),
+            emergency_opt_out: None,
         }
     }
 
@@ -167,6 +185,13 @@ impl Root {
             .documents
             .values()
             .chain(self.shards.digests.values())
+    }
+
+    /// The objects of the emergency profile's versions, with their size and BLAKE3.
+    pub fn profile_objects(&self) -> impl Iterator<Item = (&str, FileEntry)> {
+        self.profile
+            .iter()
+            .map(|v| (v.object.as_str(), v.file_entry()))
     }
 
     /// A document's visibility codes: its own and its category's standing rule.
@@ -279,6 +304,7 @@ pub fn check_root(root: &Root, path: &str) -> Result<(), Error> {
             "upgrade carnet to open this vault (writing with this one would lose what it holds)",
         ));
     }
+    crate::profile::check_versions(&root.profile)?;
     for (kind, table) in [
         (ShardKind::Documents, &root.shards.documents),
         (ShardKind::Digests, &root.shards.digests),
@@ -738,6 +764,9 @@ impl Snapshot {
                     blake3: r.blake3.clone(),
                 },
             );
+        }
+        for (object, e) in self.root.profile_objects() {
+            out.insert(object.to_string(), e);
         }
         Ok(out)
     }

@@ -405,7 +405,8 @@ pub fn open(
         max_entries: MAX_DOCUMENTS + 3,
         max_trailing: 0,
     };
-    let mut zip = crate::grant::decrypt_zip(path, identities, &limits, "a deposit")
+    let ids: Vec<&dyn age::Identity> = identities.iter().map(|i| i as &dyn age::Identity).collect();
+    let mut zip = crate::grant::decrypt_zip(path, &ids, false, &limits, "a deposit")
         .map_err(|e| crate::grant::explain(path, e))?;
     let name = match (zip.get(DEPOSIT_TERMS), zip.get(RECEIPT_TERMS)) {
         (Some(_), None) => DEPOSIT_TERMS,

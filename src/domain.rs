@@ -93,6 +93,10 @@ pub enum Action {
     Receive,
     /// A professional's receipt: they opened a grant (the actor is the professional).
     Opened,
+    /// The emergency profile imported, edited, shown or exported (details `op`, `version`).
+    Profile,
+    /// An emergency bundle made, or the patient's objection recorded or lifted.
+    Emergency,
     Other(String),
 }
 
@@ -124,6 +128,8 @@ string_enum!(Action {
     Passphrase => "passphrase",
     Receive => "receive",
     Opened => "opened",
+    Profile => "profile",
+    Emergency => "emergency",
 });
 
 /// Who acted. Only the patient exists today; the others are the roles the next features bring

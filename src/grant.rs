@@ -22,6 +22,11 @@ pub const TERMS: &str = "grant.toml";
 pub const SIGNATURE: &str = "grant.toml.minisig";
 pub const README: &str = "LISEZMOI-README.txt";
 pub const FORMAT: &str = "carnet-grant/1";
+/// `kind` of a bundle encrypted to a generated passcode instead of professionals' keys (an
+/// access code: `grant --passcode`), and of the emergency bundle (`carnet emergency`). A grant
+/// to professionals has no `kind`.
+pub const KIND_PASSCODE: &str = "passcode";
+pub const KIND_EMERGENCY: &str = "emergency";
 /// Bounds on what a hostile bundle can make `open` read or hold.
 pub const MAX_DOCUMENTS: usize = 10_000;
 const MAX_TERMS: u64 = 8 << 20;
@@ -32,6 +37,10 @@ const MAX_README: u64 = 64 << 10;
 pub struct Terms {
     pub format: String,
     pub id: String,
+    /// `passcode` or `emergency` for bundles opened with a passcode (then `recipients` is
+    /// empty); absent for a grant to professionals. Older carnet builds ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     #[serde(default)]
     pub purpose: Option<String>,
     pub issued: jiff::Timestamp,
@@ -99,8 +108,18 @@ impl Terms {
     }
 }
 
+impl Terms {
+    /// Opened with a passcode rather than a professional's key.
+    pub fn by_passcode(&self) -> bool {
+        matches!(self.kind.as_deref(), Some(KIND_PASSCODE | KIND_EMERGENCY))
+    }
+}
+
 /// The plain-text note that travels in every bundle, in French and English.
 pub fn readme(t: &Terms) -> String {
+    if t.by_passcode() {
+        return readme_passcode(t);
+    }
     let who = t.patient.name.as_deref().unwrap_or("(sans nom / unnamed)");
     let purpose = t.purpose.as_deref().unwrap_or("-");
     format!(
@@ -131,6 +150,47 @@ pub fn readme(t: &Terms) -> String {
          The expiry date states the patient's consent; once opened, nothing technical can\n\
          take this share back. Please honour it.\n",
         fp = t.patient.fingerprint,
+        nb = t.not_before,
+        ex = t.expires,
+        n = t.documents.len(),
+    )
+}
+
+/// The note of a bundle opened with a passcode (an emergency bundle or an access code).
+fn readme_passcode(t: &Terms) -> String {
+    let who = t.patient.name.as_deref().unwrap_or("(sans nom / unnamed)");
+    let (titre, title) = if t.kind.as_deref() == Some(KIND_EMERGENCY) {
+        ("Dossier d'urgence", "Emergency record")
+    } else {
+        ("Partage par code d'accès", "Shared with an access code")
+    };
+    format!(
+        "{titre} / {title}\n\
+         ==========================================\n\n\
+         Patient : {who}\n\
+         Clé du patient / patient key : {fp}\n\
+         Motif / purpose : {purpose}\n\
+         Valable du / valid from : {nb}\n\
+         Jusqu'au / until : {ex}\n\
+         Documents : {n}\n\n\
+         FR — Ce fichier est chiffré par un code d'accès (des mots) que le patient vous a donné\n\
+         (sur sa carte d'urgence, ou séparément). Ouvrez-le avec carnet, qui vérifie la\n\
+         signature, l'intégrité et la validité :\n\
+         \x20   carnet open FICHIER --passcode -o DOSSIER\n\
+         ou avec les outils standard age et unzip (age demande le code) :\n\
+         \x20   age -d FICHIER > dossier.zip && unzip dossier.zip\n\
+         Le résumé lisible est dans documents/synthese/ (texte), à côté du résumé FHIR (IPS).\n\
+         Les conditions signées sont dans grant.toml (signature : grant.toml.minisig).\n\n\
+         EN — This file is encrypted with an access code (words) the patient gave you (on\n\
+         their emergency card, or separately). Open it with carnet, which checks the\n\
+         signature, integrity and validity:\n\
+         \x20   carnet open FILE --passcode -o FOLDER\n\
+         or with the standard age and unzip tools (age asks for the code):\n\
+         \x20   age -d FILE > record.zip && unzip record.zip\n\
+         The readable summary is in documents/synthese/ (text), beside the FHIR summary (IPS).\n\
+         The signed terms are in grant.toml (signature: grant.toml.minisig).\n",
+        fp = t.patient.fingerprint,
+        purpose = t.purpose.as_deref().unwrap_or("-"),
         nb = t.not_before,
         ex = t.expires,
         n = t.documents.len(),
@@ -331,6 +391,16 @@ pub fn write_bundle<W: Write>(
 pub enum BundleError {
     #[error("this bundle is not addressed to your key")]
     NotForYou,
+    /// A bundle encrypted to a passcode, opened with a key.
+    #[error("this bundle opens with a passcode, not with a key")]
+    NeedsPasscode,
+    /// A bundle encrypted to keys, opened with a passcode.
+    #[error("this bundle opens with a professional's key, not with a passcode")]
+    NeedsKey,
+    #[error("wrong passcode (or the bundle's header was damaged)")]
+    WrongPasscode,
+    #[error("the bundle asks for scrypt work 2^{0}, more than the 2^20 carnet accepts")]
+    ExcessiveWork(u8),
     #[error("this is not an age file: {0}")]
     NotAge(String),
     #[error("the armor has trailing spaces on its lines (a mail client added them)")]
@@ -399,8 +469,35 @@ fn read_entry<R: Read + Seek>(
 pub fn open_bundle(
     path: &Path,
     identities: &[age::x25519::Identity],
-) -> Result<Opened<impl Read + Seek>, BundleError> {
-    open_bundle_unexplained(path, identities).map_err(|e| explain(path, e))
+) -> Result<Opened<impl Read + Seek + use<>>, BundleError> {
+    let ids: Vec<&dyn age::Identity> = identities.iter().map(|i| i as &dyn age::Identity).collect();
+    open_bundle_unexplained(path, &ids, false).map_err(|e| explain(path, e))
+}
+
+/// What opens a bundle: the professional's identities, or a passcode (an emergency bundle,
+/// an access code), as normalised by `passcode::normalize`.
+pub enum Opener<'a> {
+    Keys(&'a [age::x25519::Identity]),
+    Passcode(&'a age::secrecy::SecretString),
+}
+
+/// Like `open_bundle`, with either kind of secret.
+pub fn open_bundle_by(
+    path: &Path,
+    opener: Opener<'_>,
+) -> Result<Opened<impl Read + Seek + use<>>, BundleError> {
+    let result = match opener {
+        Opener::Keys(ids) => {
+            let ids: Vec<&dyn age::Identity> =
+                ids.iter().map(|i| i as &dyn age::Identity).collect();
+            open_bundle_unexplained(path, &ids, false)
+        }
+        Opener::Passcode(p) => {
+            let id = crate::passcode::identity(p);
+            open_bundle_unexplained(path, &[&id as &dyn age::Identity], true)
+        }
+    };
+    result.map_err(|e| explain(path, e))
 }
 
 /// Damage in an armored bundle is first checked for what mail clients do to armor (spaces at
@@ -414,9 +511,10 @@ pub fn explain(path: &Path, e: BundleError) -> BundleError {
 
 fn open_bundle_unexplained(
     path: &Path,
-    identities: &[age::x25519::Identity],
-) -> Result<Opened<impl Read + Seek>, BundleError> {
-    let mut zip = decrypt_zip(path, identities, &LIMITS, "a grant")?;
+    identities: &[&dyn age::Identity],
+    by_passcode: bool,
+) -> Result<Opened<impl Read + Seek + use<>>, BundleError> {
+    let mut zip = decrypt_zip(path, identities, by_passcode, &LIMITS, "a grant")?;
     let terms_toml = read_entry(&mut zip, TERMS, MAX_TERMS)?;
     let signature = read_entry(&mut zip, SIGNATURE, MAX_SIGNATURE)?;
     let terms: Terms = toml::from_str(&terms_toml)
@@ -445,10 +543,12 @@ fn open_bundle_unexplained(
 /// Decrypts an age file (binary or armored) holding a stored zip, and opens the zip with the
 /// checked reader: shared by bundles, deposits and receipts. The plaintext is never written to
 /// disk (age's reader is seekable). Damage in an armored file is explained by the caller.
-/// `what` names the kind of file in messages ("a grant").
+/// `by_passcode`: the secret is a passcode (an emergency bundle, an access code), and the
+/// header says which kind of secret the file wants. `what` names the kind of file in messages.
 pub fn decrypt_zip(
     path: &Path,
-    identities: &[age::x25519::Identity],
+    identities: &[&dyn age::Identity],
+    by_passcode: bool,
     limits: &Limits,
     what: &str,
 ) -> Result<SafeZip<impl Read + Seek + use<>>, BundleError> {
@@ -472,9 +572,19 @@ pub fn decrypt_zip(
             BundleError::NotAge(e.to_string())
         }
     })?;
+    // Which secret opens it shows in the header: say so rather than "not for you".
+    match (dec.is_scrypt(), by_passcode) {
+        (true, false) => return Err(BundleError::NeedsPasscode),
+        (false, true) => return Err(BundleError::NeedsKey),
+        _ => {}
+    }
     let reader = dec
-        .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
+        .decrypt(identities.iter().copied())
         .map_err(|e| match e {
+            age::DecryptError::ExcessiveWork { required, .. } => {
+                BundleError::ExcessiveWork(required)
+            }
+            age::DecryptError::DecryptionFailed if by_passcode => BundleError::WrongPasscode,
             age::DecryptError::NoMatchingKeys => {
                 let header_damaged = fs::File::open(path)
                     .and_then(reader)

@@ -491,6 +491,21 @@ impl Txn<'_> {
         } else {
             None
         };
+        // Objects staged without a document or shard record (the emergency profile's
+        // versions) are indexed from their files: they are small.
+        for (tmp, name) in &op.add {
+            if !indexed.contains_key(name) {
+                let bytes =
+                    fs::read(tmp).with_context(|| format!("cannot read {}", tmp.display()))?;
+                indexed.insert(
+                    name.clone(),
+                    FileEntry {
+                        size: bytes.len() as u64,
+                        blake3: blake3::hash(&bytes).to_hex().to_string(),
+                    },
+                );
+            }
+        }
         let (sha, generation) = match &sealed_manifest {
             Some((m, sha, _)) => (sha.clone(), m.generation),
             None => (self.snap.manifest_sha256.clone(), self.snap.root.generation),

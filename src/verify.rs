@@ -450,6 +450,17 @@ fn load_catalog(
             for r in root.shard_objects() {
                 objects.insert(r.object.clone(), entry(r.size, &r.blake3));
             }
+            // Every version of the emergency profile is kept, and each must still be the one
+            // the root names and decrypt with the vault's key.
+            for v in &root.profile {
+                objects.insert(v.object.clone(), v.file_entry());
+                if let Err(e) = crate::profile::read(vault, keys, v) {
+                    report.problem(
+                        index::object_rel(&v.object),
+                        shard_message(vault, &v.object, e),
+                    );
+                }
+            }
             let rel = |o: &str| index::object_rel(o);
             // Key slots: where the key finds them, and as the root recorded them.
             for s in &root.slots {

@@ -24,6 +24,8 @@ CARNET_IDENTITY        an age identity file that opens the vault (like -i)\n  \
 CARNET_PASSPHRASE      the passphrase, for scripts (--passphrase-file wins over it)\n  \
 CARNET_KNOWN_PATIENTS  where `carnet open` remembers patients' keys\n                         \
 [default: $XDG_CONFIG_HOME/carnet/known-patients.toml]\n  \
+CARNET_PASSCODE        the passcode of an emergency bundle or access code, for\n                         \
+`carnet open --passcode`\n  \
 CARNET_NOW             the time carnet uses instead of the clock (tests and\n                         \
 reproducible runs), in RFC 3339: 2026-03-14T09:30:00Z\n\n\
 Examples:\n  carnet init --name \"Marie Dupont\"\n  carnet add ~/Documents/sante\n  carnet ls --category imagerie"
@@ -128,8 +130,12 @@ carnet ls --search irm --json | jq '.[].id'"
     Cat(CatArgs),
     /// Export documents to a folder, named after their titles
     #[command(
-        after_help = "Examples:\n  carnet export 3f9c 7a01 -o ~/Bureau/pour-le-medecin\n  \
-carnet export --category imagerie -o /media/usb/imagerie"
+        after_help = "--fhir writes the emergency profile (`carnet profile`) as an HL7 FHIR R4 \
+International Patient Summary: a document Bundle; --documents adds the documents not hidden from \
+professionals, next to the JSON.\n\n\
+Examples:\n  carnet export 3f9c 7a01 -o ~/Bureau/pour-le-medecin\n  \
+carnet export --category imagerie -o /media/usb/imagerie\n  \
+carnet export --fhir -o ~/Bureau/ips/ips.json --documents"
     )]
     Export(ExportArgs),
     /// Remove documents from the vault
@@ -164,7 +170,12 @@ CARNET_PASSPHRASE=... carnet keygen --name \"Inf. Paul Roux\" --adeli 751234567 
     #[command(
         after_help = "The expiry is your consent, signed: `carnet open` enforces it, but once a \
 professional has opened the bundle nothing technical can take it back.\n\n\
+With --passcode the bundle opens with a generated passcode instead of a professional's key \
+(an access code): anyone holding the bundle and the passcode can read it, and offline nothing \
+limits how many passcodes can be tried, so it is generated (8 words, 88 bits) and protected by \
+scrypt; it lasts at most 31 days.\n\n\
 Examples:\n  carnet grant --to jeanne-martin --category imagerie --expires 7d --purpose \"avis cardiologie\" -o partage.age\n  \
+carnet grant --passcode --doc 3f9c --expires 14d -o partage.age\n  \
 carnet grant --to 10005173140 --doc 3f9c --doc 7a01 --expires 2026-12-31 --armor -o - | mail ..."
     )]
     Grant(GrantArgs),
@@ -181,9 +192,12 @@ access log and shown by `carnet grants`; tell the professional.\n\nExample:\n  c
     #[command(
         after_help = "Exit status: 3 when the signature, a hash or the signer fails; 4 when the \
 grant is expired or not yet valid.\n\n\
+An emergency bundle or an access code opens with --passcode (typed, CARNET_PASSCODE or \
+--passcode-file), with the same checks.\n\n\
 Examples:\n  carnet open partage.age -i jeanne.key --list\n  \
 carnet open partage.age -i jeanne.key -o ~/Patients/dupont --from SHA256:1a2b:...\n  \
-carnet open partage.age -i jeanne.key -o ~/Patients/dupont --receipt ~/Patients/dupont-accuse.age"
+carnet open partage.age -i jeanne.key -o ~/Patients/dupont --receipt ~/Patients/dupont-accuse.age\n  \
+carnet open urgence.age --passcode -o ~/urgence"
     )]
     Open(OpenArgs),
     /// The patients whose bundles you opened, and the key remembered for each (professionals)
@@ -252,6 +266,33 @@ carnet -i recovery.key passphrase\n\n\
 Example:\n  carnet passphrase"
     )]
     Passphrase(JsonArg),
+    /// The emergency profile: allergies, treatments, conditions, blood group, whom to call
+    #[command(
+        subcommand,
+        after_help = "The profile is sealed in the vault like the rest, and every version is kept. \
+`carnet export --fhir` turns it into an International Patient Summary; `carnet emergency` puts it \
+in a bundle behind a passcode, with a printable card.\n\n\
+Examples:\n  carnet profile import examples/profile.toml\n  carnet profile edit\n  \
+carnet profile show --json"
+    )]
+    Profile(ProfileCommand),
+    /// Make the emergency bundle, behind a generated passcode, and a printable card
+    #[command(
+        after_help = "The bundle holds your emergency profile (as an FHIR International Patient \
+Summary and as readable text) and the documents you --include (never hidden ones), signed like a \
+grant and encrypted to a passcode of 8 words, printed once on standard output. Anyone holding \
+the bundle and the passcode can read it: keep the card and the bundle apart if you can. \
+Offline, nothing limits how many passcodes can be tried: the protection is the passcode's \
+strength (88 bits) and the cost of scrypt.\n\n\
+A doctor opens it with `carnet open urgence.age --passcode`, or with `age -d urgence.age > \
+urgence.zip` (typing the passcode) and `unzip urgence.zip`.\n\n\
+--opt-out records that you object to emergency access: no bundle or card can be made until \
+--opt-in.\n\n\
+Examples:\n  carnet emergency -o /media/usb/urgence.age --card carte.pdf --where \"clé USB (porte-clés)\"\n  \
+carnet emergency -o urgence.age --include 3f9c --show allergies --show blood-group\n  \
+carnet emergency --opt-out"
+    )]
+    Emergency(EmergencyArgs),
     /// Run the whole product on a built-in sample record, in a throwaway folder
     #[command(after_help = "Example:\n  carnet demo /tmp/carnet-demo")]
     Demo(DemoArgs),
@@ -640,17 +681,24 @@ pub struct CatArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("selection").required(true).args(["ids", "category", "all"])))]
+#[command(group(clap::ArgGroup::new("selection").required(true).args(["ids", "category", "all", "fhir"])))]
 pub struct ExportArgs {
     /// Document ids (unique prefixes are enough)
     pub ids: Vec<String>,
+    /// Write the emergency profile as an FHIR R4 International Patient Summary (JSON) to FILE
+    #[arg(long, conflicts_with_all = ["ids", "category", "all"])]
+    pub fhir: bool,
+    /// With --fhir: also every document not hidden from professionals, next to the JSON, each
+    /// listed as a DocumentReference
+    #[arg(long, requires = "fhir")]
+    pub documents: bool,
     /// Every document of this category
     #[arg(short, long)]
     pub category: Option<String>,
     /// Every document
     #[arg(long)]
     pub all: bool,
-    /// Target folder (created if missing)
+    /// Target folder (created if missing); with --fhir, the JSON file
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
     /// Overwrite files that already exist
@@ -853,8 +901,12 @@ pub struct GrantArgs {
     #[arg(long)]
     pub include_hidden: bool,
     /// Professional (handle or a unique prefix of it, RPPS or ADELI); repeat for several
-    #[arg(long = "to", required = true, value_name = "PRO")]
+    #[arg(long = "to", required_unless_present = "passcode", value_name = "PRO")]
     pub to: Vec<String>,
+    /// Instead of --to: encrypt to a generated passcode (8 words, printed once) for a
+    /// professional who has no key yet; --expires at most 31 days
+    #[arg(long, conflicts_with = "to")]
+    pub passcode: bool,
     /// Document ids (repeat, or several after one --doc)
     #[arg(long = "doc", value_name = "ID", num_args = 1..)]
     pub docs: Vec<String>,
@@ -922,6 +974,13 @@ pub struct OpenArgs {
     /// Refuse unless signed by this patient key fingerprint (SHA256:...)
     #[arg(long, value_name = "FINGERPRINT")]
     pub from: Option<String>,
+    /// The bundle opens with a passcode (an emergency bundle, an access code): asked on the
+    /// terminal, or CARNET_PASSCODE, or --passcode-file
+    #[arg(long)]
+    pub passcode: bool,
+    /// Read the passcode from FILE
+    #[arg(long, value_name = "FILE")]
+    pub passcode_file: Option<PathBuf>,
     /// Extract into a non-empty DIR, overwriting files of the same names
     #[arg(short, long)]
     pub force: bool,
@@ -969,6 +1028,123 @@ pub struct RestoreArgs {
     /// A backup file made by `carnet backup -o`, or a mirror folder made by `carnet backup --to`
     pub source: PathBuf,
     /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Replace the emergency profile with a TOML file (the earlier version is kept)
+    #[command(
+        after_help = "The fields are described in FORMAT.md (\"The emergency profile\"); \
+examples/profile.toml has them all. `-` reads standard input.\n\n\
+Examples:\n  carnet profile import examples/profile.toml\n  carnet profile export -o - | sed s/A+/O+/ | carnet profile import -"
+    )]
+    Import(ProfileImportArgs),
+    /// Edit the emergency profile in $VISUAL or $EDITOR (the earlier version is kept)
+    #[command(
+        after_help = "The editor works on a private file (0600 in a 0700 folder, in \
+$XDG_RUNTIME_DIR when set), overwritten and removed as soon as it is read. A file that does not \
+read is opened again with the error on top; emptying it cancels.\n\n\
+Examples:\n  carnet profile edit\n  EDITOR=nano carnet profile edit"
+    )]
+    Edit(JsonArg),
+    /// Show the emergency profile
+    #[command(
+        after_help = "Examples:\n  carnet profile show\n  carnet profile show --version 1 --json"
+    )]
+    Show(ProfileShowArgs),
+    /// Write the emergency profile as TOML
+    #[command(
+        after_help = "Examples:\n  carnet profile export -o profil.toml\n  carnet profile export -o - --version 2"
+    )]
+    Export(ProfileExportArgs),
+    /// List the versions of the emergency profile
+    #[command(after_help = "Example:\n  carnet profile history --json")]
+    History(JsonArg),
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileImportArgs {
+    /// The profile, in TOML (`-`: standard input)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileShowArgs {
+    /// An earlier version (see `carnet profile history`) [default: the current one]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub version: Option<u32>,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileExportArgs {
+    /// The TOML file to write, or - for standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// An earlier version [default: the current one]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub version: Option<u32>,
+    /// Overwrite FILE if it exists
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// What the card and its QR code show in clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Essential {
+    Allergies,
+    BloodGroup,
+    Medications,
+    Conditions,
+    Devices,
+    Contacts,
+    Doctor,
+    Directives,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["output", "opt_out", "opt_in"])))]
+pub struct EmergencyArgs {
+    /// Where to write the emergency bundle (a USB stick, a phone's storage ...)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also write a printable wallet-size card (PDF)
+    #[arg(long, value_name = "PDF", requires = "output")]
+    pub card: Option<PathBuf>,
+    /// Documents to put in the bundle (ids; never documents hidden from professionals)
+    #[arg(long = "include", value_name = "DOC", num_args = 1.., requires = "output")]
+    pub include: Vec<String>,
+    /// What the card and its QR code show in clear (repeat) [default: allergies, blood-group,
+    /// contacts]
+    #[arg(long = "show", value_name = "WHAT", value_enum, requires = "card")]
+    pub show: Vec<Essential>,
+    /// Leave the passcode off the card (give it separately)
+    #[arg(long, requires = "card")]
+    pub no_passcode_on_card: bool,
+    /// Where the bundle will be, as the card says it [default: the bundle's file name]
+    #[arg(long = "where", value_name = "TEXT", requires = "card")]
+    pub location: Option<String>,
+    /// When the bundle stops opening with carnet: a duration (365d, 2w) or a date
+    #[arg(long, value_name = "WHEN", default_value = "365d", requires = "output")]
+    pub expires: String,
+    /// Overwrite FILE and PDF if they exist
+    #[arg(short, long)]
+    pub force: bool,
+    /// Record that you object to emergency access (no bundle or card can be made)
+    #[arg(long, conflicts_with_all = ["output", "opt_in"])]
+    pub opt_out: bool,
+    /// Lift that objection
+    #[arg(long, conflicts_with = "output")]
+    pub opt_in: bool,
+    /// Print JSON for scripts (the passcode is in it: keep it off logs)
     #[arg(long)]
     pub json: bool,
 }

@@ -71,6 +71,9 @@ const SAMPLES: &[Sample] = &[
     },
 ];
 
+/// The emergency profile of the sample record.
+const PROFILE: &str = include_str!("../../examples/profile.toml");
+
 const PATIENT: &str = "Marie Dupont (démo)";
 const PRO_NAME: &str = "Dr Jeanne Martin";
 const PRO_HANDLE: &str = "jeanne-martin";
@@ -342,6 +345,52 @@ impl Demo {
              her as the actor (pro:RPPS).",
             &with(&["receive".as_ref(), deposit.as_os_str()]),
         )?;
+        let profile = sample_dir.join("profile.toml");
+        std::fs::write(&profile, PROFILE)
+            .with_context(|| format!("cannot write {}", profile.display()))?;
+        self.run(
+            "profile import",
+            "Back to the patient, for emergencies. Her emergency profile (allergies, treatments,\n\
+             conditions, blood group, whom to call) is a TOML file like examples/profile.toml;\n\
+             it is sealed in the vault, and every version is kept.",
+            &with(&["profile".as_ref(), "import".as_ref(), profile.as_os_str()]),
+        )?;
+        let urgence = self.path("urgence.age");
+        let card = self.path("carte-urgence.pdf");
+        let printed = self.run_capture(
+            "emergency",
+            "The emergency bundle: the profile as an FHIR International Patient Summary and as\n\
+             text, behind a passcode of 8 words printed once (here, just below), and a card to\n\
+             print: name, allergies, blood group, contact, a QR code of them, and the passcode.",
+            &with(&[
+                "emergency".as_ref(),
+                "-o".as_ref(),
+                urgence.as_os_str(),
+                "--card".as_ref(),
+                card.as_os_str(),
+                "--where".as_ref(),
+                "clé USB de démonstration".as_ref(),
+            ]),
+        )?;
+        let code = self.path("code-lu-sur-la-carte.txt");
+        std::fs::write(&code, printed.trim())
+            .with_context(|| format!("cannot write {}", code.display()))?;
+        let opened = self.path("urgence");
+        self.run(
+            "open --passcode",
+            "An emergency doctor opens it with the passcode from the card (typed at the prompt;\n\
+             the demo reads it from a file). Same checks as a grant. Without carnet:\n\
+             age -d urgence.age > urgence.zip (age asks for the passcode) && unzip urgence.zip",
+            &[
+                "open".into(),
+                urgence.clone().into(),
+                "--passcode-file".into(),
+                code.into(),
+                "-o".into(),
+                opened.clone().into(),
+            ],
+        )?;
+        self.show_tree(&opened)?;
 
         self.run(
             "log",
@@ -391,6 +440,38 @@ impl Demo {
             .into());
         }
         Ok(())
+    }
+
+    /// Like `run`, for a step whose standard output the demo needs (the passcode): shown as
+    /// it comes, and returned.
+    fn run_capture(&mut self, name: &str, why: &str, args: &[OsString]) -> anyhow::Result<String> {
+        self.comment(why)?;
+        let shown: Vec<String> = args.iter().map(|a| quote(a)).collect();
+        say(&format!("$ carnet {}", shown.join(" ")))?;
+        let out = Command::new(&self.exe)
+            .args(args)
+            .env("CARNET_KNOWN_PATIENTS", self.path("known-patients.toml"))
+            .envs_removed(SCRUBBED_ENV)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {}", self.exe.display()))?;
+        // In the order a terminal shows them: the passcode, then what carnet says of it.
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        say(text.trim_end())?;
+        let mut err = std::io::stderr().lock();
+        err.write_all(&out.stderr)?;
+        err.flush()?;
+        if !out.status.success() {
+            return Err(Error::input(
+                format!("demo step {} (carnet {name}) failed", self.step),
+                format!(
+                    "its message is above; the demo folder {} is left as it was for a look",
+                    self.dir.display()
+                ),
+            )
+            .into());
+        }
+        Ok(text)
     }
 
     fn comment(&mut self, text: &str) -> anyhow::Result<()> {
@@ -480,6 +561,8 @@ fn what_next(dir: &Path) -> String {
          \x20 carnet pro add --card their.card.toml # a card made by the professional's `carnet keygen`\n\
          \x20 carnet grant --to HANDLE --category imagerie --expires 7d -o partage.age\n\
          \x20 carnet card -o me.card.toml; carnet receive depot.age  # documents back from them\n\
+         \x20 carnet profile edit                   # your emergency profile (allergies, treatments...)\n\
+         \x20 carnet emergency -o /media/usb/urgence.age --card carte.pdf\n\
          \x20 carnet backup -o /media/usb/carnet.zip  # no key needed: it is all encrypted already\n\
          \x20 carnet verify\n\
          A professional opens a bundle with `carnet open FILE -i KEY -o DIR --from FINGERPRINT`,\n\

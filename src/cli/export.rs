@@ -8,6 +8,9 @@ use crate::category;
 use crate::ops::export::{self, Selection};
 
 pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
+    if a.fhir {
+        return fhir(ctx, a);
+    }
     let selection = if a.all {
         Selection::All
     } else if let Some(c) = a.category.as_deref().map(category::parse).transpose()? {
@@ -29,6 +32,45 @@ pub fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
         return super::print_json(&report.written);
     }
     for w in &report.written {
+        crate::outln!("{}", w.path.display());
+    }
+    Ok(())
+}
+
+/// `export --fhir`: the emergency profile as an International Patient Summary.
+fn fhir(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
+    if a.output.is_dir() {
+        return Err(crate::error::Error::input(
+            format!("{} is a folder", a.output.display()),
+            "give the JSON file's name, e.g. -o ips.json",
+        )
+        .into());
+    }
+    let req = crate::ops::fhir::Request {
+        output: a.output.clone(),
+        documents: a.documents,
+        force: a.force,
+    };
+    let vault = ctx.open_vault()?;
+    let report = crate::ops::fhir::export(&vault, &ctx.keys, &req, ctx.now)?;
+    super::print_notices(&report.notices);
+    if report.profile_version.is_none() {
+        eprintln!(
+            "note: there is no emergency profile yet: the summary says no information is available \
+             (write one with `carnet profile edit`)"
+        );
+    }
+    if report.hidden_left_out > 0 {
+        eprintln!(
+            "note: {} document(s) hidden from professionals were left out",
+            report.hidden_left_out
+        );
+    }
+    if a.json {
+        return super::print_json(&report);
+    }
+    crate::outln!("{}", report.output.display());
+    for w in &report.documents {
         crate::outln!("{}", w.path.display());
     }
     Ok(())

@@ -3,6 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 
+use age::secrecy::ExposeSecret;
 use serde::Serialize;
 
 use super::Ctx;
@@ -26,6 +27,9 @@ struct GrantOutput<'a> {
     expires: String,
     bundle_sha256: &'a str,
     patient_fingerprint: &'a str,
+    /// `grant --passcode`: the generated passcode (shown this once; carnet keeps no copy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    passcode: Option<&'a str>,
 }
 
 pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
@@ -63,6 +67,9 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
         )
         .into());
     }
+    if a.passcode {
+        crate::ops::share::check_passcode_expiry(not_before, expires, now)?;
+    }
     let categories = a
         .categories
         .iter()
@@ -73,6 +80,13 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
         return Err(Error::input(
             "--json and -o - would both write to standard output",
             "write the bundle to a file with -o FILE to get the JSON report",
+        )
+        .into());
+    }
+    if to_stdout && a.passcode {
+        return Err(Error::input(
+            "--passcode prints the passcode on standard output, where -o - would write the bundle",
+            "write the bundle to a file with -o FILE",
         )
         .into());
     }
@@ -121,7 +135,14 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
         armor: a.armor,
         stage_in: (!to_stdout).then(|| fsutil::parent_dir(&a.output).to_path_buf()),
         output_name: output_name.clone(),
+        passcode: a
+            .passcode
+            .then(|| (crate::passcode::generate(), super::scrypt_log_n())),
     };
+    let passcode = req
+        .passcode
+        .as_ref()
+        .map(|(p, _)| zeroize::Zeroizing::new(p.expose_secret().to_string()));
     let vault = ctx.open_vault()?;
     let bar = std::cell::OnceCell::new();
     let progress = |n: u64, total: u64| {
@@ -170,7 +191,21 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
             expires: expires.to_string(),
             bundle_sha256: &bundle_sha256,
             patient_fingerprint: &fingerprint,
+            passcode: passcode.as_deref().map(String::as_str),
         });
+    }
+    if let Some(p) = &passcode {
+        crate::outln!("{}", p.as_str());
+        eprintln!(
+            "Access code {} for {} document(s), until {}, in {}.",
+            ids::short(&record.id),
+            record.documents.len(),
+            dates::show_local(expires),
+            a.output.display()
+        );
+        eprintln!("{}", PASSCODE_CAVEAT);
+        eprintln!("Your key fingerprint (the professional can check it with you): {fingerprint}");
+        return Ok(());
     }
     if !to_stdout {
         crate::outln!("{}", record.id);
@@ -189,6 +224,12 @@ pub fn run(ctx: &Ctx, a: GrantArgs) -> anyhow::Result<()> {
     eprintln!("Your key fingerprint (the professional can check it with you): {fingerprint}");
     Ok(())
 }
+
+/// What every passcode printed must come with (`grant --passcode`, `carnet emergency`).
+pub const PASSCODE_CAVEAT: &str = "The passcode above is shown this once: carnet keeps no copy. \
+Anyone who has both the bundle and the passcode can read it, so send them separately (the bundle \
+by email, the passcode by phone or by hand). Offline nothing limits how many passcodes can be \
+tried: the protection is its strength (8 words, 88 bits) and the cost of scrypt.";
 
 #[derive(Serialize)]
 struct GrantView<'a> {

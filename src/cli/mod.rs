@@ -3,6 +3,7 @@
 //! Each command's handler lives in its own file; `main` maps errors to exit codes.
 
 pub mod args;
+mod passcode;
 mod passphrase;
 pub mod ui;
 
@@ -16,6 +17,7 @@ mod completions;
 mod demo;
 mod deposit;
 mod destroy;
+mod emergency;
 mod export;
 mod grant;
 mod hide;
@@ -29,6 +31,7 @@ mod note;
 mod open;
 mod patients;
 mod pro;
+mod profile;
 mod receive;
 mod revise;
 mod revoke;
@@ -239,6 +242,8 @@ fn dispatch(ctx: Ctx, command: Command) -> anyhow::Result<()> {
         Command::Destroy(a) => destroy::run(&ctx, a),
         Command::Key(c) => keys::run(&ctx, c),
         Command::Passphrase(a) => keys::passphrase(&ctx, a),
+        Command::Profile(c) => profile::run(&ctx, c),
+        Command::Emergency(a) => emergency::run(&ctx, a),
         Command::Demo(a) => demo::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Fingerprint(a) => fingerprint(&ctx, a),

@@ -135,6 +135,19 @@ fn too_long(buf: &[u8]) -> Result<(), Error> {
 
 /// Opens $VISUAL or $EDITOR on a private file, reads it back, then overwrites and removes it.
 fn edit() -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let text = edit_text(b"", "carnet-note-", "note.md")?;
+    too_long(&text)?;
+    Ok(text)
+}
+
+/// Opens $VISUAL or $EDITOR on a private file `name` that starts as `initial`, reads it back
+/// (at most 1 MiB and a byte), then overwrites and removes it (`carnet note`, `carnet profile
+/// edit`).
+pub(super) fn edit_text(
+    initial: &[u8],
+    prefix: &str,
+    name: &str,
+) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let editor = std::env::var("VISUAL")
         .ok()
         .filter(|e| !e.trim().is_empty())
@@ -157,12 +170,12 @@ fn edit() -> anyhow::Result<Zeroizing<Vec<u8>>> {
         .unwrap_or_else(std::env::temp_dir);
     sweep_stale(&base);
     let dir = tempfile::Builder::new()
-        .prefix("carnet-note-")
+        .prefix(prefix)
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir_in(&base)
         .with_context(|| format!("cannot create a private folder in {}", base.display()))?;
-    let path = dir.path().join("note.md");
-    let result = run_editor(&editor, &path);
+    let path = dir.path().join(name);
+    let result = run_editor(&editor, &path, initial);
     let text = result.and_then(|()| {
         let mut buf = Zeroizing::new(Vec::new());
         match std::fs::File::open(&path) {
@@ -179,13 +192,12 @@ fn edit() -> anyhow::Result<Zeroizing<Vec<u8>>> {
     });
     shred(&path);
     drop(dir);
-    let text = text?;
-    too_long(&text)?;
-    Ok(text)
+    text
 }
 
-fn run_editor(editor: &str, path: &Path) -> anyhow::Result<()> {
+fn run_editor(editor: &str, path: &Path, initial: &[u8]) -> anyhow::Result<()> {
     crate::fsutil::create_new_private(path)
+        .and_then(|mut f| f.write_all(initial))
         .with_context(|| format!("cannot create {}", path.display()))?;
     // Through the shell, like git: EDITOR may carry arguments ("code --wait").
     let status = std::process::Command::new("sh")

@@ -27,6 +27,9 @@ struct OpenReport<'a> {
     not_before: String,
     expires: String,
     recipients: Vec<&'a str>,
+    /// `passcode` or `emergency` for a bundle opened with a passcode; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
     documents: &'a [grant::TermsDocument],
     extracted_to: Option<String>,
     /// The receipt written for the patient (`--receipt`).
@@ -35,12 +38,18 @@ struct OpenReport<'a> {
 }
 
 pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
-    let Some(key_path) = &ctx.keys.identity else {
-        return Err(Error::input(
-            "no key given",
-            "pass your key file with -i KEYFILE (or CARNET_IDENTITY)",
-        )
-        .into());
+    let by_passcode = a.passcode || a.passcode_file.is_some();
+    let key_path = match &ctx.keys.identity {
+        Some(k) if !by_passcode => Some(k),
+        // A passcode opens the bundle: an identity in CARNET_IDENTITY is not needed.
+        _ if by_passcode => None,
+        _ => {
+            return Err(Error::input(
+                "no key given",
+                "pass your key file with -i KEYFILE (or CARNET_IDENTITY); an emergency bundle or an access code opens with --passcode",
+            )
+            .into());
+        }
     };
     if !a.file.is_file() {
         return Err(Error::input(
@@ -68,9 +77,21 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(crate::keyring::parse_fingerprint)
         .transpose()?;
-    let pro_key = keys::load_pro_key(key_path, &ctx.keys.passphrase)?;
-    let identities = &pro_key.identities;
-    let mut opened = grant::open_bundle(&a.file, identities).map_err(open::to_error)?;
+    let (pro_key, passcode) = match key_path {
+        Some(k) => (Some(keys::load_pro_key(k, &ctx.keys.passphrase)?), None),
+        None => (
+            None,
+            Some(super::passcode::read(a.passcode_file.as_deref())?),
+        ),
+    };
+    let opener = match (&passcode, &pro_key) {
+        (Some(p), _) => grant::Opener::Passcode(p),
+        (None, Some(k)) => grant::Opener::Keys(&k.identities),
+        (None, None) => {
+            return Err(Error::input("no key given", "pass your key file with -i KEYFILE").into());
+        }
+    };
+    let mut opened = grant::open_bundle_by(&a.file, opener).map_err(open::to_error)?;
     let terms = opened.terms.clone();
 
     if let Some(expected) = &from
@@ -119,9 +140,16 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
     }
     // Made before extraction: a receipt that cannot be made stops before any file is written.
     let receipt = match &a.receipt {
-        Some(_) if status == GrantStatus::Active => {
-            Some(crate::ops::receipt::prepare(&terms, &pro_key, ctx.now)?)
-        }
+        Some(_) if status == GrantStatus::Active => match &pro_key {
+            Some(k) => Some(crate::ops::receipt::prepare(&terms, k, ctx.now)?),
+            None => {
+                return Err(Error::input(
+                    "a receipt is signed with your key, and this bundle was opened with a passcode",
+                    "open it with -i KEYFILE to write a receipt, or leave --receipt out",
+                )
+                .into());
+            }
+        },
         _ => None,
     };
     let report = |extracted_to: Option<String>| -> anyhow::Result<()> {
@@ -135,6 +163,7 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
             not_before: terms.not_before.to_string(),
             expires: terms.expires.to_string(),
             recipients: terms.recipients.iter().map(|r| r.name.as_str()).collect(),
+            kind: terms.kind.as_deref(),
             documents: &terms.documents,
             receipt: extracted_to
                 .as_ref()
@@ -244,7 +273,12 @@ fn print_terms(t: &Terms, status: &GrantStatus) {
             _ => r.name.clone(),
         })
         .collect();
-    let _ = writeln!(s, "  for:         {}", to.join(", "));
+    let to = match t.kind.as_deref() {
+        Some(grant::KIND_EMERGENCY) => "anyone holding the passcode (emergency bundle)".to_string(),
+        Some(grant::KIND_PASSCODE) => "anyone holding the passcode (access code)".to_string(),
+        _ => to.join(", "),
+    };
+    let _ = writeln!(s, "  for:         {to}");
     let _ = writeln!(s, "  documents ({}):", t.documents.len());
     for d in &t.documents {
         let _ = writeln!(

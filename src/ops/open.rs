@@ -244,6 +244,21 @@ pub fn to_error(e: BundleError) -> anyhow::Error {
             "open it with the key whose card you gave the patient (-i KEYFILE); if that is the key, the bundle was damaged on the way: ask for it again",
         )
         .into(),
+        BundleError::NeedsPasscode => Error::input(
+            e.to_string(),
+            "open it with `carnet open FILE --passcode` and the words the patient gave you (on their card, or separately)",
+        )
+        .into(),
+        BundleError::NeedsKey => Error::input(
+            e.to_string(),
+            "open it with the key whose card you gave the patient: carnet open FILE -i KEYFILE",
+        )
+        .into(),
+        BundleError::WrongPasscode => Error::input(
+            "wrong passcode: the bundle does not open with it",
+            "type the 8 words again as the patient gave them (case, accents, spaces and dashes do not matter)",
+        )
+        .into(),
         BundleError::NotAge(m) => Error::input(
             format!("this is not a carnet bundle (not an age file: {m})"),
             "check the file",

@@ -41,6 +41,34 @@ pub struct Request {
     pub stage_in: Option<PathBuf>,
     /// Where the bundle goes, as the log records it (`-` for standard output).
     pub output_name: String,
+    /// Instead of `to`: encrypt to this generated passcode (an access code, `grant
+    /// --passcode`) at scrypt cost 2^N; the grant then lasts at most `MAX_PASSCODE_DAYS`.
+    pub passcode: Option<(age::secrecy::SecretString, u8)>,
+}
+
+/// The longest an access code lasts: anyone holding the bundle and the passcode can read it,
+/// and nothing limits guesses offline, so its window stays short.
+pub const MAX_PASSCODE_DAYS: i64 = 31;
+
+/// Refuses an access code that would last more than `MAX_PASSCODE_DAYS` from its start.
+pub fn check_passcode_expiry(
+    not_before: jiff::Timestamp,
+    expires: jiff::Timestamp,
+    now: jiff::Timestamp,
+) -> Result<(), Error> {
+    let start = not_before.max(now);
+    if expires.duration_since(start) > jiff::SignedDuration::from_hours(24 * MAX_PASSCODE_DAYS) {
+        return Err(Error::input(
+            format!(
+                "an access code lasts at most {MAX_PASSCODE_DAYS} days; this one would run until {}",
+                crate::dates::show_local(expires)
+            ),
+            format!(
+                "give --expires {MAX_PASSCODE_DAYS}d or less (for longer, add the professional with `carnet pro add` and grant to their key)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A grant recorded in the log, its bundle staged and ready to deliver.
@@ -83,6 +111,16 @@ pub fn issue(
 ) -> anyhow::Result<Issued> {
     let now = jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
     let (not_before, expires) = (req.not_before, req.expires);
+    if req.passcode.is_some() {
+        if !req.to.is_empty() {
+            return Err(Error::input(
+                "a grant goes to professionals or behind a passcode, not both",
+                "drop --to, or --passcode",
+            )
+            .into());
+        }
+        check_passcode_expiry(not_before, expires, now)?;
+    }
     // Shared while documents are chosen and sealed: a concurrent commit removes the shards it
     // replaces and `rm` removes objects, which must not read as damage half-way.
     let shared = crate::fsutil::Lock::shared(&vault.path(crate::layout::LOCK))?;
@@ -128,6 +166,11 @@ pub fn issue(
         }
     }
     let mut notices = Vec::new();
+    if req.include_hidden && req.passcode.is_some() {
+        notices.push(Notice::Warning(
+            "documents hidden from professionals may be in this access code: whoever holds the bundle and the passcode reads them".into(),
+        ));
+    }
     if req.include_hidden {
         let others: Vec<&str> = pros
             .iter()
@@ -232,6 +275,10 @@ pub fn issue(
     let terms = Terms {
         format: grant::FORMAT.into(),
         id: ids::random_id(),
+        kind: req
+            .passcode
+            .as_ref()
+            .map(|_| grant::KIND_PASSCODE.to_string()),
         purpose: req.purpose.clone(),
         issued: now,
         not_before,
@@ -270,10 +317,14 @@ pub fn issue(
         toml: terms_toml,
         signature,
     };
-    let recipients = pros
-        .iter()
-        .map(|p| crate::pro::recipient(&p.recipient))
-        .collect::<Result<Vec<_>, _>>()?;
+    let recipients: Vec<Box<dyn age::Recipient + Send>> = match &req.passcode {
+        // An scrypt recipient is always the file's only one.
+        Some((p, log_n)) => vec![Box::new(crate::passcode::recipient(p, *log_n))],
+        None => pros
+            .iter()
+            .map(|p| crate::pro::recipient(&p.recipient))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
 
     let total: u64 = terms.documents.iter().map(|d| d.size).sum();
     let mut source = VaultDocs {
@@ -297,9 +348,14 @@ pub fn issue(
         .map_err(|e| e.into_error())
         .context("cannot write the bundle")?;
 
+    let to: Vec<String> = if req.passcode.is_some() {
+        vec![grant::KIND_PASSCODE.to_string()]
+    } else {
+        pros.iter().map(|p| p.handle.clone()).collect()
+    };
     let record = GrantRecord {
         id: terms.id.clone(),
-        to: pros.iter().map(|p| p.handle.clone()).collect(),
+        to,
         documents: terms.documents.iter().map(|d| d.id.clone()).collect(),
         purpose: terms.purpose.clone(),
         issued_at: now,
@@ -321,7 +377,14 @@ pub fn issue(
         let mut op = Op::new(Action::Grant)
             .documents(record.documents.clone())
             .detail("grant", record.id.clone())
-            .detail("to", record.to.clone())
+            .detail(
+                "to",
+                match req.passcode {
+                    // `to = passcode`: no one is named; whoever holds the passcode can open it.
+                    Some(_) => serde_json::Value::from(grant::KIND_PASSCODE),
+                    None => serde_json::Value::from(record.to.clone()),
+                },
+            )
             .detail("identifiers", identifiers)
             .detail("not_before", not_before.to_string())
             .detail("expires", expires.to_string())

@@ -78,6 +78,15 @@ fn demo_runs_to_the_end_and_keeps_to_its_folder() {
         format!("$ carnet --vault {d}/vault -i {d}/patient.key pro add --card"),
         format!("$ carnet --vault {d}/vault -i {d}/patient.key grant --to jeanne-martin"),
         format!("$ carnet open {d}/partage.age -i {d}/dr-martin.key -o {d}/recu"),
+        format!(
+            "$ carnet --vault {d}/vault -i {d}/patient.key profile import {d}/sample/profile.toml"
+        ),
+        format!(
+            "$ carnet --vault {d}/vault -i {d}/patient.key emergency -o {d}/urgence.age --card {d}/carte-urgence.pdf"
+        ),
+        format!(
+            "$ carnet open {d}/urgence.age --passcode-file {d}/code-lu-sur-la-carte.txt -o {d}/urgence"
+        ),
         format!("$ carnet --vault {d}/vault -i {d}/patient.key log"),
         format!("$ carnet --vault {d}/vault -i {d}/patient.key card -o {d}/marie.card.toml"),
         format!(
@@ -147,6 +156,14 @@ fn demo_runs_to_the_end_and_keeps_to_its_folder() {
     siblings.sort();
     assert_eq!(siblings, ["cwd", "demo", "home", "tmp"]);
     assert!(dir.join("known-patients.toml").is_file());
+    // The emergency bundle opened with the passcode the demo printed: the two summaries.
+    let urgence = files_under(&dir.join("urgence/documents"));
+    assert_eq!(urgence.len(), 2, "{urgence:?}");
+    assert!(
+        fs::read(dir.join("carte-urgence.pdf"))
+            .unwrap()
+            .starts_with(b"%PDF")
+    );
 }
 
 #[test]

@@ -116,7 +116,10 @@ fn the_install_script_installs_every_tool_the_tests_ask_for() {
     let listed: Vec<&str> = list.lines().map(str::trim).collect();
     let asked: Vec<String> = Tool::ALL
         .iter()
-        .map(|t| format!("{}:{}", t.program(), t.apt_package()))
+        .map(|t| match t.pip_package() {
+            Some(pip) => format!("{}:{}:{pip}", t.program(), t.apt_package()),
+            None => format!("{}:{}", t.program(), t.apt_package()),
+        })
         .collect();
     assert_eq!(
         listed, asked,

@@ -192,7 +192,8 @@ pub fn tree(dir: &Path) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
-/// The objects (ids) that hold a format-2 vault's metadata shards: a count of document objects
+/// The objects (ids) that hold a format-2 vault's metadata shards (and its emergency profile's
+/// versions): a count of document objects
 /// must leave them out, and only the key tells them apart (on disk they look like any object,
 /// by design). Read as `age -d` + a JSON reader would, never with carnet's own code, so a format
 /// bug cannot hide itself. None for a vault this key cannot open.
@@ -234,6 +235,14 @@ pub fn shard_objects(
                     .filter_map(|r| r["object"].as_str().map(str::to_string)),
             );
         }
+    }
+    // The emergency profile's versions are sealed objects of the metadata too.
+    if let Some(versions) = root["profile"].as_array() {
+        out.extend(
+            versions
+                .iter()
+                .filter_map(|r| r["object"].as_str().map(str::to_string)),
+        );
     }
     Some(out)
 }

@@ -38,11 +38,23 @@ pub enum Tool {
     /// Java's `ZipInputStream`, from a JDK: the fixture runs as a source file.
     Java,
     SevenZip,
+    /// poppler's text extractor: the emergency card's text.
+    Pdftotext,
+    /// poppler's rasteriser: the emergency card as an image, for the QR reader.
+    Pdftoppm,
+    /// zbar's image reader: the emergency card's QR code.
+    Zbarimg,
+    /// Python with the FHIR library `fhir.resources` at the pinned version
+    /// (tests/fhir/validate_ips.py).
+    FhirValidator,
 }
+
+/// The FHIR library the IPS validator uses, at the version .ci/install-tools pins.
+pub const FHIR_RESOURCES: &str = "fhir.resources==8.3.0";
 
 impl Tool {
     /// Every tool, in the order the summary lists them (`.ci/install-tools` installs them).
-    pub const ALL: [Tool; 9] = [
+    pub const ALL: [Tool; 13] = [
         Tool::Age,
         Tool::AgeKeygen,
         Tool::Unzip,
@@ -52,6 +64,10 @@ impl Tool {
         Tool::Bsdtar,
         Tool::Java,
         Tool::SevenZip,
+        Tool::Pdftotext,
+        Tool::Pdftoppm,
+        Tool::Zbarimg,
+        Tool::FhirValidator,
     ];
 
     /// The program looked up on PATH.
@@ -66,6 +82,18 @@ impl Tool {
             Tool::Bsdtar => "bsdtar",
             Tool::Java => "java",
             Tool::SevenZip => "7z",
+            Tool::Pdftotext => "pdftotext",
+            Tool::Pdftoppm => "pdftoppm",
+            Tool::Zbarimg => "zbarimg",
+            Tool::FhirValidator => "python3",
+        }
+    }
+
+    /// The Python package (pinned) the tool needs beyond its program, from PyPI.
+    pub fn pip_package(self) -> Option<&'static str> {
+        match self {
+            Tool::FhirValidator => Some(FHIR_RESOURCES),
+            _ => None,
         }
     }
 
@@ -81,6 +109,19 @@ impl Tool {
                         .lines()
                         .any(|m| m.starts_with("jdk.compiler@"))
                 }),
+            // The pinned version exactly: another one may validate differently.
+            Tool::FhirValidator => {
+                let (name, version) = FHIR_RESOURCES.split_once("==").unwrap_or_default();
+                Command::new(path)
+                    .args([
+                        "-c",
+                        &format!(
+                            "import importlib.metadata as m, sys; sys.exit(m.version({name:?}) != {version:?})"
+                        ),
+                    ])
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            }
             _ => true,
         }
     }
@@ -96,6 +137,9 @@ impl Tool {
             Tool::Bsdtar => "libarchive-tools",
             Tool::Java => "default-jdk-headless",
             Tool::SevenZip => "p7zip-full",
+            Tool::Pdftotext | Tool::Pdftoppm => "poppler-utils",
+            Tool::Zbarimg => "zbar-tools",
+            Tool::FhirValidator => "python3-pip",
         }
     }
 }
@@ -138,11 +182,18 @@ fn required() -> bool {
 
 /// `needs `PROG` (install: SCRIPT, or apt-get install PACKAGE)`.
 pub fn needs(tool: Tool) -> String {
-    format!(
-        "needs `{}` (install: {INSTALL_SCRIPT}, or apt-get install {})",
-        tool.program(),
-        tool.apt_package()
-    )
+    match tool.pip_package() {
+        Some(pip) => format!(
+            "needs `{}` with {pip} (install: {INSTALL_SCRIPT}, or apt-get install {} and pip install {pip})",
+            tool.program(),
+            tool.apt_package()
+        ),
+        None => format!(
+            "needs `{}` (install: {INSTALL_SCRIPT}, or apt-get install {})",
+            tool.program(),
+            tool.apt_package()
+        ),
+    }
 }
 
 /// The line a skipped test prints: `skipped TEST: needs …`.
@@ -199,9 +250,19 @@ pub fn summary(skips: &[(String, Tool)]) -> String {
         }
     }
     let n = skips.len();
+    let pip: Vec<&str> = Tool::ALL
+        .iter()
+        .filter(|t| skips.iter().any(|(_, s)| s == *t))
+        .filter_map(|t| t.pip_package())
+        .collect();
+    let pip = if pip.is_empty() {
+        String::new()
+    } else {
+        format!(" and pip install {}", pip.join(" "))
+    };
     format!(
         "\n{n} {} skipped: the reference tools {} run are missing ({REQUIRE_VAR}=1 makes that a \
-         failure)\n  {}\n  install: {INSTALL_SCRIPT}, or apt-get install {}\n",
+         failure)\n  {}\n  install: {INSTALL_SCRIPT}, or apt-get install {}{pip}\n",
         if n == 1 { "test" } else { "tests" },
         if n == 1 { "it would" } else { "they would" },
         counts.join(", "),
