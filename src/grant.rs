@@ -246,6 +246,56 @@ pub struct SignedTerms {
     pub signature: String,
 }
 
+impl TermsPatient {
+    /// The patient as a vault's bundles name them: name, vault, signing key and fingerprint, and
+    /// the vault's recipients (where a receipt goes).
+    pub fn of(
+        name: Option<String>,
+        config: &crate::config::Config,
+        ring: &crate::keyring::Keyring,
+    ) -> TermsPatient {
+        let key = ring.verifying_key();
+        TermsPatient {
+            name,
+            vault_id: Some(config.vault_id.clone()),
+            signing_key: crate::sign::encode_public(&key),
+            fingerprint: crate::keyring::fingerprint(&key),
+            recipients: config.recipients.clone(),
+        }
+    }
+}
+
+impl SignedTerms {
+    /// The terms as TOML under a one-line `# heading`, and the patient's signature over exactly
+    /// those bytes (`what` goes in the signature's trusted comment: "carnet grant", …).
+    pub fn sign(
+        terms: Terms,
+        heading: &str,
+        what: &str,
+        ring: &crate::keyring::Keyring,
+    ) -> anyhow::Result<SignedTerms> {
+        use anyhow::Context as _;
+        let toml = format!(
+            "# {heading}: terms signed by the patient (see {SIGNATURE})\n{}",
+            toml::to_string(&terms).context("cannot encode the terms")?
+        );
+        let signature = crate::sign::sign(
+            ring,
+            toml.as_bytes(),
+            &format!(
+                "signature from carnet patient key {}",
+                terms.patient.fingerprint
+            ),
+            &format!("{what} {} expires {}", terms.id, terms.expires),
+        );
+        Ok(SignedTerms {
+            terms,
+            toml,
+            signature,
+        })
+    }
+}
+
 pub fn write_bundle<W: Write>(
     out: W,
     recipients: &[Box<dyn age::Recipient + Send>],

@@ -233,32 +233,16 @@ pub fn issue(
         issued: now,
         not_before: now,
         expires: req.expires,
-        patient: TermsPatient {
-            name: name.clone(),
-            vault_id: Some(vault.config.vault_id.clone()),
-            signing_key: crate::sign::encode_public(&key),
-            fingerprint: fingerprint.clone(),
-            // Where a doctor's receipt goes (`open --passcode` then `--receipt` needs a key).
-            recipients: vault.config.recipients.clone(),
-        },
+        patient: TermsPatient::of(name.clone(), &vault.config, &snap.ring),
         recipients: Vec::new(),
         documents,
     };
-    let terms_toml = format!(
-        "# carnet emergency bundle: terms signed by the patient (see grant.toml.minisig)\n{}",
-        toml::to_string(&terms).context("cannot encode the terms")?
-    );
-    let signature = crate::sign::sign(
+    let signed = grant::SignedTerms::sign(
+        terms.clone(),
+        "carnet emergency bundle",
+        "carnet emergency",
         &snap.ring,
-        terms_toml.as_bytes(),
-        &format!("signature from carnet patient key {fingerprint}"),
-        &format!("carnet emergency {} expires {}", terms.id, terms.expires),
-    );
-    let signed = grant::SignedTerms {
-        terms: terms.clone(),
-        toml: terms_toml,
-        signature,
-    };
+    )?;
     let recipients: Vec<Box<dyn age::Recipient + Send>> = vec![Box::new(
         crate::passcode::recipient(&req.passcode, req.scrypt_log_n),
     )];

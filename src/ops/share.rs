@@ -283,13 +283,7 @@ pub fn issue(
         issued: now,
         not_before,
         expires,
-        patient: TermsPatient {
-            name: m.patient.name.clone(),
-            vault_id: Some(vault.config.vault_id.clone()),
-            signing_key: crate::sign::encode_public(&key),
-            fingerprint: fingerprint.clone(),
-            recipients: m.recipients.clone(),
-        },
+        patient: TermsPatient::of(m.patient.name.clone(), &vault.config, &snap.ring),
         recipients: pros
             .iter()
             .map(|p| TermsRecipient {
@@ -302,21 +296,8 @@ pub fn issue(
             .collect(),
         documents,
     };
-    let terms_toml = format!(
-        "# carnet grant: terms signed by the patient (see grant.toml.minisig)\n{}",
-        toml::to_string(&terms).context("cannot encode the terms")?
-    );
-    let signature = crate::sign::sign(
-        &snap.ring,
-        terms_toml.as_bytes(),
-        &format!("signature from carnet patient key {fingerprint}"),
-        &format!("carnet grant {} expires {}", terms.id, terms.expires),
-    );
-    let signed = grant::SignedTerms {
-        terms: terms.clone(),
-        toml: terms_toml,
-        signature,
-    };
+    let signed =
+        grant::SignedTerms::sign(terms.clone(), "carnet grant", "carnet grant", &snap.ring)?;
     let recipients: Vec<Box<dyn age::Recipient + Send>> = match &req.passcode {
         // An scrypt recipient is always the file's only one.
         Some((p, log_n)) => vec![Box::new(crate::passcode::recipient(p, *log_n))],
