@@ -622,11 +622,7 @@ fn encrypt_one(
     }
     .with_context(|| format!("cannot encrypt {}", path.display()))?;
     drop(bytes);
-    let tmp = out
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .context("cannot write the encrypted file")?
-        .into_temp_path();
+    let tmp = staged(out)?;
     Ok(Encrypted {
         input,
         sealed,
@@ -658,20 +654,26 @@ fn encrypt_stream(
     let (sealed, out) = if (head.len() as u64) < crypto::SMALL {
         crypto::seal_small(&head, recipients, out)
     } else {
-        let rest = std::io::Cursor::new(std::mem::take(&mut *head)).chain(reader);
+        // Borrowed, not moved out: the head stays in its zeroized buffer.
+        let rest = head.as_slice().chain(reader);
         crypto::seal(rest, recipients, out, &|n| bytes(n))
     }
     .context("cannot encrypt standard input")?;
     drop(bytes);
-    let tmp = out
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .context("cannot write the encrypted file")?
-        .into_temp_path();
+    let tmp = staged(out)?;
     Ok(Encrypted {
         input,
         sealed,
         tmp,
         mtime_date: None,
     })
+}
+
+/// The encrypted file, flushed and closed (a path: see `Encrypted::tmp`).
+fn staged(out: std::io::BufWriter<tempfile::NamedTempFile>) -> anyhow::Result<tempfile::TempPath> {
+    Ok(out
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .context("cannot write the encrypted file")?
+        .into_temp_path())
 }
