@@ -352,7 +352,7 @@ impl Vault {
                         .context(format!("cannot read the key slot {}", path.display())));
                 }
             };
-            let Some(vault_id) = crate::slots::open(&bytes, id) else {
+            let Some(vault_identity) = crate::slots::open(&bytes, id) else {
                 return Err(Error::Integrity(format!(
                     "{}: the key slot for this key does not open (damaged?)",
                     path.display()
@@ -362,10 +362,10 @@ impl Vault {
             if self
                 .config
                 .recipients
-                .contains(&vault_id.to_public().to_string())
+                .contains(&vault_identity.to_public().to_string())
             {
                 return Ok(Some(Unlocked {
-                    identities: vec![vault_id],
+                    identities: vec![vault_identity],
                     actor: Actor::Recovery,
                 }));
             }
