@@ -139,13 +139,28 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
         print_terms(&terms, &status);
     }
     // Made before extraction: a receipt that cannot be made stops before any file is written.
+    // A bundle opened with a passcode (an emergency bundle) can still get a receipt: the
+    // professional's key, given with -i, then only signs it, and their card names them.
+    let signer = match (&pro_key, &ctx.keys.identity, &a.receipt) {
+        (None, Some(k), Some(_)) => {
+            let card = crate::ops::pro::read_card(&k.with_extension("card.toml"))?;
+            Some((keys::load_pro_key(k, &ctx.keys.passphrase)?, card))
+        }
+        _ => None,
+    };
     let receipt = match &a.receipt {
-        Some(_) if status == GrantStatus::Active => match &pro_key {
-            Some(k) => Some(crate::ops::receipt::prepare(&terms, k, ctx.now)?),
-            None => {
+        Some(_) if status == GrantStatus::Active => match (&pro_key, &signer) {
+            (Some(k), _) => Some(crate::ops::receipt::prepare(&terms, k, None, ctx.now)?),
+            (None, Some((k, card))) => Some(crate::ops::receipt::prepare(
+                &terms,
+                k,
+                Some(card),
+                ctx.now,
+            )?),
+            (None, None) => {
                 return Err(Error::input(
-                    "a receipt is signed with your key, and this bundle was opened with a passcode",
-                    "open it with -i KEYFILE to write a receipt, or leave --receipt out",
+                    "a receipt is signed with your key, and none was given",
+                    "add -i KEYFILE (the key `carnet keygen` made you) to sign it, or leave --receipt out",
                 )
                 .into());
             }
@@ -222,6 +237,13 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
                 path.display()
             );
         }
+    } else if terms.kind.as_deref() == Some(grant::KIND_EMERGENCY) && !a.json {
+        // The patient is told afterwards who looked (CSP L1111-17): say how.
+        eprintln!(
+            "note: tell the patient you opened their emergency bundle: run `carnet open {} \
+             --passcode -i YOUR_KEY --receipt receipt.age` and send them receipt.age",
+            ui::clean(&a.file.display().to_string())
+        );
     }
     if let Some(k) = known.filter(|_| trust.remembers()) {
         let shown = ui::clean(terms.patient.name.as_deref().unwrap_or_default());

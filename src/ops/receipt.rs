@@ -21,8 +21,15 @@ pub struct Prepared {
     bytes: Vec<u8>,
 }
 
-/// Makes the receipt for the grant `t`, opened at `now` with `key`.
-pub fn prepare(t: &Terms, key: &ProKey, now: jiff::Timestamp) -> anyhow::Result<Prepared> {
+/// Makes the receipt for the grant `t`, opened at `now` with `key`. A bundle opened with a
+/// passcode (an emergency bundle, an access code) names no recipient: the professional is then
+/// described by their own `card` (the one `carnet keygen` wrote), checked against the key.
+pub fn prepare(
+    t: &Terms,
+    key: &ProKey,
+    card: Option<&crate::pro::Card>,
+    now: jiff::Timestamp,
+) -> anyhow::Result<Prepared> {
     let now = jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
     let Some(signing) = &key.signing else {
         return Err(Error::input(
@@ -43,14 +50,36 @@ pub fn prepare(t: &Terms, key: &ProKey, now: jiff::Timestamp) -> anyhow::Result<
         .iter()
         .map(|i| i.to_public().to_string())
         .collect();
-    let Some(me) = t.recipients.iter().find(|r| mine.contains(&r.recipient)) else {
-        return Err(Error::input(
-            "your key is not among the bundle's recipients as its terms list them",
-            "open it without --receipt",
-        )
-        .into());
-    };
     let public = signing.verifying_key();
+    let professional = if t.by_passcode() {
+        let Some(card) = card else {
+            return Err(Error::input(
+                "a receipt for a bundle opened with a passcode names you by your contact card",
+                "keep the card `carnet keygen` wrote beside your key (KEYFILE.card.toml)",
+            )
+            .into());
+        };
+        Sender::from_card(card, key)?
+    } else {
+        let Some(me) = t.recipients.iter().find(|r| mine.contains(&r.recipient)) else {
+            return Err(Error::input(
+                "your key is not among the bundle's recipients as its terms list them",
+                "open it without --receipt",
+            )
+            .into());
+        };
+        // As the patient's directory knows them (the grant's terms), with the signing key.
+        Sender {
+            name: me.name.clone(),
+            rpps: me.rpps.clone(),
+            adeli: me.adeli.clone(),
+            profession: me.profession.clone(),
+            specialty: None,
+            recipient: me.recipient.clone(),
+            signing_key: crate::sign::encode_public(&public),
+            fingerprint: crate::keyring::fingerprint(&public),
+        }
+    };
     let terms = ReceiptTerms {
         format: deposit::RECEIPT_FORMAT.into(),
         id: crate::ids::random_id(),
@@ -61,17 +90,7 @@ pub fn prepare(t: &Terms, key: &ProKey, now: jiff::Timestamp) -> anyhow::Result<
             name: t.patient.name.clone(),
             fingerprint: t.patient.fingerprint.clone(),
         },
-        // As the patient's directory knows them (the grant's terms), with the signing key.
-        professional: Sender {
-            name: me.name.clone(),
-            rpps: me.rpps.clone(),
-            adeli: me.adeli.clone(),
-            profession: me.profession.clone(),
-            specialty: None,
-            recipient: me.recipient.clone(),
-            signing_key: crate::sign::encode_public(&public),
-            fingerprint: crate::keyring::fingerprint(&public),
-        },
+        professional,
         documents: t.documents.iter().map(|d| d.id.clone()).collect(),
     };
     let recipients = t

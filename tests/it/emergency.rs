@@ -699,3 +699,66 @@ fn an_access_code_needs_an_expiry_of_at_most_31_days_and_opens_until_then() {
     late.assert_code(EXIT_VALIDITY, "an expired access code");
     assert!(!path(&v, "too-late").exists());
 }
+
+#[test]
+fn an_emergency_doctor_is_told_how_to_send_a_receipt_and_the_patient_records_it() {
+    let v = with_example();
+    let bundle = path(&v, "urgence.age");
+    let code = emergency(&v, &["-o", bundle.to_str().unwrap()])["passcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = open_with(
+        &v,
+        &bundle,
+        &code,
+        &["-o", path(&v, "doctor/a").to_str().unwrap()],
+    );
+    out.assert_ok("open with the passcode");
+    assert!(
+        out.stderr
+            .contains("tell the patient you opened their emergency bundle"),
+        "{out}"
+    );
+    // With the doctor's carnet key (and the card beside it), the receipt is signed.
+    let key = path(&v, "doctor/urg.key");
+    let mut c = carnet();
+    c.args(["keygen", "--name", "Dr Paul Urgent", "--unprotected", "-o"])
+        .arg(&key)
+        .current_dir(v.root());
+    c.ok();
+    let receipt = path(&v, "doctor/accuse.age");
+    let out = open_with(
+        &v,
+        &bundle,
+        &code,
+        &[
+            "-i",
+            key.to_str().unwrap(),
+            "--receipt",
+            receipt.to_str().unwrap(),
+            "-o",
+            path(&v, "doctor/b").to_str().unwrap(),
+        ],
+    );
+    out.assert_ok("open with the passcode and a receipt");
+    assert!(receipt.is_file(), "{out}");
+    // An emergency doctor is not in the patient's directory: she accepts them, and learns who
+    // looked.
+    v.run(&["receive", receipt.to_str().unwrap()])
+        .assert_code(EXIT_FAILURE, "an unknown professional's receipt");
+    v.ok(&["receive", receipt.to_str().unwrap(), "--accept-new-pro"]);
+    let grants = v.ok(&["grants", "--json"]).json();
+    let g = grants
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["to"][0] == "emergency")
+        .expect("the emergency grant");
+    assert!(g["opened_at"].is_string(), "{g}");
+    let opened = v.ok(&["log", "--json", "--action", "opened"]).json();
+    assert!(
+        opened[0]["actor"].as_str().unwrap().starts_with("pro:"),
+        "{opened}"
+    );
+}
