@@ -147,3 +147,26 @@ impl crate::ops::Progress for FileBars {
         }
     }
 }
+
+// The terminal crate stays out of the library, tests included: its sizes are checked here.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_the_progress_bars_show_them() {
+        for n in [
+            0,
+            1,
+            1023,
+            1024,
+            8868,
+            1_443_000,
+            1 << 30,
+            1_610_612_736,
+            u64::MAX,
+        ] {
+            assert_eq!(human_size(n), indicatif::HumanBytes(n).to_string(), "{n}");
+        }
+    }
+}

@@ -292,38 +292,18 @@ fn a_note_from_the_editor_round_trips_and_its_private_file_is_gone() {
     let Some(script) = require_tool(Tool::Script) else {
         return;
     };
-    use std::os::unix::fs::PermissionsExt;
     let v = Vault::init();
-    let runtime = v.root().join("runtime");
-    fs::create_dir(&runtime).unwrap();
-    fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
     let seen = v.root().join("editor-saw");
     // The editor writes the note, and records the file it was given and its modes.
-    let editor = v.write(
-        "editor.sh",
-        format!(
-            "#!/bin/sh\nprintf 'Douleur au genou\\n\\ndepuis la chute\\n' > \"$1\"\n\
+    let (out, runtime) = v.with_editor(
+        &script,
+        "note --json",
+        &format!(
+            "printf 'Douleur au genou\\n\\ndepuis la chute\\n' > \"$1\"\n\
              echo \"$1 $(stat -c %a \"$1\") $(stat -c %a \"$(dirname \"$1\")\")\" > '{}'\n",
             seen.display()
-        )
-        .as_bytes(),
+        ),
     );
-    fs::set_permissions(&editor, fs::Permissions::from_mode(0o755)).unwrap();
-    let line = format!(
-        "'{}' --vault '{}' note --json",
-        bin().display(),
-        v.dir.display()
-    );
-    let mut c = std::process::Command::new(&script);
-    c.args(["-qec", &line, "/dev/null"])
-        .current_dir(v.root())
-        .env("CARNET_PASSPHRASE", PASSPHRASE)
-        .env("CARNET_SCRYPT_LOG_N", "10")
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .env("EDITOR", &editor)
-        .env_remove("VISUAL")
-        .stdin(Stdio::null());
-    let out = TestCommand::from(c).run();
     out.assert_ok("note through the editor");
     let saw = fs::read_to_string(&seen).unwrap();
     let parts: Vec<&str> = saw.split_whitespace().collect();

@@ -80,22 +80,6 @@ fn an_identity_asking_more_scrypt_work_than_typage_opens_is_refused_before_any_w
     assert_error(&out, &["key.age asks for scrypt work 2^21", "2^20"]);
 }
 
-/// Runs `carnet --vault DIR ARGS` with stdout on a pseudo-terminal (`script`, util-linux);
-/// what carnet printed comes back in stdout.
-fn run_on_terminal(script: &Path, v: &Vault, args: &str) -> Out {
-    let line = format!("'{}' --vault '{}' {args}", bin().display(), v.dir.display());
-    let mut c = Command::new(script);
-    c.args(["-qec", &line, "/dev/null"])
-        .current_dir(v.root())
-        .env_remove("CARNET_VAULT")
-        .env_remove("CARNET_IDENTITY")
-        .env_remove("CARNET_NOW")
-        .env("CARNET_PASSPHRASE", PASSPHRASE)
-        .env("CARNET_SCRYPT_LOG_N", "10")
-        .stdin(std::process::Stdio::null());
-    TestCommand::from(c).run()
-}
-
 fn log_len(v: &Vault) -> usize {
     v.ok(&["log", "--json"])
         .json()
@@ -128,7 +112,7 @@ fn binary_backups_and_bundles_are_not_sprayed_on_a_terminal_nor_logged() {
         ("backup -o -", "a backup is binary"),
         (grant, "the bundle is binary"),
     ] {
-        let out = run_on_terminal(&script, &v, args);
+        let out = v.on_terminal(&script, args, &[]);
         let shown = out.text();
         assert_eq!(out.code, Some(1), "{args}: {out}");
         assert!(shown.contains(&format!("error: {what}")), "{args}: {shown}");
@@ -146,12 +130,14 @@ fn binary_backups_and_bundles_are_not_sprayed_on_a_terminal_nor_logged() {
     );
     assert!(v.ok(&["grants", "--json"]).stdout.starts_with(b"[]"));
     // Armor is text: it may go to a terminal. So may anything the user forces.
-    let out = run_on_terminal(&script, &v, &format!("{grant} --armor")).ok();
+    let out = v
+        .on_terminal(&script, &format!("{grant} --armor"), &[])
+        .ok();
     assert!(
         out.text().contains("-----BEGIN AGE ENCRYPTED FILE-----"),
         "{out}"
     );
-    run_on_terminal(&script, &v, "backup -o - --force").ok();
+    v.on_terminal(&script, "backup -o - --force", &[]).ok();
 }
 
 #[test]

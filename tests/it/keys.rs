@@ -151,14 +151,7 @@ fn a_terminal_is_told_while_the_passphrase_is_checked() {
         return;
     };
     let v = Vault::init();
-    let line = format!("'{}' --vault '{}' ls", bin().display(), v.dir.display());
-    let mut c = std::process::Command::new(&script);
-    c.args(["-qec", &line, "/dev/null"])
-        .current_dir(v.root())
-        .env("CARNET_PASSPHRASE", PASSPHRASE)
-        .env("CARNET_SCRYPT_LOG_N", "10")
-        .stdin(std::process::Stdio::null());
-    let out = TestCommand::from(c).run();
+    let out = v.on_terminal(&script, "ls", &[]);
     out.assert_ok("ls on a terminal");
     let shown = text(&out.stdout);
     assert!(shown.contains("unlocking…"), "{shown}");

@@ -6,12 +6,11 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Stdio;
 
 use serde_json::Value;
 
 use crate::util::{
-    EXIT_FAILURE, PASSPHRASE, TestCommand, Tool, Vault, assert_same, bin, hint, require_tool,
+    EXIT_FAILURE, PASSPHRASE, TestCommand, Tool, Vault, assert_same, hint, require_tool,
     shard_objects,
 };
 
@@ -166,37 +165,17 @@ fn an_edit_makes_a_new_version_and_keeps_the_earlier_one() {
     let Some(script) = require_tool(Tool::Script) else {
         return;
     };
-    use std::os::unix::fs::PermissionsExt;
     let v = with_example();
-    let runtime = v.root().join("runtime");
-    fs::create_dir(&runtime).unwrap();
-    fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
     // The editor changes the blood group, and leaves a copy of what it was given.
     let saw = v.root().join("editor-saw.toml");
-    let editor = v.write(
-        "editor.sh",
-        format!(
-            "#!/bin/sh\ncp \"$1\" '{}'\nsed -i 's/^blood_group = \"A+\"/blood_group = \"O-\"/' \"$1\"\n",
+    let (out, runtime) = v.with_editor(
+        &script,
+        "profile edit --json",
+        &format!(
+            "cp \"$1\" '{}'\nsed -i 's/^blood_group = \"A+\"/blood_group = \"O-\"/' \"$1\"\n",
             saw.display()
-        )
-        .as_bytes(),
+        ),
     );
-    fs::set_permissions(&editor, fs::Permissions::from_mode(0o755)).unwrap();
-    let line = format!(
-        "'{}' --vault '{}' profile edit --json",
-        bin().display(),
-        v.dir.display()
-    );
-    let mut c = std::process::Command::new(&script);
-    c.args(["-qec", &line, "/dev/null"])
-        .current_dir(v.root())
-        .env("CARNET_PASSPHRASE", PASSPHRASE)
-        .env("CARNET_SCRYPT_LOG_N", "10")
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .env("EDITOR", &editor)
-        .env_remove("VISUAL")
-        .stdin(Stdio::null());
-    let out = TestCommand::from(c).run();
     out.assert_ok("profile edit through the editor");
     assert!(out.text().contains("\"version\": 2"), "{out}");
     assert!(

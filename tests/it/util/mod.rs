@@ -404,6 +404,56 @@ pub struct Vault {
 }
 
 impl Vault {
+    /// Runs `carnet --vault DIR ARGS` (a shell line) with a pseudo-terminal for stdin, stdout
+    /// and stderr (`script`, util-linux), with the test passphrase and `env` set; what the
+    /// terminal showed comes back in stdout.
+    pub fn on_terminal(&self, script: &Path, args: &str, env: &[(&str, &OsStr)]) -> Out {
+        let line = format!(
+            "'{}' --vault '{}' {args}",
+            bin().display(),
+            self.dir.display()
+        );
+        let mut c = Command::new(script);
+        c.args(["-qec", &line, "/dev/null"])
+            .current_dir(self.root())
+            .env_remove("CARNET_VAULT")
+            .env_remove("CARNET_IDENTITY")
+            .env_remove("CARNET_NOW")
+            .env("CARNET_PASSPHRASE", PASSPHRASE)
+            .env("CARNET_SCRYPT_LOG_N", "10")
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        TestCommand::from(c).run()
+    }
+
+    /// Like `on_terminal`, with `$EDITOR` a shell script whose body is `editor` (`$1` is the
+    /// file it edits) and `XDG_RUNTIME_DIR` a private folder, returned, where the file lives.
+    pub fn with_editor(&self, script: &Path, args: &str, editor: &str) -> (Out, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let runtime = self.root().join("runtime");
+        fs::create_dir_all(&runtime).unwrap();
+        fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
+        let path = self.write("editor.sh", format!("#!/bin/sh\n{editor}").as_bytes());
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        let mut c = Command::new(script);
+        let line = format!(
+            "'{}' --vault '{}' {args}",
+            bin().display(),
+            self.dir.display()
+        );
+        c.args(["-qec", &line, "/dev/null"])
+            .current_dir(self.root())
+            .env("CARNET_PASSPHRASE", PASSPHRASE)
+            .env("CARNET_SCRYPT_LOG_N", "10")
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("EDITOR", &path)
+            .env_remove("VISUAL")
+            .stdin(Stdio::null());
+        (TestCommand::from(c).run(), runtime)
+    }
+
     /// A vault folder that does not exist yet, opened by `PASSPHRASE`.
     pub fn new() -> Vault {
         Vault::blank(KeyMode::Passphrase, temp_dir("carnet-test-"))
