@@ -89,6 +89,10 @@ pub enum Action {
     KeyAdd,
     /// The vault passphrase changed (`carnet passphrase`).
     Passphrase,
+    /// A key removed, and the vault re-encrypted for a new identity (`carnet key rm`).
+    KeyRm,
+    /// The vault re-encrypted for a new identity, no key removed (`carnet rekey`).
+    Rekey,
     /// A professional's deposit added (`carnet receive`); the actor is the professional.
     Receive,
     /// A professional's receipt: they opened a grant (the actor is the professional).
@@ -126,6 +130,8 @@ string_enum!(Action {
     Reopen => "reopen",
     KeyAdd => "key-add",
     Passphrase => "passphrase",
+    KeyRm => "key-rm",
+    Rekey => "rekey",
     Receive => "receive",
     Opened => "opened",
     Profile => "profile",

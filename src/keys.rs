@@ -76,6 +76,11 @@ pub struct Unlocked {
     pub identities: Vec<age::x25519::Identity>,
     /// Who opened it: the patient, or the holder of a recovery key (what the log records).
     pub actor: crate::domain::Actor,
+    /// The recipient of the key whose slot opened the vault (a recovery or guardian key).
+    pub slot: Option<String>,
+    /// The passphrase that opened `identity.age`, kept so that re-encryption can seal the new
+    /// vault identity under it without asking again.
+    pub passphrase: Option<SecretString>,
 }
 
 impl Unlocked {
@@ -84,6 +89,8 @@ impl Unlocked {
         Unlocked {
             identities,
             actor: crate::domain::Actor::Patient,
+            slot: None,
+            passphrase: None,
         }
     }
 
@@ -146,16 +153,28 @@ pub fn read_identity_file(
     path: &Path,
     pass: &PassphraseSource,
 ) -> anyhow::Result<Vec<age::x25519::Identity>> {
-    let text = identity_text(bytes, path, pass)?;
+    let (text, _) = identity_text(bytes, path, pass)?;
     parse_identities(&text, path)
 }
 
-/// The plaintext of an identity file, decrypted first when passphrase-protected.
+/// Like `read_identity_file`, also returning the passphrase that opened it (if one did).
+pub fn read_identity_file_keeping_passphrase(
+    bytes: &[u8],
+    path: &Path,
+    pass: &PassphraseSource,
+) -> anyhow::Result<(Vec<age::x25519::Identity>, Option<SecretString>)> {
+    let (text, passphrase) = identity_text(bytes, path, pass)?;
+    Ok((parse_identities(&text, path)?, passphrase))
+}
+
+/// The plaintext of an identity file, decrypted first when passphrase-protected (then with the
+/// passphrase that opened it).
 fn identity_text(
     bytes: &[u8],
     path: &Path,
     pass: &PassphraseSource,
-) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+) -> anyhow::Result<(Zeroizing<Vec<u8>>, Option<SecretString>)> {
+    let mut kept = None;
     let text: Zeroizing<Vec<u8>> = if is_age_encrypted(bytes) {
         let prompt = if path.file_name().is_some_and(|n| n == "identity.age") {
             "Vault passphrase: ".to_string()
@@ -163,6 +182,7 @@ fn identity_text(
             format!("Passphrase for {}: ", path.display())
         };
         let passphrase = pass.get(&prompt, false)?;
+        kept = Some(SecretString::from(passphrase.expose_secret().to_owned()));
         let mut id = age::scrypt::Identity::new(passphrase);
         id.set_max_work_factor(MAX_SCRYPT_LOG_N);
         let dec =
@@ -212,7 +232,7 @@ fn identity_text(
     } else {
         Zeroizing::new(bytes.to_vec())
     };
-    Ok(text)
+    Ok((text, kept))
 }
 
 fn parse_identities(text: &[u8], path: &Path) -> anyhow::Result<Vec<age::x25519::Identity>> {
@@ -261,7 +281,7 @@ pub struct ProKey {
 /// Loads a professional's key file, bounded in size, plain or passphrase-protected.
 pub fn load_pro_key(path: &Path, pass: &PassphraseSource) -> anyhow::Result<ProKey> {
     let bytes = read_key_file(path)?;
-    let text = identity_text(&bytes, path, pass)?;
+    let (text, _) = identity_text(&bytes, path, pass)?;
     let identities = parse_identities(&text, path)?;
     let mut signing = None;
     let plain = std::str::from_utf8(&text).map_err(|_| not_an_identity(path))?;

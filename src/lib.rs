@@ -34,6 +34,7 @@ pub mod ops;
 pub mod passcode;
 pub mod pro;
 pub mod profile;
+pub mod rekey;
 pub mod sign;
 pub mod slots;
 pub mod text;

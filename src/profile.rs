@@ -832,6 +832,15 @@ pub fn seal(
 /// Reads one version, checking its object against the root before decrypting it and its
 /// content after (vault, kind, version).
 pub fn read(vault: &dyn Store, keys: &Unlocked, r: &VersionRef) -> Result<Sealed, Error> {
+    Ok(read_with_plaintext(vault, keys, r)?.0)
+}
+
+/// Like `read`, with the exact plaintext (re-encryption seals it again unchanged).
+pub fn read_with_plaintext(
+    vault: &dyn Store,
+    keys: &Unlocked,
+    r: &VersionRef,
+) -> Result<(Sealed, zeroize::Zeroizing<Vec<u8>>), Error> {
     let path = vault.object_path(&r.object);
     let bad = |why: String| {
         Error::Integrity(format!(
@@ -862,7 +871,7 @@ pub fn read(vault: &dyn Store, keys: &Unlocked, r: &VersionRef) -> Result<Sealed
     if s.vault_id != vault.config().vault_id || s.kind != KIND || s.version != r.version {
         return Err(bad("belongs elsewhere (another vault or version)".into()));
     }
-    Ok(s)
+    Ok((s, plain))
 }
 
 /// Checks that the root's list of versions runs 1, 2, … N with valid object ids.

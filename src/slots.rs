@@ -24,6 +24,26 @@ const MAX_SLOT_PLAIN: u64 = 4096;
 pub enum Role {
     /// Opens the vault when the passphrase or the identity file is lost; acts as `recovery`.
     Recovery,
+    /// A legal representative (a minor's parent): opens the vault with their own key and acts
+    /// as `guardian:NAME`; cannot change the vault's keys.
+    Guardian,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Recovery => "recovery",
+            Role::Guardian => "guardian",
+        }
+    }
+
+    /// Who acts when this slot's key opens the vault.
+    pub fn actor(self, name: &str) -> crate::domain::Actor {
+        match self {
+            Role::Recovery => crate::domain::Actor::Recovery,
+            Role::Guardian => crate::domain::Actor::Guardian(name.to_string()),
+        }
+    }
 }
 
 /// A slot as the root records it.
@@ -45,13 +65,15 @@ pub fn object_id(recipient: &str) -> String {
     hex::encode(&h[..16])
 }
 
-/// The vault identity `vault`, sealed to `to`.
-pub fn seal(vault: &age::x25519::Identity, to: &age::x25519::Recipient) -> anyhow::Result<Vec<u8>> {
+/// The vault identity `vault`, sealed to `to` (an age X25519 recipient or an SSH key).
+pub fn seal(vault: &age::x25519::Identity, to: &dyn age::Recipient) -> anyhow::Result<Vec<u8>> {
     let secret = Zeroizing::new(format!("{}\n", vault.to_string().expose_secret()));
-    Ok(crypto::seal_bytes(
-        secret.as_bytes(),
-        std::slice::from_ref(to),
-    )?)
+    let enc = age::Encryptor::with_recipients(std::iter::once(to))?;
+    let mut out = Vec::with_capacity(secret.len() + 512);
+    let mut w = enc.wrap_output(&mut out)?;
+    std::io::Write::write_all(&mut w, secret.as_bytes())?;
+    w.finish()?;
+    Ok(out)
 }
 
 /// The vault identity a slot holds, if `key` opens it.

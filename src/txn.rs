@@ -29,6 +29,22 @@ impl Vault {
     /// `now` is the time the entries of this write record (the CLI's clock, or `CARNET_NOW`).
     pub fn begin(&self, keys: Unlocked, now: jiff::Timestamp) -> anyhow::Result<Txn<'_>> {
         let lock = self.lock()?;
+        let mut notices = Vec::new();
+        // Under the lock no re-encryption is running: a committed one is finished, an
+        // uncommitted one was killed and is dropped (the vault kept its keys).
+        match crate::rekey::state(&self.dir) {
+            crate::rekey::State::Committed => crate::rekey::finish(&self.dir, &|| {})?,
+            crate::rekey::State::Uncommitted => {
+                crate::rekey::discard(&self.dir)?;
+                notices.push(Notice::Note(
+                    "dropped an interrupted re-encryption (`carnet rekey` or `carnet key rm`): \
+                     the vault keeps its previous keys; run it again"
+                        .into(),
+                ));
+            }
+            crate::rekey::State::None => {}
+        }
+        self.check_config_unchanged()?;
         let snap = self.snapshot(keys)?;
         self.sweep_tmp();
         let (segs, _) = log::list_segments(&self.dir)?;
@@ -45,12 +61,41 @@ impl Vault {
             tail,
             config_sha256: self.config_sha256.clone(),
             snap,
-            notices: Vec::new(),
+            notices,
             now,
         };
         txn.recover()?;
         txn.upgrade()?;
         Ok(txn)
+    }
+}
+
+/// The writers' lock and the vault as read under it, for an operation that commits in its own
+/// way (re-encryption writes a whole new vault, see `rekey`).
+pub struct Held {
+    pub lock: Lock,
+    pub snap: Snapshot,
+    pub notices: Vec<Notice>,
+}
+
+impl Vault {
+    /// Refuses to write with a config read before another command changed it (a re-encryption
+    /// or an upgrade by another process while this one waited for the lock): its recipients
+    /// would be the old ones.
+    fn check_config_unchanged(&self) -> anyhow::Result<()> {
+        let now = crate::fsutil::read_limited(&self.path(CONFIG), 1 << 20)
+            .with_context(|| format!("cannot read {}", self.path(CONFIG).display()))?;
+        if hex::encode(Sha256::digest(&now)) != self.config_sha256 {
+            return Err(Error::input(
+                format!(
+                    "{} changed while this command was starting (another carnet re-encrypted or upgraded the vault)",
+                    self.path(CONFIG).display()
+                ),
+                "run the command again",
+            )
+            .into());
+        }
+        Ok(())
     }
 }
 
@@ -161,6 +206,15 @@ pub struct Committed {
 impl Txn<'_> {
     pub fn root(&self) -> &Root {
         &self.snap.root
+    }
+
+    /// Keeps the lock and the snapshot without committing through this transaction.
+    pub fn hold(self) -> Held {
+        Held {
+            lock: self._lock,
+            snap: self.snap,
+            notices: self.notices,
+        }
     }
 
     fn recover(&mut self) -> anyhow::Result<()> {

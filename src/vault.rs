@@ -56,6 +56,8 @@ pub struct Vault {
     pub config_sha256: String,
     /// Where each commit records what it did, when the CLI wants to know (its hooks).
     pub journal: Option<crate::events::Journal>,
+    /// Opening finished a re-encryption that had been interrupted after its commit point.
+    pub finished_rekey: bool,
 }
 
 impl crate::layout::Store for Vault {
@@ -173,6 +175,7 @@ impl Vault {
 
     /// Opens an existing vault's config; does not need the key.
     pub fn open(dir: &Path) -> anyhow::Result<Vault> {
+        let finished_rekey = finish_rekey(dir)?;
         let cfg_path = dir.join(CONFIG);
         let text = match fsutil::read_limited(&cfg_path, MAX_CONFIG) {
             Ok(b) => String::from_utf8(b)
@@ -228,6 +231,7 @@ impl Vault {
             config,
             config_sha256: hex::encode(Sha256::digest(text.as_bytes())),
             journal: None,
+            finished_rekey,
         })
     }
 
@@ -263,6 +267,7 @@ impl Vault {
             config,
             config_sha256: hex::encode(Sha256::digest(text.as_bytes())),
             journal: None,
+            finished_rekey: false,
         };
         if let Some(bytes) = identity_file {
             vault.write(&vault.path(IDENTITY), bytes)?;
@@ -297,22 +302,23 @@ impl Vault {
 
     /// Gets the identities that open this vault, from `-i FILE` or the passphrase.
     pub fn unlock(&self, opts: &KeyOpts) -> anyhow::Result<Unlocked> {
-        let (identities, source) = match (&opts.identity, self.config.key) {
+        let (identities, source, passphrase) = match (&opts.identity, self.config.key) {
             (Some(path), _) => (
                 keys::load_identity_path(path, &opts.passphrase)?,
                 path.clone(),
+                None,
             ),
             (None, KeyMode::External) => return Err(Error::IdentityRequired.into()),
             (None, KeyMode::Passphrase) => {
                 let path = self.path(IDENTITY);
                 let bytes = zeroize::Zeroizing::new(self.read_file(IDENTITY, MAX_SMALL)?);
-                (
-                    keys::read_identity_file(&bytes, &path, &opts.passphrase)?,
-                    path,
-                )
+                let (ids, pass) =
+                    keys::read_identity_file_keeping_passphrase(&bytes, &path, &opts.passphrase)?;
+                (ids, path, pass)
             }
         };
-        let unlocked = Unlocked::patient(identities);
+        let mut unlocked = Unlocked::patient(identities);
+        unlocked.passphrase = passphrase;
         let mine = unlocked.recipients();
         if !self.config.recipients.iter().any(|r| mine.contains(r))
             && let Some(recovered) = self.open_slot(&unlocked)?
@@ -367,6 +373,8 @@ impl Vault {
                 return Ok(Some(Unlocked {
                     identities: vec![vault_identity],
                     actor: Actor::Recovery,
+                    slot: Some(id.to_public().to_string()),
+                    passphrase: None,
                 }));
             }
         }
@@ -498,6 +506,17 @@ impl Vault {
             .into());
         }
         let read = self.read_manifest(&keys)?;
+        let mut keys = keys;
+        if let Some(r) = &keys.slot {
+            // A slot's key acts in the role the root gives it (recovery, guardian:NAME).
+            let slot = read.root.slots.iter().find(|s| &s.recipient == r).ok_or_else(|| {
+                Error::Integrity(format!(
+                    "{}: this key's slot opens the vault but the manifest does not list it (left behind?)",
+                    self.object_path(&crate::slots::object_id(r)).display()
+                ))
+            })?;
+            keys.actor = slot.role.actor(&slot.name);
+        }
         let mut snap = Snapshot {
             keys,
             ring,
@@ -660,6 +679,22 @@ impl Vault {
             e => Error::Integrity(format!("{}: {e}", path.display())).into(),
         })
     }
+}
+
+/// A re-encryption killed after its commit point is finished before anything reads the vault:
+/// the moves need no key, only the writers' lock. Costs one `stat` when there is none.
+fn finish_rekey(dir: &Path) -> anyhow::Result<bool> {
+    if crate::rekey::state(dir) != crate::rekey::State::Committed {
+        return Ok(false);
+    }
+    let _lock = Lock::acquire(&dir.join(LOCK))?;
+    if crate::rekey::state(dir) != crate::rekey::State::Committed {
+        return Ok(false);
+    }
+    crate::rekey::finish(dir, &|| {}).context(
+        "cannot finish the re-encryption that was interrupted (is the vault on a read-only disk?)",
+    )?;
+    Ok(true)
 }
 
 /// Does `dir` hold vault files even though `carnet.toml` is missing? Then the config was lost

@@ -1055,7 +1055,5 @@ pub fn wrong_signer(found: &str, expected: &str) -> (String, String) {
 }
 
 fn role_name(r: crate::slots::Role) -> &'static str {
-    match r {
-        crate::slots::Role::Recovery => "recovery",
-    }
+    r.as_str()
 }

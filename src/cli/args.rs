@@ -259,6 +259,15 @@ Examples:\n  carnet destroy\n  carnet destroy --confirm \"Marie Dupont\" --json"
         after_help = "Examples:\n  carnet key ls\n  carnet key add --recovery -o recovery.key"
     )]
     Key(KeyCommand),
+    /// Re-encrypt the whole vault for a new vault key (after a suspected leak)
+    #[command(
+        after_help = "Like `carnet key rm`, without removing a key: every file of the vault is \
+written again with fresh file keys for a new vault identity, and every remaining key (your \
+passphrase, the recovery key) is re-bound to it. A copy of the old files, or of the vault \
+identity, opens nothing written afterwards.\n\n\
+Examples:\n  carnet rekey\n  carnet -i me.key rekey -o me-new.key"
+    )]
+    Rekey(RekeyArgs),
     /// Choose a new vault passphrase (asked twice; CARNET_NEW_PASSPHRASE in scripts)
     #[command(
         after_help = "Forgot it? Open the vault with your recovery key and choose a new one:\n  \
@@ -804,25 +813,71 @@ pub enum KeyCommand {
         after_help = "Example:\n  carnet key ls --json"
     )]
     Ls(JsonArg),
-    /// Add a recovery key: it opens the vault if the passphrase or identity file is lost
+    /// Add a recovery key, or a guardian's key
     #[command(
-        after_help = "The key is shown (or written to -o FILE) once: print it, store it offline, \
-away from the vault. Anyone holding it can open the vault.\n\n\
-Examples:\n  carnet key add --recovery -o recovery.key\n  carnet -i recovery.key ls"
+        after_help = "A recovery key is shown (or written to -o FILE) once: print it, store it \
+offline, away from the vault. Anyone holding it can open the vault.\n\n\
+A guardian (a minor's parent or legal representative) opens the vault with their own key \
+(-i THEIR_KEY); the log names them guardian:NAME. A guardian cannot change the vault's keys. \
+While documents are hidden from guardians (`carnet hide --from guardians`), no guardian can be \
+added: their key would open those documents.\n\n\
+Examples:\n  carnet key add --recovery -o recovery.key\n  carnet -i recovery.key ls\n  \
+carnet key add --guardian --name papa --card papa.card.toml"
     )]
     Add(KeyAddArgs),
+    /// Remove a key and re-encrypt the whole vault, so that the key opens nothing it holds
+    #[command(
+        visible_alias = "remove",
+        after_help = "Every object, shard, log segment and metadata file is written again with \
+fresh file keys for a new vault identity; the removed key's slot is deleted. Your passphrase \
+stays the same (an identity-file vault gets a new identity file: -o FILE). Interrupted, the \
+next command finishes or drops the re-encryption; the vault always opens with the keys that \
+remain. Backups and copies made before still open with the removed key.\n\n\
+Examples:\n  carnet key ls\n  carnet key rm recovery"
+    )]
+    Rm(KeyRmArgs),
 }
 
 #[derive(Debug, Args)]
+pub struct KeyRmArgs {
+    /// The key's name, as `carnet key ls` shows it
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    pub rekey: RekeyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RekeyArgs {
+    /// Identity-file vaults: write the new vault identity to FILE (created, 0600)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("kind").required(true).args(["recovery", "guardian"])))]
+#[command(group(clap::ArgGroup::new("guardian_key").args(["card", "recipient"])))]
 pub struct KeyAddArgs {
-    /// A recovery key (the one kind that can be added today)
-    #[arg(long, required = true)]
+    /// A recovery key: made here, shown once, opens the vault when the passphrase is lost
+    #[arg(long)]
     pub recovery: bool,
-    /// A name for it [default: recovery]
+    /// A guardian (a minor's legal representative), who opens the vault with their own key
+    #[arg(long, requires = "name", requires = "guardian_key")]
+    pub guardian: bool,
+    /// A name for it [default for a recovery key: recovery]
     #[arg(long)]
     pub name: Option<String>,
-    /// Write the key to FILE (created, 0600) instead of printing it
-    #[arg(short, long, value_name = "FILE")]
+    /// The guardian's card (`carnet keygen --card`): its key is the guardian's
+    #[arg(long, value_name = "FILE", requires = "guardian")]
+    pub card: Option<PathBuf>,
+    /// The guardian's public key: age1… or an SSH public key (ssh-ed25519 …)
+    #[arg(long, value_name = "RECIPIENT", requires = "guardian")]
+    pub recipient: Option<String>,
+    /// Write the recovery key to FILE (created, 0600) instead of printing it
+    #[arg(short, long, value_name = "FILE", conflicts_with = "guardian")]
     pub output: Option<PathBuf>,
     /// Print JSON for scripts
     #[arg(long)]

@@ -8,7 +8,7 @@ use anyhow::Context;
 use zeroize::Zeroizing;
 
 use super::Ctx;
-use super::args::{JsonArg, KeyAddArgs, KeyCommand};
+use super::args::{JsonArg, KeyAddArgs, KeyCommand, RekeyArgs};
 use super::ui;
 use crate::error::Error;
 use crate::ops::keys;
@@ -17,6 +17,7 @@ pub fn run(ctx: &Ctx, c: KeyCommand) -> anyhow::Result<()> {
     match c {
         KeyCommand::Ls(a) => list(ctx, a),
         KeyCommand::Add(a) => add(ctx, a),
+        KeyCommand::Rm(a) => rekey(ctx, Some(&a.name), a.rekey),
     }
 }
 
@@ -54,8 +55,15 @@ fn add(ctx: &Ctx, a: KeyAddArgs) -> anyhow::Result<()> {
         .map(str::trim)
         .unwrap_or("recovery")
         .to_string();
-    if name.is_empty() {
-        return Err(Error::input("the key's name is empty", "give --name a word").into());
+    if name.is_empty() || name.chars().any(|c| c.is_control() || c == ':') {
+        return Err(Error::input(
+            "the key's name is empty or holds a control character or ':'",
+            "give --name a word",
+        )
+        .into());
+    }
+    if a.guardian {
+        return add_guardian(ctx, &a, name);
     }
     if let Some(out) = &a.output
         && std::fs::symlink_metadata(out).is_ok()
@@ -73,19 +81,23 @@ fn add(ctx: &Ctx, a: KeyAddArgs) -> anyhow::Result<()> {
     }
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
-    let made = keys::add_recovery(&vault, keys, &name, ctx.now)?;
+    let made = keys::add(&vault, keys, keys::NewSlot::Recovery, &name, ctx.now)?;
     super::print_notices(&made.notices);
+    let identity_file = made
+        .identity_file
+        .ok_or_else(|| anyhow::anyhow!("no recovery key was made"))?;
     let written = match &a.output {
         Some(path) => {
             let mut f = crate::fsutil::create_new_private(path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
-            f.write_all(made.identity_file.as_bytes())
+            f.write_all(identity_file.as_bytes())
                 .and_then(|()| f.sync_all())
                 .with_context(|| {
                     format!(
                         "the recovery key is added to the vault but could not be written to {}: \
-                         remove it with `carnet key rm` once that exists, or add another",
-                        path.display()
+                         remove it with `carnet key rm {}` and add another",
+                        path.display(),
+                        made.slot.name
                     )
                 })?;
             Some(path.display().to_string())
@@ -94,7 +106,7 @@ fn add(ctx: &Ctx, a: KeyAddArgs) -> anyhow::Result<()> {
     };
     if a.json {
         let identity = if written.is_none() {
-            Some(made.identity_file.as_str())
+            Some(identity_file.as_str())
         } else {
             None
         };
@@ -112,13 +124,51 @@ fn add(ctx: &Ctx, a: KeyAddArgs) -> anyhow::Result<()> {
              vault, then delete the file. It opens the vault: carnet -i {path} ls"
         ),
         None => {
-            print!("{}", made.identity_file.as_str());
+            print!("{}", identity_file.as_str());
             eprintln!(
                 "Store this recovery key offline, away from the vault. It opens the vault: save \
                  it to a file and run carnet -i FILE ls"
             );
         }
     }
+    Ok(())
+}
+
+fn add_guardian(ctx: &Ctx, a: &KeyAddArgs, name: String) -> anyhow::Result<()> {
+    let recipient = match (&a.card, &a.recipient) {
+        (Some(card), _) => crate::ops::pro::read_card(card)?.recipient,
+        (None, Some(r)) => r.clone(),
+        (None, None) => {
+            return Err(Error::input(
+                "a guardian needs their key",
+                "give --card FILE (from `carnet keygen --card`) or --recipient age1…",
+            )
+            .into());
+        }
+    };
+    let vault = ctx.open_vault()?;
+    let keys = vault.unlock(&ctx.keys)?;
+    let made = keys::add(
+        &vault,
+        keys,
+        keys::NewSlot::Guardian { recipient },
+        &name,
+        ctx.now,
+    )?;
+    super::print_notices(&made.notices);
+    if a.json {
+        return super::print_json(&serde_json::json!({
+            "role": "guardian",
+            "name": made.slot.name,
+            "recipient": made.slot.recipient,
+        }));
+    }
+    eprintln!(
+        "Added the guardian {:?}: they open the vault with their own key (carnet -i THEIR_KEY ls), \
+         and the log names them guardian:{}.",
+        ui::clean(&made.slot.name),
+        ui::clean(&made.slot.name)
+    );
     Ok(())
 }
 
@@ -181,5 +231,117 @@ pub fn passphrase(ctx: &Ctx, a: JsonArg) -> anyhow::Result<()> {
         return super::print_json(&serde_json::json!({ "changed": true }));
     }
     eprintln!("The vault passphrase is changed. Backups made before still open with the old one.");
+    Ok(())
+}
+
+/// `carnet key rm NAME` and `carnet rekey`: the vault re-encrypted for a new identity.
+pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()> {
+    let vault = ctx.open_vault()?;
+    let external = vault.config.key == crate::config::KeyMode::External;
+    match (&a.output, external) {
+        (None, true) => {
+            return Err(Error::input(
+                "this vault is opened with an identity file, which re-encryption replaces",
+                "name the file for the new identity: -o FILE (the old one opens nothing afterwards)",
+            )
+            .into());
+        }
+        (Some(_), false) => {
+            return Err(Error::input(
+                "-o is for vaults opened with an identity file; this one keeps its key under your passphrase",
+                "drop -o: the passphrase stays the same",
+            )
+            .into());
+        }
+        (Some(out), true) if std::fs::symlink_metadata(out).is_ok() => {
+            return Err(Error::input(
+                format!("{} already exists", out.display()),
+                "choose a new file: a key is never written over another file",
+            )
+            .into());
+        }
+        _ => {}
+    }
+    let mut keys = vault.unlock(&ctx.keys)?;
+    let new_key = if external {
+        let out = a.output.clone().unwrap_or_default();
+        crate::ops::rekey::NewKey::External {
+            keep: Box::new(move |text: &str| {
+                let mut f = crate::fsutil::create_new_private(&out)
+                    .with_context(|| format!("cannot create {}", out.display()))?;
+                f.write_all(text.as_bytes())
+                    .and_then(|()| f.sync_all())
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+                crate::fsutil::sync_dir(crate::fsutil::parent_dir(&out))
+                    .with_context(|| format!("cannot flush {}", out.display()))?;
+                Ok(())
+            }),
+        }
+    } else {
+        let kept = keys.passphrase.take();
+        let json = a.json;
+        crate::ops::rekey::NewKey::Passphrase {
+            get: Box::new(move || match kept {
+                Some(p) => Ok(p),
+                // Opened with the recovery key: the lost passphrase is replaced here too.
+                None => {
+                    if !json {
+                        eprintln!(
+                            "The vault was opened without its passphrase: choose one for the new vault key."
+                        );
+                    }
+                    new_passphrase()
+                }
+            }),
+            log_n: super::scrypt_log_n(),
+        }
+    };
+    let bar = std::cell::OnceCell::new();
+    let progress = |done: u64, total: u64| {
+        bar.get_or_init(|| ui::bytes_bar(total, "re-encrypting"))
+            .set_position(done);
+    };
+    let kill_at = std::env::var("CARNET_TEST_KILL_AT")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let report = crate::ops::rekey::rekey(
+        &vault,
+        keys,
+        crate::ops::rekey::Request {
+            remove,
+            new_key,
+            progress: &progress,
+            kill_at,
+        },
+        ctx.now,
+    )?;
+    if let Some(b) = bar.get() {
+        b.finish_and_clear();
+    }
+    super::print_notices(&report.notices);
+    if a.json {
+        return super::print_json(&report);
+    }
+    let what = match &report.removed {
+        Some(r) => format!(
+            "Removed the {} key {:?}; re-encrypted",
+            serde_json::to_value(r.role)?.as_str().unwrap_or("?"),
+            ui::clean(&r.name)
+        ),
+        None => "Re-encrypted".to_string(),
+    };
+    eprintln!(
+        "{what} {} objects and {} log segments for a new vault key ({}).",
+        report.objects, report.segments, report.recipient
+    );
+    match &a.output {
+        Some(out) => eprintln!(
+            "The new identity is in {} (0600): use it with -i from now on; the old one opens nothing the vault holds.",
+            out.display()
+        ),
+        None => eprintln!(
+            "Your passphrase is unchanged. Backups made before still open with the old keys."
+        ),
+    }
     Ok(())
 }

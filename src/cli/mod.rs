@@ -93,6 +93,11 @@ impl Ctx {
     /// The vault of `--vault`, its commits recorded in the journal the hooks read.
     pub fn open_vault(&self) -> anyhow::Result<Vault> {
         let mut v = Vault::open(&self.vault_dir)?;
+        if v.finished_rekey {
+            eprintln!(
+                "note: finished re-encrypting the vault (`carnet rekey` or `carnet key rm`), which had been interrupted: only its new keys open it"
+            );
+        }
         v.journal = Some(self.journal.clone());
         Ok(v)
     }
@@ -242,6 +247,7 @@ fn dispatch(ctx: Ctx, command: Command) -> anyhow::Result<()> {
         Command::Destroy(a) => destroy::run(&ctx, a),
         Command::Key(c) => keys::run(&ctx, c),
         Command::Passphrase(a) => keys::passphrase(&ctx, a),
+        Command::Rekey(a) => keys::rekey(&ctx, None, a),
         Command::Profile(c) => profile::run(&ctx, c),
         Command::Emergency(a) => emergency::run(&ctx, a),
         Command::Demo(a) => demo::run(a),

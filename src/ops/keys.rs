@@ -54,11 +54,9 @@ pub fn list(vault: &Vault, root: &crate::catalog::Root) -> Vec<KeyView> {
         })
         .collect();
     out.extend(root.slots.iter().map(|s| KeyView {
-        role: match s.role {
-            Role::Recovery => "recovery".into(),
-        },
+        role: s.role.as_str().into(),
         name: s.name.clone(),
-        kind: "X25519",
+        kind: recipient_kind(&s.recipient),
         recipient: s.recipient.clone(),
         kept: None,
         added_at: Some(s.added_at),
@@ -66,28 +64,70 @@ pub fn list(vault: &Vault, root: &crate::catalog::Root) -> Vec<KeyView> {
     out
 }
 
-/// A recovery key, made once: its secret is shown to the patient and never kept by carnet.
-pub struct RecoveryKey {
-    /// The identity file's text (`AGE-SECRET-KEY-1…` with comments).
-    pub identity_file: Zeroizing<String>,
+/// The kind of key `key add` adds.
+pub enum NewSlot {
+    /// A new identity made here, shown to the patient once and never kept by carnet.
+    Recovery,
+    /// A legal representative's own key (an age recipient or SSH public key).
+    Guardian { recipient: String },
+}
+
+/// A key added: its slot, and for a recovery key the identity file's text to hand over once.
+pub struct Added {
+    /// The identity file's text (`AGE-SECRET-KEY-1…` with comments), for a recovery key.
+    pub identity_file: Option<Zeroizing<String>>,
     pub slot: Slot,
     pub notices: Vec<Notice>,
 }
 
-/// Adds a recovery key: a new identity whose slot holds the vault identity. One at a time.
-pub fn add_recovery(
+/// Adds a key through a slot holding the vault identity. One recovery key at a time; guardians
+/// by name. Only the patient (or the recovery key) adds keys.
+pub fn add(
     vault: &Vault,
     keys: Unlocked,
+    kind: NewSlot,
     name: &str,
     now: jiff::Timestamp,
-) -> anyhow::Result<RecoveryKey> {
+) -> anyhow::Result<Added> {
     let txn = vault.begin(keys, now)?;
+    crate::ops::rekey::check_may_manage_keys(&txn.snap.keys)?;
     txn.root().check_writable()?;
     let mut root = txn.root().clone();
-    if let Some(s) = root.slots.iter().find(|s| s.role == Role::Recovery) {
+    let (role, recipient, identity_file): (Role, String, Option<Zeroizing<String>>) = match kind {
+        NewSlot::Recovery => {
+            if let Some(s) = root.slots.iter().find(|s| s.role == Role::Recovery) {
+                return Err(Error::input(
+                    format!("the vault already has a recovery key ({})", s.name),
+                    "to replace it, remove it first: `carnet key rm NAME` (which re-encrypts the vault)",
+                )
+                .into());
+            }
+            let (recovery, text) = keys::new_identity_file();
+            (Role::Recovery, recovery.to_public().to_string(), Some(text))
+        }
+        NewSlot::Guardian { recipient } => {
+            let recipient = crate::pro::check_recipient(recipient.trim())?;
+            if vault.config.recipients.contains(&recipient)
+                || root.slots.iter().any(|s| s.recipient == recipient)
+            {
+                return Err(Error::input(
+                    "this key already opens the vault",
+                    "`carnet key ls` lists the keys",
+                )
+                .into());
+            }
+            hidden_from_guardians(vault, &txn.snap)?;
+            (Role::Guardian, recipient, None)
+        }
+    };
+    if let Some(s) = root.slots.iter().find(|s| s.name == name) {
         return Err(Error::input(
-            format!("the vault already has a recovery key ({})", s.name),
-            "keep using it; replacing it comes with `carnet key rm`, which re-encrypts the vault",
+            format!(
+                "the vault already has a key named {:?} ({})",
+                crate::text::clean(name),
+                s.role.as_str()
+            ),
+            "choose another --name",
         )
         .into());
     }
@@ -98,17 +138,16 @@ pub fn add_recovery(
         .iter()
         .find(|i| vault.config.recipients.contains(&i.to_public().to_string()))
         .ok_or_else(|| Error::Integrity("the vault's identity is not at hand".into()))?;
-    let (recovery, identity_file) = keys::new_identity_file();
-    let recipient = recovery.to_public();
-    let sealed = slots::seal(vault_identity, &recipient)?;
-    let object = slots::object_id(&recipient.to_string());
+    let to = crate::pro::recipient(&recipient)?;
+    let sealed = slots::seal(vault_identity, &*to)?;
+    let object = slots::object_id(&recipient);
     let mut tmp = crate::fsutil::private_tempfile(&vault.tmp_dir())?;
     std::io::Write::write_all(&mut tmp, &sealed)?;
     tmp.as_file().sync_all()?;
     let slot = Slot {
-        role: Role::Recovery,
+        role,
         name: name.to_string(),
-        recipient: recipient.to_string(),
+        recipient,
         added_at: now,
         object: object.clone(),
         size: sealed.len() as u64,
@@ -116,17 +155,44 @@ pub fn add_recovery(
     };
     root.slots.push(slot.clone());
     let mut op = Op::new(Action::KeyAdd)
-        .detail("role", "recovery")
+        .detail("role", role.as_str())
         .detail("name", name.to_string())
         .detail("recipient", slot.recipient.clone());
     op.root = Some(root);
     op.add.push((tmp.into_temp_path(), object));
     let notices = txn.commit(op)?.notices;
-    Ok(RecoveryKey {
+    Ok(Added {
         identity_file,
         slot,
         notices,
     })
+}
+
+/// Refuses a guardian while documents are hidden from guardians: their keys would open them.
+/// Sealing such documents to the other keys only comes with a later format change.
+fn hidden_from_guardians(vault: &Vault, snap: &crate::catalog::Snapshot) -> anyhow::Result<()> {
+    let code = crate::domain::Visibility::HiddenFromGuardians;
+    let rules = snap
+        .root
+        .hidden_categories
+        .iter()
+        .filter(|(_, v)| v.contains(&code))
+        .count();
+    let docs = snap
+        .documents(vault)?
+        .iter()
+        .filter(|d| snap.root.visibility(d).contains(&code))
+        .count();
+    if rules + docs > 0 {
+        return Err(Error::input(
+            format!(
+                "{docs} document(s) and {rules} category rule(s) are hidden from guardians, and a guardian's key would open them"
+            ),
+            "carnet cannot yet seal documents from a guardian's key; unhide them (`carnet unhide --from guardians`) or keep them out of this vault",
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// Sets a new vault passphrase (passphrase mode): `identity.age` re-encrypted, logged. Works
@@ -149,6 +215,7 @@ pub fn change_passphrase(
         return Err(Error::EmptyPassphrase.into());
     }
     let txn = vault.begin(keys, now)?;
+    crate::ops::rekey::check_may_manage_keys(&txn.snap.keys)?;
     let id = txn
         .snap
         .keys
@@ -166,4 +233,17 @@ pub fn change_passphrase(
     // force and the change unlogged, never a vault that opens with neither.
     vault.write(&vault.path(crate::vault::IDENTITY), &sealed)?;
     Ok(txn.commit(Op::new(Action::Passphrase))?.notices)
+}
+
+/// What kind of key a recipient is, as `key ls` shows it.
+fn recipient_kind(r: &str) -> &'static str {
+    if r.parse::<age::x25519::Recipient>().is_ok() {
+        "X25519"
+    } else if r.starts_with("ssh-ed25519 ") {
+        "SSH ed25519"
+    } else if r.starts_with("ssh-rsa ") {
+        "SSH RSA"
+    } else {
+        "plugin"
+    }
 }

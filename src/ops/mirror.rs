@@ -44,6 +44,12 @@ pub fn dup(keys: &Unlocked) -> Unlocked {
     Unlocked {
         identities: keys.identities.clone(),
         actor: keys.actor.clone(),
+        slot: keys.slot.clone(),
+        passphrase: keys.passphrase.as_ref().map(|p| {
+            age::secrecy::SecretString::from(
+                age::secrecy::ExposeSecret::expose_secret(p).to_owned(),
+            )
+        }),
     }
 }
 

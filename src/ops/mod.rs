@@ -20,6 +20,7 @@ pub mod pro;
 pub mod profile;
 pub mod receipt;
 pub mod receive;
+pub mod rekey;
 pub mod remove;
 pub mod restore;
 pub mod revise;

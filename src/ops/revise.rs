@@ -134,7 +134,13 @@ pub fn edit(
         next,
         Revision {
             at: now,
-            actor: by.actor,
+            // The key that opened the vault acts (a guardian, the recovery key) unless the
+            // caller names someone else.
+            actor: if by.actor == Actor::Patient {
+                txn.snap.keys.actor.clone()
+            } else {
+                by.actor
+            },
             changes: changes.clone(),
             reason: by.reason.clone(),
         },
@@ -236,7 +242,13 @@ pub fn replace(
         next,
         Revision {
             at: now,
-            actor: by.actor,
+            // The key that opened the vault acts (a guardian, the recovery key) unless the
+            // caller names someone else.
+            actor: if by.actor == Actor::Patient {
+                txn.snap.keys.actor.clone()
+            } else {
+                by.actor
+            },
             changes: changes.clone(),
             reason: by.reason.clone(),
         },

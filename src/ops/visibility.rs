@@ -68,6 +68,32 @@ pub fn set(
     let txn = vault.begin(keys, now)?;
     // Said first: on a closed record, "already hidden" would be beside the point.
     txn.root().check_writable()?;
+    if codes.contains(&crate::domain::Visibility::HiddenFromGuardians) {
+        if matches!(txn.snap.keys.actor, crate::domain::Actor::Guardian(_)) {
+            return Err(Error::input(
+                "a guardian cannot change what is hidden from guardians",
+                "the patient decides this with their own key",
+            )
+            .into());
+        }
+        let guardians: Vec<&str> = txn
+            .root()
+            .slots
+            .iter()
+            .filter(|s| s.role == crate::slots::Role::Guardian)
+            .map(|s| s.name.as_str())
+            .collect();
+        if hide && !guardians.is_empty() {
+            return Err(Error::input(
+                format!(
+                    "the guardian key(s) {} would still open what is hidden from guardians",
+                    guardians.join(", ")
+                ),
+                "carnet cannot yet seal documents from a guardian's key; keep such documents in a vault no guardian opens",
+            )
+            .into());
+        }
+    }
     let mut root = txn.root().clone();
     let action = if hide { Action::Hide } else { Action::Unhide };
     let from: Vec<String> = codes.iter().map(|c| c.to_string()).collect();

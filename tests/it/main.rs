@@ -39,5 +39,6 @@ mod mirror;
 mod profile;
 mod readers;
 mod reference_tools;
+mod rekey;
 mod roundtrip;
 mod zips;

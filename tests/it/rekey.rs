@@ -1,0 +1,452 @@
+//! Re-encryption: `carnet key rm NAME` and `carnet rekey`. Afterwards the removed key (and the
+//! old vault identity) opens no file of the vault, checked with the reference `age -d`; the
+//! documents, the log and the remaining keys are as before; and a kill at any point leaves a
+//! vault that verifies and opens with the keys that remain.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::*;
+
+/// A vault with documents (one corrected, so with two versions), an emergency profile and a
+/// recovery key written to `root/recovery.key`.
+fn vault_with_recovery(mode: KeyMode) -> (Vault, PathBuf, Vec<(String, Vec<u8>)>) {
+    let v = Vault::blank(mode, temp_dir("carnet-rekey-"));
+    v.ok(&["init"]);
+    let mut docs = Vec::new();
+    for (name, bytes) in [
+        ("bilan.txt", pseudo_random(200_000, 1)),
+        ("ordonnance.txt", b"amoxicilline 1g".to_vec()),
+    ] {
+        let id = v.add(&v.write(name, &bytes), &[]);
+        docs.push((id, bytes));
+    }
+    let fixed = b"amoxicilline 1g, 3 fois par jour".to_vec();
+    v.ok(&[
+        "replace",
+        &docs[1].0,
+        s(&v.write("v2.txt", &fixed)),
+        "--reason",
+        "dose",
+    ]);
+    docs[1].1 = fixed;
+    v.ok(&[
+        "profile",
+        "import",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/profile.toml"),
+    ]);
+    let key = v.root().join("recovery.key");
+    v.ok(&["key", "add", "--recovery", "-o", s(&key)]);
+    (v, key, docs)
+}
+
+/// Every file of the vault that `age -d -i KEY` opens (the reference tool, not carnet).
+fn files_opened_by(age: &Path, vault: &Path, key: &Path) -> Vec<String> {
+    files_under(vault)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "age"))
+        .filter(|p| {
+            Command::new(age)
+                .arg("-d")
+                .arg("-i")
+                .arg(key)
+                .arg(p)
+                .output()
+                .unwrap()
+                .status
+                .success()
+        })
+        .map(|p| p.strip_prefix(vault).unwrap().display().to_string())
+        .collect()
+}
+
+/// carnet on `v` opened with the identity file `key` instead of the vault's own key.
+fn with_key(v: &Vault, key: &Path, args: &[&str]) -> Out {
+    let mut c = carnet();
+    c.arg("--vault").arg(&v.dir).arg("-i").arg(key).args(args);
+    c.run()
+}
+
+fn assert_documents(v: &Vault, docs: &[(String, Vec<u8>)]) {
+    for (id, bytes) in docs {
+        assert_bytes_eq(
+            &v.ok(&["cat", id]).stdout,
+            bytes,
+            "a document after re-encryption",
+        );
+    }
+}
+
+#[test]
+fn key_rm_leaves_no_file_that_the_removed_key_opens() {
+    let Some(age) = require_tool(Tool::Age) else {
+        return;
+    };
+    let (v, key, docs) = vault_with_recovery(KeyMode::Passphrase);
+    let before = files_opened_by(&age, &v.dir, &key);
+    assert!(
+        before.iter().any(|f| f.starts_with("objects/")),
+        "the recovery key's slot opens before: {before:?}"
+    );
+    let log_before = v.ok(&["log", "--json"]).json();
+
+    let j = v.ok(&["key", "rm", "recovery", "--json"]).json();
+    assert_eq!(j["removed"]["name"], "recovery");
+    assert_eq!(j["removed"]["role"], "recovery");
+
+    assert_eq!(
+        files_opened_by(&age, &v.dir, &key),
+        Vec::<String>::new(),
+        "files the removed key still opens"
+    );
+    with_key(&v, &key, &["ls"]).fails(EXIT_FAILURE, &["does not open this vault"]);
+    // What the vault holds is unchanged, and opens with the passphrase as before.
+    assert_documents(&v, &docs);
+    let history = v.ok(&["history", &docs[1].0, "--json"]).json();
+    assert_eq!(
+        history.as_array().unwrap().len(),
+        2,
+        "both versions: {history}"
+    );
+    v.ok(&["profile", "show"]);
+    let log_after = v.ok(&["log", "--json"]).json();
+    let (before, after) = (
+        log_before.as_array().unwrap(),
+        log_after.as_array().unwrap(),
+    );
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "the earlier entries are unchanged"
+    );
+    let rm = after
+        .iter()
+        .find(|e| e["action"] == "key-rm")
+        .expect("a key-rm entry");
+    assert_eq!(rm["actor"], "patient");
+    let keys = v.ok(&["key", "ls", "--json"]).json();
+    assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
+    v.ok(&["verify"]);
+    let mut c = carnet();
+    c.args(["--vault", s(&v.dir), "verify", "--offline"]);
+    c.ok();
+    assert!(
+        !v.dir.join("tmp/rekey").exists(),
+        "the staging folder is gone"
+    );
+}
+
+#[test]
+fn rekey_in_an_identity_file_vault_writes_a_new_identity_and_the_old_opens_nothing() {
+    let Some(age) = require_tool(Tool::Age) else {
+        return;
+    };
+    let (v, recovery, docs) = vault_with_recovery(KeyMode::External);
+    let old = v.key_file.clone();
+    let e = assert_error(&v.run(&["rekey"]), &["identity file"]);
+    assert!(hint(&e).contains("-o FILE"), "{e}");
+    let new = v.root().join("new.key");
+    let j = v.ok(&["rekey", "-o", s(&new), "--json"]).json();
+    assert!(j["removed"].is_null(), "{j}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&new).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    assert_eq!(files_opened_by(&age, &v.dir, &old), Vec::<String>::new());
+    with_key(&v, &old, &["ls"]).fails(EXIT_FAILURE, &["does not open this vault"]);
+    for (id, bytes) in &docs {
+        assert_bytes_eq(
+            &with_key(&v, &new, &["cat", id]).ok().stdout,
+            bytes,
+            "with the new key",
+        );
+    }
+    // The recovery key stays, bound to the new vault identity.
+    assert_eq!(
+        with_key(&v, &recovery, &["cat", &docs[0].0]).ok().stdout,
+        docs[0].1
+    );
+    let log = with_key(&v, &new, &["log", "--json", "--action", "rekey"])
+        .ok()
+        .json();
+    assert_eq!(log.as_array().unwrap().len(), 1, "{log}");
+    with_key(&v, &new, &["verify"]).ok();
+}
+
+#[test]
+fn rekey_keeps_the_passphrase_and_from_the_recovery_key_sets_a_new_one() {
+    let (v, recovery, docs) = vault_with_recovery(KeyMode::Passphrase);
+    v.ok(&["rekey"]);
+    assert_documents(&v, &docs);
+    assert_eq!(
+        with_key(&v, &recovery, &["cat", &docs[0].0]).ok().stdout,
+        docs[0].1
+    );
+
+    // The passphrase is lost: the recovery key re-encrypts and sets a new one.
+    let mut c = carnet();
+    c.args(["--vault", s(&v.dir), "-i", s(&recovery), "rekey"])
+        .env("CARNET_NEW_PASSPHRASE", "a whole new passphrase here");
+    c.ok();
+    v.run(&["ls"]).fails(EXIT_FAILURE, &["wrong passphrase"]);
+    let mut c = carnet();
+    c.args(["--vault", s(&v.dir), "ls"])
+        .env("CARNET_PASSPHRASE", "a whole new passphrase here");
+    c.ok();
+    let log = with_key(&v, &recovery, &["log", "--json", "--action", "rekey"])
+        .ok()
+        .json();
+    assert_eq!(log[1]["actor"], "recovery", "{log}");
+}
+
+#[test]
+fn key_rm_refusals_name_the_problem_and_change_nothing() {
+    let (v, recovery, _) = vault_with_recovery(KeyMode::Passphrase);
+    let before = v.snapshot();
+    let e = assert_error(&v.run(&["key", "rm", "spare"]), &["no key named \"spare\""]);
+    assert!(hint(&e).contains("recovery"), "{e}");
+    // The key in use cannot remove itself: that would leave the user with no key.
+    let e = assert_error(
+        &with_key(&v, &recovery, &["key", "rm", "recovery"]),
+        &["opened with the key \"recovery\""],
+    );
+    assert!(hint(&e).contains("passphrase"), "{e}");
+    v.run(&["rekey", "-o", s(&v.root().join("x.key"))])
+        .fails(EXIT_FAILURE, &["-o is for"]);
+    v.run(&["key", "rm"]).assert_code(EXIT_USAGE, "no name");
+    assert_same(&before, &v.snapshot(), "a refused key rm");
+}
+
+#[test]
+fn a_second_recovery_key_can_be_added_once_the_first_is_removed() {
+    let (v, first, docs) = vault_with_recovery(KeyMode::Passphrase);
+    let second = v.root().join("second.key");
+    v.run(&["key", "add", "--recovery", "-o", s(&second)])
+        .fails(EXIT_FAILURE, &["already has a recovery key"]);
+    v.ok(&["key", "rm", "recovery"]);
+    v.ok(&["key", "add", "--recovery", "-o", s(&second)]);
+    assert_eq!(
+        with_key(&v, &second, &["cat", &docs[0].0]).ok().stdout,
+        docs[0].1
+    );
+    with_key(&v, &first, &["ls"]).fails(EXIT_FAILURE, &["does not open this vault"]);
+}
+
+/// A re-encryption killed (SIGKILL) after `n` files staged or moved.
+fn killed_at(v: &Vault, dir: &Path, n: u64) -> Out {
+    let mut c = v.cmd_on(dir, &[]);
+    c.args(["key", "rm", "recovery"])
+        .env("CARNET_TEST_KILL_AT", n.to_string());
+    c.run()
+}
+
+#[test]
+fn a_kill_at_any_point_of_key_rm_leaves_a_vault_that_verifies_with_the_keys_that_remain() {
+    let (v, recovery, docs) = vault_with_recovery(KeyMode::Passphrase);
+    for i in 0..200 {
+        v.write(
+            &format!("lot/{i:03}.txt"),
+            format!("compte rendu {i}").as_bytes(),
+        );
+    }
+    v.ok(&["add", s(&v.work.join("lot"))]);
+    let listing = v.ls(&[]);
+    let base = v.root().join("base");
+    copy_dir(&v.dir, &base);
+    // Files staged, then moved: about twice the files of the vault, and a few more.
+    let files = files_under(&v.dir).len() as u64;
+    let span = 2 * files + 4;
+    // Twenty points spread over the whole run (a fixed seed: a failure names its point).
+    let mut points: Vec<u64> = (0..20u64)
+        .map(|i| {
+            let jitter = (i.wrapping_mul(2_654_435_761) ^ 0x5bd1) % (span / 20).max(1);
+            1 + i * span / 20 + jitter
+        })
+        .collect();
+    points.sort_unstable();
+    let (mut old_keys, mut new_keys) = (0, 0);
+    for n in points {
+        let dir = v.root().join(format!("kill-{n}"));
+        copy_dir(&base, &dir);
+        let o = killed_at(&v, &dir, n);
+        assert!(
+            o.code.is_none() || o.code == Some(0),
+            "killed at {n}: neither killed nor done\n{o}"
+        );
+        // The next command finishes or drops it; the vault verifies.
+        let mut c = v.cmd_on(&dir, &[]);
+        c.arg("verify");
+        let checked = c.run();
+        assert!(
+            checked.success(),
+            "killed at {n} of ~{span}: verify fails\n{checked}"
+        );
+        let mut c = v.cmd_on(&dir, &[]);
+        c.args(["ls", "--json"]);
+        assert_eq!(
+            c.ok().json().as_array().unwrap(),
+            &listing,
+            "killed at {n}: the listing"
+        );
+        let mut c = v.cmd_on(&dir, &[]);
+        c.args(["cat", &docs[0].0]);
+        assert_eq!(c.ok().stdout, docs[0].1, "killed at {n}: a document");
+        // Either the old key set works (recovery still opens it) or the new one (it does not).
+        let mut c = carnet();
+        c.args(["--vault", s(&dir), "-i", s(&recovery), "ls"]);
+        if c.run().success() {
+            old_keys += 1;
+        } else {
+            new_keys += 1;
+            assert!(
+                !dir.join("tmp/rekey").exists(),
+                "killed at {n}: staging left"
+            );
+        }
+        let mut c = carnet();
+        c.args(["--vault", s(&dir), "verify", "--offline"]);
+        let offline = c.run();
+        assert!(
+            offline.success(),
+            "killed at {n}: verify --offline\n{offline}"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+    assert!(
+        old_keys > 0 && new_keys > 0,
+        "kills before and after the commit point: {old_keys} / {new_keys}"
+    );
+}
+
+/// `carnet keygen` for a guardian: their key file and card, in `dir`.
+fn guardian_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let key = dir.join(format!("{name}.key"));
+    let card = dir.join(format!("{name}.card.toml"));
+    let mut c = carnet();
+    c.args([
+        "keygen",
+        "--name",
+        name,
+        "-o",
+        s(&key),
+        "--card",
+        s(&card),
+        "--unprotected",
+    ]);
+    c.ok();
+    (key, card)
+}
+
+/// `key add --guardian --name NAME --card CARD EXTRA…`
+fn add_guardian(name: &str, card: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "key",
+        "add",
+        "--guardian",
+        "--name",
+        name,
+        "--card",
+        s(card),
+    ]
+    .map(String::from)
+    .to_vec();
+    a.extend(extra.iter().map(|e| e.to_string()));
+    a
+}
+
+#[test]
+fn a_guardian_opens_the_vault_with_their_key_is_logged_by_name_and_cannot_change_keys() {
+    let (v, _recovery, docs) = vault_with_recovery(KeyMode::Passphrase);
+    let (key, card) = guardian_key(v.root(), "papa");
+    let j = v.ok(&add_guardian("papa", &card, &["--json"])).json();
+    assert_eq!(j["role"], "guardian");
+    let roles: Vec<String> = v
+        .ok(&["key", "ls", "--json"])
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            format!(
+                "{}:{}",
+                k["role"].as_str().unwrap(),
+                k["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(roles.contains(&"guardian:papa".to_string()), "{roles:?}");
+
+    // The guardian reads and adds, as guardian:papa.
+    assert_eq!(
+        with_key(&v, &key, &["cat", &docs[0].0]).ok().stdout,
+        docs[0].1
+    );
+    let note = v.write("vaccin.txt", b"rappel DTP");
+    with_key(&v, &key, &["add", s(&note)]).ok();
+    let log = v.ok(&["log", "--json"]).json();
+    let by_guardian: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "guardian:papa")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(by_guardian, ["view", "add"], "{log}");
+
+    // Keys are the patient's to change.
+    let before = v.snapshot();
+    for args in [
+        &["key", "rm", "recovery"][..],
+        &["rekey"],
+        &["key", "add", "--recovery", "-o", "x.key"],
+    ] {
+        assert_error(&with_key(&v, &key, args), &["only the patient"]);
+    }
+    let mut c = carnet();
+    c.args(["--vault", s(&v.dir), "-i", s(&key), "passphrase"])
+        .env("CARNET_NEW_PASSPHRASE", "taking over the vault now");
+    assert_error(&c.run(), &["only the patient"]);
+    assert_same(&before, &v.snapshot(), "a guardian's refused key change");
+}
+
+#[test]
+fn removing_a_guardian_re_encrypts_so_their_key_opens_nothing() {
+    let Some(age) = require_tool(Tool::Age) else {
+        return;
+    };
+    let (v, _recovery, docs) = vault_with_recovery(KeyMode::Passphrase);
+    let (key, card) = guardian_key(v.root(), "maman");
+    v.ok(&add_guardian("maman", &card, &[]));
+    assert!(
+        !files_opened_by(&age, &v.dir, &key).is_empty(),
+        "the guardian's slot"
+    );
+    v.ok(&["key", "rm", "maman"]);
+    assert_eq!(files_opened_by(&age, &v.dir, &key), Vec::<String>::new());
+    with_key(&v, &key, &["ls"]).fails(EXIT_FAILURE, &["does not open this vault"]);
+    assert_documents(&v, &docs);
+    v.ok(&["verify"]);
+}
+
+#[test]
+fn guardians_and_documents_hidden_from_guardians_do_not_mix_yet() {
+    let (v, _recovery, docs) = vault_with_recovery(KeyMode::Passphrase);
+    let (_, card) = guardian_key(v.root(), "papa");
+    v.ok(&["hide", &docs[0].0, "--from", "guardians"]);
+    let before = v.snapshot();
+    let e = assert_error(
+        &v.run(&add_guardian("papa", &card, &[])),
+        &["1 document(s)", "hidden from guardians"],
+    );
+    assert!(hint(&e).contains("unhide"), "{e}");
+    assert_same(&before, &v.snapshot(), "a refused guardian");
+    v.ok(&["unhide", &docs[0].0, "--from", "guardians"]);
+    v.ok(&add_guardian("papa", &card, &[]));
+    assert_error(
+        &v.run(&["hide", &docs[0].0, "--from", "guardians"]),
+        &["guardian"],
+    );
+}
