@@ -301,8 +301,18 @@ pub fn load_pro_key(path: &Path, pass: &PassphraseSource) -> anyhow::Result<ProK
 }
 
 fn read_key_file(path: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-    let f = std::fs::File::open(path)
-        .with_context(|| format!("cannot read the identity file {}", path.display()))?;
+    let f = std::fs::File::open(path).map_err(|e| -> anyhow::Error {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::input(
+                format!("no identity file at {}", path.display()),
+                "check the path given with -i (or in CARNET_IDENTITY)",
+            )
+            .into()
+        } else {
+            anyhow::Error::from(e)
+                .context(format!("cannot read the identity file {}", path.display()))
+        }
+    })?;
     let mut bytes = Zeroizing::new(Vec::new());
     f.take(MAX_IDENTITY_FILE + 1)
         .read_to_end(&mut bytes)
@@ -671,6 +681,17 @@ pub fn check_any_recipient(s: &str) -> Result<KeyKind, Error> {
                         hint,
                     ));
                 }
+                age::ssh::ParseRecipientKeyError::Unsupported(kind)
+                    if kind == "ssh-ed25519" || kind == "ssh-rsa" =>
+                {
+                    // age reports a key of a type it knows but cannot decode this way.
+                    return Err(Error::input(
+                        format!(
+                            "{shown:?} is not a valid {kind} public key (damaged or cut short)"
+                        ),
+                        "copy the whole line of the .pub file again",
+                    ));
+                }
                 age::ssh::ParseRecipientKeyError::Unsupported(kind) => {
                     return Err(Error::input(
                         format!(
@@ -769,6 +790,131 @@ mod tests {
         .unwrap();
         assert_eq!(plain[0].to_public().to_string(), id.to_public().to_string());
         assert!(is_age_encrypted(&out));
+    }
+
+    fn message(e: anyhow::Error) -> (String, String) {
+        let err = e.downcast::<Error>().expect("a user-facing error");
+        (err.to_string(), err.hint().unwrap_or_default())
+    }
+
+    fn any(text: &str) -> anyhow::Result<AnyIdentity> {
+        read_any_identity(
+            text.as_bytes(),
+            Path::new("key.txt"),
+            &PassphraseSource::default(),
+        )
+    }
+
+    #[test]
+    fn an_age_identity_file_gives_its_recipients_and_kinds() {
+        let (id, text) = new_identity_file();
+        let two = format!("{}\n  {}  \n", text.as_str(), {
+            let other = age::x25519::Identity::generate();
+            other.to_string().expose_secret().to_string()
+        });
+        let loaded = any(&two).unwrap();
+        assert_eq!(loaded.identities.len(), 2);
+        assert_eq!(loaded.kinds, vec![KeyKind::X25519, KeyKind::X25519]);
+        assert_eq!(loaded.recipients[0], id.to_public().to_string());
+        assert!(loaded.answers_to(&id.to_public().to_string().to_uppercase()));
+        // A carnet keygen file's signing line is a comment: still one identity.
+        let keygen = format!("{}{SIGNING_LINE} {}\n", text.as_str(), "00".repeat(32));
+        assert_eq!(any(&keygen).unwrap().kinds, vec![KeyKind::X25519]);
+    }
+
+    #[test]
+    fn a_plugin_identity_names_its_missing_plugin_and_its_commented_recipient() {
+        let id = age::plugin::Identity::default_for_plugin("carnetnosuchplugin").unwrap();
+        let e = any(&format!("{id}\n")).err().unwrap();
+        let (msg, hint) = message(e);
+        assert_eq!(
+            msg,
+            "key.txt is a key of the age plugin age-plugin-carnetnosuchplugin, which is not installed"
+        );
+        assert_eq!(
+            hint,
+            "install age-plugin-carnetnosuchplugin (it must be on PATH), then try again"
+        );
+        // Both ways plugins write their recipient in a comment.
+        let r = "age1yubikey1q2w3e";
+        assert_eq!(comment_recipient(&format!("    Recipient: {r}")), None);
+        let valid = "age1unencrypted1k5fr0r";
+        assert_eq!(
+            comment_recipient(&format!("    Recipient: {valid}")).as_deref(),
+            Some(valid)
+        );
+        assert_eq!(
+            comment_recipient(&format!(" recipient: {valid}")).as_deref(),
+            Some(valid)
+        );
+        assert_eq!(comment_recipient(&format!(" public key: {valid}")), None);
+    }
+
+    #[test]
+    fn bad_identity_files_say_what_they_are_without_showing_the_line() {
+        let (msg, hint) = message(
+            any("AGE-SECRET-KEY-1NOTAKEYATALL-secretish\n")
+                .err()
+                .unwrap(),
+        );
+        assert_eq!(msg, "line 1 of key.txt is not an identity carnet can use");
+        assert!(!msg.contains("secretish") && hint.contains("AGE-PLUGIN-"));
+        let public = age::x25519::Identity::generate().to_public().to_string();
+        let (msg, hint) = message(any(&format!("# a comment\n{public}\n")).err().unwrap());
+        assert_eq!(msg, "key.txt holds a public key (line 2), not a secret one");
+        assert!(hint.contains("not its .pub"), "{hint}");
+        let (msg, _) = message(any("# only comments\n\n").err().unwrap());
+        assert_eq!(
+            msg,
+            "key.txt is not an age identity file nor an SSH private key"
+        );
+        let (msg, _) = message(any("-----BEGIN PRIVATE KEY-----\nAAAA\n").err().unwrap());
+        assert_eq!(
+            msg,
+            "key.txt is a PRIVATE KEY file, which age cannot use as an identity"
+        );
+        let (msg, hint) = message(
+            any("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n")
+                .err()
+                .unwrap(),
+        );
+        assert_eq!(
+            msg,
+            "key.txt is not a valid SSH private key (damaged or cut short)"
+        );
+        assert!(hint.contains("not its .pub"), "{hint}");
+    }
+
+    #[test]
+    fn recipients_of_every_kind_are_told_apart() {
+        let x = age::x25519::Identity::generate().to_public().to_string();
+        assert_eq!(check_any_recipient(&x).unwrap(), KeyKind::X25519);
+        // An ssh-ed25519 public key (made by ssh-keygen), with a comment.
+        let ssh = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINAyH8G8sbfOpdyIf5f9PKGzxN+WjEGlysadh/dYQnx5 alice@example";
+        assert_eq!(check_any_recipient(ssh).unwrap(), KeyKind::SshEd25519);
+        let canonical = canonical_recipient(ssh).unwrap();
+        assert!(!canonical.contains("alice"), "{canonical}");
+        assert_eq!(canonical_recipient(&canonical).unwrap(), canonical);
+        assert_eq!(
+            check_any_recipient("age1unencrypted1k5fr0r").unwrap(),
+            KeyKind::Plugin("unencrypted".into())
+        );
+        assert_eq!(
+            KeyKind::Plugin("yubikey".into()).to_string(),
+            "plugin:yubikey"
+        );
+        let e = check_any_recipient("ecdsa-sha2-nistp256 AAAA").unwrap_err();
+        assert!(e.to_string().contains("is not an age recipient"), "{e}");
+        // A damaged ed25519 key is damaged, not "of an unsupported type".
+        let bad =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDuVHRLqzyoDbR6R+5fsb1tjsZhU3ImdEfqtM5g3H8de";
+        let e = check_any_recipient(bad).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("is not a valid ssh-ed25519 public key"),
+            "{e}"
+        );
+        assert!(parse_any_recipient(&x).is_ok() && parse_any_recipient(ssh).is_ok());
     }
 
     #[test]
