@@ -318,7 +318,15 @@ fn read_key_file(path: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read the identity file {}", path.display()))?;
     if bytes.len() as u64 > MAX_IDENTITY_FILE {
-        return Err(not_an_identity(path).into());
+        return Err(Error::input(
+            format!(
+                "{} is larger than {} KiB: not an identity file",
+                path.display(),
+                MAX_IDENTITY_FILE / 1024
+            ),
+            "give your key file (a few lines): the one `carnet keygen` or `age-keygen` made, or an SSH private key",
+        )
+        .into());
     }
     Ok(bytes)
 }
