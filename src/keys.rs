@@ -1,4 +1,5 @@
-//! Keys and unlocking: the vault's age identity, passphrases, and external identity files.
+//! Keys and unlocking: the vault's age identity, passphrases, and external identity files; and
+//! professionals' keys of any kind age knows (X25519, SSH, age plugins), with their recipients.
 //!
 //! Secrets stay in `SecretString`/`Zeroizing` buffers and are wiped when dropped.
 
@@ -717,7 +718,7 @@ pub fn check_any_recipient(s: &str) -> Result<KeyKind, Error> {
     }
     Err(Error::input(
         format!(
-            "{:?} is not an age recipient, SSH public key or plugin recipient",
+            "{:?} is not an age recipient or SSH public key, nor a plugin recipient",
             crate::text::ellipsize(s, 40)
         ),
         "give an age1… key (from the professional's card or `age-keygen -y`), an ssh-ed25519/ssh-rsa public key, or a plugin's recipient (age1yubikey1…)",
