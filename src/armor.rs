@@ -147,6 +147,10 @@ pub fn mail_damaged(path: &Path) -> bool {
 /// random `-grease` stanza. A bundle meant for another key names its recipients intact, so
 /// this tells a damaged header from a wrong key where the bytes allow it; a change inside a
 /// recipient's key share cannot be told from a wrong key, by design of age.
+///
+/// Age plugins (hardware keys) choose their own stanza types (`piv-p256`, `unencrypted` …),
+/// so a lower-case type that is not one character away from a native one is taken for a
+/// plugin's: a bundle to a YubiKey, opened with another key, is "not for you", not damaged.
 pub fn header_is_damaged(r: impl Read) -> bool {
     let mut text = Vec::new();
     // Bytes read before an error are kept: the header is what matters, not the payload.
@@ -162,11 +166,40 @@ pub fn header_is_damaged(r: impl Read) -> bool {
         .filter_map(|l| l.strip_prefix("-> "))
         .map(|l| l.split(' ').next().unwrap_or_default())
         .collect();
-    let recipient = |t: &str| matches!(t, "X25519" | "ssh-ed25519" | "ssh-rsa");
+    let recipient = |t: &str| matches!(t, "X25519" | "ssh-ed25519" | "ssh-rsa") || plugin_like(t);
     !types.iter().any(|t| recipient(t))
         || types
             .iter()
             .any(|t| !recipient(t) && !t.ends_with("-grease"))
+}
+
+/// A stanza type an age plugin may write: lower-case letters, digits and `-._+`, and not a
+/// native type with one character changed, added or lost (damage, not a plugin).
+fn plugin_like(t: &str) -> bool {
+    const NATIVE: [&str; 4] = ["X25519", "ssh-ed25519", "ssh-rsa", "scrypt"];
+    !t.is_empty()
+        && !t.ends_with("-grease")
+        && t.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._+".contains(&b))
+        && !NATIVE.iter().any(|n| one_edit_apart(t, n))
+}
+
+/// Whether `a` and `b` differ by at most one substitution, insertion or deletion (ASCII).
+fn one_edit_apart(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if long.len() - short.len() > 1 {
+        return false;
+    }
+    let prefix = short.iter().zip(long).take_while(|(x, y)| x == y).count();
+    if short.len() == long.len() {
+        short[prefix..]
+            .iter()
+            .skip(1)
+            .eq(long[prefix..].iter().skip(1))
+    } else {
+        short[prefix..] == long[prefix + 1..]
+    }
 }
 
 #[cfg(test)]
@@ -202,6 +235,21 @@ mod tests {
         assert!(header_is_damaged(head("-> Y25519 abc\nbody\n").as_bytes()));
         assert!(header_is_damaged(
             head("-> X25519 a\nb\n-> X2551\nb\n").as_bytes()
+        ));
+        // A plugin's stanza (a hardware key) is a recipient carnet writes; a lower-cased or
+        // truncated native type is still damage.
+        assert!(!header_is_damaged(
+            head("-> piv-p256 abc\nbody\n").as_bytes()
+        ));
+        assert!(!header_is_damaged(
+            head("-> unencrypted does nothing\nbody\n").as_bytes()
+        ));
+        assert!(header_is_damaged(head("-> x25519 abc\nbody\n").as_bytes()));
+        assert!(header_is_damaged(
+            head("-> ssh-ed2519 abc\nbody\n").as_bytes()
+        ));
+        assert!(header_is_damaged(
+            head("-> ssh-rsa1 abc\nbody\n").as_bytes()
         ));
         assert!(near_magic(b"age-encryption.org/w1"));
         assert!(!near_magic(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj"));

@@ -68,10 +68,7 @@ impl Sender {
         })?;
         let public = signing.verifying_key();
         let signing_key = crate::sign::encode_public(&public);
-        let ours = key
-            .identities
-            .iter()
-            .any(|i| i.to_public().to_string() == card.recipient.trim());
+        let ours = key.identity.answers_to(&card.recipient);
         if !ours || card.signing_key.as_deref() != Some(signing_key.as_str()) {
             return Err(Error::input(
                 "the contact card is not that of this key",

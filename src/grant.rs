@@ -453,6 +453,9 @@ pub enum BundleError {
     ExcessiveWork(u8),
     #[error("this is not an age file: {0}")]
     NotAge(String),
+    /// An age plugin (a hardware key) failed or refused: not damage, and not a wrong key.
+    #[error("the age plugin failed: {0}")]
+    Plugin(String),
     #[error("the armor has trailing spaces on its lines (a mail client added them)")]
     TrailingSpaces,
     #[error("the bundle is damaged or was altered: {0}")]
@@ -527,7 +530,8 @@ pub fn open_bundle(
 /// What opens a bundle: the professional's identities, or a passcode (an emergency bundle,
 /// an access code), as normalised by `passcode::normalize`.
 pub enum Opener<'a> {
-    Keys(&'a [age::x25519::Identity]),
+    /// Any identity file's: X25519, SSH or plugin (`keys::load_any_identity`).
+    Keys(&'a crate::keys::AnyIdentity),
     Passcode(&'a age::secrecy::SecretString),
 }
 
@@ -537,11 +541,7 @@ pub fn open_bundle_by(
     opener: Opener<'_>,
 ) -> Result<Opened<impl Read + Seek + use<>>, BundleError> {
     let result = match opener {
-        Opener::Keys(ids) => {
-            let ids: Vec<&dyn age::Identity> =
-                ids.iter().map(|i| i as &dyn age::Identity).collect();
-            open_bundle_unexplained(path, &ids, false)
-        }
+        Opener::Keys(ids) => open_bundle_unexplained(path, &ids.as_dyn(), false),
         Opener::Passcode(p) => {
             let id = crate::passcode::identity(p);
             open_bundle_unexplained(path, &[&id as &dyn age::Identity], true)
@@ -635,6 +635,9 @@ pub fn decrypt_zip(
                 BundleError::ExcessiveWork(required)
             }
             age::DecryptError::DecryptionFailed if by_passcode => BundleError::WrongPasscode,
+            e @ (age::DecryptError::Plugin(_) | age::DecryptError::PluginResolve(_)) => {
+                BundleError::Plugin(e.to_string())
+            }
             age::DecryptError::NoMatchingKeys => {
                 let header_damaged = fs::File::open(path)
                     .and_then(reader)

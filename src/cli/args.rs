@@ -925,8 +925,9 @@ pub struct ProAddArgs {
     /// Name, e.g. "Dr Jeanne Martin"
     #[arg(long, requires = "key")]
     pub name: Option<String>,
-    /// Their age recipient (age1...) or SSH public key (ssh-ed25519/ssh-rsa)
-    #[arg(long, value_name = "RECIPIENT", requires = "name")]
+    /// Their age recipient (age1...), SSH public key (ssh-ed25519/ssh-rsa, quoted), or age
+    /// plugin recipient (age1yubikey1...)
+    #[arg(long, alias = "recipient", value_name = "RECIPIENT", requires = "name")]
     pub key: Option<String>,
     /// RPPS number (11 digits)
     #[arg(long)]

@@ -86,7 +86,7 @@ pub fn run(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
     };
     let opener = match (&passcode, &pro_key) {
         (Some(p), _) => grant::Opener::Passcode(p),
-        (None, Some(k)) => grant::Opener::Keys(&k.identities),
+        (None, Some(k)) => grant::Opener::Keys(&k.identity),
         (None, None) => {
             return Err(Error::input("no key given", "pass your key file with -i KEYFILE").into());
         }

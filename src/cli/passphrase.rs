@@ -93,4 +93,10 @@ impl Passphrase for CliPassphrase {
             eprint!("\r\x1b[2K");
         }
     }
+
+    /// An age plugin's message ("touch your YubiKey"), on stderr: it may be the only sign of
+    /// what the device waits for.
+    fn message(&self, text: &str) {
+        eprintln!("{}", super::ui::clean(text));
+    }
 }

@@ -264,6 +264,11 @@ pub fn to_error(e: BundleError) -> anyhow::Error {
             "check the file",
         )
         .into(),
+        BundleError::Plugin(_) => Error::input(
+            e.to_string(),
+            "check that the key's device is plugged in and its plugin (age-plugin-…) works, then try again",
+        )
+        .into(),
         BundleError::Expired(_) => Error::GrantValidity(e.to_string()).into(),
         BundleError::NotYetValid(_) => Error::GrantNotYetValid(e.to_string()).into(),
         BundleError::Io(e) => anyhow::Error::from(e),

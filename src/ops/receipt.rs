@@ -45,11 +45,6 @@ pub fn prepare(
         )
         .into());
     };
-    let mine: Vec<String> = key
-        .identities
-        .iter()
-        .map(|i| i.to_public().to_string())
-        .collect();
     let public = signing.verifying_key();
     let professional = if t.by_passcode() {
         let Some(card) = card else {
@@ -61,7 +56,11 @@ pub fn prepare(
         };
         Sender::from_card(card, key)?
     } else {
-        let Some(me) = t.recipients.iter().find(|r| mine.contains(&r.recipient)) else {
+        let Some(me) = t
+            .recipients
+            .iter()
+            .find(|r| key.identity.answers_to(&r.recipient))
+        else {
             return Err(Error::input(
                 "your key is not among the bundle's recipients as its terms list them",
                 "open it without --receipt",

@@ -31,6 +31,7 @@ mod hardening;
 mod help;
 mod hidden;
 mod hooks;
+mod identities;
 mod integrity;
 mod keys;
 mod lookups;

@@ -114,13 +114,7 @@ fn the_install_script_installs_every_tool_the_tests_ask_for() {
         .unwrap_or_else(|| panic!("no `tools=(` list in {}", path.display()));
     let (list, _) = list.split_once("\n)").expect("the `tools=(` list ends");
     let listed: Vec<&str> = list.lines().map(str::trim).collect();
-    let asked: Vec<String> = Tool::ALL
-        .iter()
-        .map(|t| match t.pip_package() {
-            Some(pip) => format!("{}:{}:{pip}", t.program(), t.apt_package()),
-            None => format!("{}:{}", t.program(), t.apt_package()),
-        })
-        .collect();
+    let asked: Vec<String> = Tool::ALL.iter().map(|t| t.install_line()).collect();
     assert_eq!(
         listed, asked,
         "{INSTALL_SCRIPT} and util::tools::Tool disagree"

@@ -1,5 +1,5 @@
 //! The reference tools some tests run (`age`, `unzip`, `minisign`, `restic`, `script`, zip
-//! readers): a test that needs one asks `require_tool` first. Installed, the tool runs; missing,
+//! readers, `ssh-keygen`, a test age plugin): a test that needs one asks `require_tool` first. Installed, the tool runs; missing,
 //! the test is skipped with one line naming the tool and its install command, and the run ends
 //! with a summary of the skips. With `CARNET_REQUIRE_INTEROP=1` (`.ci/run` sets it) a missing
 //! tool fails the test instead: interoperability never passes by being skipped in CI.
@@ -47,14 +47,23 @@ pub enum Tool {
     /// Python with the FHIR library `fhir.resources` at the pinned version
     /// (tests/fhir/validate_ips.py).
     FhirValidator,
+    /// OpenSSH's key generator: real SSH keys (ed25519, rsa, protected) for `open -i`.
+    SshKeygen,
+    /// The age-plugin crate's example plugin (for tests only: it "wraps" file keys in the
+    /// clear), built from crates.io at the pinned version: a plugin round trip without hardware.
+    AgePluginUnencrypted,
 }
 
 /// The FHIR library the IPS validator uses, at the version .ci/install-tools pins.
 pub const FHIR_RESOURCES: &str = "fhir.resources==8.3.0";
 
+/// The crate whose example is the test plugin, at the version .ci/install-tools pins (the
+/// age-plugin release of the age 0.12 generation carnet uses).
+pub const AGE_PLUGIN_CRATE: &str = "age-plugin==0.7.0";
+
 impl Tool {
     /// Every tool, in the order the summary lists them (`.ci/install-tools` installs them).
-    pub const ALL: [Tool; 13] = [
+    pub const ALL: [Tool; 15] = [
         Tool::Age,
         Tool::AgeKeygen,
         Tool::Unzip,
@@ -68,6 +77,8 @@ impl Tool {
         Tool::Pdftoppm,
         Tool::Zbarimg,
         Tool::FhirValidator,
+        Tool::SshKeygen,
+        Tool::AgePluginUnencrypted,
     ];
 
     /// The program looked up on PATH.
@@ -86,6 +97,8 @@ impl Tool {
             Tool::Pdftoppm => "pdftoppm",
             Tool::Zbarimg => "zbarimg",
             Tool::FhirValidator => "python3",
+            Tool::SshKeygen => "ssh-keygen",
+            Tool::AgePluginUnencrypted => "age-plugin-unencrypted",
         }
     }
 
@@ -126,7 +139,44 @@ impl Tool {
         }
     }
 
-    /// The Debian package that brings it.
+    /// The crate (pinned, `name==version`) whose example of the program's name is the tool,
+    /// from crates.io: `cargo install --locked NAME --version VERSION --example PROGRAM`.
+    pub fn cargo_crate(self) -> Option<&'static str> {
+        match self {
+            Tool::AgePluginUnencrypted => Some(AGE_PLUGIN_CRATE),
+            _ => None,
+        }
+    }
+
+    /// Its line in .ci/install-tools' list: `program:Debian package[:pinned PyPI package]`, or
+    /// `program:cargo:pinned crate`.
+    pub fn install_line(self) -> String {
+        match (self.cargo_crate(), self.pip_package()) {
+            (Some(krate), _) => format!("{}:cargo:{krate}", self.program()),
+            (None, Some(pip)) => format!("{}:{}:{pip}", self.program(), self.apt_package()),
+            (None, None) => format!("{}:{}", self.program(), self.apt_package()),
+        }
+    }
+
+    /// The command that installs it by hand.
+    pub fn install_command(self) -> String {
+        if let Some(krate) = self.cargo_crate() {
+            let (name, version) = krate.split_once("==").unwrap_or((krate, "*"));
+            return format!(
+                "cargo install --locked {name} --version {version} --example {}",
+                self.program()
+            );
+        }
+        match self.pip_package() {
+            Some(pip) => format!(
+                "apt-get install {} and pip install {pip}",
+                self.apt_package()
+            ),
+            None => format!("apt-get install {}", self.apt_package()),
+        }
+    }
+
+    /// The Debian package that brings it (`cargo` for a tool built from crates.io).
     pub fn apt_package(self) -> &'static str {
         match self {
             Tool::Age | Tool::AgeKeygen => "age",
@@ -140,6 +190,8 @@ impl Tool {
             Tool::Pdftotext | Tool::Pdftoppm => "poppler-utils",
             Tool::Zbarimg => "zbar-tools",
             Tool::FhirValidator => "python3-pip",
+            Tool::SshKeygen => "openssh-client",
+            Tool::AgePluginUnencrypted => "cargo",
         }
     }
 }
@@ -182,18 +234,15 @@ fn required() -> bool {
 
 /// `needs `PROG` (install: SCRIPT, or apt-get install PACKAGE)`.
 pub fn needs(tool: Tool) -> String {
-    match tool.pip_package() {
-        Some(pip) => format!(
-            "needs `{}` with {pip} (install: {INSTALL_SCRIPT}, or apt-get install {} and pip install {pip})",
-            tool.program(),
-            tool.apt_package()
-        ),
-        None => format!(
-            "needs `{}` (install: {INSTALL_SCRIPT}, or apt-get install {})",
-            tool.program(),
-            tool.apt_package()
-        ),
-    }
+    let with = tool
+        .pip_package()
+        .map(|pip| format!(" with {pip}"))
+        .unwrap_or_default();
+    format!(
+        "needs `{}`{with} (install: {INSTALL_SCRIPT}, or {})",
+        tool.program(),
+        tool.install_command()
+    )
 }
 
 /// The line a skipped test prints: `skipped TEST: needs …`.
@@ -245,7 +294,7 @@ pub fn summary(skips: &[(String, Tool)]) -> String {
         }
         let need = if n == 1 { "needs" } else { "need" };
         counts.push(format!("{n} {need} `{}`", tool.program()));
-        if !packages.contains(&tool.apt_package()) {
+        if tool.cargo_crate().is_none() && !packages.contains(&tool.apt_package()) {
             packages.push(tool.apt_package());
         }
     }
@@ -255,17 +304,25 @@ pub fn summary(skips: &[(String, Tool)]) -> String {
         .filter(|t| skips.iter().any(|(_, s)| s == *t))
         .filter_map(|t| t.pip_package())
         .collect();
-    let pip = if pip.is_empty() {
-        String::new()
-    } else {
-        format!(" and pip install {}", pip.join(" "))
-    };
+    let mut commands = Vec::new();
+    if !packages.is_empty() {
+        commands.push(format!("apt-get install {}", packages.join(" ")));
+    }
+    if !pip.is_empty() {
+        commands.push(format!("pip install {}", pip.join(" ")));
+    }
+    commands.extend(
+        Tool::ALL
+            .iter()
+            .filter(|t| t.cargo_crate().is_some() && skips.iter().any(|(_, s)| s == *t))
+            .map(|t| t.install_command()),
+    );
     format!(
         "\n{n} {} skipped: the reference tools {} run are missing ({REQUIRE_VAR}=1 makes that a \
-         failure)\n  {}\n  install: {INSTALL_SCRIPT}, or apt-get install {}{pip}\n",
+         failure)\n  {}\n  install: {INSTALL_SCRIPT}, or {}\n",
         if n == 1 { "test" } else { "tests" },
         if n == 1 { "it would" } else { "they would" },
         counts.join(", "),
-        packages.join(" ")
+        commands.join(" and ")
     )
 }
