@@ -34,6 +34,7 @@ pub mod ops;
 pub mod passcode;
 pub mod pro;
 pub mod profile;
+pub mod session;
 pub mod sign;
 pub mod slots;
 pub mod text;
