@@ -40,4 +40,5 @@ mod profile;
 mod readers;
 mod reference_tools;
 mod roundtrip;
+mod unlock;
 mod zips;
