@@ -63,8 +63,11 @@ pub enum Event {
 pub struct Session {
     store: Arc<dyn SecretStore>,
     now: Timestamp,
-    observer: Option<Arc<dyn Fn(&Event) + Send + Sync>>,
+    observer: Option<Observer>,
 }
+
+/// Who is told what a look-up did.
+type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -401,8 +404,10 @@ mod kernel {
 /// what is tested).
 #[derive(Default)]
 pub struct MemoryStore {
-    entries: std::sync::Mutex<std::collections::BTreeMap<String, Zeroizing<Vec<u8>>>>,
+    entries: std::sync::Mutex<Entries>,
 }
+
+type Entries = std::collections::BTreeMap<String, Zeroizing<Vec<u8>>>;
 
 impl SecretStore for MemoryStore {
     fn put(&self, name: &str, secret: &[u8], _ttl: std::time::Duration) -> anyhow::Result<()> {
@@ -421,9 +426,7 @@ impl SecretStore for MemoryStore {
 }
 
 impl MemoryStore {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Zeroizing<Vec<u8>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         // A test that panicked while holding it left a map that is still a map.
         self.entries
             .lock()

@@ -214,7 +214,7 @@ Examples:\n  carnet patients\n  carnet patients forget SHA256:5ac6:171f:..."
     /// Back up the vault without the key: one zip file, or a mirror folder kept up to date
     #[command(
         after_help = "No key or passphrase is needed: everything copied is already encrypted. When \
-the key is at hand (-i, CARNET_PASSPHRASE or --passphrase-file) the backup is also logged.\n\n\
+the key is at hand (-i, CARNET_PASSPHRASE, --passphrase-file or `carnet unlock`) the backup is also logged.\n\n\
 A mirror that has changes of its own (a document added on the stick on another computer) is \
 not overwritten: the update stops, naming what it would delete; --merge imports those \
 documents into the vault first, --force overwrites them.\n\n\

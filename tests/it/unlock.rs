@@ -229,3 +229,22 @@ fn unlock_refuses_a_duration_it_cannot_keep_before_asking_for_the_key() {
         assert_error(&out, &[needle]);
     }
 }
+
+#[test]
+fn an_unlocked_vault_logs_its_backups_as_with_the_key_at_hand() {
+    let v = Vault::init();
+    let _guard = Locked(&v);
+    let backup = |name: &str| {
+        let out = v.root().join(name);
+        keyless(&v)
+            .args(["backup", "--json", "-o"])
+            .arg(&out)
+            .ok()
+            .json()
+    };
+    assert_eq!(backup("before.zip")["logged"], false);
+    v.ok(&["unlock"]);
+    assert_eq!(backup("unlocked.zip")["logged"], true);
+    keyless(&v).arg("lock").ok();
+    assert_eq!(backup("after.zip")["logged"], false);
+}
