@@ -79,6 +79,7 @@ fn fill_log(vault_dir: &Path, key: &Path, n: usize) {
     let opts = KeyOpts {
         identity: Some(key.to_path_buf()),
         passphrase: PassphraseSource::default(),
+        session: None,
     };
     let snap = vault.read(&opts).unwrap();
     let recipients = vault.recipients().unwrap();

@@ -78,20 +78,8 @@ pub fn parse_when(s: &str, now: Timestamp, end_of_day: bool) -> Result<Timestamp
             "use a duration like 90m, 72h, 7d, 2w, or a date like 2026-12-31 or 2026-12-31T18:00",
         )
     };
-    if t.starts_with(|c: char| c.is_ascii_digit())
-        && t.ends_with(|c: char| c.is_ascii_alphabetic())
-        && !t.contains('-')
-    {
-        // jiff's friendly format reads `90m`, `72h`, `7d`, `2w` (and `1h30m`); a day counts
-        // 24 hours here, as a user means by `7d`. Months and years have no fixed length, and
-        // `1h ago` would put the end of consent in the past: both are refused.
-        let span: jiff::Span = t.parse().map_err(|_| bad())?;
-        if span.is_negative() {
-            return Err(bad());
-        }
-        let d = span
-            .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
-            .map_err(|_| bad())?;
+    if looks_like_duration(t) {
+        let d = duration(t).ok_or_else(bad)?;
         return now.checked_add(d).map_err(|_| bad());
     }
     if let Ok(ts) = t.parse::<Timestamp>() {
@@ -124,6 +112,39 @@ pub fn parse_when(s: &str, now: Timestamp, end_of_day: bool) -> Result<Timestamp
             .map_err(|_| bad());
     }
     Err(bad())
+}
+
+/// A duration alone (`90s`, `15m`, `72h`, `7d`, `2w`), as `carnet unlock --for` takes it.
+pub fn parse_duration(s: &str) -> Result<jiff::SignedDuration, Error> {
+    let t = s.trim();
+    looks_like_duration(t)
+        .then(|| duration(t))
+        .flatten()
+        .ok_or_else(|| {
+            Error::input(
+                format!("cannot read {s:?} as a duration"),
+                "use a duration like 90s, 15m, 8h",
+            )
+        })
+}
+
+/// Starts with a digit, ends with a unit, and is no date (`2026-12-31` has dashes).
+fn looks_like_duration(t: &str) -> bool {
+    t.starts_with(|c: char| c.is_ascii_digit())
+        && t.ends_with(|c: char| c.is_ascii_alphabetic())
+        && !t.contains('-')
+}
+
+/// jiff's friendly format reads `90m`, `72h`, `7d`, `2w` (and `1h30m`); a day counts 24 hours
+/// here, as a user means by `7d`. Months and years have no fixed length, and `1h ago` would put
+/// the end of consent in the past: both are refused (`None`).
+fn duration(t: &str) -> Option<jiff::SignedDuration> {
+    let span: jiff::Span = t.parse().ok()?;
+    if span.is_negative() {
+        return None;
+    }
+    span.to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .ok()
 }
 
 pub fn now() -> Timestamp {
@@ -161,6 +182,18 @@ mod tests {
         assert!(super::parse_when("1y", now, true).is_err());
         assert!(super::parse_when("99999999999w", now, true).is_err());
         assert!(super::parse_when("2026-13-01", now, true).is_err());
+    }
+
+    #[test]
+    fn durations_alone() {
+        let d = |s| super::parse_duration(s).map(|d| d.as_secs());
+        assert_eq!(d("15m").unwrap(), 900);
+        assert_eq!(d("90s").unwrap(), 90);
+        assert_eq!(d("1h30m").unwrap(), 5400);
+        assert_eq!(d("2w").unwrap(), 14 * 86400);
+        for bad in ["", "15", "2026-12-31", "1y", "1h ago", "soon", "-5m"] {
+            assert!(d(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub mod passcode;
 pub mod pro;
 pub mod profile;
 pub mod rekey;
+pub mod session;
 pub mod sign;
 pub mod slots;
 pub mod text;

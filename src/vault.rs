@@ -42,11 +42,15 @@ const MAX_SMALL: u64 = 2 << 20;
 /// The manifest is metadata only; anything larger is not a manifest we wrote.
 const MAX_MANIFEST: u64 = 512 << 20;
 
-/// How the user asked to unlock: `-i FILE` or a passphrase source.
+/// How the user asked to unlock: `-i FILE` or a passphrase source, after the key kept by
+/// `carnet unlock` when there is one.
 #[derive(Debug, Clone, Default)]
 pub struct KeyOpts {
     pub identity: Option<PathBuf>,
     pub passphrase: PassphraseSource,
+    /// The unlocked sessions (`carnet unlock`), looked at first; `None` where the system has no
+    /// store, and for `unlock` itself, which must check the key it is given.
+    pub session: Option<crate::session::Session>,
 }
 
 pub struct Vault {
@@ -300,8 +304,19 @@ impl Vault {
             .collect()
     }
 
-    /// Gets the identities that open this vault, from `-i FILE` or the passphrase.
+    /// Gets the identities that open this vault: the key kept by `carnet unlock` when it is
+    /// still valid (and is the one `-i` names, if any), else from `-i FILE` or the passphrase.
     pub fn unlock(&self, opts: &KeyOpts) -> anyhow::Result<Unlocked> {
+        let wanted = crate::session::Source::of(opts.identity.as_deref());
+        if let Some(kept) = opts
+            .session
+            .as_ref()
+            .and_then(|s| s.load(&self.config, &wanted))
+        {
+            // `unlock` checked this identity against the whole vault; the keyring's binding,
+            // which every read checks, still proves it is the vault's. The entry spares scrypt.
+            return Ok(kept);
+        }
         let (identities, source, passphrase) = match (&opts.identity, self.config.key) {
             (Some(path), _) => (
                 keys::load_identity_path(path, &opts.passphrase)?,

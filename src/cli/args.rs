@@ -54,6 +54,9 @@ pub struct GlobalOpts {
     /// Read the passphrase from FILE (it wins over CARNET_PASSPHRASE)
     #[arg(long, global = true, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// Say more on stderr: e.g. whether the key came from `carnet unlock`
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,7 +214,7 @@ Examples:\n  carnet patients\n  carnet patients forget SHA256:5ac6:171f:..."
     /// Back up the vault without the key: one zip file, or a mirror folder kept up to date
     #[command(
         after_help = "No key or passphrase is needed: everything copied is already encrypted. When \
-the key is at hand (-i, CARNET_PASSPHRASE or --passphrase-file) the backup is also logged.\n\n\
+the key is at hand (-i, CARNET_PASSPHRASE, --passphrase-file or `carnet unlock`) the backup is also logged.\n\n\
 A mirror that has changes of its own (a document added on the stick on another computer) is \
 not overwritten: the update stops, naming what it would delete; --merge imports those \
 documents into the vault first, --force overwrites them.\n\n\
@@ -275,6 +278,23 @@ carnet -i recovery.key passphrase\n\n\
 Example:\n  carnet passphrase"
     )]
     Passphrase(JsonArg),
+    /// Keep the vault unlocked for a while (15 minutes), so that commands need no passphrase
+    #[command(
+        after_help = "The passphrase is asked once (or taken from -i, CARNET_PASSPHRASE or \
+--passphrase-file), checked against the whole vault, and the vault's unwrapped key is kept in the \
+operating system's secret store until --for has passed or `carnet lock`: on Linux the kernel \
+keyring of your login session, which the kernel empties at the timeout and at logout. Nothing is \
+written to disk and nothing is logged. Any program you run in this session can use the vault \
+meanwhile, as you can: lock it when you leave the computer. Not available on other systems yet.\n\n\
+Examples:\n  carnet unlock\n  carnet unlock --for 1h\n  carnet -v ls   # says it used the unlocked key"
+    )]
+    Unlock(UnlockArgs),
+    /// Forget the key kept by `carnet unlock` (the passphrase is asked again)
+    #[command(
+        after_help = "Locking a vault that is not unlocked is not an error.\n\n\
+Example:\n  carnet lock"
+    )]
+    Lock(JsonArg),
     /// The emergency profile: allergies, treatments, conditions, blood group, whom to call
     #[command(
         subcommand,
@@ -445,6 +465,16 @@ pub struct HooksTestArgs {
 
 #[derive(Debug, Args)]
 pub struct JsonArg {
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// How long the vault stays unlocked: 90s, 15m, 8h (at most 24h)
+    #[arg(long = "for", value_name = "DURATION", default_value = "15m")]
+    pub duration: String,
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,

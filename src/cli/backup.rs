@@ -27,15 +27,21 @@ struct BackupReport {
     merged: Option<Vec<crate::ops::mirror::Merged>>,
 }
 
-/// The key is "at hand" when the user gave one without being asked: then the backup is logged.
-fn key_at_hand(ctx: &Ctx) -> bool {
+/// The key is "at hand" when the user gave one without being asked, or the vault is unlocked
+/// (`carnet unlock`): then the backup is logged.
+fn key_at_hand(ctx: &Ctx, vault: &Vault) -> bool {
     ctx.keys.identity.is_some()
         || ctx.passphrase_file.is_some()
         || std::env::var_os("CARNET_PASSPHRASE").is_some()
+        || ctx
+            .keys
+            .session
+            .as_ref()
+            .is_some_and(|s| s.unlocked_until(&vault.config).is_some())
 }
 
 fn log_action(ctx: &Ctx, vault: &Vault, op: Op) -> anyhow::Result<bool> {
-    if !key_at_hand(ctx) {
+    if !key_at_hand(ctx, vault) {
         return Ok(false);
     }
     let keys = vault.unlock(&ctx.keys)?;
@@ -75,7 +81,7 @@ pub fn run(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
         }
         Some(dir) if !a.force => {
             // A mirror's own changes stop the update before anything is logged or written.
-            let keys = key_at_hand(ctx)
+            let keys = key_at_hand(ctx, &vault)
                 .then(|| vault.unlock(&ctx.keys))
                 .transpose()?;
             crate::ops::mirror::refuse_own_changes(&vault, keys.as_ref(), dir)?;

@@ -557,6 +557,7 @@ fn what_next(dir: &Path) -> String {
          What next, for real:\n\
          \x20 carnet init --name \"Your Name\"        # your vault (~/.local/share/carnet), with a passphrase\n\
          \x20 carnet add ~/Documents/sante          # files or whole folders; see `carnet categories`\n\
+         \x20 carnet unlock                        # the passphrase once for 15 min (`carnet lock` ends it)\n\
          \x20 carnet ls; carnet show ID; carnet cat ID\n\
          \x20 carnet pro add --card their.card.toml # a card made by the professional's `carnet keygen`\n\
          \x20 carnet grant --to HANDLE --category imagerie --expires 7d -o partage.age\n\

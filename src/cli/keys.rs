@@ -262,7 +262,12 @@ pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()
         }
         _ => {}
     }
-    let mut keys = vault.unlock(&ctx.keys)?;
+    // Not from an unlocked session: the passphrase that seals the new vault identity is the
+    // one typed now (checked by opening identity.age), never a new one chosen by mistake.
+    let mut keys = vault.unlock(&crate::vault::KeyOpts {
+        session: None,
+        ..ctx.keys.clone()
+    })?;
     let new_key = if external {
         let out = a.output.clone().unwrap_or_default();
         crate::ops::rekey::NewKey::External {

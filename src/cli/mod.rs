@@ -37,6 +37,7 @@ mod revise;
 mod revoke;
 mod rm;
 mod show;
+mod unlock;
 mod verify;
 
 use std::io::{self, Write};
@@ -61,6 +62,8 @@ pub struct Ctx {
     pub now: jiff::Timestamp,
     /// Where the vault opened by `open_vault` records each commit, for the hooks.
     pub journal: crate::events::Journal,
+    /// `--verbose`: notes on stderr about how the command went (e.g. which key opened the vault).
+    pub verbose: bool,
 }
 
 impl Ctx {
@@ -76,9 +79,10 @@ impl Ctx {
             None if needs_vault => default_dir()?,
             None => PathBuf::new(),
         };
+        let now = now_from_env()?;
         Ok(Ctx {
             vault_dir,
-            now: now_from_env()?,
+            now,
             journal,
             passphrase_file: g.passphrase_file.clone(),
             keys: KeyOpts {
@@ -86,7 +90,12 @@ impl Ctx {
                 passphrase: PassphraseSource::new(passphrase::CliPassphrase {
                     file: g.passphrase_file.clone(),
                 }),
+                // Where the system has no store, commands simply ask for the key.
+                session: crate::session::os_store()
+                    .ok()
+                    .map(|s| unlock::session(s, now, g.verbose)),
             },
+            verbose: g.verbose,
         })
     }
 
@@ -248,6 +257,8 @@ fn dispatch(ctx: Ctx, command: Command) -> anyhow::Result<()> {
         Command::Key(c) => keys::run(&ctx, c),
         Command::Passphrase(a) => keys::passphrase(&ctx, a),
         Command::Rekey(a) => keys::rekey(&ctx, None, a),
+        Command::Unlock(a) => unlock::unlock(&ctx, a),
+        Command::Lock(a) => unlock::lock(&ctx, a),
         Command::Profile(c) => profile::run(&ctx, c),
         Command::Emergency(a) => emergency::run(&ctx, a),
         Command::Demo(a) => demo::run(a),

@@ -26,6 +26,7 @@ pub mod restore;
 pub mod revise;
 pub mod revoke;
 pub mod share;
+pub mod unlock;
 pub mod view;
 pub mod visibility;
 

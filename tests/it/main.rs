@@ -42,4 +42,5 @@ mod readers;
 mod reference_tools;
 mod rekey;
 mod roundtrip;
+mod unlock;
 mod zips;

@@ -450,3 +450,41 @@ fn guardians_and_documents_hidden_from_guardians_do_not_mix_yet() {
         &["guardian"],
     );
 }
+
+#[test]
+fn a_guardian_who_unlocks_still_acts_as_the_guardian() {
+    let (v, _recovery, docs) = vault_with_recovery(KeyMode::Passphrase);
+    let (key, card) = guardian_key(v.root(), "papa");
+    v.ok(&add_guardian("papa", &card, &[]));
+    with_key(&v, &key, &["unlock", "--for", "10m"]).ok();
+    let _locked = crate::util::unlock::Locked(&v);
+    let mut c = crate::util::unlock::keyless(&v);
+    c.args(["cat", &docs[0].0]);
+    assert_eq!(c.ok().stdout, docs[0].1);
+    assert_error(
+        &with_key(&v, &key, &["rekey"]),
+        &["only the patient", "guardian:papa"],
+    );
+    let views = v.ok(&["log", "--json", "--action", "view"]).json();
+    assert_eq!(
+        views.as_array().unwrap().last().unwrap()["actor"],
+        "guardian:papa"
+    );
+}
+
+#[test]
+fn rekey_asks_for_the_passphrase_even_when_unlocked_and_ends_the_unlock() {
+    let (v, _recovery, docs) = vault_with_recovery(KeyMode::Passphrase);
+    v.ok(&["unlock"]);
+    let _locked = crate::util::unlock::Locked(&v);
+    let mut c = crate::util::unlock::keyless(&v);
+    c.arg("rekey");
+    let e = assert_error(&c.run(), &["passphrase"]);
+    assert!(!e.contains("new passphrase"), "never a new one: {e}");
+    v.ok(&["rekey"]);
+    // The kept key is the old vault identity: it opens nothing now, and is dropped.
+    let mut c = crate::util::unlock::keyless(&v);
+    c.args(["cat", &docs[0].0]);
+    assert_error(&c.run(), &["passphrase"]);
+    assert_documents(&v, &docs);
+}

@@ -16,6 +16,7 @@ mod files;
 pub mod grants;
 pub mod integrity;
 pub mod tools;
+pub mod unlock;
 pub mod zip;
 
 pub use files::*;
