@@ -17,8 +17,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use carnet::cli::args::Cli;
-use clap::CommandFactory;
+use carnet::cli::roles;
 use clap_mangen::Man;
 use roff::{Roff, roman};
 
@@ -32,7 +31,7 @@ fn man_dir() -> PathBuf {
 fn render_all() -> BTreeMap<String, String> {
     // As clap_mangen::generate_to does: no `help` subcommand, and a built command so that
     // subcommands know their full names (carnet-pro-add).
-    let mut cmd = Cli::command().disable_help_subcommand(true);
+    let mut cmd = roles::command().disable_help_subcommand(true);
     cmd.build();
     let mut pages = BTreeMap::new();
     walk(&cmd, &[], &mut pages);
