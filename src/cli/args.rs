@@ -301,7 +301,12 @@ carnet emergency --opt-out"
     Demo(DemoArgs),
     /// Print a shell completion script
     #[command(
-        after_help = "Examples:\n  carnet completions bash > ~/.local/share/bash-completion/completions/carnet\n  \
+        after_help = "The script asks carnet what to offer as you type: commands, options, categories \
+and their aliases, and from the vault document ids (with their titles), grant ids and \
+professionals' handles. Those need the vault's key at hand without asking: -i or CARNET_IDENTITY, \
+--passphrase-file or CARNET_PASSPHRASE, on the line being completed or in the environment; \
+otherwise they are not offered. Completion never asks for a passphrase.\n\n\
+Examples:\n  carnet completions bash > ~/.local/share/bash-completion/completions/carnet\n  \
 carnet completions zsh > ~/.zfunc/_carnet\n  carnet completions fish > ~/.config/fish/completions/carnet.fish"
     )]
     Completions(CompletionsArgs),

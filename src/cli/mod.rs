@@ -136,6 +136,8 @@ fn now_from_env() -> Result<jiff::Timestamp, Error> {
 
 /// Entry point for the binary.
 pub fn main() -> ExitCode {
+    // The shell asking what to complete (`carnet completions`): answer, and exit.
+    completions::complete_if_asked();
     // Parsed from the command as `roles` shapes it (groups, globals), which is what help shows.
     let matches = roles::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());

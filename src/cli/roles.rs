@@ -169,24 +169,21 @@ fn shape(mut cmd: Command, width: Option<usize>) -> Command {
         .filter(|a| a.is_global_set())
         .cloned()
         .collect();
-    let names: Vec<String> = cmd
-        .get_subcommands()
-        .map(|s| s.get_name().to_string())
-        .collect();
-    for name in names {
-        let Some(role) = role_of(&name) else {
+    for sub in cmd.get_subcommands_mut() {
+        let Some(role) = role_of(sub.get_name()) else {
             continue;
         };
         // A copy of each global option on the command itself: clap then propagates that copy
         // (to `pro add`, `key ls` ...) instead of the top-level one, and values still reach
-        // `GlobalOpts` since clap shares global values by id across levels.
-        cmd = cmd.mut_subcommand(&name, |mut sub| {
-            for g in &globals {
-                sub = sub.arg(as_used_by(role.globals, g.clone()));
-            }
-            sub
-        });
+        // `GlobalOpts` since clap shares global values by id across levels. (In place, not
+        // `mut_subcommand`, which moves the command to the end of the list.)
+        let mut shaped = std::mem::take(sub);
+        for g in &globals {
+            shaped = shaped.arg(as_used_by(role.globals, g.clone()));
+        }
+        *sub = shaped;
     }
+    let cmd = super::completions::attach(cmd);
     let list = grouped_commands(&cmd, width);
     // `{all-args}` would list the commands again, flat: the options are named one by one.
     let template = format!(
