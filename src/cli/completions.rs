@@ -98,7 +98,16 @@ pub fn attach(mut cmd: Command) -> Command {
 /// A path or an id that does not exist panics: every test that builds the command says so.
 fn with_arg(cmd: &mut Command, path: &[&str], id: &str, f: &dyn Fn(Arg) -> Arg) {
     match path.split_first() {
-        None => *cmd = std::mem::take(cmd).mut_arg(id, f),
+        None => {
+            assert!(
+                cmd.get_arguments().any(|a| a.get_id() == id),
+                "completions::ARGUMENTS: {} has no argument {id:?}",
+                cmd.get_name()
+            );
+            // `mut_args`, not `mut_arg`: the latter moves the argument to the end of the list,
+            // and a positional would change places (`replace ID FILE` read as `replace FILE ID`).
+            *cmd = std::mem::take(cmd).mut_args(|a| if a.get_id() == id { f(a) } else { a });
+        }
         Some((first, rest)) => {
             let sub = cmd
                 .get_subcommands_mut()

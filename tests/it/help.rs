@@ -418,3 +418,34 @@ fn a_continued_example_is_one_command_for_the_shell() {
         }
     }
 }
+
+#[test]
+fn shaping_the_command_keeps_every_argument_as_the_definitions_have_it() {
+    // roles and completions change how arguments are shown and completed, never what they are:
+    // same ids, same operands in the same order (`replace ID FILE` must not become FILE ID).
+    use clap::CommandFactory;
+    fn operands(cmd: &clap::Command) -> Vec<String> {
+        cmd.get_positionals()
+            .map(|a| a.get_id().to_string())
+            .collect()
+    }
+    fn compare(plain: &clap::Command, shaped: &clap::Command, name: &str) {
+        assert_eq!(operands(plain), operands(shaped), "{name}");
+        for sub in plain.get_subcommands() {
+            let other = shaped
+                .find_subcommand(sub.get_name())
+                .unwrap_or_else(|| panic!("{name} {} is gone", sub.get_name()));
+            compare(sub, other, &format!("{name} {}", sub.get_name()));
+        }
+    }
+    let mut plain = carnet::cli::args::Cli::command();
+    plain.build();
+    let mut shaped = roles::command();
+    shaped.build();
+    compare(&plain, &shaped, "carnet");
+    let matches = shaped
+        .try_get_matches_from(["carnet", "replace", "3f9c", "new.pdf"])
+        .expect("parses");
+    let (_, m) = matches.subcommand().expect("replace");
+    assert_eq!(m.get_one::<String>("id").map(String::as_str), Some("3f9c"));
+}
