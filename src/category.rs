@@ -77,13 +77,21 @@ pub fn find(slug: &str) -> Option<&'static Category> {
 }
 
 /// Words people use for a category, beyond its slug, label and DMP code.
-const ALIASES: &[(&str, &str)] = &[
+pub const ALIASES: &[(&str, &str)] = &[
     ("ordonnance", "prescription"),
     ("radiologie", "imagerie"),
     ("radio", "imagerie"),
     ("cr", "compte-rendu"),
     ("note", "note-patient"),
 ];
+
+/// The aliases of the category `slug` (`carnet categories` shows them; completion offers them).
+pub fn aliases(slug: &str) -> impl Iterator<Item = &'static str> + '_ {
+    ALIASES
+        .iter()
+        .filter(move |(_, s)| *s == slug)
+        .map(|(alias, _)| *alias)
+}
 
 fn normalize(s: &str) -> String {
     crate::text::fold_accents(s.trim()).replace([' ', '_'], "-")

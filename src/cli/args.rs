@@ -38,6 +38,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalOpts {
     /// The vault folder [default: $XDG_DATA_HOME/carnet or ~/.local/share/carnet]
     #[arg(long, global = true, env = "CARNET_VAULT", value_name = "DIR")]
@@ -152,7 +153,9 @@ carnet log --doc 3f9c --json"
     Log(LogArgs),
     /// Check that nothing in the vault was altered, removed, added or rolled back
     #[command(
-        after_help = "Exit status: 0 when the vault is sound, 3 when a check fails.\n\n\
+        after_help = "A sound vault's check is recorded in its access log (a `verify` entry, which \
+`carnet log --action verify` lists); --offline needs no key and writes nothing.\n\n\
+Exit status: 0 when the vault is sound, 3 when a check fails.\n\n\
 Examples:\n  carnet verify\n  carnet verify --deep --json\n  \
 carnet verify --offline /media/usb/carnet-backup.zip"
     )]
@@ -160,7 +163,7 @@ carnet verify --offline /media/usb/carnet-backup.zip"
     /// Create a professional's key and contact card (for doctors, nurses, pharmacists; no vault)
     #[command(
         after_help = "Examples:\n  carnet keygen --name \"Dr Jeanne Martin\" --rpps 10005173140 --profession médecin -o jeanne.key\n  \
-CARNET_PASSPHRASE=... carnet keygen --name \"Inf. Paul Roux\" --adeli 751234567 -o paul.key --card paul.toml"
+CARNET_PASSPHRASE=... carnet keygen --name \"Inf. Paul Roux\" --adeli 751234567 \\\n    -o paul.key --card paul.toml"
     )]
     Keygen(KeygenArgs),
     /// Manage your directory of health professionals
@@ -177,7 +180,7 @@ With --passcode the bundle opens with a generated passcode instead of a professi
 (an access code): anyone holding the bundle and the passcode can read it, and offline nothing \
 limits how many passcodes can be tried, so it is generated (8 words, 88 bits) and protected by \
 scrypt; it lasts at most 31 days.\n\n\
-Examples:\n  carnet grant --to jeanne-martin --category imagerie --expires 7d --purpose \"avis cardiologie\" -o partage.age\n  \
+Examples:\n  carnet grant --to jeanne-martin --category imagerie --expires 7d \\\n    --purpose \"avis cardiologie\" -o partage.age\n  \
 carnet grant --passcode --doc 3f9c --expires 14d -o partage.age\n  \
 carnet grant --to 10005173140 --doc 3f9c --doc 7a01 --expires 2026-12-31 --armor -o - | mail ..."
     )]
@@ -327,7 +330,12 @@ carnet emergency --opt-out"
     Demo(DemoArgs),
     /// Print a shell completion script
     #[command(
-        after_help = "Examples:\n  carnet completions bash > ~/.local/share/bash-completion/completions/carnet\n  \
+        after_help = "The script asks carnet what to offer as you type: commands, options, categories \
+and their aliases, and from the vault document ids (with their titles), grant ids and \
+professionals' handles. Those need the vault's key at hand without asking: -i or CARNET_IDENTITY, \
+--passphrase-file or CARNET_PASSPHRASE, on the line being completed or in the environment; \
+otherwise they are not offered. Completion never asks for a passphrase.\n\n\
+Examples:\n  carnet completions bash > ~/.local/share/bash-completion/completions/carnet\n  \
 carnet completions zsh > ~/.zfunc/_carnet\n  carnet completions fish > ~/.config/fish/completions/carnet.fish"
     )]
     Completions(CompletionsArgs),
@@ -337,8 +345,11 @@ carnet completions zsh > ~/.zfunc/_carnet\n  carnet completions fish > ~/.config
 Examples:\n  carnet fingerprint\n  carnet verify --offline --expect \"$(carnet fingerprint)\""
     )]
     Fingerprint(JsonArg),
-    /// List the document categories (the DMP document classes)
-    #[command(after_help = "Example:\n  carnet categories --json")]
+    /// List the document categories (the DMP document classes) and the other names they accept
+    #[command(
+        after_help = "Wherever a category is asked for, its slug, its label, its DMP code, a plural or \
+one of its aliases is accepted (\"ordonnances\", \"radio\").\n\nExample:\n  carnet categories --json"
+    )]
     Categories(JsonArg),
     /// Print your public card for professionals: name, public keys, fingerprint (no secret)
     #[command(
@@ -353,8 +364,8 @@ Examples:\n  carnet card -o marie.card.toml\n  carnet card --qr"
         after_help = "The bundle is encrypted to the patient's vault keys only (from their card) and \
 signed with your key (from `carnet keygen`); the patient adds it with `carnet receive`. Without \
 carnet, the patient opens it with `age -d` and `unzip`.\n\n\
-Examples:\n  carnet deposit --to marie.card.toml -i jeanne.key compte-rendu.pdf --category compte-rendu -o depot.age\n  \
-carnet deposit --to marie.card.toml -i jeanne.key bilan.pdf radio.png --date 2026-03-14 --note \"Résultats du 14 mars\" -o depot.age"
+Examples:\n  carnet deposit --to marie.card.toml -i jeanne.key compte-rendu.pdf --category compte-rendu \\\n    -o depot.age\n  \
+carnet deposit --to marie.card.toml -i jeanne.key bilan.pdf radio.png --date 2026-03-14 \\\n    --note \"Résultats du 14 mars\" -o depot.age"
     )]
     Deposit(DepositArgs),
     /// Add a professional's deposit to your vault, or record their receipt (who opened what)
@@ -1005,7 +1016,8 @@ pub struct GrantArgs {
     /// Every document
     #[arg(long)]
     pub all: bool,
-    /// When consent ends: a duration (90m, 72h, 7d, 2w) or a date/time (2026-12-31, 2026-12-31T18:00)
+    /// When consent ends: a duration (90m, 72h, 7d, 2w; also 45s or 1h30m) or a date/time
+    /// (2026-12-31T18:00); a date alone (2026-12-31) means the end of that day
     #[arg(long, value_name = "WHEN")]
     pub expires: String,
     /// When consent starts (date/time) [default: now]
@@ -1218,7 +1230,8 @@ pub struct EmergencyArgs {
     /// Where the bundle will be, as the card says it [default: the bundle's file name]
     #[arg(long = "where", value_name = "TEXT", requires = "card")]
     pub location: Option<String>,
-    /// When the bundle stops opening with carnet: a duration (365d, 2w) or a date
+    /// When the bundle stops opening with carnet: a duration (365d, 2w) or a date/time; a date
+    /// alone means the end of that day
     #[arg(long, value_name = "WHEN", default_value = "365d", requires = "output")]
     pub expires: String,
     /// Overwrite FILE and PDF if they exist

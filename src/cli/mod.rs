@@ -5,6 +5,7 @@
 pub mod args;
 mod passcode;
 mod passphrase;
+pub mod roles;
 pub mod ui;
 
 mod add;
@@ -44,7 +45,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 use self::args::{Cli, Command, GlobalOpts};
 use crate::error::{Error, Exit};
@@ -149,7 +150,11 @@ fn now_from_env() -> Result<jiff::Timestamp, Error> {
 
 /// Entry point for the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The shell asking what to complete (`carnet completions`): answer, and exit.
+    completions::complete_if_asked();
+    // Parsed from the command as `roles` shapes it (groups, globals), which is what help shows.
+    let matches = roles::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // A backup or a bundle cut short by a closed pipe is a failed delivery, not a reader that
     // had seen enough.
     let delivers_a_file = matches!(cli.command, Command::Backup(_) | Command::Grant(_));
