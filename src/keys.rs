@@ -478,6 +478,25 @@ pub fn read_any_identity(
     parse_age_identities(&text, path, pass)
 }
 
+/// A key given with `-i` to open a vault: age X25519 identities (the vault's own, or a slot's),
+/// or another kind (SSH, a plugin's hardware key), which can only open a key slot.
+pub enum OpeningKey {
+    X25519(Vec<age::x25519::Identity>),
+    Other(AnyIdentity),
+}
+
+/// Loads a key given with `-i` to open a vault, asking a passphrase at most once.
+pub fn load_opening_key(path: &Path, pass: &PassphraseSource) -> anyhow::Result<OpeningKey> {
+    let bytes = read_key_file(path)?;
+    // Plugin lines are only looked for in a plain file: a passphrase-protected one is an age
+    // identity file, which carnet and `age-keygen` write with X25519 keys.
+    let plugin = !is_age_encrypted(&bytes) && bytes.windows(11).any(|w| w == b"AGE-PLUGIN-");
+    if plugin || pem_label(&bytes).is_some() {
+        return Ok(OpeningKey::Other(read_any_identity(&bytes, path, pass)?));
+    }
+    Ok(OpeningKey::X25519(read_identity_file(&bytes, path, pass)?))
+}
+
 /// Loads an identity file of any kind from disk, bounded in size (see `read_any_identity`).
 pub fn load_any_identity(path: &Path, pass: &PassphraseSource) -> anyhow::Result<AnyIdentity> {
     let bytes = read_key_file(path)?;

@@ -76,16 +76,10 @@ pub fn seal(vault: &age::x25519::Identity, to: &dyn age::Recipient) -> anyhow::R
     Ok(out)
 }
 
-/// The vault identity a slot holds, if `key` opens it.
-pub fn open(bytes: &[u8], key: &age::x25519::Identity) -> Option<age::x25519::Identity> {
-    let plain = Zeroizing::new(
-        crypto::open_bytes(
-            bytes,
-            std::iter::once(key as &dyn age::Identity),
-            MAX_SLOT_PLAIN,
-        )
-        .ok()?,
-    );
+/// The vault identity a slot holds, if one of `keys` opens it.
+pub fn open(bytes: &[u8], keys: &[&dyn age::Identity]) -> Option<age::x25519::Identity> {
+    let plain =
+        Zeroizing::new(crypto::open_bytes(bytes, keys.iter().copied(), MAX_SLOT_PLAIN).ok()?);
     let text = std::str::from_utf8(&plain).ok()?;
     age::x25519::Identity::from_str(text.trim()).ok()
 }

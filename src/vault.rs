@@ -318,11 +318,25 @@ impl Vault {
             return Ok(kept);
         }
         let (identities, source, passphrase) = match (&opts.identity, self.config.key) {
-            (Some(path), _) => (
-                keys::load_identity_path(path, &opts.passphrase)?,
-                path.clone(),
-                None,
-            ),
+            (Some(path), _) => match keys::load_opening_key(path, &opts.passphrase)? {
+                keys::OpeningKey::X25519(ids) => (ids, path.clone(), None),
+                // An SSH or hardware key opens the vault only through its slot.
+                keys::OpeningKey::Other(any) => {
+                    let keys: Vec<&dyn age::Identity> = any.as_dyn();
+                    return match self.open_slot(&keys, &any.recipients)? {
+                        Some(u) => Ok(u),
+                        None if any.recipients.is_empty() => Err(Error::input(
+                            format!(
+                                "{} does not say which public key it is, so its key slot cannot be found",
+                                path.display()
+                            ),
+                            "add the plugin's recipient to the file as a comment: # recipient: age1…",
+                        )
+                        .into()),
+                        None => Err(Error::WrongIdentity(path.clone()).into()),
+                    };
+                }
+            },
             (None, KeyMode::External) => return Err(Error::IdentityRequired.into()),
             (None, KeyMode::Passphrase) => {
                 let path = self.path(IDENTITY);
@@ -335,8 +349,9 @@ impl Vault {
         let mut unlocked = Unlocked::patient(identities);
         unlocked.passphrase = passphrase;
         let mine = unlocked.recipients();
+        let as_dyn: Vec<&dyn age::Identity> = unlocked.as_dyn().collect();
         if !self.config.recipients.iter().any(|r| mine.contains(r))
-            && let Some(recovered) = self.open_slot(&unlocked)?
+            && let Some(recovered) = self.open_slot(&as_dyn, &mine)?
         {
             return Ok(recovered);
         }
@@ -360,11 +375,15 @@ impl Vault {
         Ok(unlocked)
     }
 
-    /// The vault identity, through the key slot of one of `keys` (a recovery key), if it has
-    /// one that holds this vault's identity.
-    fn open_slot(&self, keys: &Unlocked) -> anyhow::Result<Option<Unlocked>> {
-        for id in &keys.identities {
-            let path = self.object_path(&crate::slots::object_id(&id.to_public().to_string()));
+    /// The vault identity, through the key slot of one of `recipients` (a recovery or guardian
+    /// key), opened with `keys`, if the vault has such a slot and it holds this vault's identity.
+    fn open_slot(
+        &self,
+        keys: &[&dyn age::Identity],
+        recipients: &[String],
+    ) -> anyhow::Result<Option<Unlocked>> {
+        for r in recipients {
+            let path = self.object_path(&crate::slots::object_id(r));
             let bytes = match fsutil::read_limited(&path, MAX_SMALL) {
                 Ok(b) => b,
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
@@ -373,7 +392,7 @@ impl Vault {
                         .context(format!("cannot read the key slot {}", path.display())));
                 }
             };
-            let Some(vault_identity) = crate::slots::open(&bytes, id) else {
+            let Some(vault_identity) = crate::slots::open(&bytes, keys) else {
                 return Err(Error::Integrity(format!(
                     "{}: the key slot for this key does not open (damaged?)",
                     path.display()
@@ -385,10 +404,11 @@ impl Vault {
                 .recipients
                 .contains(&vault_identity.to_public().to_string())
             {
+                // The role (recovery, guardian:NAME) is read from the root with the snapshot.
                 return Ok(Some(Unlocked {
                     identities: vec![vault_identity],
                     actor: Actor::Recovery,
-                    slot: Some(id.to_public().to_string()),
+                    slot: Some(r.clone()),
                     passphrase: None,
                 }));
             }

@@ -106,7 +106,14 @@ pub fn add(
             (Role::Recovery, recovery.to_public().to_string(), Some(text))
         }
         NewSlot::Guardian { recipient } => {
-            let recipient = crate::pro::check_recipient(recipient.trim())?;
+            crate::pro::check_recipient(recipient.trim())?;
+            // The form the key finds its slot by (an SSH key without its comment).
+            let recipient = keys::canonical_recipient(&recipient).ok_or_else(|| {
+                Error::input(
+                    "not a recipient carnet knows",
+                    "give an age1… or ssh-ed25519 key",
+                )
+            })?;
             if vault.config.recipients.contains(&recipient)
                 || root.slots.iter().any(|s| s.recipient == recipient)
             {

@@ -488,3 +488,109 @@ fn rekey_asks_for_the_passphrase_even_when_unlocked_and_ends_the_unlock() {
     assert_error(&c.run(), &["passphrase"]);
     assert_documents(&v, &docs);
 }
+
+/// `ssh-keygen -t ed25519` without a passphrase in `dir`: the private key and the public line.
+fn ssh_ed25519(keygen: &Path, dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(name);
+    let out = Command::new(keygen)
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "parent@maison", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = fs::read_to_string(key.with_extension("pub")).unwrap();
+    (key, public.trim().to_string())
+}
+
+#[test]
+fn a_guardian_with_an_ssh_key_opens_the_vault_and_after_key_rm_opens_nothing() {
+    let (Some(keygen), Some(age)) = (require_tool(Tool::SshKeygen), require_tool(Tool::Age)) else {
+        return;
+    };
+    let (v, _recovery, docs) = vault_with_recovery(KeyMode::Passphrase);
+    let (key, public) = ssh_ed25519(&keygen, v.root(), "id_ed25519");
+    v.ok(&[
+        "key",
+        "add",
+        "--guardian",
+        "--name",
+        "maman",
+        "--recipient",
+        &public,
+    ]);
+    let listed = v.ok(&["key", "ls", "--json"]).json();
+    let maman = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "maman")
+        .unwrap();
+    assert_eq!(maman["kind"], "SSH ed25519", "{listed}");
+    assert_eq!(
+        with_key(&v, &key, &["cat", &docs[0].0]).ok().stdout,
+        docs[0].1
+    );
+    let views = v.ok(&["log", "--json", "--action", "view"]).json();
+    assert_eq!(
+        views.as_array().unwrap().last().unwrap()["actor"],
+        "guardian:maman"
+    );
+    assert!(
+        !files_opened_by(&age, &v.dir, &key).is_empty(),
+        "the slot, for age -d -i id_ed25519"
+    );
+
+    v.ok(&["key", "rm", "maman"]);
+    assert_eq!(files_opened_by(&age, &v.dir, &key), Vec::<String>::new());
+    with_key(&v, &key, &["ls"]).fails(EXIT_FAILURE, &["does not open this vault"]);
+}
+
+#[test]
+fn a_guardian_with_a_plugin_key_opens_the_vault_through_the_plugin() {
+    let Some(plugin) = require_tool(Tool::AgePluginUnencrypted) else {
+        return;
+    };
+    let (v, _recovery, docs) = vault_with_recovery(KeyMode::Passphrase);
+    // The plugin, run alone, prints a new identity file whose comment names its recipient.
+    let made = Command::new(&plugin).output().unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let identity = v.root().join("plugin.txt");
+    fs::write(&identity, &made.stdout).unwrap();
+    let recipient = String::from_utf8(made.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# recipient: ").map(str::to_string))
+        .expect("the plugin names its recipient");
+    v.ok(&[
+        "key",
+        "add",
+        "--guardian",
+        "--name",
+        "papa",
+        "--recipient",
+        &recipient,
+    ]);
+    assert_eq!(
+        with_key(&v, &identity, &["cat", &docs[0].0]).ok().stdout,
+        docs[0].1
+    );
+    let views = v.ok(&["log", "--json", "--action", "view"]).json();
+    assert_eq!(
+        views.as_array().unwrap().last().unwrap()["actor"],
+        "guardian:papa"
+    );
+    // Re-encryption seals the slot again through the plugin; it still opens.
+    v.ok(&["rekey"]);
+    assert_eq!(
+        with_key(&v, &identity, &["cat", &docs[1].0]).ok().stdout,
+        docs[1].1
+    );
+}
