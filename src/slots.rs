@@ -27,6 +27,9 @@ pub enum Role {
     /// A legal representative (a minor's parent): opens the vault with their own key and acts
     /// as `guardian:NAME`; cannot change the vault's keys.
     Guardian,
+    /// The patient's own key when it is not an age X25519 identity (an SSH key, a hardware
+    /// key behind an age plugin): the vault's identity is then its own, held in this slot.
+    Patient,
 }
 
 impl Role {
@@ -34,6 +37,7 @@ impl Role {
         match self {
             Role::Recovery => "recovery",
             Role::Guardian => "guardian",
+            Role::Patient => "patient",
         }
     }
 
@@ -42,6 +46,7 @@ impl Role {
         match self {
             Role::Recovery => crate::domain::Actor::Recovery,
             Role::Guardian => crate::domain::Actor::Guardian(name.to_string()),
+            Role::Patient => crate::domain::Actor::Patient,
         }
     }
 }
@@ -82,4 +87,29 @@ pub fn open(bytes: &[u8], keys: &[&dyn age::Identity]) -> Option<age::x25519::Id
         Zeroizing::new(crypto::open_bytes(bytes, keys.iter().copied(), MAX_SLOT_PLAIN).ok()?);
     let text = std::str::from_utf8(&plain).ok()?;
     age::x25519::Identity::from_str(text.trim()).ok()
+}
+
+/// A new slot for `recipient` holding `vault`: its record for the root and its sealed bytes
+/// (written by the caller as the object `record.object`).
+pub fn make(
+    vault: &age::x25519::Identity,
+    role: Role,
+    name: &str,
+    recipient: &str,
+    now: jiff::Timestamp,
+) -> anyhow::Result<(Slot, Vec<u8>)> {
+    let to = crate::keys::parse_any_recipient(recipient)?;
+    let sealed = seal(vault, &*to)?;
+    Ok((
+        Slot {
+            role,
+            name: name.to_string(),
+            recipient: recipient.to_string(),
+            added_at: now,
+            object: object_id(recipient),
+            size: sealed.len() as u64,
+            blake3: blake3::hash(&sealed).to_hex().to_string(),
+        },
+        sealed,
+    ))
 }

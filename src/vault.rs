@@ -240,11 +240,14 @@ impl Vault {
     }
 
     /// Creates the vault folder tree, its identity file, first manifest and config.
+    /// `slots` are the sealed slot objects the manifest already lists (the patient's SSH or
+    /// hardware key, a recovery key made with the vault).
     pub fn create(
         dir: &Path,
         config: Config,
         identity_file: Option<&[u8]>,
         manifest: &mut Root,
+        slots: &[(String, Vec<u8>)],
         keys: &Unlocked,
         now: jiff::Timestamp,
     ) -> anyhow::Result<Vault> {
@@ -276,11 +279,25 @@ impl Vault {
         if let Some(bytes) = identity_file {
             vault.write(&vault.path(IDENTITY), bytes)?;
         }
+        let mut objects = BTreeMap::new();
+        for (object, bytes) in slots {
+            let path = vault.object_path(object);
+            fsutil::create_private_dir(fsutil::parent_dir(&path))
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            vault.write(&path, bytes)?;
+            objects.insert(
+                object.clone(),
+                crate::index::FileEntry {
+                    size: bytes.len() as u64,
+                    blake3: blake3::hash(bytes).to_hex().to_string(),
+                },
+            );
+        }
         vault.write_genesis(manifest, keys, &ring, now)?;
         // The config is written last: a folder without it is not yet a vault, so an
         // interrupted init can simply be run again after emptying the folder.
         vault.write(&vault.path(CONFIG), text.as_bytes())?;
-        crate::index::rebuild(&vault, &ring, 1, 0, &BTreeMap::new())?;
+        crate::index::rebuild(&vault, &ring, 1, 0, &objects)?;
         Ok(vault)
     }
 

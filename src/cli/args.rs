@@ -517,6 +517,10 @@ pub struct InitArgs {
     /// The patient's name, stored encrypted
     #[arg(long)]
     pub name: Option<String>,
+    /// Also make a recovery key, written to FILE (0600): required when -i is a hardware key
+    /// (an age plugin's), which cannot be copied
+    #[arg(long, value_name = "FILE")]
+    pub recovery: Option<PathBuf>,
     /// The patient's social security number (NIR, 15 digits with key), stored encrypted
     #[arg(long)]
     pub nir: Option<String>,

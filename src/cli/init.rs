@@ -3,6 +3,8 @@
 use super::Ctx;
 use super::args::InitArgs;
 use crate::catalog::Root;
+use anyhow::Context;
+
 use crate::error::Error;
 use crate::ids;
 use crate::keys::{self, Unlocked};
@@ -25,11 +27,42 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
         return Err(Error::NotEmpty(dir.clone()).into());
     }
 
+    if let Some(out) = &a.recovery
+        && std::fs::symlink_metadata(out).is_ok()
+    {
+        return Err(Error::input(
+            format!("{} already exists", out.display()),
+            "choose a new file: a key is never written over another file",
+        )
+        .into());
+    }
+    // The patient's key when it is not the vault's identity: an SSH or hardware key, which opens
+    // its slot (kind, recipient).
+    let mut patient_key: Option<(keys::KeyKind, String)> = None;
     let (key_mode, unlocked, identity_file) = match &ctx.keys.identity {
-        Some(path) => {
-            let ids = keys::load_identity_path(path, &ctx.keys.passphrase)?;
-            (KeyMode::External, Unlocked::patient(ids), None)
-        }
+        Some(path) => match keys::load_opening_key(path, &ctx.keys.passphrase)? {
+            keys::OpeningKey::X25519(ids) => (KeyMode::External, Unlocked::patient(ids), None),
+            keys::OpeningKey::Other(any) => {
+                let (Some(kind), Some(recipient)) = (any.kinds.first(), any.recipients.first())
+                else {
+                    return Err(Error::input(
+                        format!("{} does not say which public key it is", path.display()),
+                        "add the plugin's recipient to the file as a comment: # recipient: age1…",
+                    )
+                    .into());
+                };
+                if matches!(kind, keys::KeyKind::Plugin(_)) && a.recovery.is_none() {
+                    return Err(Error::input(
+                        "a hardware key cannot be copied: lost or broken, it would take the record with it",
+                        "add a recovery key kept offline: --recovery FILE",
+                    )
+                    .into());
+                }
+                patient_key = Some((kind.clone(), recipient.clone()));
+                let (id, _) = keys::new_identity_file();
+                (KeyMode::External, Unlocked::patient(vec![id]), None)
+            }
+        },
         None => {
             let pass = ctx.keys.passphrase.get("New vault passphrase: ", true)?;
             let (id, text) = keys::new_identity_file();
@@ -57,11 +90,54 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
         nir: nir.map(|n| n.as_str().to_string()),
     };
     let mut manifest = Root::new(vault_id, recipients.clone(), patient);
+    manifest.requires = crate::catalog::FEATURES
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    let vault_identity = &unlocked.identities[0];
+    let mut sealed = Vec::new();
+    if let Some((_, recipient)) = &patient_key {
+        let (slot, bytes) = crate::slots::make(
+            vault_identity,
+            crate::slots::Role::Patient,
+            "patient",
+            recipient,
+            ctx.now,
+        )?;
+        sealed.push((slot.object.clone(), bytes));
+        manifest.slots.push(slot);
+    }
+    let recovery = match &a.recovery {
+        Some(_) => {
+            let (key, text) = keys::new_identity_file();
+            let (slot, bytes) = crate::slots::make(
+                vault_identity,
+                crate::slots::Role::Recovery,
+                "recovery",
+                &key.to_public().to_string(),
+                ctx.now,
+            )?;
+            sealed.push((slot.object.clone(), bytes));
+            manifest.slots.push(slot);
+            Some(text)
+        }
+        None => None,
+    };
+    // The recovery key is written before the vault exists: a vault whose only copyable key
+    // failed to reach the disk must not be made.
+    if let (Some(out), Some(text)) = (&a.recovery, &recovery) {
+        let mut f = crate::fsutil::create_new_private(out)
+            .with_context(|| format!("cannot create {}", out.display()))?;
+        std::io::Write::write_all(&mut f, text.as_bytes())
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
     let vault = Vault::create(
         dir,
         config,
         identity_file.as_deref(),
         &mut manifest,
+        &sealed,
         &unlocked,
         ctx.now,
     )?;
@@ -82,6 +158,15 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
 
     eprintln!("Created a vault in {}", dir.display());
     eprintln!("Public key: {}", recipients.join(", "));
+    if let Some((kind, _)) = &patient_key {
+        eprintln!("Your {kind} key opens the vault through its own key slot.");
+    }
+    if let Some(out) = &a.recovery {
+        eprintln!(
+            "Wrote a recovery key to {} (0600): print it, store it offline away from the vault, then delete the file.",
+            out.display()
+        );
+    }
     eprintln!(
         "Signing key fingerprint (professionals check your grants against it): {fingerprint}"
     );
@@ -92,12 +177,17 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
             dir.join(crate::vault::IDENTITY).display()
         ),
         KeyMode::External => eprintln!(
-            "Open it with -i {} (or CARNET_IDENTITY). Keep that file safe: it is the only key.",
+            "Open it with -i {} (or CARNET_IDENTITY). Keep that file safe{}",
             ctx.keys
                 .identity
                 .as_ref()
                 .map(|p| p.display().to_string())
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if a.recovery.is_some() {
+                "; the recovery key opens the vault too."
+            } else {
+                ": it is the only key."
+            }
         ),
     }
     Ok(())

@@ -239,13 +239,6 @@ pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()
     let vault = ctx.open_vault()?;
     let external = vault.config.key == crate::config::KeyMode::External;
     match (&a.output, external) {
-        (None, true) => {
-            return Err(Error::input(
-                "this vault is opened with an identity file, which re-encryption replaces",
-                "name the file for the new identity: -o FILE (the old one opens nothing afterwards)",
-            )
-            .into());
-        }
         (Some(_), false) => {
             return Err(Error::input(
                 "-o is for vaults opened with an identity file; this one keeps its key under your passphrase",
@@ -269,17 +262,18 @@ pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()
         ..ctx.keys.clone()
     })?;
     let new_key = if external {
-        let out = a.output.clone().unwrap_or_default();
         crate::ops::rekey::NewKey::External {
-            keep: Box::new(move |text: &str| {
-                let mut f = crate::fsutil::create_new_private(&out)
-                    .with_context(|| format!("cannot create {}", out.display()))?;
-                f.write_all(text.as_bytes())
-                    .and_then(|()| f.sync_all())
-                    .with_context(|| format!("cannot write {}", out.display()))?;
-                crate::fsutil::sync_dir(crate::fsutil::parent_dir(&out))
-                    .with_context(|| format!("cannot flush {}", out.display()))?;
-                Ok(())
+            keep: a.output.clone().map(|out| -> crate::ops::rekey::Keeper {
+                Box::new(move |text: &str| {
+                    let mut f = crate::fsutil::create_new_private(&out)
+                        .with_context(|| format!("cannot create {}", out.display()))?;
+                    f.write_all(text.as_bytes())
+                        .and_then(|()| f.sync_all())
+                        .with_context(|| format!("cannot write {}", out.display()))?;
+                    crate::fsutil::sync_dir(crate::fsutil::parent_dir(&out))
+                        .with_context(|| format!("cannot flush {}", out.display()))?;
+                    Ok(())
+                })
             }),
         }
     } else {
@@ -343,6 +337,9 @@ pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()
         Some(out) => eprintln!(
             "The new identity is in {} (0600): use it with -i from now on; the old one opens nothing the vault holds.",
             out.display()
+        ),
+        None if external => eprintln!(
+            "Your key still opens the vault. Backups made before still open with the old keys."
         ),
         None => eprintln!(
             "Your passphrase is unchanged. Backups made before still open with the old keys."

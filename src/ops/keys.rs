@@ -36,10 +36,14 @@ pub fn list(vault: &Vault, root: &crate::catalog::Root) -> Vec<KeyView> {
         KeyMode::Passphrase => "passphrase",
         KeyMode::External => "external",
     };
+    // With the patient's key in a slot (SSH, hardware), the vault's recipient is its own
+    // identity, not a key anyone holds: the slot is what to show.
+    let own_slot = root.slots.iter().any(|s| s.role == Role::Patient);
     let mut out: Vec<KeyView> = vault
         .config
         .recipients
         .iter()
+        .filter(|_| !own_slot)
         .map(|r| KeyView {
             role: "patient".into(),
             name: root

@@ -45,14 +45,17 @@ pub enum NewKey {
     },
     /// External mode: the new identity file's text is handed to `keep` before the commit
     /// point, which must store it durably (the caller writes the user's `-o FILE`). If `keep`
-    /// fails, nothing changes.
-    External { keep: Keeper },
+    /// fails, nothing changes. None when the patient's key opens a slot (an SSH or hardware
+    /// key): the slot is sealed again and there is no new file to keep.
+    External { keep: Option<Keeper> },
 }
 
 /// `NewKey` once resolved.
 enum Kept {
     Passphrase(SecretString, u8),
     External(Keeper),
+    /// The patient's own key opens a slot, sealed again like the others.
+    Slot,
 }
 
 pub struct Request<'a> {
@@ -133,6 +136,33 @@ pub fn rekey(
                     },
                 )
             })?;
+            if s.role == Role::Patient {
+                return Err(Error::input(
+                    "the patient's own key cannot be removed",
+                    "replace the vault's keys with `carnet rekey`; remove a recovery or guardian key by its name",
+                )
+                .into());
+            }
+            let hardware = root.slots.iter().any(|p| {
+                p.role == Role::Patient
+                    && matches!(
+                        keys::check_any_recipient(&p.recipient),
+                        Ok(keys::KeyKind::Plugin(_))
+                    )
+            });
+            if hardware
+                && s.role == Role::Recovery
+                && !root
+                    .slots
+                    .iter()
+                    .any(|o| o.role == Role::Recovery && o.name != s.name)
+            {
+                return Err(Error::input(
+                    "your own key is a hardware key, which cannot be copied: this recovery key is the only copyable one",
+                    "keep it; to replace it, re-encrypt with `carnet rekey` after a suspected leak",
+                )
+                .into());
+            }
             if snap.keys.slot.as_deref() == Some(s.recipient.as_str()) {
                 return Err(Error::input(
                     format!(
@@ -158,7 +188,26 @@ pub fn rekey(
 
     let new_key = match (vault.config.key, req.new_key) {
         (KeyMode::Passphrase, NewKey::Passphrase { get, log_n }) => Kept::Passphrase(get()?, log_n),
-        (KeyMode::External, NewKey::External { keep }) => Kept::External(keep),
+        (KeyMode::External, NewKey::External { keep }) => {
+            match (keep, root.slots.iter().any(|s| s.role == Role::Patient)) {
+                (None, true) => Kept::Slot,
+                (Some(keep), false) => Kept::External(keep),
+                (None, false) => {
+                    return Err(Error::input(
+                        "this vault is opened with an identity file, which re-encryption replaces",
+                        "name the file for the new identity: -o FILE (the old one opens nothing afterwards)",
+                    )
+                    .into());
+                }
+                (Some(_), true) => {
+                    return Err(Error::input(
+                        "-o is not needed: your key opens the vault through its key slot, which is sealed again",
+                        "drop -o",
+                    )
+                    .into());
+                }
+            }
+        }
         _ => {
             return Err(Error::input(
                 "this vault keeps its key in another way than the one given",
@@ -396,6 +445,7 @@ pub fn rekey(
             None
         }
         Kept::External(keep) => Some(keep),
+        Kept::Slot => None,
     };
     staging.write(CONFIG, config_text.as_bytes())?;
     let head = Head {

@@ -594,3 +594,106 @@ fn a_guardian_with_a_plugin_key_opens_the_vault_through_the_plugin() {
         docs[1].1
     );
 }
+
+/// carnet on the vault folder `dir` with `-i key`.
+fn on(dir: &Path, key: &Path, args: &[&str]) -> Out {
+    let mut c = carnet();
+    c.arg("--vault").arg(dir).arg("-i").arg(key).args(args);
+    c.run()
+}
+
+#[test]
+fn a_vault_made_with_an_ssh_key_opens_with_it_and_re_encrypts_without_a_new_file() {
+    let (Some(keygen), Some(age)) = (require_tool(Tool::SshKeygen), require_tool(Tool::Age)) else {
+        return;
+    };
+    let tmp = temp_dir("carnet-ssh-vault-");
+    let (key, public) = ssh_ed25519(&keygen, tmp.path(), "id_ed25519");
+    let dir = tmp.path().join("vault");
+    on(&dir, &key, &["init", "--name", "Léa"]).ok();
+    let doc = tmp.path().join("bilan.txt");
+    fs::write(&doc, b"bilan sanguin").unwrap();
+    let id = on(&dir, &key, &["add", s(&doc), "--json"]).ok().json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let keys = on(&dir, &key, &["key", "ls", "--json"]).ok().json();
+    assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
+    assert_eq!(keys[0]["role"], "patient");
+    assert_eq!(keys[0]["kind"], "SSH ed25519");
+    assert_eq!(
+        keys[0]["recipient"].as_str().unwrap(),
+        public.rsplit_once(' ').unwrap().0,
+        "the slot is found by the key without its comment"
+    );
+    // The SSH key opens its slot and nothing else: the vault has an identity of its own.
+    let opened = files_opened_by(&age, &dir, &key);
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert!(opened[0].starts_with("objects/"), "{opened:?}");
+
+    assert_error(
+        &on(&dir, &key, &["rekey", "-o", s(&tmp.path().join("n.key"))]),
+        &["-o is not needed"],
+    );
+    on(&dir, &key, &["rekey"]).ok();
+    assert_eq!(on(&dir, &key, &["cat", &id]).ok().stdout, b"bilan sanguin");
+    let e = assert_error(
+        &on(&dir, &key, &["key", "rm", "patient"]),
+        &["patient's own key"],
+    );
+    assert!(hint(&e).contains("rekey"), "{e}");
+    on(&dir, &key, &["verify"]).ok();
+}
+
+#[test]
+fn a_vault_made_with_a_hardware_key_requires_a_recovery_key_and_keeps_it() {
+    let Some(plugin) = require_tool(Tool::AgePluginUnencrypted) else {
+        return;
+    };
+    let tmp = temp_dir("carnet-plugin-vault-");
+    let made = Command::new(&plugin).output().unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let key = tmp.path().join("yubikey.txt");
+    fs::write(&key, &made.stdout).unwrap();
+    let dir = tmp.path().join("vault");
+    let e = assert_error(
+        &on(&dir, &key, &["init"]),
+        &["hardware key cannot be copied"],
+    );
+    assert!(hint(&e).contains("--recovery FILE"), "{e}");
+    assert!(!dir.join("carnet.toml").exists(), "no vault made");
+
+    let recovery = tmp.path().join("recovery.key");
+    on(&dir, &key, &["init", "--recovery", s(&recovery)]).ok();
+    let roles: Vec<String> = on(&dir, &key, &["key", "ls", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            format!(
+                "{}:{}",
+                k["role"].as_str().unwrap(),
+                k["kind"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(roles, ["patient:plugin", "recovery:X25519"]);
+    let doc = tmp.path().join("vaccins.txt");
+    fs::write(&doc, b"DTP 2026").unwrap();
+    let id = on(&dir, &key, &["add", s(&doc), "--json"]).ok().json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The hardware key is lost: the recovery key opens the vault.
+    assert_eq!(on(&dir, &recovery, &["cat", &id]).ok().stdout, b"DTP 2026");
+    // (The test plugin prints a message of its own on stderr first.)
+    on(&dir, &key, &["key", "rm", "recovery"])
+        .fails(EXIT_FAILURE, &["hardware key, which cannot be copied"]);
+    on(&dir, &key, &["verify"]).ok();
+}
