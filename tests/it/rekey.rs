@@ -340,6 +340,23 @@ fn guardian_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     (key, card)
 }
 
+/// `key ls --json` as `ROLE:FIELD` strings (`guardian:papa`, `patient:plugin`).
+fn key_list(out: Out, field: &str) -> Vec<String> {
+    out.ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            format!(
+                "{}:{}",
+                k["role"].as_str().unwrap(),
+                k[field].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
 /// `key add --guardian --name NAME --card CARD EXTRA…`
 fn add_guardian(name: &str, card: &Path, extra: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = [
@@ -363,20 +380,7 @@ fn a_guardian_opens_the_vault_with_their_key_is_logged_by_name_and_cannot_change
     let (key, card) = guardian_key(v.root(), "papa");
     let j = v.ok(&add_guardian("papa", &card, &["--json"])).json();
     assert_eq!(j["role"], "guardian");
-    let roles: Vec<String> = v
-        .ok(&["key", "ls", "--json"])
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| {
-            format!(
-                "{}:{}",
-                k["role"].as_str().unwrap(),
-                k["name"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let roles = key_list(v.run(&["key", "ls", "--json"]), "name");
     assert!(roles.contains(&"guardian:papa".to_string()), "{roles:?}");
 
     // The guardian reads and adds, as guardian:papa.
@@ -669,20 +673,7 @@ fn a_vault_made_with_a_hardware_key_requires_a_recovery_key_and_keeps_it() {
 
     let recovery = tmp.path().join("recovery.key");
     on(&dir, &key, &["init", "--recovery", s(&recovery)]).ok();
-    let roles: Vec<String> = on(&dir, &key, &["key", "ls", "--json"])
-        .ok()
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| {
-            format!(
-                "{}:{}",
-                k["role"].as_str().unwrap(),
-                k["kind"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let roles = key_list(on(&dir, &key, &["key", "ls", "--json"]), "kind");
     assert_eq!(roles, ["patient:plugin", "recovery:X25519"]);
     let doc = tmp.path().join("vaccins.txt");
     fs::write(&doc, b"DTP 2026").unwrap();
