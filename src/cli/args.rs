@@ -43,7 +43,8 @@ pub struct GlobalOpts {
     /// The vault folder [default: $XDG_DATA_HOME/carnet or ~/.local/share/carnet]
     #[arg(long, global = true, env = "CARNET_VAULT", value_name = "DIR")]
     pub vault: Option<PathBuf>,
-    /// An age identity file that opens the vault (instead of the vault's passphrase)
+    /// A key file that opens the vault instead of its passphrase: an age identity, a recovery
+    /// or guardian key, an SSH private key or a hardware key's age plugin identity
     #[arg(
         short = 'i',
         long,
@@ -259,7 +260,7 @@ leaves the vault untouched. A closed record can be destroyed.\n\n\
 Examples:\n  carnet destroy\n  carnet destroy --confirm \"Marie Dupont\" --json"
     )]
     Destroy(DestroyArgs),
-    /// The keys that open the vault: yours, and a recovery key
+    /// The keys that open the vault: yours, a recovery key, guardians
     #[command(
         subcommand,
         after_help = "Examples:\n  carnet key ls\n  carnet key add --recovery -o recovery.key"

@@ -118,7 +118,7 @@ pub const COMMANDS: &[Role] = &[
         "open",
         Professional,
         ProKey(
-            "Your key as a professional (made by `carnet keygen`): the bundle is encrypted to it",
+            "Your key as a professional (made by `carnet keygen`, or an SSH key or age plugin identity): the bundle is encrypted to it",
         ),
     ),
     role("patients", Professional, Globals::None),
