@@ -59,21 +59,23 @@ pub fn state(vault: &Path) -> State {
 }
 
 /// Deletes an uncommitted staging folder (the caller holds the writers' lock, so no
-/// re-encryption is running). Returns whether there was one.
+/// re-encryption is running). Returns whether it held anything: an empty one is the tail of
+/// a finished re-encryption (killed between its marker and its folder) or one that had not
+/// staged a file yet, and is not worth a word.
 pub fn discard(vault: &Path) -> anyhow::Result<bool> {
     if state(vault) != State::Uncommitted {
         return Ok(false);
     }
     let dir = staging_dir(vault);
+    let held = !fsutil::is_empty_dir(&dir).unwrap_or(false);
     fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
-    Ok(true)
+    Ok(held)
 }
 
 /// A staging folder being filled. Files are written without flushing one by one: `commit`
 /// flushes them all at once before writing the marker.
 pub struct Staging {
     dir: PathBuf,
-    written: Vec<PathBuf>,
     /// Called after every file staged or moved: the test hook that kills the process there.
     tick: Box<dyn Fn() + Send + Sync>,
 }
@@ -87,11 +89,7 @@ impl Staging {
         }
         fsutil::create_private_dir(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        Ok(Staging {
-            dir,
-            written: Vec::new(),
-            tick,
-        })
+        Ok(Staging { dir, tick })
     }
 
     pub fn dir(&self) -> &Path {
@@ -103,10 +101,8 @@ impl Staging {
         let path = self.dir.join(rel);
         fsutil::create_private_dir(fsutil::parent_dir(&path))
             .with_context(|| format!("cannot create {}", fsutil::parent_dir(&path).display()))?;
-        let f = fsutil::create_new_private(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        self.written.push(path);
-        Ok(f)
+        fsutil::create_new_private(&path)
+            .with_context(|| format!("cannot create {}", path.display()))
     }
 
     /// Marks a file written through `create_file` as complete.
@@ -128,8 +124,9 @@ impl Staging {
         if !fsutil::sync_filesystem(&self.dir)
             .with_context(|| format!("cannot flush {}", self.dir.display()))?
         {
-            for p in &self.written {
-                fs::File::open(p)
+            // Every staged file, not only those written here: the index writer stages its own.
+            for (_, p) in crate::index::walk(&self.dir) {
+                fs::File::open(&p)
                     .and_then(|f| f.sync_all())
                     .with_context(|| format!("cannot flush {}", p.display()))?;
             }
@@ -190,6 +187,19 @@ pub fn finish(vault: &Path, tick: &dyn Fn()) -> anyhow::Result<()> {
             marker_path.display()
         ))
     })?;
+    // A staging folder is only ever this vault's: one copied from another vault is refused.
+    let config = [dir.join(CONFIG), vault.join(CONFIG)]
+        .iter()
+        .find_map(|p| fsutil::read_limited(p, MAX_COMMIT).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| toml::from_str::<crate::config::Config>(&t).ok());
+    if config.is_none_or(|c| c.vault_id != marker.vault_id) {
+        return Err(Error::Integrity(format!(
+            "{} belongs to another vault",
+            marker_path.display()
+        ))
+        .into());
+    }
     let mut staged: Vec<(String, PathBuf)> = crate::index::walk(&dir)
         .into_iter()
         .filter(|(rel, _)| rel != COMMIT)
@@ -220,26 +230,55 @@ pub fn finish(vault: &Path, tick: &dyn Fn()) -> anyhow::Result<()> {
         .iter()
         .filter(|r| crate::index::is_vault_path(r))
     {
-        match fs::remove_file(vault.join(rel)) {
+        let path = vault.join(rel);
+        match fs::remove_file(&path) {
             Err(e) if e.kind() != ErrorKind::NotFound => {
                 return Err(anyhow::Error::from(e).context(format!("cannot remove {rel}")));
             }
             _ => {}
         }
-        let parent = vault.join(rel);
-        let parent = fsutil::parent_dir(&parent);
-        // A fan folder the removal emptied goes too, as after any removal.
-        if fsutil::is_empty_dir(parent).unwrap_or(false) && parent != vault {
+        let parent = fsutil::parent_dir(&path);
+        // A fan folder the removal emptied goes too, as after any removal; either way the
+        // removal is flushed, so that a power cut cannot bring the old file back after the
+        // marker is gone.
+        if parent != vault && fsutil::is_empty_dir(parent).unwrap_or(false) {
             let _ = fs::remove_dir(parent);
+            let up = fsutil::parent_dir(parent);
+            fsutil::sync_dir(up).with_context(|| format!("cannot flush {}", up.display()))?;
+        } else {
+            fsutil::sync_dir(parent)
+                .with_context(|| format!("cannot flush {}", parent.display()))?;
         }
     }
-    fsutil::sync_dir(&vault.join(crate::layout::OBJECTS))
-        .with_context(|| format!("cannot flush {}", vault.display()))?;
-    let _ = marker.vault_id;
-    // The marker goes last: until then a kill is finished by the next command.
+    // Temporary files of commands killed before the re-encryption hold ciphertext for the old
+    // keys: under the writers' lock nothing else is being written, so they go now.
+    remove_entries(&vault.join(TMP), STAGING);
+    // Everything but the marker first, then the marker, then the folder: an empty staging
+    // folder without its marker would read as an attempt that never committed.
+    remove_entries(&dir, COMMIT);
     fs::remove_file(&marker_path)
         .with_context(|| format!("cannot remove {}", marker_path.display()))?;
-    fsutil::sync_dir(&dir).with_context(|| format!("cannot flush {}", dir.display()))?;
-    fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    fs::remove_dir(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    fsutil::sync_dir(&vault.join(TMP))
+        .with_context(|| format!("cannot flush {}", vault.join(TMP).display()))?;
     Ok(())
+}
+
+/// Removes everything in `dir` but the entry named `keep` (best effort: what stays is
+/// ciphertext, swept later).
+fn remove_entries(dir: &Path, keep: &str) {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        if e.file_name() == keep {
+            continue;
+        }
+        let p = e.path();
+        let _ = if e.file_type().is_ok_and(|t| t.is_dir()) {
+            fs::remove_dir_all(&p)
+        } else {
+            fs::remove_file(&p)
+        };
+    }
 }

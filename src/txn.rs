@@ -35,12 +35,13 @@ impl Vault {
         match crate::rekey::state(&self.dir) {
             crate::rekey::State::Committed => crate::rekey::finish(&self.dir, &|| {})?,
             crate::rekey::State::Uncommitted => {
-                crate::rekey::discard(&self.dir)?;
-                notices.push(Notice::Note(
+                if crate::rekey::discard(&self.dir)? {
+                    notices.push(Notice::Note(
                     "dropped an interrupted re-encryption (`carnet rekey` or `carnet key rm`): \
                      the vault keeps its previous keys; run it again"
                         .into(),
-                ));
+                    ));
+                }
             }
             crate::rekey::State::None => {}
         }

@@ -246,6 +246,13 @@ pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()
             )
             .into());
         }
+        (Some(out), true) if inside(out, &vault.dir) => {
+            return Err(Error::input(
+                format!("{} is inside the vault folder", out.display()),
+                "write the new identity outside the vault (it is the key to it): -o ~/carnet.key",
+            )
+            .into());
+        }
         (Some(out), true) if std::fs::symlink_metadata(out).is_ok() => {
             return Err(Error::input(
                 format!("{} already exists", out.display()),
@@ -317,6 +324,11 @@ pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()
     if let Some(b) = bar.get() {
         b.finish_and_clear();
     }
+    // A kept key (`carnet unlock`) is the old vault identity: after a suspected leak it must
+    // not wait for its timeout.
+    if let Some(s) = &ctx.keys.session {
+        let _ = s.remove(&vault.config.vault_id);
+    }
     super::print_notices(&report.notices);
     if a.json {
         return super::print_json(&report);
@@ -346,4 +358,13 @@ pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()
         ),
     }
     Ok(())
+}
+
+/// Whether `path` would be created inside `dir` (both resolved as far as they exist).
+fn inside(path: &std::path::Path, dir: &std::path::Path) -> bool {
+    let parent = crate::fsutil::parent_dir(path);
+    match (std::fs::canonicalize(parent), std::fs::canonicalize(dir)) {
+        (Ok(p), Ok(d)) => p.starts_with(d),
+        _ => false,
+    }
 }

@@ -318,6 +318,11 @@ fn to_mirror(
     ] {
         fsutil::create_private_dir(&d).with_context(|| format!("cannot create {}", d.display()))?;
     }
+    // After a re-encryption (`carnet rekey`, `key rm`) every object keeps its name with a new
+    // ciphertext, often of the same size: a mirror whose config is not the vault's has every
+    // object hashed rather than trusted by name and size.
+    let check =
+        check || fs::read(dir.join(vault::CONFIG)).ok() != fs::read(vault.path(vault::CONFIG)).ok();
     // Objects in the mirror changed since the last complete run (its index's time) are hashed
     // again rather than trusted by name and size, so damage in place gets repaired.
     let stamp = fs::metadata(dir.join(index::INDEX))
@@ -340,8 +345,8 @@ fn to_mirror(
     let mut copied = Vec::new();
     for (rel, want) in plan(idx) {
         let dest = dir.join(rel);
-        // Objects are written once and never change: same name and size means same object.
-        // Everything else is small: compare the content.
+        // Objects are written once and only a re-encryption changes them (see `check`): same
+        // name and size means same object. Everything else is small: compare the content.
         let same = match fs::metadata(&dest) {
             Ok(m) if m.len() == want.size && rel.starts_with("objects/") => {
                 let touched = check

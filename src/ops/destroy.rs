@@ -102,6 +102,8 @@ pub struct Report {
 pub fn prepare(vault: &Vault, keys: Unlocked) -> anyhow::Result<Plan<'_>> {
     let lock = vault.lock()?;
     let snap = vault.snapshot(keys)?;
+    // Destroying shreds the keys: like changing them, it is the patient's decision.
+    crate::ops::rekey::check_may_manage_keys(&snap.keys)?;
     let expected = match snap.root.patient.name.as_deref().map(str::trim) {
         Some(n) if !n.is_empty() => Expected::PatientName(n.to_string()),
         _ => Expected::Fingerprint(vault.fingerprint()?),

@@ -73,6 +73,19 @@ pub fn refuse_own_changes(
     // With the key the logs themselves decide; a mirror too damaged to read that way falls
     // back to its signed index (and is then repaired by the update, as before).
     let keyed = keys.and_then(|k| keyed_loss(vault, k, dir).ok());
+    if rekeyed_since(vault, dir) {
+        return Err(Error::input(
+            format!(
+                "the vault was re-encrypted (`carnet rekey` or `carnet key rm`) since the mirror {} was made: its files are under the old keys",
+                dir.display()
+            ),
+            format!(
+                "replace it with --force (it then opens with the new keys only): carnet backup --to {} --force",
+                dir.display()
+            ),
+        )
+        .into());
+    }
     let what = match keyed {
         Some(None) => return Ok(()),
         Some(Some(loss)) => loss.describe(),
@@ -112,6 +125,23 @@ pub fn refuse_own_changes(
         ),
     )
     .into())
+}
+
+/// Whether the mirror's config names other recipients than the vault's: the vault was
+/// re-encrypted since (same vault, same signing key), so its log cannot be compared file by file.
+fn rekeyed_since(vault: &Vault, dir: &Path) -> bool {
+    let Ok(bytes) = fsutil::read_limited(&dir.join(vault::CONFIG), 1 << 20) else {
+        return false;
+    };
+    let Ok(theirs) = std::str::from_utf8(&bytes)
+        .map_err(|_| ())
+        .and_then(|t| toml::from_str::<crate::config::Config>(t).map_err(|_| ()))
+    else {
+        return false;
+    };
+    theirs.vault_id == vault.config.vault_id
+        && theirs.signing_key == vault.config.signing_key
+        && theirs.recipients != vault.config.recipients
 }
 
 /// The mirror's signed index, when it has one that verifies with the vault's signing key.

@@ -361,7 +361,9 @@ pub fn rekey(
     let root_sha = hex::encode(Sha256::digest(&root_json[..]));
 
     // 5. The config and the entry for this command.
+    // `begin` upgraded a format-1 vault on disk; the config read before it says format 1.
     let config = Config {
+        format: crate::FORMAT_VERSION,
         recipients: vec![new_recipient.clone()],
         ..vault.config.clone()
     };
@@ -487,6 +489,24 @@ pub fn rekey(
     staging.commit(&vault.config.vault_id, remove)?;
     let t = tick.clone();
     crate::rekey::finish(&vault.dir, &move || t())?;
+    if let Some(j) = &vault.journal {
+        j.record(crate::events::Event {
+            action: entry.action.to_string(),
+            time: entry.time,
+            vault_id: vault.config.vault_id.clone(),
+            actor: entry.actor.to_string(),
+            count: 0,
+            documents: vec![],
+            titles: None,
+            test: false,
+        });
+    }
+    let mut notices = notices;
+    if !root.professionals.is_empty() || !root.grants.is_empty() {
+        notices.push(Notice::Note(
+            "professionals encrypt deposits and receipts to the key on your card: send them your new card (`carnet card`); receipts for grants made before cannot be read any more".into(),
+        ));
+    }
     Ok(Report {
         removed: removed.map(|s| Removed {
             role: s.role,
@@ -558,9 +578,17 @@ fn restamp(
     Ok(stamp(d)?)
 }
 
-/// Files under `objects/` that the metadata does not name (system files aside).
+/// Files under `objects/` that the metadata does not name, and files in `log/` that are not
+/// segments (system files aside): re-encryption would leave them readable by the old keys.
 fn stray_objects(vault: &Vault, snap: &Snapshot) -> anyhow::Result<Vec<String>> {
     let named = snap.objects(vault)?;
+    let (_, log_strays) = log::list_segments(&vault.dir)?;
+    let log_strays = log_strays.into_iter().map(|p| {
+        p.strip_prefix(&vault.dir)
+            .unwrap_or(&p)
+            .display()
+            .to_string()
+    });
     Ok(crate::index::walk(&vault.path(crate::layout::OBJECTS))
         .into_iter()
         .map(|(rel, _)| format!("{}/{rel}", crate::layout::OBJECTS))
@@ -571,6 +599,7 @@ fn stray_objects(vault: &Vault, snap: &Snapshot) -> anyhow::Result<Vec<String>> 
                 .and_then(|n| n.strip_suffix(".age"))
                 .is_none_or(|id| !named.contains_key(id))
         })
+        .chain(log_strays.filter(|r| crate::index::system_file(r).is_none()))
         .collect())
 }
 

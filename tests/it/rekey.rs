@@ -688,3 +688,94 @@ fn a_vault_made_with_a_hardware_key_requires_a_recovery_key_and_keeps_it() {
         .fails(EXIT_FAILURE, &["hardware key, which cannot be copied"]);
     on(&dir, &key, &["verify"]).ok();
 }
+
+#[test]
+fn a_mirror_made_before_a_re_encryption_is_refused_then_replaced_whole() {
+    let (v, _recovery, docs) = vault_with_recovery(KeyMode::Passphrase);
+    for i in 0..40 {
+        v.write(
+            &format!("lot/{i:02}.txt"),
+            format!("résultat {i}").as_bytes(),
+        );
+    }
+    v.ok(&["add", s(&v.work.join("lot"))]);
+    let m = v.root().join("mirror");
+    v.ok(&["backup", "--to", s(&m)]);
+    v.ok(&["rekey"]);
+    let e = assert_error(
+        &v.run(&["backup", "--to", s(&m)]),
+        &["re-encrypted", "old keys"],
+    );
+    assert!(hint(&e).contains("--force"), "{e}");
+    // The worst case, made certain: an object of the mirror whose old ciphertext has the new
+    // one's size, and is older than the mirror's index (so not "touched" since).
+    let object = files_under(&m.join("objects")).into_iter().next().unwrap();
+    let rel = object.strip_prefix(&m).unwrap().to_path_buf();
+    let mut old = fs::read(&object).unwrap();
+    old.resize(fs::metadata(v.dir.join(&rel)).unwrap().len() as usize, 0);
+    fs::write(&object, &old).unwrap();
+    let touched = Command::new("touch")
+        .args(["-d", "2020-01-01"])
+        .arg(&object)
+        .status();
+    assert!(touched.unwrap().success());
+    v.ok(&["backup", "--to", s(&m), "--force"]);
+    assert_eq!(
+        fs::read(&object).unwrap(),
+        fs::read(v.dir.join(&rel)).unwrap(),
+        "{rel:?}"
+    );
+    // Every object of the mirror is the new ciphertext, even those of the same size.
+    let mut c = carnet();
+    c.args(["--vault", s(&m), "verify", "--offline"]);
+    c.ok();
+    let restored = v.root().join("restored");
+    let mut c = v.cmd_on(&restored, &[]);
+    c.args(["restore", s(&m)]);
+    c.ok();
+    let mut c = v.cmd_on(&restored, &[]);
+    c.arg("verify");
+    c.ok();
+    let mut c = v.cmd_on(&restored, &[]);
+    c.args(["cat", &docs[0].0]);
+    assert_eq!(c.ok().stdout, docs[0].1);
+}
+
+#[test]
+fn rekey_of_a_format1_vault_leaves_a_format2_config() {
+    let v = Vault::new();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/format1/vault"),
+        &v.dir,
+    );
+    v.ok(&["rekey"]);
+    let config = fs::read_to_string(v.dir.join("carnet.toml")).unwrap();
+    assert!(config.contains("format = 2"), "{config}");
+    v.ok(&["verify"]);
+    assert_eq!(v.ls(&[]).len(), 2);
+}
+
+#[test]
+fn a_guardian_cannot_destroy_the_record() {
+    let (v, _recovery, _) = vault_with_recovery(KeyMode::Passphrase);
+    let (key, card) = guardian_key(v.root(), "papa");
+    v.ok(&add_guardian("papa", &card, &[]));
+    let before = v.snapshot();
+    assert_error(
+        &with_key(&v, &key, &["destroy", "--confirm", "Marie"]),
+        &["only the patient", "guardian:papa"],
+    );
+    assert_same(&before, &v.snapshot(), "a guardian's refused destroy");
+}
+
+#[test]
+fn the_new_identity_file_is_refused_inside_the_vault() {
+    let (v, _recovery, _) = vault_with_recovery(KeyMode::External);
+    let before = v.snapshot();
+    let e = assert_error(
+        &v.run(&["rekey", "-o", s(&v.dir.join("new.key"))]),
+        &["inside the vault folder"],
+    );
+    assert!(hint(&e).contains("outside"), "{e}");
+    assert_same(&before, &v.snapshot(), "a refused rekey");
+}
