@@ -459,7 +459,7 @@ impl Demo {
         self.run(
             "note (as the guardian)",
             "Claire opens the record with her own key and adds a note; the log names her\n\
-             guardian:claire. (Documents hidden from guardians would stay sealed from her key.)",
+             guardian:claire. A guardian cannot change the vault's keys.",
             &opened_with(
                 vault,
                 &guardian_key,
@@ -628,11 +628,16 @@ impl EnvsRemoved for Command {
 
 /// `carnet --vault VAULT -i KEY REST...`: a command run with the vault opened by `key`.
 fn opened_with(vault: &Path, key: &Path, rest: &[&OsStr]) -> Vec<OsString> {
-    ["--vault".as_ref(), vault.as_os_str(), "-i".as_ref(), key.as_os_str()]
-        .iter()
-        .chain(rest)
-        .map(|s| s.to_os_string())
-        .collect()
+    [
+        "--vault".as_ref(),
+        vault.as_os_str(),
+        "-i".as_ref(),
+        key.as_os_str(),
+    ]
+    .iter()
+    .chain(rest)
+    .map(|s| s.to_os_string())
+    .collect()
 }
 
 /// Writes a new age identity file, as `age-keygen -o PATH` would; returns its recipient.

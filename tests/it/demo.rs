@@ -87,7 +87,9 @@ fn demo_runs_to_the_end_and_keeps_to_its_folder() {
         format!(
             "$ carnet open {d}/urgence.age --passcode-file {d}/code-lu-sur-la-carte.txt -o {d}/urgence"
         ),
-        format!("$ carnet --vault {d}/vault -i {d}/patient.key key add --recovery -o {d}/recovery.key"),
+        format!(
+            "$ carnet --vault {d}/vault -i {d}/patient.key key add --recovery -o {d}/recovery.key"
+        ),
         format!("$ age-keygen -o {d}/claire.key"),
         format!(
             "$ carnet --vault {d}/vault -i {d}/patient.key key add --guardian --name claire --recipient age1"
@@ -149,7 +151,9 @@ fn demo_runs_to_the_end_and_keeps_to_its_folder() {
         "{summary}"
     );
     assert!(
-        stderr.contains(&format!("the identity in {d}/claire.key does not open this vault")),
+        stderr.contains(&format!(
+            "the identity in {d}/claire.key does not open this vault"
+        )),
         "{stderr}"
     );
     // And so it stays: after the demo, the guardian's key and the patient's old one open
@@ -164,7 +168,11 @@ fn demo_runs_to_the_end_and_keeps_to_its_folder() {
             .expect("run carnet ls")
     };
     for key in ["claire.key", "patient.key"] {
-        assert_eq!(ls(key).status.code(), Some(1), "{key} still opens the vault");
+        assert_eq!(
+            ls(key).status.code(),
+            Some(1),
+            "{key} still opens the vault"
+        );
     }
     for key in ["patient-2.key", "recovery.key"] {
         let out = ls(key);
