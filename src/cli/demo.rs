@@ -90,6 +90,10 @@ Auscultation normale, radiographie de contrôle sans anomalie.\n\
 Conclusion : guérison ; pas de nouveau contrôle nécessaire.\n\n\
 Dr Jeanne Martin\n";
 
+/// The guardian in the demo: the patient's daughter, her legal representative. For a child's
+/// record, a parent holds the same role.
+const GUARDIAN: &str = "claire";
+
 /// The environment variables a child must not inherit: they would point it at the user's own
 /// vault or key instead of the demo's.
 const SCRUBBED_ENV: &[&str] = &["CARNET_VAULT", "CARNET_IDENTITY", "CARNET_PASSPHRASE"];
@@ -140,8 +144,9 @@ impl Demo {
     fn play(&mut self) -> anyhow::Result<()> {
         let dir = self.dir.clone();
         say(&format!(
-            "carnet demo: a made-up patient, {PATIENT}, keeps her record in a vault, and shares part\n\
-             of it with her doctor for one hour. Everything happens in {}\n\
+            "carnet demo: a made-up patient, {PATIENT}, keeps her record in a vault, shares part\n\
+             of it with her doctor for one hour, and gives her daughter a key of her own.\n\
+             Everything happens in {}\n\
              Each step prints the carnet command it runs; copy them to try your own.",
             dir.display()
         ))?;
@@ -169,19 +174,7 @@ impl Demo {
         write_patient_key(&patient_key)?;
 
         let vault = self.path("vault");
-        let patient: Vec<OsString> = vec![
-            "--vault".into(),
-            vault.clone().into(),
-            "-i".into(),
-            patient_key.clone().into(),
-        ];
-        let with = |rest: &[&OsStr]| -> Vec<OsString> {
-            patient
-                .iter()
-                .cloned()
-                .chain(rest.iter().map(|s| s.to_os_string()))
-                .collect()
-        };
+        let with = |rest: &[&OsStr]| opened_with(&vault, &patient_key, rest);
 
         self.run(
             "init",
@@ -392,11 +385,17 @@ impl Demo {
         )?;
         self.show_tree(&opened)?;
 
+        // The keys: a recovery key, a guardian, and removing the guardian's key. Removing a
+        // key gives the vault a new identity: the patient opens it with a new file afterwards.
+        let patient_key = self.keys(&vault, &patient_key)?;
+        let with = |rest: &[&OsStr]| opened_with(&vault, &patient_key, rest);
+
         self.run(
             "log",
-            "Back to the patient: the access log records every action, the grant included \
-             (`-n 10`: the last ten; it reads only the end of the log, however long it grows).",
-            &with(&["log".as_ref(), "-n".as_ref(), "10".as_ref()]),
+            "Back to the patient: the access log records every action, the grant and the\n\
+             guardian's note included (`-n 12`: the last twelve; it reads only the end of the\n\
+             log, however long it grows).",
+            &with(&["log".as_ref(), "-n".as_ref(), "12".as_ref()]),
         )?;
         self.run(
             "verify",
@@ -408,23 +407,101 @@ impl Demo {
         Ok(())
     }
 
+    /// The keys that open the vault: a recovery key, a guardian who opens the record with their
+    /// own key (and is named in the log), then the guardian's key removed, which re-encrypts
+    /// the whole vault for a new identity. Returns the patient's new identity file.
+    fn keys(&mut self, vault: &Path, patient_key: &Path) -> anyhow::Result<PathBuf> {
+        let with = |rest: &[&OsStr]| opened_with(vault, patient_key, rest);
+        let recovery = self.path("recovery.key");
+        self.run(
+            "key add --recovery",
+            "Her keys. If she loses her key (or forgets her passphrase), a recovery key opens the\n\
+             vault: made once, printed, kept offline, away from the vault.",
+            &with(&[
+                "key".as_ref(),
+                "add".as_ref(),
+                "--recovery".as_ref(),
+                "-o".as_ref(),
+                recovery.as_os_str(),
+            ]),
+        )?;
+
+        let guardian_key = self.path(&format!("{GUARDIAN}.key"));
+        self.comment(
+            "Her daughter Claire is her legal representative (for a child's record, a parent): a\n\
+             guardian, who opens the vault with her own key. Any age key will do (an SSH key or a\n\
+             card from `carnet keygen` too); she makes one, as this would:",
+        )?;
+        say(&format!(
+            "$ age-keygen -o {}",
+            quote(guardian_key.as_os_str())
+        ))?;
+        let guardian_recipient = write_patient_key(&guardian_key)?;
+        self.run(
+            "key add --guardian",
+            "Claire sends her public key; the patient adds it. The vault's key is sealed to it in\n\
+             a slot of its own: nothing else changes.",
+            &with(&[
+                "key".as_ref(),
+                "add".as_ref(),
+                "--guardian".as_ref(),
+                "--name".as_ref(),
+                GUARDIAN.as_ref(),
+                "--recipient".as_ref(),
+                guardian_recipient.as_ref(),
+            ]),
+        )?;
+        self.run(
+            "key ls",
+            "The keys that open the vault now, with their role.",
+            &with(&["key".as_ref(), "ls".as_ref()]),
+        )?;
+        self.run(
+            "note (as the guardian)",
+            "Claire opens the record with her own key and adds a note; the log names her\n\
+             guardian:claire. A guardian cannot change the vault's keys.",
+            &opened_with(
+                vault,
+                &guardian_key,
+                &[
+                    "note".as_ref(),
+                    "Radio de contrôle prise pour le 25 avril, cabinet des Tilleuls".as_ref(),
+                    "--title".as_ref(),
+                    "Rendez-vous radio".as_ref(),
+                ],
+            ),
+        )?;
+
+        let new_key = self.path("patient-2.key");
+        self.run(
+            "key rm",
+            "Later, the patient takes Claire's key back. Deleting its slot is not enough (that key\n\
+             has held the vault's key), so every file of the vault is encrypted again for a new\n\
+             vault key. An identity-file vault gets a new identity file (-o); with a passphrase,\n\
+             the passphrase stays the same. The recovery key is re-bound to the new vault key.",
+            &with(&[
+                "key".as_ref(),
+                "rm".as_ref(),
+                GUARDIAN.as_ref(),
+                "-o".as_ref(),
+                new_key.as_os_str(),
+            ]),
+        )?;
+        self.run_refused(
+            "ls (the removed key)",
+            "Claire's key opens nothing the vault holds now (and neither does the old patient.key).",
+            &opened_with(vault, &guardian_key, &["ls".as_ref()]),
+        )?;
+        Ok(new_key)
+    }
+
     /// Prints the explanation and the equivalent command, then runs it; a failure names the
     /// step, since the child's own error message is just above it.
     fn run(&mut self, name: &str, why: &str, args: &[OsString]) -> anyhow::Result<()> {
         if !why.is_empty() {
             self.comment(why)?;
         }
-        let shown: Vec<String> = args.iter().map(|a| quote(a)).collect();
-        say(&format!("$ carnet {}", shown.join(" ")))?;
-        let status = Command::new(&self.exe)
-            .args(args)
-            .env("CARNET_KNOWN_PATIENTS", self.path("known-patients.toml"))
-            // The user's own hooks (~/.config/carnet/hooks.toml) must not fire for the demo.
-            .env("XDG_CONFIG_HOME", self.path("config"))
-            .envs_removed(SCRUBBED_ENV)
-            .stdin(Stdio::null())
-            .status()
-            .with_context(|| format!("cannot run {}", self.exe.display()))?;
+        let status = self.child(args)?;
         if !status.success() {
             let how = match status.code() {
                 Some(c) => format!("exited with status {c}"),
@@ -440,6 +517,40 @@ impl Demo {
             .into());
         }
         Ok(())
+    }
+
+    /// Like `run`, for a step that must fail: the demo shows the refusal and carries on.
+    fn run_refused(&mut self, name: &str, why: &str, args: &[OsString]) -> anyhow::Result<()> {
+        self.comment(why)?;
+        if self.child(args)?.success() {
+            return Err(Error::input(
+                format!(
+                    "demo step {} (carnet {name}) succeeded, but should have been refused",
+                    self.step
+                ),
+                format!(
+                    "the demo folder {} is left as it was for a look",
+                    self.dir.display()
+                ),
+            )
+            .into());
+        }
+        say("(refused, as it should be)")
+    }
+
+    /// Prints the equivalent command and runs it in the demo's environment.
+    fn child(&self, args: &[OsString]) -> anyhow::Result<std::process::ExitStatus> {
+        let shown: Vec<String> = args.iter().map(|a| quote(a)).collect();
+        say(&format!("$ carnet {}", shown.join(" ")))?;
+        Command::new(&self.exe)
+            .args(args)
+            .env("CARNET_KNOWN_PATIENTS", self.path("known-patients.toml"))
+            // The user's own hooks (~/.config/carnet/hooks.toml) must not fire for the demo.
+            .env("XDG_CONFIG_HOME", self.path("config"))
+            .envs_removed(SCRUBBED_ENV)
+            .stdin(Stdio::null())
+            .status()
+            .with_context(|| format!("cannot run {}", self.exe.display()))
     }
 
     /// Like `run`, for a step whose standard output the demo needs (the passcode): shown as
@@ -515,13 +626,29 @@ impl EnvsRemoved for Command {
     }
 }
 
-fn write_patient_key(path: &Path) -> anyhow::Result<()> {
-    let (_, text) = keys::new_identity_file();
+/// `carnet --vault VAULT -i KEY REST...`: a command run with the vault opened by `key`.
+fn opened_with(vault: &Path, key: &Path, rest: &[&OsStr]) -> Vec<OsString> {
+    [
+        "--vault".as_ref(),
+        vault.as_os_str(),
+        "-i".as_ref(),
+        key.as_os_str(),
+    ]
+    .iter()
+    .chain(rest)
+    .map(|s| s.to_os_string())
+    .collect()
+}
+
+/// Writes a new age identity file, as `age-keygen -o PATH` would; returns its recipient.
+fn write_patient_key(path: &Path) -> anyhow::Result<String> {
+    let (id, text) = keys::new_identity_file();
     let mut f = fsutil::create_new_private(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(id.to_public().to_string())
 }
 
 /// Writes to stdout and flushes, so the text lands before the next child's own output.
@@ -564,6 +691,9 @@ fn what_next(dir: &Path) -> String {
          \x20 carnet card -o me.card.toml; carnet receive depot.age  # documents back from them\n\
          \x20 carnet profile edit                   # your emergency profile (allergies, treatments...)\n\
          \x20 carnet emergency -o /media/usb/urgence.age --card carte.pdf\n\
+         \x20 carnet key add --recovery -o recovery.key  # print it, keep it offline\n\
+         \x20 carnet key add --guardian --name papa --card papa.card.toml  # a parent's key\n\
+         \x20 carnet key rm papa                   # re-encrypts the vault: that key opens nothing now\n\
          \x20 carnet backup -o /media/usb/carnet.zip  # no key needed: it is all encrypted already\n\
          \x20 carnet verify\n\
          A professional opens a bundle with `carnet open FILE -i KEY -o DIR --from FINGERPRINT`,\n\

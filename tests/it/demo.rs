@@ -87,14 +87,26 @@ fn demo_runs_to_the_end_and_keeps_to_its_folder() {
         format!(
             "$ carnet open {d}/urgence.age --passcode-file {d}/code-lu-sur-la-carte.txt -o {d}/urgence"
         ),
-        format!("$ carnet --vault {d}/vault -i {d}/patient.key log"),
+        format!(
+            "$ carnet --vault {d}/vault -i {d}/patient.key key add --recovery -o {d}/recovery.key"
+        ),
+        format!("$ age-keygen -o {d}/claire.key"),
+        format!(
+            "$ carnet --vault {d}/vault -i {d}/patient.key key add --guardian --name claire --recipient age1"
+        ),
+        format!("$ carnet --vault {d}/vault -i {d}/patient.key key ls"),
+        format!("$ carnet --vault {d}/vault -i {d}/claire.key note"),
+        format!("$ carnet --vault {d}/vault -i {d}/patient.key key rm claire -o {d}/patient-2.key"),
+        format!("$ carnet --vault {d}/vault -i {d}/claire.key ls\n(refused, as it should be)"),
+        // After `key rm`, the patient opens the vault with the new identity file.
+        format!("$ carnet --vault {d}/vault -i {d}/patient-2.key log -n 12"),
         format!("$ carnet --vault {d}/vault -i {d}/patient.key card -o {d}/marie.card.toml"),
         format!(
             "$ carnet deposit --to {d}/marie.card.toml -i {d}/dr-martin.key {d}/consultation-2025-04-15.md"
         ),
         format!("$ carnet --vault {d}/vault -i {d}/patient.key receive {d}/depot.age"),
         "pro:10003461033  receive".to_string(),
-        format!("$ carnet --vault {d}/vault -i {d}/patient.key verify"),
+        format!("$ carnet --vault {d}/vault -i {d}/patient-2.key verify"),
         "What next".to_string(),
     ] {
         assert!(
@@ -107,8 +119,66 @@ fn demo_runs_to_the_end_and_keeps_to_its_folder() {
         stdout.contains("Compte rendu d'hospitalisation"),
         "{stdout}"
     );
-    // The five samples, the patient's note and Dr Martin's report, deposited back.
-    assert!(stdout.contains("ok: 7 documents"), "{stdout}");
+    // The five samples, the patient's note, Dr Martin's report, deposited back, and the
+    // guardian's note.
+    assert!(stdout.contains("ok: 8 documents"), "{stdout}");
+
+    // The keys: `key ls` showed the recovery key and the guardian with their roles; the log
+    // names the guardian as the actor of her note, and the patient as removing her key; the
+    // removal printed its one-line summary, and the removed key was refused.
+    for (role, name) in [("recovery", "recovery"), ("guardian", "claire")] {
+        assert!(
+            stdout.lines().any(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                w.len() > 3 && w[..3] == [role, name, "X25519"] && w[3].starts_with("age1")
+            }),
+            "key ls shows no {role} key named {name}:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("  guardian:claire  note  Rendez-vous radio ("),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  patient  key-rm"), "{stdout}");
+    let summary = stderr
+        .lines()
+        .find(|l| l.starts_with("Removed the guardian key \"claire\"; re-encrypted "))
+        .unwrap_or_else(|| panic!("no summary of key rm:\n{stderr}"));
+    assert!(
+        summary.contains(" objects and ")
+            && summary.contains(" log segments for a new vault key (age1")
+            && summary.ends_with(")."),
+        "{summary}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "the identity in {d}/claire.key does not open this vault"
+        )),
+        "{stderr}"
+    );
+    // And so it stays: after the demo, the guardian's key and the patient's old one open
+    // nothing; the new identity and the recovery key (re-bound to the new vault key) do.
+    let ls = |key: &str| {
+        Command::new(BIN)
+            .env_clear()
+            .args(["--vault".as_ref(), dir.join("vault").as_os_str()])
+            .args(["-i".as_ref(), dir.join(key).as_os_str(), "ls".as_ref()])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run carnet ls")
+    };
+    for key in ["claire.key", "patient.key"] {
+        assert_eq!(
+            ls(key).status.code(),
+            Some(1),
+            "{key} still opens the vault"
+        );
+    }
+    for key in ["patient-2.key", "recovery.key"] {
+        let out = ls(key);
+        assert!(out.status.success(), "{key}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("Rendez-vous radio"), "{key}");
+    }
 
     // Dr Martin received exactly the shared categories, byte for byte.
     let received = dir.join("recu/documents");
