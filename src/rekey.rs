@@ -110,6 +110,13 @@ impl Staging {
         (self.tick)();
     }
 
+    /// Writes a file without marking it complete (the caller checks it first, then `done`).
+    pub fn write_quiet(&mut self, rel: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        let mut f = self.create_file(rel)?;
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", self.dir.join(rel).display()))
+    }
+
     pub fn write(&mut self, rel: &str, bytes: &[u8]) -> anyhow::Result<()> {
         let mut f = self.create_file(rel)?;
         f.write_all(bytes)

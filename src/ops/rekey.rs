@@ -50,6 +50,16 @@ pub enum NewKey {
     External { keep: Option<Keeper> },
 }
 
+/// Objects up to this size are re-encrypted in memory, on the calling thread.
+const SMALL: u64 = 1 << 20;
+
+/// A document object written again: its plaintext's SHA-256, and the new file's size and hash.
+struct Resealed {
+    sha256: String,
+    size: u64,
+    blake3: String,
+}
+
 /// `NewKey` once resolved.
 enum Kept {
     Passphrase(SecretString, u8),
@@ -253,16 +263,7 @@ pub fn rekey(
         let f = vault.object_file(d)?;
         let plain = vault.decrypt_object(f, d, old, false)?;
         let rel = crate::index::object_rel(&d.object);
-        let out = staging.create_file(&rel)?;
-        let base = done_bytes;
-        let progress = |n: u64| (req.progress)(base + n.min(d.object_size), total);
-        let (sealed, out) = crypto::seal(
-            plain,
-            &new_recipients,
-            std::io::BufWriter::with_capacity(256 * 1024, out),
-            &progress,
-        )
-        .map_err(|e| match e.kind() {
+        let damaged = |e: std::io::Error| match e.kind() {
             std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
                 anyhow::Error::from(Error::Integrity(format!(
                     "{}: its content is damaged or truncated",
@@ -270,11 +271,42 @@ pub fn rekey(
                 )))
             }
             _ => anyhow::Error::from(e).context(format!("cannot re-encrypt {rel}")),
-        })?;
-        out.into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(|| format!("cannot write {rel}"))?;
-        if hex::encode(sealed.sha256) != d.sha256 {
+        };
+        let sealed = if d.object_size <= SMALL {
+            // Most of a record is small files: sealed in memory, on this thread, rather than
+            // through the streaming pipeline and its hashing threads (three thread starts and
+            // hand-offs per object were most of the time on a busy machine).
+            let mut buf = Zeroizing::new(Vec::with_capacity(d.object_size as usize));
+            std::io::Read::read_to_end(&mut std::io::Read::take(plain, SMALL + 1), &mut buf)
+                .map_err(damaged)?;
+            let bytes = crypto::seal_bytes(&buf, &new_recipients)?;
+            staging.write_quiet(&rel, &bytes)?;
+            Resealed {
+                sha256: hex::encode(Sha256::digest(&buf[..])),
+                size: bytes.len() as u64,
+                blake3: blake3::hash(&bytes).to_hex().to_string(),
+            }
+        } else {
+            let out = staging.create_file(&rel)?;
+            let base = done_bytes;
+            let progress = |n: u64| (req.progress)(base + n.min(d.object_size), total);
+            let (sealed, out) = crypto::seal(
+                plain,
+                &new_recipients,
+                std::io::BufWriter::with_capacity(256 * 1024, out),
+                &progress,
+            )
+            .map_err(damaged)?;
+            out.into_inner()
+                .map_err(|e| e.into_error())
+                .with_context(|| format!("cannot write {rel}"))?;
+            Resealed {
+                sha256: hex::encode(sealed.sha256),
+                size: sealed.cipher_size,
+                blake3: hex::encode(sealed.cipher_blake3),
+            }
+        };
+        if sealed.sha256 != d.sha256 {
             return Err(Error::Integrity(format!(
                 "{}: not the content that was stored (its SHA-256 differs)",
                 vault.object_path(&d.object).display()
@@ -287,8 +319,8 @@ pub fn rekey(
         objects.insert(
             d.object.clone(),
             FileEntry {
-                size: sealed.cipher_size,
-                blake3: hex::encode(sealed.cipher_blake3),
+                size: sealed.size,
+                blake3: sealed.blake3,
             },
         );
     }

@@ -779,3 +779,33 @@ fn the_new_identity_file_is_refused_inside_the_vault() {
     assert!(hint(&e).contains("outside"), "{e}");
     assert_same(&before, &v.snapshot(), "a refused rekey");
 }
+
+#[test]
+fn a_damaged_object_stops_the_re_encryption_and_the_vault_keeps_its_keys() {
+    let (v, recovery, docs) = vault_with_recovery(KeyMode::Passphrase);
+    let objects = v.objects();
+    let victim = objects
+        .iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap()
+        .clone();
+    let original = fs::read(&victim).unwrap();
+    flip_middle(&victim);
+    let o = v.run(&["key", "rm", "recovery"]);
+    let e = o.fails(EXIT_INTEGRITY, &["damaged"]);
+    assert!(
+        e.contains(&victim.file_name().unwrap().to_string_lossy()[..8]),
+        "{e}"
+    );
+    fs::write(&victim, &original).unwrap();
+    // Nothing was committed: the recovery key still opens the vault, which verifies.
+    assert_eq!(
+        with_key(&v, &recovery, &["cat", &docs[0].0]).ok().stdout,
+        docs[0].1
+    );
+    v.ok(&["verify"]);
+    assert!(
+        !v.dir.join("tmp/rekey").exists(),
+        "the abandoned staging is gone"
+    );
+}
