@@ -98,7 +98,9 @@ impl Error {
                 "try again: it is the passphrase chosen when this file was made (`carnet init` or `carnet keygen`)"
             }
             Error::IdentityRequired => "pass the identity file with -i FILE or CARNET_IDENTITY",
-            Error::WrongIdentity(_) => "pass the identity file given to `carnet init --identity`",
+            Error::WrongIdentity(_) => {
+                "give the vault's own key (the file given to `carnet init -i`, or your passphrase without -i), or a recovery or guardian key it lists (`carnet key ls`); a removed key opens nothing"
+            }
             Error::NoTerminal => "set CARNET_PASSPHRASE or pass --passphrase-file FILE",
             Error::EmptyPassphrase => "choose a passphrase of several words",
             Error::UnknownId(_) => "list the documents with `carnet ls`",

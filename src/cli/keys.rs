@@ -342,8 +342,11 @@ pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()
         None => "Re-encrypted".to_string(),
     };
     eprintln!(
-        "{what} {} objects and {} log segments for a new vault key ({}).",
-        report.objects, report.segments, report.recipient
+        "{what} {} objects and {} log segment{} for a new vault key ({}).",
+        report.objects,
+        report.segments,
+        if report.segments == 1 { "" } else { "s" },
+        report.recipient
     );
     match &a.output {
         Some(out) => eprintln!(

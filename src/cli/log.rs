@@ -98,6 +98,8 @@ fn describe(e: &Entry, titles: &HashMap<String, String>) -> String {
         "action",
         "seq",
         "professional",
+        "role",
+        "name",
     ] {
         if let Some(v) = e.details.get(key) {
             // Stored times are UTC (RFC 3339); people read them in local time.

@@ -146,7 +146,8 @@ fn demo_runs_to_the_end_and_keeps_to_its_folder() {
         .unwrap_or_else(|| panic!("no summary of key rm:\n{stderr}"));
     assert!(
         summary.contains(" objects and ")
-            && summary.contains(" log segments for a new vault key (age1")
+            && summary.contains(" log segment")
+            && summary.contains(" for a new vault key (age1")
             && summary.ends_with(")."),
         "{summary}"
     );
