@@ -41,6 +41,8 @@ pub enum Values {
     Keys,
     /// Category slugs and their aliases (a closed set: also the possible values in help).
     Categories,
+    /// The log's actions (`log --action`, `hooks test EVENT`): from this build, no vault needed.
+    Actions,
 }
 
 /// Which arguments complete from what: (command path, argument id, values). A new argument
@@ -73,6 +75,8 @@ pub const ARGUMENTS: &[(&str, &str, Values)] = &[
     ("grant", "categories", Values::Categories),
     ("deposit", "category", Values::Categories),
     ("key rm", "name", Values::Keys),
+    ("log", "action", Values::Actions),
+    ("hooks test", "event", Values::Actions),
 ];
 
 /// Gives every argument of `ARGUMENTS` its completer, and the categories as possible values.
@@ -155,6 +159,13 @@ fn candidates(values: Values, current: &OsStr) -> Vec<CompletionCandidate> {
                 out.push((alias.to_string(), format!("{} ({})", c.label, c.slug)));
             }
         }
+    } else if values == Values::Actions {
+        out.extend(
+            crate::domain::Action::NAMES
+                .iter()
+                .chain(["verify-failed"].iter())
+                .map(|a| (a.to_string(), "log action".to_string())),
+        );
     } else if let Some(found) = from_vault(values) {
         out = found;
     }
@@ -200,7 +211,7 @@ fn from_vault(values: Values) -> Option<Vec<(String, String)>> {
             .into_iter()
             .map(|k| (k.name.clone(), format!("{} key", k.role)))
             .collect(),
-        Values::Categories => Vec::new(),
+        Values::Categories | Values::Actions => Vec::new(),
     })
 }
 

@@ -244,6 +244,15 @@ fn categories_complete_with_their_aliases_without_a_vault() {
 }
 
 #[test]
+fn log_actions_complete_without_a_vault() {
+    let bash = Bash::new();
+    let got = bash.complete(&["carnet", "log", "--action", "key"], &[]);
+    assert_eq!(values(&got), ["key-add", "key-rm"]);
+    let got = bash.complete(&["carnet", "hooks", "test", "verif"], &[]);
+    assert_eq!(values(&got), ["verify", "verify-failed"]);
+}
+
+#[test]
 fn an_unknown_shell_is_a_usage_error() {
     let out = Command::new(BIN)
         .args(["completions", "tcsh"])
