@@ -76,6 +76,8 @@ pub fn discard(vault: &Path) -> anyhow::Result<bool> {
 /// flushes them all at once before writing the marker.
 pub struct Staging {
     dir: PathBuf,
+    /// Set once the marker is written: from then on the folder is the new vault's.
+    committed: bool,
     /// Called after every file staged or moved: the test hook that kills the process there.
     tick: Box<dyn Fn() + Send + Sync>,
 }
@@ -89,7 +91,11 @@ impl Staging {
         }
         fsutil::create_private_dir(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        Ok(Staging { dir, tick })
+        Ok(Staging {
+            dir,
+            committed: false,
+            tick,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -127,7 +133,7 @@ impl Staging {
 
     /// Makes everything staged durable, then writes the marker: the commit point. `remove`
     /// names the old vault's files (vault-relative) that the new one does not have.
-    pub fn commit(self, vault_id: &str, remove: Vec<String>) -> anyhow::Result<()> {
+    pub fn commit(mut self, vault_id: &str, remove: Vec<String>) -> anyhow::Result<()> {
         if !fsutil::sync_filesystem(&self.dir)
             .with_context(|| format!("cannot flush {}", self.dir.display()))?
         {
@@ -147,8 +153,19 @@ impl Staging {
             remove,
         })?;
         fsutil::write_atomic_in(&self.dir, &self.dir.join(COMMIT), &marker)?;
+        self.committed = true;
         (self.tick)();
         Ok(())
+    }
+}
+
+impl Drop for Staging {
+    /// A re-encryption that fails before its commit point (a damaged object, a full disk)
+    /// leaves nothing behind; one that is killed is dropped by the next change instead.
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

@@ -136,7 +136,12 @@ pub fn rekey(
         None => None,
         Some(name) => {
             let s = root.slots.iter().find(|s| s.name == name).ok_or_else(|| {
-                let names: Vec<&str> = root.slots.iter().map(|s| s.name.as_str()).collect();
+                let names: Vec<&str> = root
+                    .slots
+                    .iter()
+                    .filter(|s| s.role != Role::Patient)
+                    .map(|s| s.name.as_str())
+                    .collect();
                 Error::input(
                     format!("the vault has no key named {:?}", crate::text::clean(name)),
                     if names.is_empty() {

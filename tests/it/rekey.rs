@@ -797,6 +797,10 @@ fn a_damaged_object_stops_the_re_encryption_and_the_vault_keeps_its_keys() {
         e.contains(&victim.file_name().unwrap().to_string_lossy()[..8]),
         "{e}"
     );
+    assert!(
+        !v.dir.join("tmp/rekey").exists(),
+        "a failed re-encryption leaves nothing"
+    );
     fs::write(&victim, &original).unwrap();
     // Nothing was committed: the recovery key still opens the vault, which verifies.
     assert_eq!(
