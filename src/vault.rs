@@ -543,8 +543,23 @@ impl Vault {
     /// Unlocks and reads an authenticated snapshot: keyring, head, and the manifest the head
     /// names. Takes no lock (the manifest and head are replaced atomically).
     pub fn read(&self, opts: &KeyOpts) -> anyhow::Result<Snapshot> {
-        let keys = self.unlock(opts)?;
-        self.snapshot(keys)
+        let read = self.unlock(opts).and_then(|keys| self.snapshot(keys));
+        match read {
+            // Read without the lock while a re-encryption replaced the files: not damage.
+            Err(_) if self.rekeyed_since_open() => Err(Error::input(
+                "the vault was re-encrypted (`carnet rekey` or `carnet key rm`) while this command read it",
+                "run the command again",
+            )
+            .into()),
+            r => r,
+        }
+    }
+
+    /// Whether a re-encryption has run (or is running) since this vault's config was read.
+    fn rekeyed_since_open(&self) -> bool {
+        crate::rekey::state(&self.dir) != crate::rekey::State::None
+            || fsutil::read_limited(&self.path(CONFIG), MAX_CONFIG)
+                .is_ok_and(|b| hex::encode(Sha256::digest(&b)) != self.config_sha256)
     }
 
     pub fn snapshot(&self, keys: Unlocked) -> anyhow::Result<Snapshot> {
