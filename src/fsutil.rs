@@ -97,6 +97,15 @@ pub fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// Whether a file created at `path` would be inside `dir` (both resolved as far as they exist):
+/// a key must never be written into the vault it opens.
+pub fn would_be_inside(path: &Path, dir: &Path) -> bool {
+    match (fs::canonicalize(parent_dir(path)), fs::canonicalize(dir)) {
+        (Ok(p), Ok(d)) => p.starts_with(d),
+        _ => false,
+    }
+}
+
 /// Replaces `dest` with `bytes` atomically: readers see the old file or the new one, never half.
 pub fn write_atomic(dest: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_atomic_in(parent_dir(dest), dest, bytes)

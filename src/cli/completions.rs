@@ -179,6 +179,10 @@ fn candidates(values: Values, current: &OsStr) -> Vec<CompletionCandidate> {
 /// asking (no key at hand, a protected identity file, a wrong passphrase, no vault ...).
 fn from_vault(values: Values) -> Option<Vec<(String, String)>> {
     let (dir, keys) = key_at_hand()?;
+    // A re-encryption under way (or interrupted) is not a TAB's to wait for or to finish.
+    if crate::rekey::state(&dir) != crate::rekey::State::None {
+        return None;
+    }
     let vault = Vault::open(&dir).ok()?;
     let snap = vault.read(&keys).ok()?;
     let clean = |s: &str| super::ui::clean(s).replace(['\n', '\t'], " ");

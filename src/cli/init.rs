@@ -28,6 +28,15 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
     }
 
     if let Some(out) = &a.recovery
+        && crate::fsutil::would_be_inside(out, dir)
+    {
+        return Err(Error::input(
+            format!("{} is inside the vault folder", out.display()),
+            "write the recovery key outside the vault (it opens it): --recovery ~/recovery.key",
+        )
+        .into());
+    }
+    if let Some(out) = &a.recovery
         && std::fs::symlink_metadata(out).is_ok()
     {
         return Err(Error::input(

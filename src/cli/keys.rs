@@ -66,6 +66,15 @@ fn add(ctx: &Ctx, a: KeyAddArgs) -> anyhow::Result<()> {
         return add_guardian(ctx, &a, name);
     }
     if let Some(out) = &a.output
+        && crate::fsutil::would_be_inside(out, &ctx.vault_dir)
+    {
+        return Err(Error::input(
+            format!("{} is inside the vault folder", out.display()),
+            "write the recovery key outside the vault (it opens it): -o ~/recovery.key",
+        )
+        .into());
+    }
+    if let Some(out) = &a.output
         && std::fs::symlink_metadata(out).is_ok()
     {
         return Err(Error::input(
@@ -246,7 +255,7 @@ pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()
             )
             .into());
         }
-        (Some(out), true) if inside(out, &vault.dir) => {
+        (Some(out), true) if crate::fsutil::would_be_inside(out, &vault.dir) => {
             return Err(Error::input(
                 format!("{} is inside the vault folder", out.display()),
                 "write the new identity outside the vault (it is the key to it): -o ~/carnet.key",
@@ -361,13 +370,4 @@ pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()
         ),
     }
     Ok(())
-}
-
-/// Whether `path` would be created inside `dir` (both resolved as far as they exist).
-fn inside(path: &std::path::Path, dir: &std::path::Path) -> bool {
-    let parent = crate::fsutil::parent_dir(path);
-    match (std::fs::canonicalize(parent), std::fs::canonicalize(dir)) {
-        (Ok(p), Ok(d)) => p.starts_with(d),
-        _ => false,
-    }
 }

@@ -777,6 +777,34 @@ fn a_guardian_cannot_destroy_the_record() {
 }
 
 #[test]
+fn a_recovery_key_is_never_written_inside_the_vault() {
+    let v = Vault::init();
+    let before = v.snapshot();
+    let e = assert_error(
+        &v.run(&["key", "add", "--recovery", "-o", s(&v.dir.join("r.key"))]),
+        &["inside the vault folder"],
+    );
+    assert!(hint(&e).contains("outside"), "{e}");
+    assert_same(&before, &v.snapshot(), "a refused key add");
+    let fresh = v.root().join("fresh");
+    fs::create_dir(&fresh).unwrap();
+    let mut c = carnet();
+    c.args([
+        "--vault",
+        s(&fresh),
+        "init",
+        "--recovery",
+        s(&fresh.join("r.key")),
+    ])
+    .env("CARNET_PASSPHRASE", PASSPHRASE);
+    assert_error(&c.run(), &["inside the vault folder"]);
+    assert!(
+        fs::read_dir(&fresh).unwrap().next().is_none(),
+        "nothing written"
+    );
+}
+
+#[test]
 fn the_new_identity_file_is_refused_inside_the_vault() {
     let (v, _recovery, _) = vault_with_recovery(KeyMode::External);
     let before = v.snapshot();
