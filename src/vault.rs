@@ -557,7 +557,9 @@ impl Vault {
 
     /// Whether a re-encryption has run (or is running) since this vault's config was read.
     fn rekeyed_since_open(&self) -> bool {
-        crate::rekey::state(&self.dir) != crate::rekey::State::None
+        // Only a committed one changes what a reader sees; an uncommitted staging folder
+        // leaves every file of the vault as it was.
+        crate::rekey::state(&self.dir) == crate::rekey::State::Committed
             || fsutil::read_limited(&self.path(CONFIG), MAX_CONFIG)
                 .is_ok_and(|b| hex::encode(Sha256::digest(&b)) != self.config_sha256)
     }

@@ -864,7 +864,9 @@ pub enum KeyCommand {
         after_help = "A recovery key is shown (or written to -o FILE) once: print it, store it \
 offline, away from the vault. Anyone holding it can open the vault.\n\n\
 A guardian (a minor's parent or legal representative) opens the vault with their own key \
-(-i THEIR_KEY); the log names them guardian:NAME. A guardian cannot change the vault's keys. \
+(-i THEIR_KEY); the log names them guardian:NAME. carnet does not let a guardian change the \
+vault's keys or destroy it, but their key unwraps the vault's own: these are carnet's rules, not \
+cryptography, so add only someone you trust with the whole record. \
 While documents are hidden from guardians (`carnet hide --from guardians`), no guardian can be \
 added: their key would open those documents.\n\n\
 Examples:\n  carnet key add --recovery -o recovery.key\n  carnet -i recovery.key ls\n  \

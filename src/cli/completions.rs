@@ -213,6 +213,8 @@ fn from_vault(values: Values) -> Option<Vec<(String, String)>> {
             .collect(),
         Values::Keys => crate::ops::keys::list(&vault, &snap.root)
             .into_iter()
+            // `key rm` refuses the patient's own key: not a value to offer.
+            .filter(|k| k.role != "patient")
             .map(|k| (k.name.clone(), format!("{} key", k.role)))
             .collect(),
         Values::Categories | Values::Actions => Vec::new(),
@@ -234,6 +236,13 @@ fn key_at_hand() -> Option<(PathBuf, KeyOpts)> {
             .map(PathBuf::from)
     };
     let identity = g.identity.or_else(|| env_path("CARNET_IDENTITY"));
+    // A hardware key (an age plugin's) may wait for a touch or a PIN: not for a TAB.
+    if let Some(p) = &identity
+        && crate::fsutil::read_limited(p, 1 << 20)
+            .is_ok_and(|b| b.windows(11).any(|w| w == b"AGE-PLUGIN-"))
+    {
+        return None;
+    }
     let file = g.passphrase_file;
     let dir = match g.vault.or_else(|| env_path("CARNET_VAULT")) {
         Some(d) => d,

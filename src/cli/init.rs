@@ -48,6 +48,7 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
     // The patient's key when it is not the vault's identity: an SSH or hardware key, which opens
     // its slot (kind, recipient).
     let mut patient_key: Option<(keys::KeyKind, String)> = None;
+    let mut opening: Option<keys::AnyIdentity> = None;
     let (key_mode, unlocked, identity_file) = match &ctx.keys.identity {
         Some(path) => match keys::load_opening_key(path, &ctx.keys.passphrase)? {
             keys::OpeningKey::X25519(ids) => (KeyMode::External, Unlocked::patient(ids), None),
@@ -68,6 +69,7 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
                     .into());
                 }
                 patient_key = Some((kind.clone(), recipient.clone()));
+                opening = Some(any);
                 let (id, _) = keys::new_identity_file();
                 (KeyMode::External, Unlocked::patient(vec![id]), None)
             }
@@ -113,6 +115,26 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
             recipient,
             ctx.now,
         )?;
+        // The recipient of a plugin key comes from a comment in its file: a vault is only made
+        // once the key has opened its own slot.
+        let opens = opening
+            .as_ref()
+            .and_then(|any| crate::slots::open(&bytes, &any.as_dyn()))
+            .is_some_and(|id| id.to_public() == vault_identity.to_public());
+        if !opens {
+            return Err(Error::input(
+                format!(
+                    "{} does not open what is sealed to the recipient it names",
+                    ctx.keys
+                        .identity
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                ),
+                "check the `# recipient:` line of the identity file (the plugin prints it)",
+            )
+            .into());
+        }
         sealed.push((slot.object.clone(), bytes));
         manifest.slots.push(slot);
     }
@@ -140,6 +162,8 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
         std::io::Write::write_all(&mut f, text.as_bytes())
             .and_then(|()| f.sync_all())
             .with_context(|| format!("cannot write {}", out.display()))?;
+        crate::fsutil::sync_dir(crate::fsutil::parent_dir(out))
+            .with_context(|| format!("cannot flush {}", out.display()))?;
     }
     let vault = Vault::create(
         dir,

@@ -155,6 +155,8 @@ fn add_guardian(ctx: &Ctx, a: &KeyAddArgs, name: String) -> anyhow::Result<()> {
             .into());
         }
     };
+    // Checked before any key is asked for.
+    crate::pro::check_recipient(&recipient)?;
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
     let made = keys::add(
@@ -277,6 +279,7 @@ pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()
         session: None,
         ..ctx.keys.clone()
     })?;
+    let mut new_passphrase_asked = false;
     let new_key = if external {
         crate::ops::rekey::NewKey::External {
             keep: a.output.clone().map(|out| -> crate::ops::rekey::Keeper {
@@ -294,6 +297,7 @@ pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()
         }
     } else {
         let kept = keys.passphrase.take();
+        new_passphrase_asked = kept.is_none();
         let json = a.json;
         crate::ops::rekey::NewKey::Passphrase {
             get: Box::new(move || match kept {
@@ -316,8 +320,10 @@ pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()
         bar.get_or_init(|| ui::bytes_bar(total, "re-encrypting"))
             .set_position(done);
     };
+    // The crash tests' hook, in debug builds only: a release carnet never kills itself.
     let kill_at = std::env::var("CARNET_TEST_KILL_AT")
         .ok()
+        .filter(|_| cfg!(debug_assertions))
         .and_then(|v| v.parse().ok());
     let report = crate::ops::rekey::rekey(
         &vault,
@@ -361,6 +367,9 @@ pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()
         Some(out) => eprintln!(
             "The new identity is in {} (0600): use it with -i from now on; the old one opens nothing the vault holds.",
             out.display()
+        ),
+        None if new_passphrase_asked => eprintln!(
+            "The vault now opens with the new passphrase you chose. Backups made before still open with the old keys."
         ),
         None if external => eprintln!(
             "Your key still opens the vault. Backups made before still open with the old keys."

@@ -321,8 +321,8 @@ fn to_mirror(
     // After a re-encryption (`carnet rekey`, `key rm`) every object keeps its name with a new
     // ciphertext, often of the same size: a mirror whose config is not the vault's has every
     // object hashed rather than trusted by name and size.
-    let check =
-        check || fs::read(dir.join(vault::CONFIG)).ok() != fs::read(vault.path(vault::CONFIG)).ok();
+    let config = |d: &Path| fsutil::read_limited(&d.join(vault::CONFIG), 1 << 20).ok();
+    let check = check || config(dir) != config(&vault.dir);
     // Objects in the mirror changed since the last complete run (its index's time) are hashed
     // again rather than trusted by name and size, so damage in place gets repaired.
     let stamp = fs::metadata(dir.join(index::INDEX))
@@ -352,7 +352,9 @@ fn to_mirror(
                 let touched = check
                     || match (m.modified(), stamp) {
                         (Ok(t), Some(s)) => t > s,
-                        _ => false,
+                        // No index to date the mirror (an interrupted update, perhaps of a
+                        // re-encryption whose config already landed): nothing is trusted.
+                        _ => true,
                     };
                 !touched || index::hash_file(&dest).is_ok_and(|h| h == *want)
             }

@@ -181,6 +181,36 @@ fn bash_completes_show_with_the_vaults_document_ids() {
 }
 
 #[test]
+fn key_rm_completes_the_keys_it_can_remove_and_completing_writes_nothing() {
+    let (v, _) = vault_with_two_documents();
+    let key = v.identity.clone().expect("external mode");
+    let recovery = v.root().join("recovery.key");
+    v.ok(&[
+        "key",
+        "add",
+        "--recovery",
+        "--name",
+        "secours",
+        "-o",
+        s(&recovery),
+    ]);
+    let before = v.snapshot();
+    let bash = Bash::new();
+    let env = [
+        ("CARNET_VAULT", v.dir.as_os_str()),
+        ("CARNET_IDENTITY", key.as_os_str()),
+    ];
+    let got = bash.complete(&["carnet", "key", "rm", ""], &env);
+    assert_eq!(
+        values(&got),
+        ["secours"],
+        "the patient's own key is not offered"
+    );
+    bash.complete(&["carnet", "show", ""], &env);
+    assert_same(&before, &v.snapshot(), "completing");
+}
+
+#[test]
 fn a_passphrase_vault_completes_with_carnet_passphrase_and_not_without() {
     let v = Vault::init();
     let id = v.add(&v.write("bilan.txt", b"glycemie\n"), &[]);

@@ -730,7 +730,7 @@ fn man_pages_are_current() {
     assert!(
         missing.is_empty() && stale.is_empty() && extra.is_empty(),
         "the man pages in man/ do not match src/args.rs:\n  missing: {missing:?}\n  stale: {stale:?}\n  \
-         for no command: {extra:?}\nregenerate them with: {UPDATE_VAR}=1 cargo test --test man_pages"
+         for no command: {extra:?}\nregenerate them with: {UPDATE_VAR}=1 cargo test --test it -- man_pages::"
     );
 }
 
