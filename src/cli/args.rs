@@ -107,7 +107,9 @@ carnet cat 3f9c --version 1 > original.pdf"
     #[command(
         after_help = "Hidden from professionals (MASQUE_PS), a document is left out of `grant --all`, \
 --category and --tag, and `grant --doc` refuses it without --include-hidden. Hidden from legal \
-representatives (INVISIBLE_REPRESENTANTS_LEGAUX), it is kept from guardians' keys. A category rule \
+representatives (INVISIBLE_REPRESENTANTS_LEGAUX), it is marked so; carnet cannot yet seal it from \
+a guardian's key, so no guardian key can be added while anything is hidden from guardians, nor \
+anything hidden from guardians while a guardian key exists. A category rule \
 covers the category's present and future documents.\n\n\
 Examples:\n  carnet hide 3f9c\n  carnet hide --category imagerie --from all\n  carnet unhide 3f9c"
     )]
