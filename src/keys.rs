@@ -29,6 +29,13 @@ pub trait Passphrase: Send + Sync {
     /// A message for the user from an age plugin ("touch your YubiKey"): the library never
     /// prints, so the asker shows it (on stderr) or drops it.
     fn message(&self, _text: &str) {}
+
+    /// A secret an age plugin asks for (a hardware key's PIN), from the user's terminal only:
+    /// never the vault's passphrase from a file or the environment, which a plugin found on
+    /// PATH must not receive. By default there is none.
+    fn pin(&self, _prompt: &str) -> anyhow::Result<SecretString> {
+        Err(Error::NoTerminal.into())
+    }
 }
 
 /// Where a passphrase comes from; without one, a passphrase is "needed and there is no
@@ -67,6 +74,13 @@ impl PassphraseSource {
     fn message(&self, text: &str) {
         if let Some(a) = &self.asker {
             a.message(text);
+        }
+    }
+
+    fn pin(&self, prompt: &str) -> anyhow::Result<SecretString> {
+        match &self.asker {
+            Some(a) => a.pin(prompt),
+            None => Err(Error::NoTerminal.into()),
         }
     }
 }
@@ -443,9 +457,11 @@ impl age::Callbacks for Asker {
         None
     }
 
+    // Only plugins ask here (X25519 lines need nothing): their PIN comes from the terminal,
+    // never from CARNET_PASSPHRASE or --passphrase-file (see `Passphrase::pin`).
     fn request_passphrase(&self, description: &str) -> Option<SecretString> {
         self.0
-            .get(&format!("{}: ", description.trim_end_matches(':')), false)
+            .pin(&format!("{}: ", description.trim_end_matches(':')))
             .ok()
     }
 }
@@ -818,6 +834,22 @@ pub fn parse_any_recipient(s: &str) -> anyhow::Result<Box<dyn age::Recipient + S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A source that knows the vault's passphrase (as CARNET_PASSPHRASE would) and has no
+    /// terminal.
+    struct Known;
+    impl Passphrase for Known {
+        fn get(&self, _: &str, _: bool) -> anyhow::Result<SecretString> {
+            Ok(SecretString::from("the vault's passphrase"))
+        }
+    }
+
+    #[test]
+    fn a_plugin_asking_for_a_pin_never_gets_the_vaults_passphrase() {
+        use age::Callbacks;
+        let asker = Asker(PassphraseSource::new(Known));
+        assert!(asker.request_passphrase("Enter PIN for YubiKey").is_none());
+    }
 
     #[test]
     fn passphrase_protected_identity_round_trips() {

@@ -19,6 +19,16 @@ pub struct CliPassphrase {
 }
 
 impl Passphrase for CliPassphrase {
+    fn pin(&self, prompt: &str) -> anyhow::Result<SecretString> {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::NoTerminal.into());
+        }
+        let pin = Zeroizing::new(
+            rpassword::prompt_password(super::ui::clean(prompt)).context("cannot read the PIN")?,
+        );
+        Ok(SecretString::from(pin.as_str()))
+    }
+
     /// Reads the passphrase: `--passphrase-file`, then env `CARNET_PASSPHRASE`, then the terminal
     /// (asked twice when `confirm`, e.g. when choosing a new one).
     fn get(&self, prompt: &str, confirm: bool) -> anyhow::Result<SecretString> {
