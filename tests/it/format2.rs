@@ -277,10 +277,12 @@ fn vault_with_documents(n: u64) -> Vault {
 fn a_flipped_byte_in_any_shard_is_reported() {
     let v = vault_with_documents(3);
     let all = shards(&v);
-    assert_eq!(
-        all.len(),
-        6,
-        "three documents: three document and three digest shards"
+    // Three documents fill up to three document shards and three digest shards: fewer when
+    // two random ids (or two keyed digests) share their first byte, which happens (~2 %).
+    assert!(
+        (2..=6).contains(&all.len()),
+        "three documents: document and digest shards, got {}",
+        all.len()
     );
     for id in &all {
         let c = Vault::new();
