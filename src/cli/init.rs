@@ -3,8 +3,6 @@
 use super::Ctx;
 use super::args::InitArgs;
 use crate::catalog::Root;
-use anyhow::Context;
-
 use crate::error::Error;
 use crate::ids;
 use crate::keys::{self, Unlocked};
@@ -27,23 +25,8 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
         return Err(Error::NotEmpty(dir.clone()).into());
     }
 
-    if let Some(out) = &a.recovery
-        && crate::fsutil::would_be_inside(out, dir)
-    {
-        return Err(Error::input(
-            format!("{} is inside the vault folder", out.display()),
-            "write the recovery key outside the vault (it opens it): --recovery ~/recovery.key",
-        )
-        .into());
-    }
-    if let Some(out) = &a.recovery
-        && std::fs::symlink_metadata(out).is_ok()
-    {
-        return Err(Error::input(
-            format!("{} already exists", out.display()),
-            "choose a new file: a key is never written over another file",
-        )
-        .into());
+    if let Some(out) = &a.recovery {
+        super::keys::check_new_key_file(out, dir, "--recovery ~/recovery.key")?;
     }
     // The patient's key when it is not the vault's identity: an SSH or hardware key, which opens
     // its slot (kind, recipient).
@@ -157,13 +140,7 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
     // The recovery key is written before the vault exists: a vault whose only copyable key
     // failed to reach the disk must not be made.
     if let (Some(out), Some(text)) = (&a.recovery, &recovery) {
-        let mut f = crate::fsutil::create_new_private(out)
-            .with_context(|| format!("cannot create {}", out.display()))?;
-        std::io::Write::write_all(&mut f, text.as_bytes())
-            .and_then(|()| f.sync_all())
-            .with_context(|| format!("cannot write {}", out.display()))?;
-        crate::fsutil::sync_dir(crate::fsutil::parent_dir(out))
-            .with_context(|| format!("cannot flush {}", out.display()))?;
+        super::keys::write_key_file(out, text)?;
     }
     let vault = Vault::create(
         dir,

@@ -65,23 +65,8 @@ fn add(ctx: &Ctx, a: KeyAddArgs) -> anyhow::Result<()> {
     if a.guardian {
         return add_guardian(ctx, &a, name);
     }
-    if let Some(out) = &a.output
-        && crate::fsutil::would_be_inside(out, &ctx.vault_dir)
-    {
-        return Err(Error::input(
-            format!("{} is inside the vault folder", out.display()),
-            "write the recovery key outside the vault (it opens it): -o ~/recovery.key",
-        )
-        .into());
-    }
-    if let Some(out) = &a.output
-        && std::fs::symlink_metadata(out).is_ok()
-    {
-        return Err(Error::input(
-            format!("{} already exists", out.display()),
-            "choose a new file: a key is never written over another file",
-        )
-        .into());
+    if let Some(out) = &a.output {
+        check_new_key_file(out, &ctx.vault_dir, "-o ~/recovery.key")?;
     }
     if a.output.is_none() && !a.json && std::io::stdout().is_terminal() {
         eprintln!(
@@ -97,18 +82,14 @@ fn add(ctx: &Ctx, a: KeyAddArgs) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("no recovery key was made"))?;
     let written = match &a.output {
         Some(path) => {
-            let mut f = crate::fsutil::create_new_private(path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            f.write_all(identity_file.as_bytes())
-                .and_then(|()| f.sync_all())
-                .with_context(|| {
-                    format!(
-                        "the recovery key is added to the vault but could not be written to {}: \
-                         remove it with `carnet key rm {}` and add another",
-                        path.display(),
-                        made.slot.name
-                    )
-                })?;
+            write_key_file(path, &identity_file).with_context(|| {
+                format!(
+                    "the recovery key is added to the vault but could not be written to {}: \
+                     remove it with `carnet key rm {}` and add another",
+                    path.display(),
+                    made.slot.name
+                )
+            })?;
             Some(path.display().to_string())
         }
         None => None,
@@ -257,20 +238,7 @@ pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()
             )
             .into());
         }
-        (Some(out), true) if crate::fsutil::would_be_inside(out, &vault.dir) => {
-            return Err(Error::input(
-                format!("{} is inside the vault folder", out.display()),
-                "write the new identity outside the vault (it is the key to it): -o ~/carnet.key",
-            )
-            .into());
-        }
-        (Some(out), true) if std::fs::symlink_metadata(out).is_ok() => {
-            return Err(Error::input(
-                format!("{} already exists", out.display()),
-                "choose a new file: a key is never written over another file",
-            )
-            .into());
-        }
+        (Some(out), true) => check_new_key_file(out, &vault.dir, "-o ~/carnet.key")?,
         _ => {}
     }
     // Not from an unlocked session: the passphrase that seals the new vault identity is the
@@ -283,16 +251,7 @@ pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()
     let new_key = if external {
         crate::ops::rekey::NewKey::External {
             keep: a.output.clone().map(|out| -> crate::ops::rekey::Keeper {
-                Box::new(move |text: &str| {
-                    let mut f = crate::fsutil::create_new_private(&out)
-                        .with_context(|| format!("cannot create {}", out.display()))?;
-                    f.write_all(text.as_bytes())
-                        .and_then(|()| f.sync_all())
-                        .with_context(|| format!("cannot write {}", out.display()))?;
-                    crate::fsutil::sync_dir(crate::fsutil::parent_dir(&out))
-                        .with_context(|| format!("cannot flush {}", out.display()))?;
-                    Ok(())
-                })
+                Box::new(move |text: &str| write_key_file(&out, text))
             }),
         }
     } else {
@@ -379,4 +338,39 @@ pub fn rekey(ctx: &Ctx, remove: Option<&str>, a: RekeyArgs) -> anyhow::Result<()
         ),
     }
     Ok(())
+}
+
+/// Refuses a file to write a key to that exists (a key is never written over another file) or
+/// lies inside the vault it opens; `example` is the option as the hint shows it.
+pub fn check_new_key_file(
+    out: &std::path::Path,
+    vault_dir: &std::path::Path,
+    example: &str,
+) -> anyhow::Result<()> {
+    if crate::fsutil::would_be_inside(out, vault_dir) {
+        return Err(Error::input(
+            format!("{} is inside the vault folder", out.display()),
+            format!("write the key outside the vault (it opens it): {example}"),
+        )
+        .into());
+    }
+    if std::fs::symlink_metadata(out).is_ok() {
+        return Err(Error::input(
+            format!("{} already exists", out.display()),
+            "choose a new file: a key is never written over another file",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Writes a key file the user asked for: created new (0600), flushed, its folder flushed.
+pub fn write_key_file(out: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let mut f = crate::fsutil::create_new_private(out)
+        .with_context(|| format!("cannot create {}", out.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    crate::fsutil::sync_dir(crate::fsutil::parent_dir(out))
+        .with_context(|| format!("cannot flush {}", out.display()))
 }

@@ -18,7 +18,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::catalog::{Root, Shard, ShardKind, ShardRef, Snapshot};
+use crate::catalog::{Root, Shard, ShardKind, ShardRef};
 use crate::config::{Config, KeyMode};
 use crate::crypto;
 use crate::domain::{Action, Actor};
@@ -191,7 +191,27 @@ pub fn rekey(
             Some(s.clone())
         }
     };
-    let stray = stray_objects(vault, &snap)?;
+    // Every shard is read once: the documents to re-encrypt come from them, the stray check
+    // compares with what they name, and they are written again below.
+    let mut shards: Vec<(ShardKind, String, ShardRef, Shard)> = Vec::new();
+    for (kind, table) in [
+        (ShardKind::Documents, &root.shards.documents),
+        (ShardKind::Digests, &root.shards.digests),
+    ] {
+        for (key, r) in table {
+            let shard = crate::catalog::read_shard(vault, &snap.keys, kind, key, r)?;
+            shards.push((kind, key.clone(), r.clone(), shard));
+        }
+    }
+    let named: std::collections::BTreeSet<&str> = shards
+        .iter()
+        .flat_map(|(_, _, _, s)| s.documents.iter())
+        .flat_map(|d| d.versions().map(|v| v.object.as_str()))
+        .chain(root.shard_objects().map(|r| r.object.as_str()))
+        .chain(root.slots.iter().map(|s| s.object.as_str()))
+        .chain(root.profile.iter().map(|v| v.object.as_str()))
+        .collect();
+    let stray = stray_objects(vault, &named)?;
     if let Some(rel) = stray.first() {
         return Err(Error::Integrity(format!(
             "{} is not an object the vault names ({} such file(s)): re-encryption would leave it readable by the old keys",
@@ -252,11 +272,12 @@ pub fn rekey(
     let old = &snap.keys;
 
     // 1. Document objects, every stored version, streamed and checked.
-    let docs = snap.documents(vault)?;
     let mut objects: BTreeMap<String, FileEntry> = BTreeMap::new();
     let todo: Vec<&crate::manifest::Document> = {
         let mut seen = std::collections::BTreeSet::new();
-        docs.iter()
+        shards
+            .iter()
+            .flat_map(|(_, _, _, s)| s.documents.iter())
             .flat_map(|d| d.stored_objects())
             .filter(|d| seen.insert(d.object.clone()))
             .collect()
@@ -334,34 +355,28 @@ pub fn rekey(
     let mut new_root: Root = root.clone();
     new_root.recipients = vec![new_recipient.clone()];
     new_root.generation = root.generation + 1;
-    for (kind, table) in [
-        (ShardKind::Documents, &root.shards.documents),
-        (ShardKind::Digests, &root.shards.digests),
-    ] {
-        for (key, r) in table {
-            let mut shard: Shard = crate::catalog::read_shard(vault, old, kind, key, r)?;
-            for d in &mut shard.documents {
-                restamp(d, &objects)?;
-            }
-            let json = Zeroizing::new(serde_json::to_vec(&shard)?);
-            let sealed = crypto::seal_bytes(&json, &new_recipients)?;
-            staging.write(&crate::index::object_rel(&r.object), &sealed)?;
-            let e = FileEntry {
-                size: sealed.len() as u64,
-                blake3: blake3::hash(&sealed).to_hex().to_string(),
-            };
-            let new_ref = ShardRef {
-                object: r.object.clone(),
-                size: e.size,
-                blake3: e.blake3.clone(),
-                count: r.count,
-            };
-            objects.insert(r.object.clone(), e);
-            match kind {
-                ShardKind::Documents => new_root.shards.documents.insert(key.clone(), new_ref),
-                ShardKind::Digests => new_root.shards.digests.insert(key.clone(), new_ref),
-            };
+    for (kind, key, r, mut shard) in shards {
+        for d in &mut shard.documents {
+            restamp(d, &objects)?;
         }
+        let json = Zeroizing::new(serde_json::to_vec(&shard)?);
+        let sealed = crypto::seal_bytes(&json, &new_recipients)?;
+        staging.write(&crate::index::object_rel(&r.object), &sealed)?;
+        let e = FileEntry {
+            size: sealed.len() as u64,
+            blake3: blake3::hash(&sealed).to_hex().to_string(),
+        };
+        let new_ref = ShardRef {
+            object: r.object.clone(),
+            size: e.size,
+            blake3: e.blake3.clone(),
+            count: r.count,
+        };
+        objects.insert(r.object.clone(), e);
+        match kind {
+            ShardKind::Documents => new_root.shards.documents.insert(key, new_ref),
+            ShardKind::Digests => new_root.shards.digests.insert(key, new_ref),
+        };
     }
 
     // 3. The emergency profile's versions.
@@ -617,8 +632,10 @@ fn restamp(
 
 /// Files under `objects/` that the metadata does not name, and files in `log/` that are not
 /// segments (system files aside): re-encryption would leave them readable by the old keys.
-fn stray_objects(vault: &Vault, snap: &Snapshot) -> anyhow::Result<Vec<String>> {
-    let named = snap.objects(vault)?;
+fn stray_objects(
+    vault: &Vault,
+    named: &std::collections::BTreeSet<&str>,
+) -> anyhow::Result<Vec<String>> {
     let (_, log_strays) = log::list_segments(&vault.dir)?;
     let log_strays = log_strays.into_iter().map(|p| {
         p.strip_prefix(&vault.dir)
@@ -634,7 +651,7 @@ fn stray_objects(vault: &Vault, snap: &Snapshot) -> anyhow::Result<Vec<String>> 
             rel.strip_prefix("objects/")
                 .and_then(|r| r.rsplit('/').next())
                 .and_then(|n| n.strip_suffix(".age"))
-                .is_none_or(|id| !named.contains_key(id))
+                .is_none_or(|id| !named.contains(id))
         })
         .chain(log_strays.filter(|r| crate::index::system_file(r).is_none()))
         .collect())

@@ -84,29 +84,8 @@ fn ssh_keygen(
     passphrase: &str,
 ) -> (PathBuf, String) {
     let key = lab.path(&format!("keys/{file}"));
-    let mut c = Command::new(keygen);
-    c.args([
-        "-q",
-        "-t",
-        kind,
-        "-N",
-        passphrase,
-        "-C",
-        "elise@cabinet",
-        "-f",
-    ])
-    .arg(&key);
-    if kind == "rsa" {
-        c.args(["-b", "2048"]);
-    }
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "ssh-keygen -t {kind}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let public = fs::read_to_string(key.with_extension("pub")).unwrap();
-    (key, public.trim().to_string())
+    let public = crate::util::ssh_keygen(keygen, &key, kind, passphrase);
+    (key, public)
 }
 
 #[test]
@@ -241,21 +220,9 @@ fn a_plugin_recipient_and_identity_round_trip() {
     };
     let lab = Lab::new();
     let (p, doc) = patient_with_a_document(&lab);
-    // The plugin, run alone, prints a new identity file whose comment names its recipient.
-    let made = Command::new(&plugin).output().unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let identity = lab.write("keys/plugin.txt", &made.stdout);
-    let text = String::from_utf8(made.stdout).unwrap();
-    let recipient = text
-        .lines()
-        .find_map(|l| l.strip_prefix("# recipient: "))
-        .expect("the plugin names its recipient")
-        .to_string();
-    assert!(recipient.starts_with("age1unencrypted1"), "{text}");
+    let identity = lab.path("keys/plugin.txt");
+    let recipient = crate::util::plugin_identity(&plugin, &identity);
+    assert!(recipient.starts_with("age1unencrypted1"), "{recipient}");
 
     let handle = add_pro(&p, "Dr Yubi Key", &recipient);
     let bundle = grant_to(&lab, &p, &handle, "plugin.age");

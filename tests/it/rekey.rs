@@ -503,18 +503,8 @@ fn rekey_asks_for_the_passphrase_even_when_unlocked_and_ends_the_unlock() {
 /// `ssh-keygen -t ed25519` without a passphrase in `dir`: the private key and the public line.
 fn ssh_ed25519(keygen: &Path, dir: &Path, name: &str) -> (PathBuf, String) {
     let key = dir.join(name);
-    let out = Command::new(keygen)
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "parent@maison", "-f"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let public = fs::read_to_string(key.with_extension("pub")).unwrap();
-    (key, public.trim().to_string())
+    let public = ssh_keygen(keygen, &key, "ed25519", "");
+    (key, public)
 }
 
 #[test]
@@ -570,20 +560,8 @@ fn a_guardian_with_a_plugin_key_opens_the_vault_through_the_plugin() {
         return;
     };
     let (v, _recovery, docs) = vault_with_recovery(KeyMode::Passphrase);
-    // The plugin, run alone, prints a new identity file whose comment names its recipient.
-    let made = Command::new(&plugin).output().unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
     let identity = v.root().join("plugin.txt");
-    fs::write(&identity, &made.stdout).unwrap();
-    let recipient = String::from_utf8(made.stdout)
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("# recipient: ").map(str::to_string))
-        .expect("the plugin names its recipient");
+    let recipient = plugin_identity(&plugin, &identity);
     v.ok(&[
         "key",
         "add",
@@ -670,14 +648,8 @@ fn a_vault_made_with_a_hardware_key_requires_a_recovery_key_and_keeps_it() {
         return;
     };
     let tmp = temp_dir("carnet-plugin-vault-");
-    let made = Command::new(&plugin).output().unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
     let key = tmp.path().join("yubikey.txt");
-    fs::write(&key, &made.stdout).unwrap();
+    plugin_identity(&plugin, &key);
     let dir = tmp.path().join("vault");
     let e = assert_error(
         &on(&dir, &key, &["init"]),

@@ -326,3 +326,48 @@ pub fn summary(skips: &[(String, Tool)]) -> String {
         commands.join(" and ")
     )
 }
+
+/// `ssh-keygen -t KIND -N PASSPHRASE -f KEY` (the program `require_tool(Tool::SshKeygen)`
+/// found); returns the public key line, with its comment.
+pub fn ssh_keygen(keygen: &Path, key: &Path, kind: &str, passphrase: &str) -> String {
+    let mut c = std::process::Command::new(keygen);
+    c.args([
+        "-q",
+        "-t",
+        kind,
+        "-N",
+        passphrase,
+        "-C",
+        "elise@cabinet",
+        "-f",
+    ])
+    .arg(key);
+    if kind == "rsa" {
+        c.args(["-b", "2048"]);
+    }
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "ssh-keygen -t {kind}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    public.trim().to_string()
+}
+
+/// A new identity of the test plugin (`age-plugin-unencrypted`, run alone, prints one whose
+/// comment names its recipient), written to `file`; returns the recipient.
+pub fn plugin_identity(plugin: &Path, file: &Path) -> String {
+    let made = std::process::Command::new(plugin).output().unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    std::fs::write(file, &made.stdout).unwrap();
+    String::from_utf8(made.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# recipient: ").map(str::to_string))
+        .expect("the plugin names its recipient")
+}
