@@ -106,6 +106,12 @@ pub struct Unlocked {
     /// The passphrase that opened `identity.age`, kept so that re-encryption can seal the new
     /// vault identity under it without asking again.
     pub passphrase: Option<SecretString>,
+    /// The key of what is hidden from guardians (documents, their metadata and log entries),
+    /// held by the patient and recovery keys, never by a guardian's; set once the root is read.
+    pub sealed: Option<age::x25519::Identity>,
+    /// Identities found beside the vault's (in `identity.age` or a slot): the sealed key is one
+    /// of them, recognised when the root names its recipient.
+    pub spare: Vec<age::x25519::Identity>,
 }
 
 impl Unlocked {
@@ -116,11 +122,22 @@ impl Unlocked {
             actor: crate::domain::Actor::Patient,
             slot: None,
             passphrase: None,
+            sealed: None,
+            spare: Vec::new(),
         }
     }
 
+    /// Every identity held: the vault's, and the sealed key when this key holds it.
     pub fn as_dyn(&self) -> impl Iterator<Item = &dyn age::Identity> {
-        self.identities.iter().map(|i| i as &dyn age::Identity)
+        self.identities
+            .iter()
+            .chain(self.sealed.iter())
+            .map(|i| i as &dyn age::Identity)
+    }
+
+    /// The recipient of the sealed key, when this key holds it.
+    pub fn sealed_recipient(&self) -> Option<age::x25519::Recipient> {
+        self.sealed.as_ref().map(|i| i.to_public())
     }
 
     pub fn recipients(&self) -> Vec<String> {

@@ -427,6 +427,8 @@ impl Vault {
                     actor: Actor::Recovery,
                     slot: Some(r.clone()),
                     passphrase: None,
+                    sealed: None,
+                    spare: Vec::new(),
                 }));
             }
         }

@@ -50,6 +50,8 @@ pub fn dup(keys: &Unlocked) -> Unlocked {
                 age::secrecy::ExposeSecret::expose_secret(p).to_owned(),
             )
         }),
+        sealed: keys.sealed.clone(),
+        spare: keys.spare.clone(),
     }
 }
 
