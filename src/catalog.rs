@@ -114,6 +114,49 @@ pub struct Root {
     /// Set while the patient objects to emergency access (`carnet emergency --opt-out`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emergency_opt_out: Option<OptOut>,
+    /// What is hidden from guardians, sealed to a key their slots do not hold (see `Sealed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<Sealed>,
+    /// Whether `sealed.grants` were opened into `grants` (the reader holds the sealed key): then
+    /// writing the root seals them again; otherwise they are carried over as they are.
+    #[serde(skip)]
+    pub sealed_grants_open: bool,
+}
+
+/// The compartment of what is hidden from guardians: documents whose metadata, objects, grants
+/// and log entries are sealed to a key (`recipient`) held by the patient's and recovery keys and
+/// never by a guardian's. A guardian's reader sees only this record: counts, sizes, object ids.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Sealed {
+    /// The sealed key's recipient (`age1…`): sealed shards, objects and grants are encrypted to it.
+    pub recipient: String,
+    pub created_at: jiff::Timestamp,
+    #[serde(default)]
+    pub shards: Shards,
+    /// Every object of the sealed documents (all versions), so that a reader without the key
+    /// still indexes, copies and checks them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub objects: BTreeMap<String, FileEntry>,
+    /// Grants naming a sealed document: each an age file (to `recipient`) of the grant record,
+    /// base64.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<String>,
+}
+
+impl Sealed {
+    pub fn new(recipient: String, now: jiff::Timestamp) -> Sealed {
+        Sealed {
+            recipient,
+            created_at: now,
+            shards: Shards::default(),
+            objects: BTreeMap::new(),
+            grants: Vec::new(),
+        }
+    }
+
+    pub fn key(&self) -> anyhow::Result<age::x25519::Recipient> {
+        crate::keys::parse_recipient(&self.recipient)
+    }
 }
 
 /// When the patient objected to emergency access (CSP L1111-17: the patient may object
@@ -148,6 +191,8 @@ impl Root {
             closed: None,
             profile: Vec::new(),
             emergency_opt_out: None,
+            sealed: None,
+            sealed_grants_open: false,
         }
     }
 
@@ -168,23 +213,82 @@ impl Root {
             closed: None,
             profile: Vec::new(),
             emergency_opt_out: None,
+            sealed: None,
+            sealed_grants_open: false,
         }
     }
 
     /// The counts the shard table claims (saturating: a forged root can claim anything).
+    /// Both compartments: counts are what a guardian may know of sealed documents.
     pub fn document_count(&self) -> usize {
-        self.shards
-            .documents
-            .values()
+        self.sealed
+            .iter()
+            .flat_map(|s| s.shards.documents.values())
+            .chain(self.shards.documents.values())
             .fold(0usize, |n, s| n.saturating_add(s.count))
     }
 
-    /// Every object the metadata itself occupies.
+    /// Every object the metadata itself occupies, sealed shards included.
     pub fn shard_objects(&self) -> impl Iterator<Item = &ShardRef> {
+        let sealed = self
+            .sealed
+            .iter()
+            .flat_map(|s| s.shards.documents.values().chain(s.shards.digests.values()));
         self.shards
             .documents
             .values()
             .chain(self.shards.digests.values())
+            .chain(sealed)
+    }
+
+    /// Is `d` hidden from guardians (by itself or by its category)? Then it is sealed.
+    pub fn hidden_from_guardians(&self, d: &Document) -> bool {
+        self.category_hidden_from_guardians(&d.category)
+            || d.visibility.contains(&Visibility::HiddenFromGuardians)
+    }
+
+    /// Does the category's standing rule hide its documents from guardians?
+    pub fn category_hidden_from_guardians(&self, category: &str) -> bool {
+        self.hidden_categories
+            .get(category)
+            .is_some_and(|r| r.contains(&Visibility::HiddenFromGuardians))
+    }
+
+    /// The root as stored: grants naming sealed documents sealed into `sealed.grants` when this
+    /// reader opened them (otherwise carried over untouched), and `requires` naming what it uses.
+    pub fn to_stored(&self) -> anyhow::Result<Root> {
+        let mut out = self.clone();
+        out.requires = FEATURES.iter().map(|f| f.to_string()).collect();
+        if let Some(sealed) = &mut out.sealed {
+            out.requires.push(SEALED_FEATURE.to_string());
+            if self.sealed_grants_open {
+                let to = sealed.key()?;
+                let (closed, open): (Vec<GrantRecord>, Vec<GrantRecord>) =
+                    out.grants.into_iter().partition(|g| g.sealed);
+                out.grants = open;
+                sealed.grants = closed
+                    .iter()
+                    .map(|g| seal_grant(g, &to))
+                    .collect::<anyhow::Result<_>>()?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Opens `sealed.grants` into `grants` (marked sealed) with the sealed key.
+    pub fn open_sealed_grants(&mut self, key: &age::x25519::Identity) -> Result<(), Error> {
+        let Some(sealed) = &self.sealed else {
+            return Ok(());
+        };
+        for (i, g) in sealed.grants.iter().enumerate() {
+            let mut grant = open_grant(g, key).map_err(|why| {
+                Error::Integrity(format!("manifest.age: sealed grant {}: {why}", i + 1))
+            })?;
+            grant.sealed = true;
+            self.grants.push(grant);
+        }
+        self.sealed_grants_open = true;
+        Ok(())
     }
 
     /// The objects of the emergency profile's versions, with their size and BLAKE3.
@@ -237,6 +341,38 @@ impl Root {
 /// them in `requires`, so that a later format-2 reader that lacks one refuses the vault instead of
 /// silently dropping what it holds (a hidden document made visible, a history forgotten).
 pub const FEATURES: &[&str] = &["versions", "visibility", "slots", "closed"];
+/// Named in `requires` only by a root that has a sealed compartment: a vault that never hid
+/// anything from guardians stays readable by the carnet before it.
+pub const SEALED_FEATURE: &str = "sealed";
+
+/// A sealed grant record is a few hundred bytes (its documents' ids); bound a hostile one.
+const MAX_SEALED_GRANT: u64 = 16 << 20;
+
+fn seal_grant(g: &GrantRecord, to: &age::x25519::Recipient) -> anyhow::Result<String> {
+    use base64::Engine;
+    let json = zeroize::Zeroizing::new(serde_json::to_vec(g)?);
+    let sealed = crypto::seal_bytes(&json, std::slice::from_ref(to))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
+}
+
+fn open_grant(text: &str, key: &age::x25519::Identity) -> Result<GrantRecord, String> {
+    use base64::Engine;
+    if text.len() as u64 > crypto::max_sealed_len(MAX_SEALED_GRANT) * 2 {
+        return Err("too large".into());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|_| "not base64".to_string())?;
+    let plain = zeroize::Zeroizing::new(
+        crypto::open_bytes(
+            &bytes,
+            std::iter::once(key as &dyn age::Identity),
+            MAX_SEALED_GRANT,
+        )
+        .map_err(|e| e.to_string())?,
+    );
+    serde_json::from_slice(&plain).map_err(|e| format!("unreadable: {e}"))
+}
 
 /// One shard as stored: self-describing, so a shard moved between vaults or between keys is
 /// refused even before its hash is compared.
@@ -246,6 +382,10 @@ pub struct Shard {
     pub vault_id: String,
     pub kind: ShardKind,
     pub key: String,
+    /// A shard of the sealed compartment (what is hidden from guardians): it may not be moved
+    /// into the clear table, nor the reverse.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sealed: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub documents: Vec<Document>,
     /// Plaintext SHA-256 → document id.
@@ -294,7 +434,7 @@ pub fn check_root(root: &Root, path: &str) -> Result<(), Error> {
     if let Some(f) = root
         .requires
         .iter()
-        .find(|f| !FEATURES.contains(&f.as_str()))
+        .find(|f| !FEATURES.contains(&f.as_str()) && f.as_str() != SEALED_FEATURE)
     {
         return Err(Error::input(
             format!(
@@ -305,10 +445,30 @@ pub fn check_root(root: &Root, path: &str) -> Result<(), Error> {
         ));
     }
     crate::profile::check_versions(&root.profile)?;
+    let sealed = root.sealed.iter().flat_map(|s| {
+        [
+            (ShardKind::Documents, &s.shards.documents),
+            (ShardKind::Digests, &s.shards.digests),
+        ]
+    });
+    if let Some(s) = &root.sealed {
+        crate::keys::parse_recipient(&s.recipient).map_err(|_| {
+            Error::Integrity(format!("{path} names an invalid sealed key recipient"))
+        })?;
+        if let Some(o) = s.objects.keys().find(|o| !crate::ids::is_full_id(o)) {
+            return Err(Error::Integrity(format!(
+                "{path} names an invalid sealed object {:?}",
+                crate::text::clean(o)
+            )));
+        }
+    }
     for (kind, table) in [
         (ShardKind::Documents, &root.shards.documents),
         (ShardKind::Digests, &root.shards.digests),
-    ] {
+    ]
+    .into_iter()
+    .chain(sealed)
+    {
         for (key, r) in table {
             if !is_key(key) || !crate::ids::is_full_id(&r.object) {
                 return Err(Error::Integrity(format!(
@@ -327,6 +487,7 @@ pub fn check_root(root: &Root, path: &str) -> Result<(), Error> {
 pub fn read_shard(
     vault: &dyn Store,
     keys: &Unlocked,
+    place: Compartment,
     kind: ShardKind,
     key: &str,
     r: &ShardRef,
@@ -334,8 +495,13 @@ pub fn read_shard(
     let path = vault.object_path(&r.object);
     let bad = |why: String| {
         Error::Integrity(format!(
-            "{} ({} shard {key}): {why}",
+            "{} ({}{} shard {key}): {why}",
             path.display(),
+            if place == Compartment::Sealed {
+                "sealed "
+            } else {
+                ""
+            },
             kind.label()
         ))
     };
@@ -362,7 +528,11 @@ pub fn read_shard(
             shard.format
         )));
     }
-    if shard.vault_id != vault.config().vault_id || shard.kind != kind || shard.key != key {
+    if shard.vault_id != vault.config().vault_id
+        || shard.kind != kind
+        || shard.key != key
+        || shard.sealed != (place == Compartment::Sealed)
+    {
         return Err(bad("belongs elsewhere (another vault or shard)".into()));
     }
     match kind {
@@ -395,17 +565,62 @@ pub fn read_shard(
     Ok(shard)
 }
 
+/// Where a document's metadata lives: the clear compartment, or the sealed one (hidden from
+/// guardians, readable only with the sealed key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Compartment {
+    Open,
+    Sealed,
+}
+
+impl Root {
+    fn tables(&self, place: Compartment) -> Option<&Shards> {
+        match place {
+            Compartment::Open => Some(&self.shards),
+            Compartment::Sealed => self.sealed.as_ref().map(|s| &s.shards),
+        }
+    }
+
+    fn tables_mut(&mut self, place: Compartment) -> Option<&mut Shards> {
+        match place {
+            Compartment::Open => Some(&mut self.shards),
+            Compartment::Sealed => self.sealed.as_mut().map(|s| &mut s.shards),
+        }
+    }
+}
+
 impl Snapshot {
-    /// Every document, in no particular order. Reads every shard: for listings and checks.
+    /// The compartments this reader opens: the sealed one only with the sealed key.
+    pub fn readable(&self) -> Vec<Compartment> {
+        let mut out = vec![Compartment::Open];
+        if self.root.sealed.is_some() && self.keys.sealed.is_some() {
+            out.push(Compartment::Sealed);
+        }
+        out
+    }
+
+    /// Every document shard this reader opens.
+    fn document_shards(&self) -> Vec<(Compartment, &String, &ShardRef)> {
+        self.readable()
+            .into_iter()
+            .filter_map(|c| self.root.tables(c).map(|t| (c, t)))
+            .flat_map(|(c, t)| t.documents.iter().map(move |(k, r)| (c, k, r)))
+            .collect()
+    }
+
+    /// Every document this reader may see, in no particular order. Reads every shard: for
+    /// listings and checks.
     pub fn documents(&self, vault: &dyn Store) -> Result<Vec<Document>, Error> {
         if let Some(docs) = &self.legacy {
             return Ok(docs.clone());
         }
-        let shards: Vec<(&String, &ShardRef)> = self.root.shards.documents.iter().collect();
-        let read = |part: &[(&String, &ShardRef)]| -> Result<Vec<Document>, Error> {
+        let shards = self.document_shards();
+        let read = |part: &[(Compartment, &String, &ShardRef)]| -> Result<Vec<Document>, Error> {
             let mut out = Vec::new();
-            for (key, r) in part {
-                out.extend(read_shard(vault, &self.keys, ShardKind::Documents, key, r)?.documents);
+            for (place, key, r) in part {
+                out.extend(
+                    read_shard(vault, &self.keys, *place, ShardKind::Documents, key, r)?.documents,
+                );
             }
             Ok(out)
         };
@@ -433,6 +648,8 @@ impl Snapshot {
         Ok(v)
     }
 
+    /// How many documents the vault holds, sealed ones included (a count is all a guardian
+    /// learns of them): what the index records.
     pub fn document_count(&self) -> usize {
         match &self.legacy {
             Some(d) => d.len(),
@@ -440,19 +657,41 @@ impl Snapshot {
         }
     }
 
-    /// The documents of the shard that `key` (two hex characters) selects.
-    fn shard_documents(&self, vault: &dyn Store, key: &str) -> Result<Vec<Document>, Error> {
+    /// The documents of one compartment's shard that `key` (two hex characters) selects.
+    fn shard_in(
+        &self,
+        vault: &dyn Store,
+        place: Compartment,
+        key: &str,
+    ) -> Result<Vec<Document>, Error> {
         if let Some(docs) = &self.legacy {
-            return Ok(docs
-                .iter()
-                .filter(|d| d.id.starts_with(key))
-                .cloned()
-                .collect());
+            return Ok(match place {
+                Compartment::Open => docs
+                    .iter()
+                    .filter(|d| d.id.starts_with(key))
+                    .cloned()
+                    .collect(),
+                Compartment::Sealed => Vec::new(),
+            });
         }
-        match self.root.shards.documents.get(key) {
-            Some(r) => Ok(read_shard(vault, &self.keys, ShardKind::Documents, key, r)?.documents),
+        if !self.readable().contains(&place) {
+            return Ok(Vec::new());
+        }
+        match self.root.tables(place).and_then(|t| t.documents.get(key)) {
+            Some(r) => {
+                Ok(read_shard(vault, &self.keys, place, ShardKind::Documents, key, r)?.documents)
+            }
             None => Ok(Vec::new()),
         }
+    }
+
+    /// The documents, in every compartment this reader opens, whose id starts with `key`.
+    fn shard_documents(&self, vault: &dyn Store, key: &str) -> Result<Vec<Document>, Error> {
+        let mut out = Vec::new();
+        for place in self.readable() {
+            out.extend(self.shard_in(vault, place, key)?);
+        }
+        Ok(out)
     }
 
     /// Resolves a typed id prefix to a document, reading only the shard the prefix selects.
@@ -503,8 +742,30 @@ impl Snapshot {
         Ok(out)
     }
 
-    /// Every plaintext SHA-256 in the vault and its document: for large imports, which would
-    /// otherwise read a digest shard per file.
+    /// Which of `ids` are sealed documents (hidden from guardians). Reads only the sealed
+    /// shards these ids select; empty for a reader without the sealed key.
+    pub fn sealed_ids(&self, vault: &dyn Store, ids: &[String]) -> Result<BTreeSet<String>, Error> {
+        let mut out = BTreeSet::new();
+        if !self.readable().contains(&Compartment::Sealed) {
+            return Ok(out);
+        }
+        let keys: BTreeSet<&str> = ids
+            .iter()
+            .filter(|i| crate::ids::is_full_id(i))
+            .map(|i| doc_key(i))
+            .collect();
+        for k in keys {
+            for d in self.shard_in(vault, Compartment::Sealed, k)? {
+                if ids.iter().any(|i| *i == d.id.as_str()) {
+                    out.insert(d.id.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every plaintext SHA-256 this reader may see and its document: for large imports, which
+    /// would otherwise read a digest shard per file.
     pub fn digests(&self, vault: &dyn Store) -> Result<HashMap<String, String>, Error> {
         if let Some(docs) = &self.legacy {
             return Ok(docs
@@ -513,8 +774,15 @@ impl Snapshot {
                 .collect());
         }
         let mut out = HashMap::new();
-        for (key, r) in &self.root.shards.digests {
-            out.extend(read_shard(vault, &self.keys, ShardKind::Digests, key, r)?.digests);
+        for place in self.readable() {
+            let Some(t) = self.root.tables(place) else {
+                continue;
+            };
+            for (key, r) in &t.digests {
+                out.extend(
+                    read_shard(vault, &self.keys, place, ShardKind::Digests, key, r)?.digests,
+                );
+            }
         }
         Ok(out)
     }
@@ -529,14 +797,16 @@ impl Snapshot {
             return Ok(docs.iter().find(|d| d.sha256 == sha256).cloned());
         }
         let key = digest_key(&self.ring, sha256);
-        let Some(r) = self.root.shards.digests.get(&key) else {
-            return Ok(None);
-        };
-        let shard = read_shard(vault, &self.keys, ShardKind::Digests, &key, r)?;
-        match shard.digests.get(sha256) {
-            Some(id) => self.document(vault, id),
-            None => Ok(None),
+        for place in self.readable() {
+            let Some(r) = self.root.tables(place).and_then(|t| t.digests.get(&key)) else {
+                continue;
+            };
+            let shard = read_shard(vault, &self.keys, place, ShardKind::Digests, &key, r)?;
+            if let Some(id) = shard.digests.get(sha256) {
+                return self.document(vault, id);
+            }
         }
+        Ok(None)
     }
 }
 
@@ -575,11 +845,17 @@ pub struct Plan {
     pub root: Root,
     pub added: Vec<SealedShard>,
     pub removed: Vec<String>,
+    /// The documents put or deleted that are sealed before or after the change: the log entry
+    /// naming them is sealed too.
+    pub sealed_ids: BTreeSet<String>,
 }
 
 /// Applies `put` (insert or replace by id) and `delete` (by id) to the shards they touch,
 /// starting from `root` (the current one, possibly with edited professionals and grants).
 /// Reads and rewrites only the shards concerned: the cost does not grow with the record.
+/// A document hidden from guardians goes to the sealed compartment when the root has one; a
+/// document whose visibility changed moves between compartments (its objects must already be
+/// encrypted for the one it goes to: see `ops::seal`).
 pub fn plan(
     vault: &dyn Store,
     snap: &Snapshot,
@@ -588,14 +864,9 @@ pub fn plan(
     delete: &[String],
     recipients: &[age::x25519::Recipient],
 ) -> anyhow::Result<Plan> {
-    let mut doc_shards: BTreeMap<String, Vec<Document>> = BTreeMap::new();
-    let mut load_docs = |key: &str| -> Result<(), Error> {
-        if !doc_shards.contains_key(key) {
-            let docs = snap.shard_documents(vault, key)?;
-            doc_shards.insert(key.to_string(), docs);
-        }
-        Ok(())
-    };
+    let sealed_to = root.sealed.as_ref().map(|s| s.key()).transpose()?;
+    let can_seal = snap.keys.sealed.is_some();
+    let mut doc_shards: BTreeMap<(Compartment, String), Vec<Document>> = BTreeMap::new();
     for id in delete
         .iter()
         .map(String::as_str)
@@ -604,65 +875,134 @@ pub fn plan(
         if !crate::ids::is_full_id(id) {
             return Err(Error::Integrity(format!("invalid document id {id:?}")).into());
         }
-        load_docs(doc_key(id))?;
+        for place in [Compartment::Open, Compartment::Sealed] {
+            let k = (place, doc_key(id).to_string());
+            if !doc_shards.contains_key(&k) {
+                let docs = snap.shard_in(vault, place, &k.1)?;
+                doc_shards.insert(k, docs);
+            }
+        }
     }
-    // Digest changes: (sha256, id, true) to set sha256 → id; (sha256, id, false) to clear it
-    // if it still names that document (an upgraded format-1 vault may hold the same content
+    // Digest changes: (compartment, sha256, id, true) to set sha256 → id; (…, false) to clear
+    // it if it still names that document (an upgraded format-1 vault may hold the same content
     // twice: removing one copy must not forget the other).
-    let mut digest_edits: Vec<(String, String, bool)> = Vec::new();
+    let mut digest_edits: Vec<(Compartment, String, String, bool)> = Vec::new();
+    let mut sealed_ids = BTreeSet::new();
+    // Sealed objects to forget and to list: every version's object of the sealed documents.
+    let mut unlisted: Vec<String> = Vec::new();
+    let mut listed: BTreeMap<String, FileEntry> = BTreeMap::new();
+    let take = |doc_shards: &mut BTreeMap<(Compartment, String), Vec<Document>>,
+                id: &str|
+     -> Option<(Compartment, Document)> {
+        for place in [Compartment::Open, Compartment::Sealed] {
+            let docs = doc_shards.get_mut(&(place, doc_key(id).to_string()))?;
+            if let Some(i) = docs.iter().position(|d| d.id.as_str() == id) {
+                return Some((place, docs.remove(i)));
+            }
+        }
+        None
+    };
     for id in delete {
-        let docs = doc_shards.get_mut(doc_key(id)).map(std::mem::take);
-        let Some(docs) = docs else { continue };
-        let (gone, kept): (Vec<Document>, Vec<Document>) =
-            docs.into_iter().partition(|d| &d.id == id);
-        digest_edits.extend(gone.into_iter().map(|d| (d.sha256, d.id.into(), false)));
-        doc_shards.insert(doc_key(id).to_string(), kept);
+        if let Some((place, old)) = take(&mut doc_shards, id) {
+            if place == Compartment::Sealed {
+                sealed_ids.insert(old.id.to_string());
+                unlisted.extend(old.stored_objects().iter().map(|v| v.object.clone()));
+            }
+            digest_edits.push((place, old.sha256.clone(), old.id.to_string(), false));
+        }
     }
     for d in put {
-        let docs = doc_shards.entry(doc_key(&d.id).to_string()).or_default();
-        if let Some(old) = docs.iter_mut().find(|x| x.id == d.id) {
-            if old.sha256 != d.sha256 {
-                digest_edits.push((old.sha256.clone(), old.id.to_string(), false));
-            }
-            *old = d.clone();
+        let place = if sealed_to.is_some() && root.hidden_from_guardians(d) {
+            Compartment::Sealed
         } else {
-            docs.push(d.clone());
+            Compartment::Open
+        };
+        if place == Compartment::Sealed && !can_seal {
+            return Err(Error::input(
+                "what is hidden from guardians is sealed from this key",
+                "the patient adds and changes documents hidden from guardians",
+            )
+            .into());
         }
-        digest_edits.push((d.sha256.clone(), d.id.to_string(), true));
+        if let Some((was, old)) = take(&mut doc_shards, &d.id) {
+            if was != place || old.sha256 != d.sha256 {
+                digest_edits.push((was, old.sha256.clone(), old.id.to_string(), false));
+            }
+            if was == Compartment::Sealed {
+                sealed_ids.insert(old.id.to_string());
+                unlisted.extend(old.stored_objects().iter().map(|v| v.object.clone()));
+            }
+        }
+        if place == Compartment::Sealed {
+            sealed_ids.insert(d.id.to_string());
+            for v in d.stored_objects() {
+                listed.insert(
+                    v.object.clone(),
+                    FileEntry {
+                        size: v.object_size,
+                        blake3: v.object_blake3.clone(),
+                    },
+                );
+            }
+        }
+        doc_shards
+            .entry((place, doc_key(&d.id).to_string()))
+            .or_default()
+            .push(d.clone());
+        digest_edits.push((place, d.sha256.clone(), d.id.to_string(), true));
+    }
+    if let Some(sealed) = &mut root.sealed {
+        for o in &unlisted {
+            sealed.objects.remove(o);
+        }
+        sealed.objects.extend(listed);
     }
 
     let mut added = Vec::new();
     let mut removed = Vec::new();
     let vault_id = vault.config().vault_id.clone();
-    let shard = |kind, key: String, documents, digests| Shard {
+    let shard = |place, kind, key: String, documents, digests| Shard {
         format: crate::FORMAT_VERSION,
         vault_id: vault_id.clone(),
         kind,
         key,
+        sealed: place == Compartment::Sealed,
         documents,
         digests,
     };
-    for (key, mut docs) in doc_shards {
+    let to = |place| -> Vec<age::x25519::Recipient> {
+        match (place, &sealed_to) {
+            (Compartment::Sealed, Some(c)) => vec![c.clone()],
+            _ => recipients.to_vec(),
+        }
+    };
+    for ((place, key), mut docs) in doc_shards {
+        // A compartment this reader cannot open was not read, so it is not rewritten.
+        if place == Compartment::Sealed && (sealed_to.is_none() || !can_seal) {
+            continue;
+        }
         docs.sort_by(|a, b| a.id.cmp(&b.id));
-        let s = shard(ShardKind::Documents, key, docs, BTreeMap::new());
-        replace_shard(
-            vault,
-            recipients,
-            &mut root.shards.documents,
-            s,
-            &mut added,
-            &mut removed,
-        )?;
+        let s = shard(place, ShardKind::Documents, key, docs, BTreeMap::new());
+        let table = match root.tables_mut(place) {
+            Some(t) => &mut t.documents,
+            None => continue,
+        };
+        replace_shard(vault, &to(place), table, s, &mut added, &mut removed)?;
     }
 
-    let mut digest_shards: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for (sha, id, set) in digest_edits {
-        let map = match digest_shards.entry(digest_key(&snap.ring, &sha)) {
+    let mut digest_shards: BTreeMap<(Compartment, String), BTreeMap<String, String>> =
+        BTreeMap::new();
+    for (place, sha, id, set) in digest_edits {
+        let map = match digest_shards.entry((place, digest_key(&snap.ring, &sha))) {
             Entry::Occupied(o) => o.into_mut(),
             Entry::Vacant(v) => {
-                let current = match (snap.legacy.is_some(), root.shards.digests.get(v.key())) {
-                    (false, Some(r)) => {
-                        read_shard(vault, &snap.keys, ShardKind::Digests, v.key(), r)?.digests
+                let key = &v.key().1;
+                let current = match (
+                    snap.legacy.is_some(),
+                    snap.root.tables(place).and_then(|t| t.digests.get(key)),
+                ) {
+                    (false, Some(r)) if snap.readable().contains(&place) => {
+                        read_shard(vault, &snap.keys, place, ShardKind::Digests, key, r)?.digests
                     }
                     _ => BTreeMap::new(),
                 };
@@ -675,22 +1015,23 @@ pub fn plan(
             map.remove(&sha);
         }
     }
-    for (key, digests) in digest_shards {
-        let s = shard(ShardKind::Digests, key, Vec::new(), digests);
-        replace_shard(
-            vault,
-            recipients,
-            &mut root.shards.digests,
-            s,
-            &mut added,
-            &mut removed,
-        )?;
+    for ((place, key), digests) in digest_shards {
+        if place == Compartment::Sealed && (sealed_to.is_none() || !can_seal) {
+            continue;
+        }
+        let s = shard(place, ShardKind::Digests, key, Vec::new(), digests);
+        let table = match root.tables_mut(place) {
+            Some(t) => &mut t.digests,
+            None => continue,
+        };
+        replace_shard(vault, &to(place), table, s, &mut added, &mut removed)?;
     }
     root.format = crate::FORMAT_VERSION;
     Ok(Plan {
         root,
         added,
         removed,
+        sealed_ids,
     })
 }
 
@@ -767,6 +1108,13 @@ impl Snapshot {
         }
         for (object, e) in self.root.profile_objects() {
             out.insert(object.to_string(), e);
+        }
+        // The sealed documents' objects, as the root lists them: a reader without the sealed
+        // key still indexes and checks them.
+        if let Some(sealed) = &self.root.sealed {
+            for (object, e) in &sealed.objects {
+                out.insert(object.clone(), e.clone());
+            }
         }
         Ok(out)
     }

@@ -132,7 +132,33 @@ impl Unlocked {
         self.identities
             .iter()
             .chain(self.sealed.iter())
+            .chain(self.spare.iter())
             .map(|i| i as &dyn age::Identity)
+    }
+
+    /// Does this key hold the identity of `recipient` (the sealed key's, say)?
+    pub fn holds(&self, recipient: &str) -> bool {
+        self.identities
+            .iter()
+            .chain(self.sealed.iter())
+            .chain(self.spare.iter())
+            .any(|i| i.to_public().to_string() == recipient)
+    }
+
+    /// Takes the sealed key from the spare identities, when one is `recipient`'s.
+    pub fn find_sealed(&mut self, recipient: &str) {
+        if self
+            .sealed
+            .as_ref()
+            .is_some_and(|i| i.to_public().to_string() == recipient)
+        {
+            return;
+        }
+        self.sealed = self
+            .spare
+            .iter()
+            .find(|i| i.to_public().to_string() == recipient)
+            .cloned();
     }
 
     /// The recipient of the sealed key, when this key holds it.

@@ -41,6 +41,10 @@ pub struct GrantRecord {
     /// The professionals' receipts: when the bundle was opened, by whom (`carnet receive`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub opened: Vec<Opening>,
+    /// It names a document hidden from guardians: stored sealed (`Root::to_stored`), never in
+    /// the root's clear list.
+    #[serde(skip)]
+    pub sealed: bool,
 }
 
 /// One receipt recorded: a professional opened the grant's bundle.

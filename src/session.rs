@@ -116,6 +116,8 @@ struct Entry {
     source: Option<String>,
     expires: Timestamp,
     identity: age::x25519::Identity,
+    /// The key of what is hidden from guardians, when the unlocked key holds it.
+    sealed: Option<age::x25519::Identity>,
 }
 
 impl Session {
@@ -155,6 +157,7 @@ impl Session {
         &self,
         config: &Config,
         identity: &age::x25519::Identity,
+        sealed: Option<&age::x25519::Identity>,
         actor: &Actor,
         slot: Option<&str>,
         source: &Source,
@@ -188,6 +191,10 @@ impl Session {
         }
         text.push_str("\nidentity ");
         text.push_str(identity.to_string().expose_secret());
+        if let Some(c) = sealed {
+            text.push_str("\nsealed ");
+            text.push_str(c.to_string().expose_secret());
+        }
         text.push('\n');
         // Whole seconds, rounded up: the kernel's timeout is in seconds, and carnet's own clock
         // check ends the entry at the exact time anyway.
@@ -247,6 +254,7 @@ impl Session {
             expires: entry.expires,
         });
         let mut unlocked = Unlocked::patient(vec![entry.identity]);
+        unlocked.spare = entry.sealed.into_iter().collect();
         unlocked.actor = entry.actor;
         unlocked.slot = entry.slot;
         Some(unlocked)
@@ -277,6 +285,7 @@ fn parse(bytes: &[u8]) -> Option<Entry> {
     let (mut vault_id, mut recipient, mut actor, mut source, mut expires, mut identity) =
         (None, None, None, None, None, None);
     let mut slot = None;
+    let mut sealed = None;
     for line in lines {
         let (k, v) = line.split_once(' ')?;
         match k {
@@ -287,6 +296,7 @@ fn parse(bytes: &[u8]) -> Option<Entry> {
             "slot" => slot = Some(v.to_string()),
             "expires" => expires = Some(v.parse::<Timestamp>().ok()?),
             "identity" => identity = Some(v.parse::<age::x25519::Identity>().ok()?),
+            "sealed" => sealed = Some(v.parse::<age::x25519::Identity>().ok()?),
             _ => {}
         }
     }
@@ -298,6 +308,7 @@ fn parse(bytes: &[u8]) -> Option<Entry> {
         source,
         expires: expires?,
         identity: identity?,
+        sealed,
     })
 }
 
@@ -473,6 +484,7 @@ mod tests {
         s.store(
             &cfg,
             &id,
+            None,
             &Actor::Patient,
             None,
             &Source::Vault,
@@ -502,6 +514,7 @@ mod tests {
         s.store(
             &cfg,
             &old,
+            None,
             &Actor::Patient,
             None,
             &Source::Vault,
@@ -524,6 +537,7 @@ mod tests {
         s.store(
             &cfg,
             &id,
+            None,
             &Actor::Patient,
             None,
             &file,
@@ -551,8 +565,16 @@ mod tests {
         let s = Session::new(store.clone(), at("2026-03-14T09:00:00Z"));
         for until in ["2026-03-14T09:00:00Z", "2026-03-15T09:00:01Z"] {
             assert!(
-                s.store(&cfg, &id, &Actor::Patient, None, &Source::Vault, at(until))
-                    .is_err()
+                s.store(
+                    &cfg,
+                    &id,
+                    None,
+                    &Actor::Patient,
+                    None,
+                    &Source::Vault,
+                    at(until)
+                )
+                .is_err()
             );
         }
         assert!(store.lock().is_empty());

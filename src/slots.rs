@@ -70,9 +70,39 @@ pub fn object_id(recipient: &str) -> String {
     hex::encode(&h[..16])
 }
 
+/// The object id of a slot that also holds the sealed key (what is hidden from guardians):
+/// another name, so that making the sealed key writes new slots rather than rewriting objects.
+pub fn object_id_with_sealed(recipient: &str) -> String {
+    let h = Sha256::digest(format!("carnet key slot v2\0{recipient}").as_bytes());
+    hex::encode(&h[..16])
+}
+
+/// Where the slot of `recipient` is, for a slot holding the sealed key or not.
+pub fn object_id_for(recipient: &str, with_sealed: bool) -> String {
+    if with_sealed {
+        object_id_with_sealed(recipient)
+    } else {
+        object_id(recipient)
+    }
+}
+
 /// The vault identity `vault`, sealed to `to` (an age X25519 recipient or an SSH key).
 pub fn seal(vault: &age::x25519::Identity, to: &dyn age::Recipient) -> anyhow::Result<Vec<u8>> {
-    let secret = Zeroizing::new(format!("{}\n", vault.to_string().expose_secret()));
+    seal_with(vault, None, to)
+}
+
+/// The vault identity and, for the patient's and recovery keys, the sealed key (one identity per
+/// line, as an age identity file), sealed to `to`.
+pub fn seal_with(
+    vault: &age::x25519::Identity,
+    sealed: Option<&age::x25519::Identity>,
+    to: &dyn age::Recipient,
+) -> anyhow::Result<Vec<u8>> {
+    let mut secret = Zeroizing::new(format!("{}\n", vault.to_string().expose_secret()));
+    if let Some(c) = sealed {
+        secret.push_str(c.to_string().expose_secret());
+        secret.push('\n');
+    }
     let enc = age::Encryptor::with_recipients(std::iter::once(to))?;
     let mut out = Vec::with_capacity(secret.len() + 512);
     let mut w = enc.wrap_output(&mut out)?;
@@ -81,12 +111,19 @@ pub fn seal(vault: &age::x25519::Identity, to: &dyn age::Recipient) -> anyhow::R
     Ok(out)
 }
 
-/// The vault identity a slot holds, if one of `keys` opens it.
-pub fn open(bytes: &[u8], keys: &[&dyn age::Identity]) -> Option<age::x25519::Identity> {
+/// The identities a slot holds (the vault's, then the sealed key's if any), if one of `keys`
+/// opens it.
+pub fn open(bytes: &[u8], keys: &[&dyn age::Identity]) -> Option<Vec<age::x25519::Identity>> {
     let plain =
         Zeroizing::new(crypto::open_bytes(bytes, keys.iter().copied(), MAX_SLOT_PLAIN).ok()?);
     let text = std::str::from_utf8(&plain).ok()?;
-    age::x25519::Identity::from_str(text.trim()).ok()
+    let ids: Option<Vec<age::x25519::Identity>> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| age::x25519::Identity::from_str(l).ok())
+        .collect();
+    ids.filter(|v| !v.is_empty() && v.len() <= 2)
 }
 
 /// A new slot for `recipient` holding `vault`: its record for the root and its sealed bytes
@@ -98,15 +135,29 @@ pub fn make(
     recipient: &str,
     now: jiff::Timestamp,
 ) -> anyhow::Result<(Slot, Vec<u8>)> {
+    make_with(vault, None, role, name, recipient, now)
+}
+
+/// `make`, the slot also holding the sealed key `sealed` (never for a guardian).
+pub fn make_with(
+    vault: &age::x25519::Identity,
+    sealed: Option<&age::x25519::Identity>,
+    role: Role,
+    name: &str,
+    recipient: &str,
+    now: jiff::Timestamp,
+) -> anyhow::Result<(Slot, Vec<u8>)> {
+    let sealed = sealed.filter(|_| role != Role::Guardian);
     let to = crate::keys::parse_any_recipient(recipient)?;
-    let sealed = seal(vault, &*to)?;
+    let with_sealed = sealed.is_some();
+    let sealed = seal_with(vault, sealed, &*to)?;
     Ok((
         Slot {
             role,
             name: name.to_string(),
             recipient: recipient.to_string(),
             added_at: now,
-            object: object_id(recipient),
+            object: object_id_for(recipient, with_sealed),
             size: sealed.len() as u64,
             blake3: blake3::hash(&sealed).to_hex().to_string(),
         },

@@ -116,6 +116,9 @@ pub struct Op {
     /// Encrypted files staged in `tmp/`, and the object names they take.
     pub add: Vec<(tempfile::TempPath, String)>,
     pub remove: Vec<String>,
+    /// Documents newly sealed from guardians: the log entries that named them before are
+    /// sealed too (`log::redact`), before this command's entry is written.
+    pub seal_past: std::collections::BTreeSet<String>,
     /// A new `carnet.toml`, written after the manifest and before the head (the upgrade).
     config: Option<String>,
 }
@@ -132,6 +135,7 @@ impl Op {
             root: None,
             add: Vec::new(),
             remove: Vec::new(),
+            seal_past: Default::default(),
             config: None,
         }
     }
@@ -520,10 +524,6 @@ impl Txn<'_> {
             )?;
             let mut root = plan.root;
             root.generation = self.snap.root.generation + 1;
-            root.requires = crate::catalog::FEATURES
-                .iter()
-                .map(|f| f.to_string())
-                .collect();
             for s in plan.added {
                 let r = s.reference;
                 indexed.insert(
@@ -536,8 +536,10 @@ impl Txn<'_> {
                 op.add.push((s.tmp, r.object));
             }
             op.remove.extend(plan.removed);
+            let stored = root.to_stored()?;
+            root.requires = stored.requires.clone();
             let json = zeroize::Zeroizing::new(
-                serde_json::to_vec(&root).context("cannot encode the manifest")?,
+                serde_json::to_vec(&stored).context("cannot encode the manifest")?,
             );
             let sha = hex::encode(Sha256::digest(&json[..]));
             let sealed = crypto::seal_bytes(&json, &self.recipients)

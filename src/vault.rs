@@ -363,7 +363,20 @@ impl Vault {
                 (ids, path, pass)
             }
         };
+        // `identity.age` holds the sealed key after the vault's identity once something was
+        // hidden from guardians: kept aside, and taken when the root names it.
+        let (identities, spare): (Vec<_>, Vec<_>) = if identities
+            .iter()
+            .any(|i| self.config.recipients.contains(&i.to_public().to_string()))
+        {
+            identities
+                .into_iter()
+                .partition(|i| self.config.recipients.contains(&i.to_public().to_string()))
+        } else {
+            (identities, Vec::new())
+        };
         let mut unlocked = Unlocked::patient(identities);
+        unlocked.spare = spare;
         unlocked.passphrase = passphrase;
         let mine = unlocked.recipients();
         let as_dyn: Vec<&dyn age::Identity> = unlocked.as_dyn().collect();
@@ -400,22 +413,37 @@ impl Vault {
         recipients: &[String],
     ) -> anyhow::Result<Option<Unlocked>> {
         for r in recipients {
-            let path = self.object_path(&crate::slots::object_id(r));
-            let bytes = match fsutil::read_limited(&path, MAX_SMALL) {
-                Ok(b) => b,
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => {
-                    return Err(anyhow::Error::from(e)
-                        .context(format!("cannot read the key slot {}", path.display())));
+            // A slot that holds the sealed key too has its own name: looked for first.
+            let mut found = None;
+            for object in [
+                crate::slots::object_id_with_sealed(r),
+                crate::slots::object_id(r),
+            ] {
+                let path = self.object_path(&object);
+                match fsutil::read_limited(&path, MAX_SMALL) {
+                    Ok(b) => {
+                        found = Some((path, b));
+                        break;
+                    }
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        return Err(anyhow::Error::from(e)
+                            .context(format!("cannot read the key slot {}", path.display())));
+                    }
                 }
+            }
+            let Some((path, bytes)) = found else {
+                continue;
             };
-            let Some(vault_identity) = crate::slots::open(&bytes, keys) else {
+            let Some(mut held) = crate::slots::open(&bytes, keys) else {
                 return Err(Error::Integrity(format!(
                     "{}: the key slot for this key does not open (damaged?)",
                     path.display()
                 ))
                 .into());
             };
+            let spare = held.split_off(1);
+            let vault_identity = held.remove(0);
             if self
                 .config
                 .recipients
@@ -428,7 +456,7 @@ impl Vault {
                     slot: Some(r.clone()),
                     passphrase: None,
                     sealed: None,
-                    spare: Vec::new(),
+                    spare,
                 }));
             }
         }
@@ -587,6 +615,23 @@ impl Vault {
                 ))
             })?;
             keys.actor = slot.role.actor(&slot.name);
+        }
+        let mut read = read;
+        if let Some(sealed) = &read.root.sealed {
+            keys.find_sealed(&sealed.recipient);
+            match &keys.sealed {
+                Some(c) => read.root.open_sealed_grants(c)?,
+                // A guardian never holds it; anyone else who does not was given a key from
+                // before it existed.
+                None if !matches!(keys.actor, Actor::Guardian(_)) => {
+                    return Err(Error::input(
+                        "this key does not hold the key to what is hidden from guardians",
+                        "if you ran `carnet unlock` before something was hidden, run `carnet lock` and try again",
+                    )
+                    .into());
+                }
+                None => {}
+            }
         }
         let mut snap = Snapshot {
             keys,

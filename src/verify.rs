@@ -466,7 +466,10 @@ fn load_catalog(
             for s in &root.slots {
                 objects.insert(s.object.clone(), entry(s.size, &s.blake3));
                 let path = vault.object_path(&s.object);
-                let problem = if s.object != crate::slots::object_id(&s.recipient) {
+                let at_home = s.object == crate::slots::object_id(&s.recipient)
+                    || (s.role != crate::slots::Role::Guardian
+                        && s.object == crate::slots::object_id_with_sealed(&s.recipient));
+                let problem = if !at_home {
                     Some("is not where its key looks for it".to_string())
                 } else {
                     match index::hash_file(&path) {
@@ -485,33 +488,88 @@ fn load_catalog(
                     );
                 }
             }
+            // The sealed compartment is read only with its key (a guardian's verify checks
+            // its objects by size and hash, from the root).
+            let sealed_open = root
+                .sealed
+                .as_ref()
+                .is_some_and(|s| keys.holds(&s.recipient));
+            let mut places = vec![(catalog::Compartment::Open, &root.shards)];
+            if let Some(s) = root.sealed.as_ref().filter(|_| sealed_open) {
+                places.push((catalog::Compartment::Sealed, &s.shards));
+            }
+            if let Some(s) = &root.sealed {
+                for (o, e) in &s.objects {
+                    objects.insert(o.clone(), e.clone());
+                }
+            }
             let mut docs = Vec::new();
-            for (key, r) in &root.shards.documents {
-                match catalog::read_shard(vault, keys, ShardKind::Documents, key, r) {
-                    Ok(s) => docs.extend(s.documents),
-                    Err(e) => {
-                        unreadable_docs.push(key.clone());
-                        report.problem(rel(&r.object), shard_message(vault, &r.object, e))
-                    }
-                }
-            }
-            let mut digests: BTreeMap<String, String> = BTreeMap::new();
+            let mut digests: BTreeMap<(catalog::Compartment, String), String> = BTreeMap::new();
             let mut unreadable = HashSet::new();
-            for (key, r) in &root.shards.digests {
-                match catalog::read_shard(vault, keys, ShardKind::Digests, key, r) {
-                    Ok(s) => digests.extend(s.digests),
-                    Err(e) => {
-                        unreadable.insert(key.clone());
-                        report.problem(rel(&r.object), shard_message(vault, &r.object, e))
+            for (place, tables) in places {
+                for (key, r) in &tables.documents {
+                    match catalog::read_shard(vault, keys, place, ShardKind::Documents, key, r) {
+                        Ok(s) => docs.extend(s.documents.into_iter().map(|d| (place, d))),
+                        Err(e) => {
+                            unreadable_docs.push(key.clone());
+                            report.problem(rel(&r.object), shard_message(vault, &r.object, e))
+                        }
+                    }
+                }
+                for (key, r) in &tables.digests {
+                    match catalog::read_shard(vault, keys, place, ShardKind::Digests, key, r) {
+                        Ok(s) => {
+                            digests.extend(s.digests.into_iter().map(|(k, v)| ((place, k), v)))
+                        }
+                        Err(e) => {
+                            unreadable.insert((place, key.clone()));
+                            report.problem(rel(&r.object), shard_message(vault, &r.object, e))
+                        }
                     }
                 }
             }
-            for d in &docs {
+            if let Some(s) = root.sealed.as_ref().filter(|_| sealed_open) {
+                for (place, d) in &docs {
+                    let listed = d.stored_objects().iter().all(|v| {
+                        s.objects.get(&v.object) == Some(&entry(v.object_size, &v.object_blake3))
+                    });
+                    let sealed = *place == catalog::Compartment::Sealed;
+                    let should = root.hidden_from_guardians(d);
+                    if sealed && !listed {
+                        report.problem(
+                            vault::MANIFEST,
+                            format!(
+                                "the sealed compartment does not list every object of {} ({})",
+                                d.title,
+                                crate::ids::short(&d.id)
+                            ),
+                        );
+                    }
+                    if sealed != should {
+                        report.problem(
+                            vault::MANIFEST,
+                            format!(
+                                "{} ({}) is {} guardians but {}",
+                                d.title,
+                                crate::ids::short(&d.id),
+                                if should { "hidden from" } else { "visible to" },
+                                if sealed {
+                                    "sealed"
+                                } else {
+                                    "not sealed from them"
+                                }
+                            ),
+                        );
+                    }
+                }
+            }
+            let docs: Vec<(catalog::Compartment, Document)> = docs;
+            for (place, d) in &docs {
                 let key = catalog::digest_key(ring, &d.sha256);
-                if unreadable.contains(&key) {
+                if unreadable.contains(&(*place, key)) {
                     continue;
                 }
-                if digests.remove(&d.sha256).as_deref() != Some(d.id.as_str()) {
+                if digests.remove(&(*place, d.sha256.clone())).as_deref() != Some(d.id.as_str()) {
                     report.problem(
                         vault::MANIFEST,
                         format!(
@@ -534,7 +592,7 @@ fn load_catalog(
                     ),
                 );
             }
-            docs
+            docs.into_iter().map(|(_, d)| d).collect()
         }
     };
     for d in docs.iter().flat_map(|d| d.stored_objects()) {

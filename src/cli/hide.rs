@@ -41,7 +41,15 @@ pub fn run(ctx: &Ctx, a: HideArgs, hide: bool) -> anyhow::Result<()> {
     };
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
-    let out = visibility::set(&vault, keys, &target, audience, hide, ctx.now)?;
+    let out = visibility::set(
+        &vault,
+        keys,
+        &target,
+        audience,
+        hide,
+        super::scrypt_log_n(),
+        ctx.now,
+    )?;
     super::print_notices(&out.notices);
     let verb = if hide { "hidden" } else { "visible" };
     if a.json {

@@ -103,7 +103,9 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> anyhow::Result<()> {
         let opens = opening
             .as_ref()
             .and_then(|any| crate::slots::open(&bytes, &any.as_dyn()))
-            .is_some_and(|id| id.to_public() == vault_identity.to_public());
+            .is_some_and(|ids| {
+                ids.first().map(|i| i.to_public()) == Some(vault_identity.to_public())
+            });
         if !opens {
             return Err(Error::input(
                 format!(

@@ -75,7 +75,14 @@ fn add(ctx: &Ctx, a: KeyAddArgs) -> anyhow::Result<()> {
     }
     let vault = ctx.open_vault()?;
     let keys = vault.unlock(&ctx.keys)?;
-    let made = keys::add(&vault, keys, keys::NewSlot::Recovery, &name, ctx.now)?;
+    let made = keys::add(
+        &vault,
+        keys,
+        keys::NewSlot::Recovery,
+        &name,
+        super::scrypt_log_n(),
+        ctx.now,
+    )?;
     super::print_notices(&made.notices);
     let identity_file = made
         .identity_file
@@ -145,6 +152,7 @@ fn add_guardian(ctx: &Ctx, a: &KeyAddArgs, name: String) -> anyhow::Result<()> {
         keys,
         keys::NewSlot::Guardian { recipient },
         &name,
+        super::scrypt_log_n(),
         ctx.now,
     )?;
     super::print_notices(&made.notices);

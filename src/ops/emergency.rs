@@ -291,6 +291,7 @@ pub fn issue(
         bundle_sha256: bundle_sha256.clone(),
         revoked_at: None,
         opened: Vec::new(),
+        sealed: docs.iter().any(|d| snap.root.hidden_from_guardians(d)),
     };
     drop(shared);
     let txn = vault.begin(snap.keys, now)?;

@@ -311,6 +311,7 @@ pub fn import(
     if !op.add.is_empty() {
         let count = op.add.len();
         op = op.detail("count", count).detail("duplicates", duplicates);
+        crate::ops::seal::settle(vault, &txn.snap, &mut op)?;
         notices = txn.commit(op)?.notices;
     }
     Ok(Report {

@@ -10,6 +10,7 @@ use crate::config::KeyMode;
 use crate::domain::Action;
 use crate::error::Error;
 use crate::keys::{self, Unlocked};
+use crate::ops::seal;
 use crate::slots::{self, Role, Slot};
 use crate::txn::{Notice, Op};
 use crate::vault::Vault;
@@ -91,9 +92,10 @@ pub fn add(
     keys: Unlocked,
     kind: NewSlot,
     name: &str,
+    log_n: u8,
     now: jiff::Timestamp,
 ) -> anyhow::Result<Added> {
-    let txn = vault.begin(keys, now)?;
+    let mut txn = vault.begin(keys, now)?;
     crate::ops::rekey::check_may_manage_keys(&txn.snap.keys)?;
     txn.root().check_writable()?;
     let mut root = txn.root().clone();
@@ -127,7 +129,6 @@ pub fn add(
                 )
                 .into());
             }
-            hidden_from_guardians(vault, &txn.snap)?;
             (Role::Guardian, recipient, None)
         }
     };
@@ -148,22 +149,37 @@ pub fn add(
         .identities
         .iter()
         .find(|i| vault.config.recipients.contains(&i.to_public().to_string()))
+        .cloned()
         .ok_or_else(|| Error::Integrity("the vault's identity is not at hand".into()))?;
-    let to = crate::pro::recipient(&recipient)?;
-    let sealed = slots::seal(vault_identity, &*to)?;
-    let object = slots::object_id(&recipient);
+    // What is already hidden from guardians must be sealed from the new guardian's key: on a
+    // vault that hid it before the sealed key existed, it is made now and those documents move.
+    let mut sealing = seal::Changes::default();
+    if role == Role::Guardian {
+        let hidden = hidden_from_guardians(vault, &txn.snap)?;
+        seal::refuse_unsealable(vault, &root, hidden.len())?;
+        if !hidden.is_empty() && root.sealed.is_none() {
+            seal::make_key(vault, &mut txn.snap, &mut root, log_n, now, &mut sealing)?;
+            let docs = hidden.into_iter().map(|d| (d, false)).collect();
+            seal::place(vault, &txn.snap, &root, docs, &mut sealing)?;
+            seal::seal_grants(&mut root, &sealing.newly_sealed);
+        }
+    }
+    let (slot, sealed) = slots::make_with(
+        &vault_identity,
+        txn.snap
+            .keys
+            .sealed
+            .as_ref()
+            .filter(|_| root.sealed.is_some()),
+        role,
+        name,
+        &recipient,
+        now,
+    )?;
+    let object = slot.object.clone();
     let mut tmp = crate::fsutil::private_tempfile(&vault.tmp_dir())?;
     std::io::Write::write_all(&mut tmp, &sealed)?;
     tmp.as_file().sync_all()?;
-    let slot = Slot {
-        role,
-        name: name.to_string(),
-        recipient,
-        added_at: now,
-        object: object.clone(),
-        size: sealed.len() as u64,
-        blake3: blake3::hash(&sealed).to_hex().to_string(),
-    };
     root.slots.push(slot.clone());
     let mut op = Op::new(Action::KeyAdd)
         .detail("role", role.as_str())
@@ -171,6 +187,10 @@ pub fn add(
         .detail("recipient", slot.recipient.clone());
     op.root = Some(root);
     op.add.push((tmp.into_temp_path(), object));
+    op.put = sealing.put;
+    op.add.extend(sealing.add);
+    op.remove = sealing.remove;
+    op.seal_past = sealing.newly_sealed;
     let notices = txn.commit(op)?.notices;
     Ok(Added {
         identity_file,
@@ -179,31 +199,17 @@ pub fn add(
     })
 }
 
-/// Refuses a guardian while documents are hidden from guardians: their keys would open them.
-/// Sealing such documents to the other keys only comes with a later format change.
-fn hidden_from_guardians(vault: &Vault, snap: &crate::catalog::Snapshot) -> anyhow::Result<()> {
-    let code = crate::domain::Visibility::HiddenFromGuardians;
-    let rules = snap
-        .root
-        .hidden_categories
-        .iter()
-        .filter(|(_, v)| v.contains(&code))
-        .count();
-    let docs = snap
+/// The documents hidden from guardians (by themselves or by their category's rule), and how
+/// many category rules hide from them.
+fn hidden_from_guardians(
+    vault: &Vault,
+    snap: &crate::catalog::Snapshot,
+) -> anyhow::Result<Vec<crate::manifest::Document>> {
+    Ok(snap
         .documents(vault)?
-        .iter()
-        .filter(|d| snap.root.visibility(d).contains(&code))
-        .count();
-    if rules + docs > 0 {
-        return Err(Error::input(
-            format!(
-                "{docs} document(s) and {rules} category rule(s) are hidden from guardians, and a guardian's key would open them"
-            ),
-            "carnet cannot yet seal documents from a guardian's key; unhide them (`carnet unhide --from guardians`) or keep them out of this vault",
-        )
-        .into());
-    }
-    Ok(())
+        .into_iter()
+        .filter(|d| snap.root.hidden_from_guardians(d))
+        .collect())
 }
 
 /// Sets a new vault passphrase (passphrase mode): `identity.age` re-encrypted, logged. Works
@@ -234,11 +240,15 @@ pub fn change_passphrase(
         .iter()
         .find(|i| vault.config.recipients.contains(&i.to_public().to_string()))
         .ok_or_else(|| Error::Integrity("the vault's identity is not at hand".into()))?;
-    let text = Zeroizing::new(format!(
+    let mut text = Zeroizing::new(format!(
         "# public key: {}\n{}\n",
         id.to_public(),
         id.to_string().expose_secret()
     ));
+    // The key of what is hidden from guardians stays in the file beside the vault's.
+    if let Some(c) = &txn.snap.keys.sealed {
+        text.push_str(&seal::identity_line(c));
+    }
     let sealed = keys::encrypt_with_passphrase(text.as_bytes(), new, log_n)?;
     // Under the lock, before the log entry: a crash in between leaves the new passphrase in
     // force and the change unlogged, never a vault that opens with neither.

@@ -25,6 +25,7 @@ pub mod remove;
 pub mod restore;
 pub mod revise;
 pub mod revoke;
+pub mod seal;
 pub mod share;
 pub mod unlock;
 pub mod view;

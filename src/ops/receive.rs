@@ -462,6 +462,7 @@ fn receive_deposit<R: std::io::Read + std::io::Seek + Send>(
         op = op.detail("directory", what);
         op.root = Some(root);
     }
+    crate::ops::seal::settle(vault, &txn.snap, &mut op)?;
     let notices = txn.commit(op)?.notices;
     Ok(Received::Deposit(DepositReport {
         id: terms.id.clone(),

@@ -18,7 +18,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::catalog::{Root, Shard, ShardKind, ShardRef};
+use crate::catalog::{Compartment, Root, Shard, ShardKind, ShardRef};
 use crate::config::{Config, KeyMode};
 use crate::crypto;
 use crate::domain::{Action, Actor};
@@ -193,19 +193,32 @@ pub fn rekey(
     };
     // Every shard is read once: the documents to re-encrypt come from them, the stray check
     // compares with what they name, and they are written again below.
-    let mut shards: Vec<(ShardKind, String, ShardRef, Shard)> = Vec::new();
-    for (kind, table) in [
-        (ShardKind::Documents, &root.shards.documents),
-        (ShardKind::Digests, &root.shards.digests),
-    ] {
-        for (key, r) in table {
-            let shard = crate::catalog::read_shard(vault, &snap.keys, kind, key, r)?;
-            shards.push((kind, key.clone(), r.clone(), shard));
+    let mut shards: Vec<(Compartment, ShardKind, String, ShardRef, Shard)> = Vec::new();
+    let mut tables = vec![(Compartment::Open, &root.shards)];
+    if let Some(s) = &root.sealed {
+        if snap.keys.sealed.is_none() {
+            return Err(Error::input(
+                "this key does not hold the key to what is hidden from guardians",
+                "re-encrypt with the patient's own key",
+            )
+            .into());
+        }
+        tables.push((Compartment::Sealed, &s.shards));
+    }
+    for (place, t) in tables {
+        for (kind, table) in [
+            (ShardKind::Documents, &t.documents),
+            (ShardKind::Digests, &t.digests),
+        ] {
+            for (key, r) in table {
+                let shard = crate::catalog::read_shard(vault, &snap.keys, place, kind, key, r)?;
+                shards.push((place, kind, key.clone(), r.clone(), shard));
+            }
         }
     }
     let named: std::collections::BTreeSet<&str> = shards
         .iter()
-        .flat_map(|(_, _, _, s)| s.documents.iter())
+        .flat_map(|(_, _, _, _, s)| s.documents.iter())
         .flat_map(|d| d.versions().map(|v| v.object.as_str()))
         .chain(root.shard_objects().map(|r| r.object.as_str()))
         .chain(root.slots.iter().map(|s| s.object.as_str()))
@@ -269,23 +282,35 @@ pub fn rekey(
     let (new_id, identity_text) = keys::new_identity_file();
     let new_recipients = vec![new_id.to_public()];
     let new_recipient = new_id.to_public().to_string();
+    // What is hidden from guardians gets a new sealed key too: a removed recovery key held it.
+    let new_sealed = root
+        .sealed
+        .as_ref()
+        .map(|_| age::x25519::Identity::generate());
+    let sealed_recipients: Vec<age::x25519::Recipient> =
+        new_sealed.iter().map(|c| c.to_public()).collect();
+    let to = |place: Compartment| match place {
+        Compartment::Sealed => &sealed_recipients,
+        Compartment::Open => &new_recipients,
+    };
     let old = &snap.keys;
 
     // 1. Document objects, every stored version, streamed and checked.
     let mut objects: BTreeMap<String, FileEntry> = BTreeMap::new();
-    let todo: Vec<&crate::manifest::Document> = {
+    let todo: Vec<(Compartment, &crate::manifest::Document)> = {
         let mut seen = std::collections::BTreeSet::new();
         shards
             .iter()
-            .flat_map(|(_, _, _, s)| s.documents.iter())
-            .flat_map(|d| d.stored_objects())
-            .filter(|d| seen.insert(d.object.clone()))
+            .flat_map(|(place, _, _, _, s)| s.documents.iter().map(move |d| (*place, d)))
+            .flat_map(|(place, d)| d.stored_objects().into_iter().map(move |v| (place, v)))
+            .filter(|(_, d)| seen.insert(d.object.clone()))
             .collect()
     };
-    let total: u64 = todo.iter().map(|d| d.object_size).sum();
+    let total: u64 = todo.iter().map(|(_, d)| d.object_size).sum();
     let mut done_bytes = 0u64;
     (req.progress)(0, total);
-    for d in &todo {
+    for (place, d) in &todo {
+        let new_recipients = to(*place);
         let f = vault.object_file(d)?;
         let plain = vault.decrypt_object(f, d, old, false)?;
         let rel = crate::index::object_rel(&d.object);
@@ -305,7 +330,7 @@ pub fn rekey(
             let mut buf = Zeroizing::new(Vec::with_capacity(d.object_size as usize));
             std::io::Read::read_to_end(&mut std::io::Read::take(plain, SMALL + 1), &mut buf)
                 .map_err(damaged)?;
-            let bytes = crypto::seal_bytes(&buf, &new_recipients)?;
+            let bytes = crypto::seal_bytes(&buf, new_recipients)?;
             staging.write_quiet(&rel, &bytes)?;
             Resealed {
                 sha256: hex::encode(Sha256::digest(&buf[..])),
@@ -318,7 +343,7 @@ pub fn rekey(
             let progress = |n: u64| (req.progress)(base + n.min(d.object_size), total);
             let (sealed, out) = crypto::seal(
                 plain,
-                &new_recipients,
+                new_recipients,
                 std::io::BufWriter::with_capacity(256 * 1024, out),
                 &progress,
             )
@@ -355,12 +380,20 @@ pub fn rekey(
     let mut new_root: Root = root.clone();
     new_root.recipients = vec![new_recipient.clone()];
     new_root.generation = root.generation + 1;
-    for (kind, key, r, mut shard) in shards {
+    if let (Some(s), Some(c)) = (&mut new_root.sealed, &new_sealed) {
+        s.recipient = c.to_public().to_string();
+        for (o, e) in s.objects.iter_mut() {
+            if let Some(n) = objects.get(o) {
+                *e = n.clone();
+            }
+        }
+    }
+    for (place, kind, key, r, mut shard) in shards {
         for d in &mut shard.documents {
             restamp(d, &objects)?;
         }
         let json = Zeroizing::new(serde_json::to_vec(&shard)?);
-        let sealed = crypto::seal_bytes(&json, &new_recipients)?;
+        let sealed = crypto::seal_bytes(&json, to(place))?;
         staging.write(&crate::index::object_rel(&r.object), &sealed)?;
         let e = FileEntry {
             size: sealed.len() as u64,
@@ -373,9 +406,13 @@ pub fn rekey(
             count: r.count,
         };
         objects.insert(r.object.clone(), e);
+        let tables = match (place, &mut new_root.sealed) {
+            (Compartment::Sealed, Some(s)) => &mut s.shards,
+            _ => &mut new_root.shards,
+        };
         match kind {
-            ShardKind::Documents => new_root.shards.documents.insert(key, new_ref),
-            ShardKind::Digests => new_root.shards.digests.insert(key, new_ref),
+            ShardKind::Documents => tables.documents.insert(key, new_ref),
+            ShardKind::Digests => tables.digests.insert(key, new_ref),
         };
     }
 
@@ -396,7 +433,16 @@ pub fn rekey(
             continue;
         }
         let to = crate::pro::recipient(&s.recipient)?;
-        let sealed = crate::slots::seal(&new_id, &*to)?;
+        // The patient's and recovery keys hold the sealed key too; a guardian's never.
+        let holds = new_sealed.as_ref().filter(|_| s.role != Role::Guardian);
+        if crate::slots::object_id_for(&s.recipient, holds.is_some()) != s.object {
+            return Err(Error::Integrity(format!(
+                "the key slot {:?} is not where its key looks for it (run `carnet verify`)",
+                crate::text::clean(&s.name)
+            ))
+            .into());
+        }
+        let sealed = crate::slots::seal_with(&new_id, holds, &*to)?;
         staging.write(&crate::index::object_rel(&s.object), &sealed)?;
         let mut s = s.clone();
         s.size = sealed.len() as u64;
@@ -405,11 +451,9 @@ pub fn rekey(
         slots.push(s);
     }
     new_root.slots = slots;
-    new_root.requires = crate::catalog::FEATURES
-        .iter()
-        .map(|f| f.to_string())
-        .collect();
-    let root_json = Zeroizing::new(serde_json::to_vec(&new_root)?);
+    let stored = new_root.to_stored()?;
+    new_root.requires = stored.requires.clone();
+    let root_json = Zeroizing::new(serde_json::to_vec(&stored)?);
     let root_sha = hex::encode(Sha256::digest(&root_json[..]));
 
     // 5. The config and the entry for this command.
@@ -487,11 +531,14 @@ pub fn rekey(
     staging.write(MANIFEST, &crypto::seal_bytes(&root_json, &new_recipients)?)?;
     let keep = match new_key {
         Kept::Passphrase(passphrase, log_n) => {
-            let text = Zeroizing::new(format!(
+            let mut text = Zeroizing::new(format!(
                 "# public key: {}\n{}\n",
                 new_id.to_public(),
                 new_id.to_string().expose_secret()
             ));
+            if let Some(c) = &new_sealed {
+                text.push_str(&crate::ops::seal::identity_line(c));
+            }
             staging.write(
                 IDENTITY,
                 &keys::encrypt_with_passphrase(text.as_bytes(), passphrase, log_n)?,

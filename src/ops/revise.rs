@@ -145,7 +145,7 @@ pub fn edit(
             reason: by.reason.clone(),
         },
     );
-    let mut done = commit(txn, Action::Edit, revised, changes, by.reason, None)?;
+    let mut done = commit(vault, txn, Action::Edit, revised, changes, by.reason, None)?;
     done.notices.extend(warning);
     Ok(done)
 }
@@ -159,6 +159,7 @@ fn tag_list(tags: &[String]) -> String {
 }
 
 fn commit(
+    vault: &crate::vault::Vault,
     txn: crate::txn::Txn<'_>,
     action: Action,
     doc: Document,
@@ -176,7 +177,10 @@ fn commit(
     if let Some(o) = object {
         op.add.push(o);
     }
-    op.put.push(doc.clone());
+    op.put.push(doc);
+    crate::ops::seal::settle(vault, &txn.snap, &mut op)?;
+    // Sealing may have moved its objects: what is reported is what was stored.
+    let doc = op.put[0].clone();
     let notices = txn.commit(op)?.notices;
     Ok(Revised {
         doc,
@@ -254,6 +258,7 @@ pub fn replace(
         },
     );
     commit(
+        vault,
         txn,
         Action::Replace,
         revised,

@@ -345,6 +345,7 @@ pub fn issue(
         bundle_sha256: bundle_sha256.clone(),
         revoked_at: None,
         opened: Vec::new(),
+        sealed: chosen.iter().any(|d| snap.root.hidden_from_guardians(d)),
     };
     let identifiers: Vec<String> = pros
         .iter()

@@ -60,6 +60,7 @@ pub fn unlock(
     session.store(
         &vault.config,
         &identity,
+        snap.keys.sealed.as_ref(),
         &actor,
         snap.keys.slot.as_deref(),
         &Source::of(keys.identity.as_deref()),

@@ -9,6 +9,7 @@ use crate::domain::{Action, Visibility};
 use crate::error::Error;
 use crate::keys::Unlocked;
 use crate::manifest::Document;
+use crate::ops::seal;
 use crate::txn::{Notice, Op};
 use crate::vault::Vault;
 
@@ -62,41 +63,33 @@ pub fn set(
     target: &Target,
     audience: Audience,
     hide: bool,
+    log_n: u8,
     now: jiff::Timestamp,
 ) -> anyhow::Result<Outcome> {
     let codes = audience.codes();
-    let txn = vault.begin(keys, now)?;
+    let mut txn = vault.begin(keys, now)?;
     // Said first: on a closed record, "already hidden" would be beside the point.
     txn.root().check_writable()?;
-    if codes.contains(&crate::domain::Visibility::HiddenFromGuardians) {
-        if matches!(txn.snap.keys.actor, crate::domain::Actor::Guardian(_)) {
-            return Err(Error::input(
-                "a guardian cannot change what is hidden from guardians",
-                "the patient decides this with their own key",
-            )
-            .into());
-        }
-        let guardians: Vec<&str> = txn
-            .root()
-            .slots
-            .iter()
-            .filter(|s| s.role == crate::slots::Role::Guardian)
-            .map(|s| s.name.as_str())
-            .collect();
-        if hide && !guardians.is_empty() {
-            return Err(Error::input(
-                format!(
-                    "the guardian key(s) {} would still open what is hidden from guardians",
-                    guardians.join(", ")
-                ),
-                "carnet cannot yet seal documents from a guardian's key; keep such documents in a vault no guardian opens",
-            )
-            .into());
-        }
+    let from_guardians = codes.contains(&Visibility::HiddenFromGuardians);
+    if from_guardians && matches!(txn.snap.keys.actor, crate::domain::Actor::Guardian(_)) {
+        return Err(Error::input(
+            "a guardian cannot change what is hidden from guardians",
+            "the patient decides this with their own key",
+        )
+        .into());
+    }
+    if from_guardians && hide {
+        seal::refuse_unsealable(vault, txn.root(), 1)?;
     }
     let mut root = txn.root().clone();
     let action = if hide { Action::Hide } else { Action::Unhide };
     let from: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
+    // The documents whose visibility changes (their new form), and for a rule the category.
+    let mut changed = Vec::new();
+    let mut unchanged = Vec::new();
+    let mut notices = Vec::new();
+    let mut covered = 0;
+    let mut op = Op::new(action).detail("from", from);
     match target {
         Target::Category(cat) => {
             let rule = root.hidden_categories.entry(cat.to_string()).or_default();
@@ -123,23 +116,7 @@ pub fn set(
                 )
                 .into());
             }
-            let covered = txn
-                .snap
-                .documents(vault)?
-                .iter()
-                .filter(|d| d.category == *cat)
-                .count();
-            let mut op = Op::new(action)
-                .detail("category", cat.to_string())
-                .detail("from", from);
-            op.root = Some(root);
-            let notices = txn.commit(op)?.notices;
-            Ok(Outcome {
-                changed: Vec::new(),
-                unchanged: Vec::new(),
-                covered,
-                notices,
-            })
+            op = op.detail("category", cat.to_string());
         }
         Target::Documents(prefixes) => {
             let mut docs: Vec<Document> = Vec::new();
@@ -149,9 +126,6 @@ pub fn set(
                     docs.push(d);
                 }
             }
-            let mut changed = Vec::new();
-            let mut unchanged = Vec::new();
-            let mut notices = Vec::new();
             for d in docs {
                 let mut next = d.clone();
                 for c in &codes {
@@ -202,17 +176,53 @@ pub fn set(
                 )));
                 return Ok(out);
             }
-            let mut op = Op::new(action)
-                .documents(changed.iter().map(|c| c.doc.id.to_string()).collect())
-                .detail("from", from);
-            op.put = changed.iter().map(|c| c.doc.clone()).collect();
-            notices.extend(txn.commit(op)?.notices);
-            Ok(Outcome {
-                changed,
-                unchanged,
-                covered: 0,
-                notices,
-            })
+            op = op.documents(changed.iter().map(|c| c.doc.id.to_string()).collect());
         }
     }
+
+    // What is hidden from guardians is sealed from their keys: the key is made the first time,
+    // and every document whose compartment changes is encrypted again.
+    let mut sealing = seal::Changes::default();
+    if from_guardians && hide {
+        seal::make_key(vault, &mut txn.snap, &mut root, log_n, now, &mut sealing)?;
+    }
+    let candidates: Vec<(Document, bool)> = match target {
+        Target::Category(cat) => {
+            let docs = txn.snap.documents(vault)?;
+            covered = docs.iter().filter(|d| d.category == *cat).count();
+            docs.into_iter()
+                .filter(|d| {
+                    d.category == *cat || (sealing.made_key && root.hidden_from_guardians(d))
+                })
+                .map(|d| (d, false))
+                .collect()
+        }
+        Target::Documents(_) => {
+            let mut out: Vec<(Document, bool)> =
+                changed.iter().map(|c| (c.doc.clone(), true)).collect();
+            if sealing.made_key {
+                // Documents hidden from guardians before the key existed move in with these.
+                for d in txn.snap.documents(vault)? {
+                    if root.hidden_from_guardians(&d) && !out.iter().any(|(x, _)| x.id == d.id) {
+                        out.push((d, false));
+                    }
+                }
+            }
+            out
+        }
+    };
+    seal::place(vault, &txn.snap, &root, candidates, &mut sealing)?;
+    seal::seal_grants(&mut root, &sealing.newly_sealed);
+    op.put = sealing.put;
+    op.add = sealing.add;
+    op.remove = sealing.remove;
+    op.seal_past = sealing.newly_sealed;
+    op.root = Some(root);
+    notices.extend(txn.commit(op)?.notices);
+    Ok(Outcome {
+        changed,
+        unchanged,
+        covered,
+        notices,
+    })
 }
