@@ -107,10 +107,11 @@ carnet cat 3f9c --version 1 > original.pdf"
     #[command(
         after_help = "Hidden from professionals (MASQUE_PS), a document is left out of `grant --all`, \
 --category and --tag, and `grant --doc` refuses it without --include-hidden. Hidden from legal \
-representatives (INVISIBLE_REPRESENTANTS_LEGAUX), it is marked so; carnet cannot yet seal it from \
-a guardian's key, so no guardian key can be added while anything is hidden from guardians, nor \
-anything hidden from guardians while a guardian key exists. A category rule \
-covers the category's present and future documents.\n\n\
+representatives (INVISIBLE_REPRESENTANTS_LEGAUX), it is encrypted again to a key that guardians' \
+keys do not hold, with its metadata, its grants and the log entries that name it: a guardian \
+sees no trace of it but the number and sizes of such files. The first time needs the passphrase \
+(a second key is written into identity.age). A category rule covers the category's present and \
+future documents.\n\n\
 Examples:\n  carnet hide 3f9c\n  carnet hide --category imagerie --from all\n  carnet unhide 3f9c"
     )]
     Hide(HideArgs),
@@ -868,9 +869,8 @@ offline, away from the vault. Anyone holding it can open the vault.\n\n\
 A guardian (a minor's parent or legal representative) opens the vault with their own key \
 (-i THEIR_KEY); the log names them guardian:NAME. carnet does not let a guardian change the \
 vault's keys or destroy it, but their key unwraps the vault's own: these are carnet's rules, not \
-cryptography, so add only someone you trust with the whole record. \
-While documents are hidden from guardians (`carnet hide --from guardians`), no guardian can be \
-added: their key would open those documents.\n\n\
+cryptography, so add only someone you trust with the whole record, except what you hide from \
+guardians (`carnet hide --from guardians`): that is encrypted to a key their slot does not hold.\n\n\
 Examples:\n  carnet key add --recovery -o recovery.key\n  carnet -i recovery.key ls\n  \
 carnet key add --guardian --name papa --card papa.card.toml"
     )]
