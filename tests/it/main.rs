@@ -42,5 +42,6 @@ mod readers;
 mod reference_tools;
 mod rekey;
 mod roundtrip;
+mod sealed;
 mod unlock;
 mod zips;

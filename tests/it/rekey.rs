@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::util::keyfiles::{add_guardian, files_opened_by, guardian_key, with_key};
 use crate::util::*;
 
 /// A vault with documents (one corrected, so with two versions), an emergency profile and a
@@ -39,33 +40,6 @@ fn vault_with_recovery(mode: KeyMode) -> (Vault, PathBuf, Vec<(String, Vec<u8>)>
     let key = v.root().join("recovery.key");
     v.ok(&["key", "add", "--recovery", "-o", s(&key)]);
     (v, key, docs)
-}
-
-/// Every file of the vault that `age -d -i KEY` opens (the reference tool, not carnet).
-fn files_opened_by(age: &Path, vault: &Path, key: &Path) -> Vec<String> {
-    files_under(vault)
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "age"))
-        .filter(|p| {
-            Command::new(age)
-                .arg("-d")
-                .arg("-i")
-                .arg(key)
-                .arg(p)
-                .output()
-                .unwrap()
-                .status
-                .success()
-        })
-        .map(|p| p.strip_prefix(vault).unwrap().display().to_string())
-        .collect()
-}
-
-/// carnet on `v` opened with the identity file `key` instead of the vault's own key.
-fn with_key(v: &Vault, key: &Path, args: &[&str]) -> Out {
-    let mut c = carnet();
-    c.arg("--vault").arg(&v.dir).arg("-i").arg(key).args(args);
-    c.run()
 }
 
 fn assert_documents(v: &Vault, docs: &[(String, Vec<u8>)]) {
@@ -322,25 +296,6 @@ fn a_kill_at_any_point_of_key_rm_leaves_a_vault_that_verifies_with_the_keys_that
     );
 }
 
-/// `carnet keygen` for a guardian: their key file and card, in `dir`.
-fn guardian_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let key = dir.join(format!("{name}.key"));
-    let card = dir.join(format!("{name}.card.toml"));
-    let mut c = carnet();
-    c.args([
-        "keygen",
-        "--name",
-        name,
-        "-o",
-        s(&key),
-        "--card",
-        s(&card),
-        "--unprotected",
-    ]);
-    c.ok();
-    (key, card)
-}
-
 /// `key ls --json` as `ROLE:FIELD` strings (`guardian:papa`, `patient:plugin`).
 fn key_list(out: Out, field: &str) -> Vec<String> {
     out.ok()
@@ -356,23 +311,6 @@ fn key_list(out: Out, field: &str) -> Vec<String> {
             )
         })
         .collect()
-}
-
-/// `key add --guardian --name NAME --card CARD EXTRA…`
-fn add_guardian(name: &str, card: &Path, extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "key",
-        "add",
-        "--guardian",
-        "--name",
-        name,
-        "--card",
-        s(card),
-    ]
-    .map(String::from)
-    .to_vec();
-    a.extend(extra.iter().map(|e| e.to_string()));
-    a
 }
 
 #[test]
@@ -434,26 +372,6 @@ fn removing_a_guardian_re_encrypts_so_their_key_opens_nothing() {
     with_key(&v, &key, &["ls"]).fails(EXIT_FAILURE, &["does not open this vault"]);
     assert_documents(&v, &docs);
     v.ok(&["verify"]);
-}
-
-#[test]
-fn guardians_and_documents_hidden_from_guardians_do_not_mix_yet() {
-    let (v, _recovery, docs) = vault_with_recovery(KeyMode::Passphrase);
-    let (_, card) = guardian_key(v.root(), "papa");
-    v.ok(&["hide", &docs[0].0, "--from", "guardians"]);
-    let before = v.snapshot();
-    let e = assert_error(
-        &v.run(&add_guardian("papa", &card, &[])),
-        &["1 document(s)", "hidden from guardians"],
-    );
-    assert!(hint(&e).contains("unhide"), "{e}");
-    assert_same(&before, &v.snapshot(), "a refused guardian");
-    v.ok(&["unhide", &docs[0].0, "--from", "guardians"]);
-    v.ok(&add_guardian("papa", &card, &[]));
-    assert_error(
-        &v.run(&["hide", &docs[0].0, "--from", "guardians"]),
-        &["guardian"],
-    );
 }
 
 #[test]

@@ -15,6 +15,7 @@ pub mod backup;
 mod files;
 pub mod grants;
 pub mod integrity;
+pub mod keyfiles;
 pub mod tools;
 pub mod unlock;
 pub mod zip;
