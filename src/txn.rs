@@ -235,8 +235,9 @@ impl Txn<'_> {
             // A crash came after a rollback's `interrupted` entry but before its head: the
             // rollback is complete on disk, only the head is behind.
             self.notices.push(Notice::Note(format!(
-                "finished rolling back `{}` (log entry {})",
-                before.entry.action, before.entry.seq
+                "finished rolling back {} (log entry {})",
+                before.action_shown(),
+                before.entry.seq
             )));
             self.write_head(&last)?;
             self.rebuild_index_or_warn();
@@ -271,8 +272,9 @@ impl Txn<'_> {
             self.snap.pending = None;
             self.rebuild_index_or_warn();
             self.notices.push(Notice::Note(format!(
-                "finished `{}` (log entry {}), which had been interrupted",
-                e.action, e.seq
+                "finished {} (log entry {}), which had been interrupted",
+                last.action_shown(),
+                e.seq
             )));
             Ok(())
         } else if self.snap.manifest_sha256 == head.manifest_sha256
@@ -297,9 +299,11 @@ impl Txn<'_> {
             // `interrupted` entry chains after it and its head is written as usual.
             self.snap.head.log_seq = last.entry.seq;
             self.snap.head.log_hash = last.hash.clone();
+            // An opaque entry's action is not known here: it is recorded as `sealed`.
             let (seq, action) = (e.seq, e.action.to_string());
             self.notices.push(Notice::Note(format!(
-                "rolled back `{action}` (log entry {seq}), which had been interrupted"
+                "rolled back {} (log entry {seq}), which had been interrupted",
+                last.action_shown()
             )));
             self.append(
                 Op::new(crate::domain::Action::Interrupted)
