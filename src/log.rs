@@ -620,17 +620,336 @@ mod tests {
         }
     }
 
+    /// The patient (holding the sealed key `c`) and a guardian (vault identity only).
+    fn readers() -> (Unlocked, Unlocked, age::x25519::Identity) {
+        let vault_id = age::x25519::Identity::generate();
+        let c = age::x25519::Identity::generate();
+        let mut patient = Unlocked::patient(vec![vault_id.clone()]);
+        patient.sealed = Some(c.clone());
+        let guardian = Unlocked::patient(vec![vault_id]);
+        (patient, guardian, c)
+    }
+
+    /// An entry with every clear field set, so that a stub that drops or mixes one shows.
+    fn busy_entry(seq: u64) -> Entry {
+        let mut e = entry(seq);
+        e.action = Action::Add;
+        e.documents = vec!["doc-secret".into()];
+        e.details
+            .insert("titles".into(), serde_json::json!(["IVG"]));
+        e.prev = "ab".repeat(32);
+        e.manifest_sha256 = "cd".repeat(32);
+        e.manifest_generation = 7;
+        e.objects_added = vec!["obj-new".into()];
+        e.objects_removed = vec!["obj-old".into()];
+        e
+    }
+
+    /// The stub JSON of a sealed line, and the line rebuilt from an edited stub with a valid
+    /// MAC: what someone holding the MAC key (not the sealed key) could write.
+    fn stub_json(line: &str) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        v["sealed"].clone()
+    }
+
+    fn remac(stub: &serde_json::Value, ring: &Keyring) -> String {
+        let raw = serde_json::to_string(stub).unwrap();
+        let mac = hex::encode(ring.mac(MAC_SEALED, raw.as_bytes()));
+        format!("{{\"sealed\":{raw},\"mac\":\"{mac}\"}}")
+    }
+
     #[test]
     fn lines_round_trip_and_resist_edits() {
         let ring = Keyring::generate();
+        let (keys, _, _) = readers();
         let l = seal_entry(&entry(1), &ring).unwrap();
-        let back = open_line(&l.line, &ring).unwrap();
+        let back = open_line(&l.line, &ring, &keys).unwrap();
         assert_eq!(back.entry, entry(1));
         assert_eq!(back.hash, l.hash);
+        assert!(!back.sealed && !back.opaque);
         let edited = l.line.replace("\"view\"", "\"export\"");
-        assert!(open_line(&edited, &ring).unwrap_err().contains("MAC"));
+        assert!(
+            open_line(&edited, &ring, &keys)
+                .unwrap_err()
+                .contains("MAC")
+        );
         let other = Keyring::generate();
-        assert!(open_line(&l.line, &other).is_err());
+        assert!(open_line(&l.line, &other, &keys).is_err());
+    }
+
+    #[test]
+    fn sealed_lines_open_with_the_sealed_key() {
+        let ring = Keyring::generate();
+        let (patient, _, c) = readers();
+        let clear = seal_entry(&busy_entry(5), &ring).unwrap();
+        let stub = seal_line(&clear, &ring, &c.to_public()).unwrap();
+        assert!(stub.line.starts_with("{\"sealed\":"), "{}", stub.line);
+        // Nothing of what the entry names is in clear.
+        for secret in ["doc-secret", "IVG", "\"add\"", "patient"] {
+            assert!(!stub.line.contains(secret), "{secret} in {}", stub.line);
+        }
+        let s = stub_json(&stub.line);
+        assert_eq!(s["seq"], 5);
+        assert_eq!(s["hash"], clear.hash.as_str());
+        assert_eq!(s["objects_removed"], serde_json::json!(["obj-old"]));
+        let back = open_line(&stub.line, &ring, &patient).unwrap();
+        assert_eq!(back.entry, busy_entry(5));
+        assert_eq!(back.hash, clear.hash);
+        assert_eq!(back.line, stub.line);
+        assert!(back.sealed && !back.opaque);
+        // The age file holds the original line, byte for byte.
+        let age = B64.decode(s["age"].as_str().unwrap()).unwrap();
+        let plain = crypto::open_bytes(&age, patient.as_dyn(), 1 << 20).unwrap();
+        assert_eq!(plain, clear.line.as_bytes());
+        // Empty object lists are left out, as in the entry.
+        let bare = seal_line(
+            &seal_entry(&entry(2), &ring).unwrap(),
+            &ring,
+            &c.to_public(),
+        )
+        .unwrap();
+        assert!(!bare.line.contains("objects_"), "{}", bare.line);
+        assert!(seal_line(&stub, &ring, &c.to_public()).is_err());
+    }
+
+    #[test]
+    fn sealed_lines_are_opaque_without_the_sealed_key() {
+        let ring = Keyring::generate();
+        let (_, guardian, c) = readers();
+        let clear = seal_entry(&busy_entry(5), &ring).unwrap();
+        let stub = seal_line(&clear, &ring, &c.to_public()).unwrap();
+        let mut other_c = readers().0;
+        other_c.identities = guardian.identities.clone();
+        for keys in [&guardian, &other_c] {
+            let back = open_line(&stub.line, &ring, keys).unwrap();
+            assert!(back.sealed && back.opaque);
+            assert_eq!(back.hash, clear.hash);
+            let e = &back.entry;
+            assert_eq!((e.seq, &e.prev), (5, &"ab".repeat(32)));
+            assert_eq!(
+                (&e.manifest_sha256, e.manifest_generation),
+                (&"cd".repeat(32), 7)
+            );
+            assert_eq!(e.objects_added, vec!["obj-new".to_string()]);
+            assert_eq!(e.objects_removed, vec!["obj-old".to_string()]);
+            assert_eq!((&e.action, &e.actor), (&Action::Sealed, &Actor::Sealed));
+            assert!(e.documents.is_empty() && e.details.is_empty());
+            assert_eq!(e.time, jiff::Timestamp::UNIX_EPOCH);
+            assert_eq!(back.action_shown(), "a command");
+        }
+        // Even opaque, the stub is authenticated.
+        assert!(
+            open_line(&stub.line, &Keyring::generate(), &guardian)
+                .unwrap_err()
+                .contains("MAC")
+        );
+    }
+
+    #[test]
+    fn edited_stubs_are_refused() {
+        let ring = Keyring::generate();
+        let (patient, guardian, c) = readers();
+        let clear = seal_entry(&busy_entry(5), &ring).unwrap();
+        let stub = seal_line(&clear, &ring, &c.to_public()).unwrap();
+        let s = stub_json(&stub.line);
+        let age = s["age"].as_str().unwrap();
+        let mid = age.len() / 2;
+        let flipped = if &age[mid..mid + 1] == "A" { "B" } else { "A" };
+        let edits = [
+            (
+                "age",
+                stub.line
+                    .replacen(&age[mid..], &format!("{flipped}{}", &age[mid + 1..]), 1),
+            ),
+            ("seq", stub.line.replacen("\"seq\":5", "\"seq\":6", 1)),
+            (
+                "generation",
+                stub.line
+                    .replacen("\"manifest_generation\":7", "\"manifest_generation\":8", 1),
+            ),
+            (
+                "hash",
+                stub.line
+                    .replacen(&clear.hash, &format!("0{}", &clear.hash[1..]), 1),
+            ),
+        ];
+        for (what, line) in edits {
+            assert_ne!(line, stub.line, "{what} not edited");
+            for keys in [&patient, &guardian] {
+                let e = open_line(&line, &ring, keys).unwrap_err();
+                assert!(e.contains("MAC"), "{what}: {e}");
+            }
+        }
+        // A clear line's MAC does not pass for a stub's (domains differ).
+        let raw = serde_json::to_string(&s).unwrap();
+        let wrong = hex::encode(ring.mac(MAC_ENTRY, raw.as_bytes()));
+        let line = format!("{{\"sealed\":{raw},\"mac\":\"{wrong}\"}}");
+        assert!(
+            open_line(&line, &ring, &guardian)
+                .unwrap_err()
+                .contains("MAC")
+        );
+        // Both forms at once is no line.
+        let both = stub.line.replacen(
+            "{\"sealed\":",
+            &format!(
+                "{{\"entry\":{},\"sealed\":",
+                serde_json::to_string(&entry(1)).unwrap()
+            ),
+            1,
+        );
+        assert_eq!(
+            open_line(&both, &ring, &guardian).unwrap_err(),
+            "not a log line"
+        );
+    }
+
+    #[test]
+    fn stubs_that_disagree_with_what_they_seal_are_refused() {
+        let ring = Keyring::generate();
+        let (patient, guardian, c) = readers();
+        let clear = seal_entry(&busy_entry(5), &ring).unwrap();
+        let stub = seal_line(&clear, &ring, &c.to_public()).unwrap();
+        let cases: [(&str, serde_json::Value, &str); 4] = [
+            ("seq", serde_json::json!(6), "another seq"),
+            ("prev", serde_json::json!("ef".repeat(32)), "another prev"),
+            (
+                "objects_added",
+                serde_json::json!([]),
+                "another objects_added",
+            ),
+            (
+                "hash",
+                serde_json::json!("ef".repeat(32)),
+                "not the one its hash names",
+            ),
+        ];
+        for (field, value, want) in cases {
+            let mut s = stub_json(&stub.line);
+            s[field] = value;
+            let line = remac(&s, &ring);
+            let e = open_line(&line, &ring, &patient).unwrap_err();
+            assert!(e.contains(want), "{field}: {e}");
+            // Without the sealed key nothing shows it: the MAC is the vault's.
+            assert!(open_line(&line, &ring, &guardian).unwrap().opaque);
+        }
+        // The unedited stub, re-MACed the same way, opens: the edits are what is refused.
+        assert!(
+            !open_line(&remac(&stub_json(&stub.line), &ring), &ring, &patient)
+                .unwrap()
+                .opaque
+        );
+        // An inner line with another MAC key.
+        let foreign = seal_entry(&busy_entry(5), &Keyring::generate()).unwrap();
+        let mut s = stub_json(&stub.line);
+        s["age"] = B64
+            .encode(crypto::seal_bytes(foreign.line.as_bytes(), &[c.to_public()]).unwrap())
+            .into();
+        let e = open_line(&remac(&s, &ring), &ring, &patient).unwrap_err();
+        assert!(e.contains("the entry it seals") && e.contains("MAC"), "{e}");
+    }
+
+    #[test]
+    fn resealing_moves_a_stub_to_a_new_sealed_key() {
+        let ring = Keyring::generate();
+        let (patient, guardian, c) = readers();
+        let clear = seal_entry(&busy_entry(5), &ring).unwrap();
+        let stub = seal_line(&clear, &ring, &c.to_public()).unwrap();
+        let opened = open_line(&stub.line, &ring, &patient).unwrap();
+        let c2 = age::x25519::Identity::generate();
+        let moved = reseal_line(&opened, &ring, &c2.to_public()).unwrap();
+        let mut patient2 = Unlocked::patient(patient.identities.clone());
+        patient2.sealed = Some(c2);
+        let back = open_line(&moved.line, &ring, &patient2).unwrap();
+        assert_eq!((back.entry, back.hash), (busy_entry(5), clear.hash.clone()));
+        assert!(open_line(&moved.line, &ring, &patient).unwrap().opaque);
+        let opaque = open_line(&stub.line, &ring, &guardian).unwrap();
+        assert!(reseal_line(&opaque, &ring, &c.to_public()).is_err());
+        assert!(reseal_line(&clear, &ring, &c.to_public()).is_err());
+    }
+
+    /// A log of three short segments: entries 1-2, 3-4, 5-6, chained; 1 and 5 name "a".
+    fn small_log(dir: &Path, ring: &Keyring, to: &[age::x25519::Recipient]) -> (Vec<Logged>, Head) {
+        fs::create_dir_all(dir.join(DIR)).unwrap();
+        fs::create_dir_all(dir.join(crate::layout::TMP)).unwrap();
+        let docs = ["a", "b", "x", "y", "a", "z"];
+        let mut all: Vec<Logged> = Vec::new();
+        for (i, d) in docs.iter().enumerate() {
+            let mut e = entry(i as u64 + 1);
+            e.documents = vec![d.to_string()];
+            e.prev = all.last().map_or(GENESIS.to_string(), |l| l.hash.clone());
+            all.push(seal_entry(&e, ring).unwrap());
+        }
+        for n in 0..3 {
+            write_segment(dir, n as u64, &all[2 * n..2 * n + 2], to).unwrap();
+        }
+        let last = all.last().unwrap();
+        let head = Head {
+            vault_id: "v".into(),
+            log_seq: last.entry.seq,
+            log_hash: last.hash.clone(),
+            manifest_sha256: last.entry.manifest_sha256.clone(),
+            manifest_generation: 1,
+            config_sha256: String::new(),
+        };
+        (all, head)
+    }
+
+    #[test]
+    fn redact_seals_only_the_entries_naming_the_ids() {
+        let ring = Keyring::generate();
+        let (patient, guardian, c) = readers();
+        let to = vec![patient.identities[0].to_public()];
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let (all, head) = small_log(dir, &ring, &to);
+        let before: Vec<Vec<u8>> = (0..3)
+            .map(|n| fs::read(segment_path(dir, n)).unwrap())
+            .collect();
+        let ids = BTreeSet::from(["a".to_string()]);
+        let done = redact(dir, &patient, &ring, &to, &c.to_public(), &ids).unwrap();
+        assert_eq!(done, vec![0, 2]);
+        assert_eq!(fs::read(segment_path(dir, 1)).unwrap(), before[1]);
+        assert_ne!(fs::read(segment_path(dir, 0)).unwrap(), before[0]);
+        for (n, sealed_at) in [(0u64, 0usize), (2, 0)] {
+            let lines = read_segment_lines(&segment_path(dir, n), &patient).unwrap();
+            assert!(lines[sealed_at].starts_with("{\"sealed\":"));
+            assert_eq!(
+                lines[1 - sealed_at],
+                all[2 * n as usize + 1 - sealed_at].line
+            );
+        }
+        // The patient reads the same entries and chain; the guardian the same chain.
+        let read = read_tail(dir, &patient, &ring, &head, usize::MAX, |_| true).unwrap();
+        assert_eq!(read.len(), 6);
+        for (r, a) in read.iter().zip(&all) {
+            assert_eq!((&r.entry, &r.hash), (&a.entry, &a.hash));
+            assert_eq!(r.sealed, a.entry.documents == ["a"]);
+        }
+        let seen = read_tail(dir, &guardian, &ring, &head, usize::MAX, |_| true).unwrap();
+        let hashes: Vec<&str> = seen.iter().map(|l| l.hash.as_str()).collect();
+        let want: Vec<&str> = all.iter().map(|l| l.hash.as_str()).collect();
+        assert_eq!(hashes, want);
+        let opaque: Vec<u64> = seen
+            .iter()
+            .filter(|l| l.opaque)
+            .map(|l| l.entry.seq)
+            .collect();
+        assert_eq!(opaque, vec![1, 5]);
+        assert!(
+            seen.iter()
+                .all(|l| l.opaque || !l.entry.documents.contains(&"a".to_string()))
+        );
+        // The last two shown entries are 4 and 6: the tail reads back past segment 2, whose
+        // entry 5 does not count.
+        let tail = read_tail(dir, &guardian, &ring, &head, 2, |_| true).unwrap();
+        assert_eq!(tail.first().map(|l| l.entry.seq), Some(3));
+        // Done again, nothing is left to seal.
+        assert!(
+            redact(dir, &patient, &ring, &to, &c.to_public(), &ids)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
