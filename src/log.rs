@@ -554,8 +554,9 @@ pub fn read_head(vault: &Path, keys: &Unlocked, ring: &Keyring) -> Result<Head, 
 }
 
 /// The end of the log: whole segments read backwards until `n` entries that are not opaque
-/// pass `keep` (or the log begins), authenticated and checked to chain to each other and to the head. The cost depends
-/// on `n`, not on the length of the log; `carnet verify` checks the whole chain.
+/// pass `keep` (or the log begins), authenticated and checked to chain to each other and to
+/// the head. The cost depends on `n`, not on the length of the log; `carnet verify` checks the
+/// whole chain.
 pub fn read_tail(
     dir: &Path,
     keys: &Unlocked,

@@ -218,6 +218,33 @@ impl Txn<'_> {
         }
     }
 
+    /// Seals every clear log entry naming one of `ids` to `to` (see `log::redact`), and reads
+    /// the last segment again if it changed: the next append rewrites it from memory and would
+    /// otherwise put the clear lines back.
+    pub fn redact_log(
+        &mut self,
+        to: &age::x25519::Recipient,
+        ids: &std::collections::BTreeSet<String>,
+    ) -> anyhow::Result<Vec<u64>> {
+        let done = log::redact(
+            &self.vault.dir,
+            &self.snap.keys,
+            &self.snap.ring,
+            &self.recipients,
+            to,
+            ids,
+        )?;
+        if done.contains(&self.tail_seg) {
+            self.tail = log::read_segment(
+                &self.vault.dir,
+                self.tail_seg,
+                &self.snap.keys,
+                &self.snap.ring,
+            )?;
+        }
+        Ok(done)
+    }
+
     fn recover(&mut self) -> anyhow::Result<()> {
         let dir = &self.vault.dir;
         let head = self.snap.head.clone();
