@@ -9,17 +9,22 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Implements `as_str`/`parse` over a table of (variant, string), plus Display and serde as
-/// that string, with `Other` holding anything else.
+/// that string, with `Other` holding anything else. Variants under `unlisted` are left out of
+/// `NAMES`, which the CLI offers as choices (completions, hook events, `log --action`).
 macro_rules! string_enum {
-    ($name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+    (
+        $name:ident { $($variant:ident => $text:literal),* $(,)? }
+        $(unlisted { $($uvariant:ident => $utext:literal),* $(,)? })?
+    ) => {
         impl $name {
-            /// Every value this build knows, as stored.
+            /// Every value this build knows, as stored, but the unlisted ones.
             #[allow(dead_code)]
             pub const NAMES: &'static [&'static str] = &[$($text),*];
 
             pub fn as_str(&self) -> &str {
                 match self {
                     $($name::$variant => $text,)*
+                    $($($name::$uvariant => $utext,)*)?
                     $name::Other(s) => s,
                 }
             }
@@ -27,6 +32,7 @@ macro_rules! string_enum {
             pub fn parse(s: &str) -> $name {
                 match s {
                     $($text => $name::$variant,)*
+                    $($($utext => $name::$uvariant,)*)?
                     other => $name::Other(other.to_string()),
                 }
             }
@@ -101,6 +107,9 @@ pub enum Action {
     Profile,
     /// An emergency bundle made, or the patient's objection recorded or lifted.
     Emergency,
+    /// What a reader without the sealed key knows of a sealed entry: only that it is there.
+    /// Never written in an entry; not something to list, filter on or hook.
+    Sealed,
     Other(String),
 }
 
@@ -136,6 +145,8 @@ string_enum!(Action {
     Opened => "opened",
     Profile => "profile",
     Emergency => "emergency",
+} unlisted {
+    Sealed => "sealed",
 });
 
 /// Who acted. Only the patient exists today; the others are the roles the next features bring
@@ -148,6 +159,8 @@ pub enum Actor {
     Recovery,
     Professional(String),
     Emergency,
+    /// Who acted in a sealed entry this key cannot open: not known.
+    Sealed,
     Other(String),
 }
 
@@ -159,6 +172,7 @@ impl Actor {
             Actor::Recovery => "recovery".into(),
             Actor::Professional(id) => format!("pro:{id}"),
             Actor::Emergency => "emergency".into(),
+            Actor::Sealed => "sealed".into(),
             Actor::Other(s) => s.clone(),
         }
     }
@@ -171,6 +185,7 @@ impl Actor {
                 "patient" => Actor::Patient,
                 "recovery" => Actor::Recovery,
                 "emergency" => Actor::Emergency,
+                "sealed" => Actor::Sealed,
                 other => Actor::Other(other.to_string()),
             },
         }
@@ -248,11 +263,14 @@ mod tests {
             assert_eq!(Action::parse(a).as_str(), a);
         }
         assert_eq!(Action::parse("deposit"), Action::Other("deposit".into()));
+        assert_eq!(Action::parse("sealed"), Action::Sealed);
+        assert!(!Action::NAMES.contains(&"sealed"));
         for a in [
             "patient",
             "guardian:Paul",
             "recovery",
             "pro:10005173140",
+            "sealed",
             "x",
         ] {
             assert_eq!(Actor::parse(a).as_string(), a);

@@ -2,18 +2,23 @@
 //! stored encrypted in segments, and the head record that binds it to the manifest.
 //!
 //! Segments `log/NNNNNNNN.age` are numbered from 0 and hold consecutive entries as JSON lines
-//! `{"entry":{…},"mac":"…"}`; a segment ends after 256 entries or 256 KiB. Appending rewrites
+//! `{"entry":{…},"mac":"…"}`, or `{"sealed":{…},"mac":"…"}` for an entry naming a document
+//! hidden from guardians (its clear fields, and the original line encrypted to the sealed key);
+//! a segment ends after 256 entries or 256 KiB. Appending rewrites
 //! only the last segment, so its cost does not depend on the length of the log; full segments
 //! never change.
 //! Each entry names the SHA-256 of the previous entry's exact bytes (`prev`) and of the manifest
 //! at that point; `head.age` names the last entry and the current manifest, so neither the log
 //! nor the manifest can be truncated, swapped or rolled back alone.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -33,6 +38,7 @@ pub const SEGMENT_BYTES: usize = 256 << 10;
 /// The `prev` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const MAC_ENTRY: &str = "carnet log entry v1";
+const MAC_SEALED: &str = "carnet sealed log entry v1";
 const MAC_HEAD: &str = "carnet head v1";
 /// A segment is at most 256 entries of a few hundred bytes; this bounds a hostile one.
 const MAX_SEGMENT: u64 = 64 << 20;
@@ -77,9 +83,31 @@ impl Entry {
 /// An entry as read back: parsed, with the exact bytes it was authenticated over.
 #[derive(Debug, Clone)]
 pub struct Logged {
+    /// The entry; for an opaque one, only its clear fields (seq, prev, manifest, objects) are
+    /// real: the action and actor say `sealed`, the time is the epoch and means nothing, and
+    /// it names no documents.
     pub entry: Entry,
+    /// The line as stored in its segment (a stub's, for a sealed entry).
     pub line: String,
+    /// SHA-256 of the original entry's exact bytes, which the next entry's `prev` names.
     pub hash: String,
+    /// Stored as a stub (encrypted to the sealed key).
+    pub sealed: bool,
+    /// A stub this key could not open (no sealed key, or another one): nothing to show.
+    pub opaque: bool,
+    /// The original line a stub holds, once opened: what re-sealing encrypts again.
+    inner: Option<String>,
+}
+
+impl Logged {
+    /// The entry's action as messages name it; an opaque entry's is not known.
+    pub fn action_shown(&self) -> String {
+        if self.opaque {
+            "a command".into()
+        } else {
+            format!("`{}`", self.entry.action)
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -87,6 +115,78 @@ struct Line<'a> {
     #[serde(borrow)]
     entry: &'a RawValue,
     mac: String,
+}
+
+/// Either form of a line, told apart by which field it has.
+#[derive(Deserialize)]
+struct AnyLine<'a> {
+    #[serde(borrow, default)]
+    entry: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    sealed: Option<&'a RawValue>,
+    mac: String,
+}
+
+#[derive(Serialize)]
+struct SealedLine<'a> {
+    sealed: &'a RawValue,
+    mac: String,
+}
+
+/// The clear part of a sealed line: what the chain and crash recovery need (random ids only),
+/// and the original line encrypted to the sealed key.
+#[derive(Serialize, Deserialize)]
+struct Stub {
+    seq: u64,
+    prev: String,
+    hash: String,
+    manifest_sha256: String,
+    manifest_generation: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    objects_added: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    objects_removed: Vec<String>,
+    /// Standard padded base64 of an age file to the sealed key.
+    age: String,
+}
+
+impl Stub {
+    /// The first clear field that differs from `e`'s, if any.
+    fn differs_from(&self, e: &Entry) -> Option<&'static str> {
+        if self.seq != e.seq {
+            Some("seq")
+        } else if self.prev != e.prev {
+            Some("prev")
+        } else if self.manifest_sha256 != e.manifest_sha256 {
+            Some("manifest_sha256")
+        } else if self.manifest_generation != e.manifest_generation {
+            Some("manifest_generation")
+        } else if self.objects_added != e.objects_added {
+            Some("objects_added")
+        } else if self.objects_removed != e.objects_removed {
+            Some("objects_removed")
+        } else {
+            None
+        }
+    }
+
+    /// What a reader without the sealed key knows of the entry.
+    fn placeholder(&self) -> Entry {
+        Entry {
+            seq: self.seq,
+            time: jiff::Timestamp::UNIX_EPOCH,
+            actor: Actor::Sealed,
+            action: Action::Sealed,
+            documents: Vec::new(),
+            details: Default::default(),
+            version: String::new(),
+            prev: self.prev.clone(),
+            manifest_sha256: self.manifest_sha256.clone(),
+            manifest_generation: self.manifest_generation,
+            objects_added: self.objects_added.clone(),
+            objects_removed: self.objects_removed.clone(),
+        }
+    }
 }
 
 /// Serializes and authenticates an entry as one log line (without the newline).
@@ -102,21 +202,167 @@ pub fn seal_entry(entry: &Entry, ring: &Keyring) -> anyhow::Result<Logged> {
         entry: entry.clone(),
         line,
         hash: hex::encode(Sha256::digest(raw.as_bytes())),
+        sealed: false,
+        opaque: false,
+        inner: None,
     })
 }
 
-/// Parses and authenticates one line. Errors say what is wrong, for `verify` to report.
-pub fn open_line(line: &str, ring: &Keyring) -> Result<Logged, String> {
-    let l: Line = serde_json::from_str(line).map_err(|_| "not a log line".to_string())?;
-    let raw = l.entry.get();
-    if !ring.verify_mac(MAC_ENTRY, raw.as_bytes(), &l.mac) {
-        return Err("its MAC does not match (altered, or written without the vault's key)".into());
+/// The stub form of a clear entry: the same entry and hash, its line encrypted to `to` (the
+/// sealed key's recipient) behind the clear fields.
+pub fn seal_line(
+    logged: &Logged,
+    ring: &Keyring,
+    to: &age::x25519::Recipient,
+) -> anyhow::Result<Logged> {
+    if logged.sealed {
+        anyhow::bail!("log entry {} is sealed already", logged.entry.seq);
+    }
+    stub_of(logged, &logged.line, ring, to)
+}
+
+/// A sealed entry encrypted again, to a new sealed key `to`; it must have been opened.
+pub fn reseal_line(
+    logged: &Logged,
+    ring: &Keyring,
+    to: &age::x25519::Recipient,
+) -> anyhow::Result<Logged> {
+    let inner = match (&logged.inner, logged.opaque) {
+        (Some(inner), false) => inner,
+        (_, true) => anyhow::bail!(
+            "log entry {} is sealed to a key this one does not hold: it cannot be sealed again",
+            logged.entry.seq
+        ),
+        (None, false) => anyhow::bail!("log entry {} is not sealed", logged.entry.seq),
+    };
+    stub_of(logged, inner, ring, to)
+}
+
+/// Builds the stub line for `logged`, whose original clear line is `clear`.
+fn stub_of(
+    logged: &Logged,
+    clear: &str,
+    ring: &Keyring,
+    to: &age::x25519::Recipient,
+) -> anyhow::Result<Logged> {
+    let e = &logged.entry;
+    let age = crypto::seal_bytes(clear.as_bytes(), std::slice::from_ref(to))
+        .context("cannot encrypt a log entry to the sealed key")?;
+    let stub = Stub {
+        seq: e.seq,
+        prev: e.prev.clone(),
+        hash: logged.hash.clone(),
+        manifest_sha256: e.manifest_sha256.clone(),
+        manifest_generation: e.manifest_generation,
+        objects_added: e.objects_added.clone(),
+        objects_removed: e.objects_removed.clone(),
+        age: B64.encode(age),
+    };
+    let raw = serde_json::to_string(&stub)?;
+    let mac = hex::encode(ring.mac(MAC_SEALED, raw.as_bytes()));
+    let raw_value = RawValue::from_string(raw)?;
+    let line = serde_json::to_string(&SealedLine {
+        sealed: &raw_value,
+        mac,
+    })?;
+    Ok(Logged {
+        entry: e.clone(),
+        line,
+        hash: logged.hash.clone(),
+        sealed: true,
+        opaque: false,
+        inner: Some(clear.to_string()),
+    })
+}
+
+/// Parses and authenticates one line; a stub is opened with the sealed key when `keys` holds
+/// it, and is opaque otherwise. Errors say what is wrong, for `verify` to report.
+pub fn open_line(line: &str, ring: &Keyring, keys: &Unlocked) -> Result<Logged, String> {
+    // A line is never larger than the segment that holds it.
+    if line.len() as u64 > MAX_SEGMENT {
+        return Err("longer than a log segment".into());
+    }
+    let l: AnyLine = serde_json::from_str(line).map_err(|_| "not a log line".to_string())?;
+    match (l.entry, l.sealed) {
+        (Some(raw), None) => open_clear(line, raw.get(), &l.mac, ring),
+        (None, Some(stub)) => open_stub(line, stub.get(), &l.mac, ring, keys),
+        _ => Err("not a log line".into()),
+    }
+}
+
+const MAC_MISMATCH: &str = "its MAC does not match (altered, or written without the vault's key)";
+
+fn open_clear(line: &str, raw: &str, mac: &str, ring: &Keyring) -> Result<Logged, String> {
+    if !ring.verify_mac(MAC_ENTRY, raw.as_bytes(), mac) {
+        return Err(MAC_MISMATCH.into());
     }
     let entry: Entry = serde_json::from_str(raw).map_err(|e| format!("unreadable entry: {e}"))?;
     Ok(Logged {
         entry,
         line: line.to_string(),
         hash: hex::encode(Sha256::digest(raw.as_bytes())),
+        sealed: false,
+        opaque: false,
+        inner: None,
+    })
+}
+
+fn open_stub(
+    line: &str,
+    raw: &str,
+    mac: &str,
+    ring: &Keyring,
+    keys: &Unlocked,
+) -> Result<Logged, String> {
+    if !ring.verify_mac(MAC_SEALED, raw.as_bytes(), mac) {
+        return Err(MAC_MISMATCH.into());
+    }
+    let stub: Stub =
+        serde_json::from_str(raw).map_err(|e| format!("unreadable sealed entry: {e}"))?;
+    if stub.hash.len() != 64 || !stub.hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("its sealed entry's hash is not a SHA-256".into());
+    }
+    let opaque = Logged {
+        entry: stub.placeholder(),
+        line: line.to_string(),
+        hash: stub.hash.clone(),
+        sealed: true,
+        opaque: true,
+        inner: None,
+    };
+    let Some(c) = &keys.sealed else {
+        return Ok(opaque);
+    };
+    let age = B64
+        .decode(&stub.age)
+        .map_err(|_| "its sealed entry is not base64".to_string())?;
+    let plain =
+        match crypto::open_bytes(&age, std::iter::once(c as &dyn age::Identity), MAX_SEGMENT) {
+            Ok(p) => p,
+            // Sealed to another key than the one held: as unreadable as without one.
+            Err(crypto::OpenError::NoMatchingKey) => return Ok(opaque),
+            Err(e) => return Err(format!("its sealed entry does not decrypt: {e}")),
+        };
+    let text = String::from_utf8(plain).map_err(|_| "its sealed entry is not text".to_string())?;
+    let l: Line = serde_json::from_str(&text)
+        .map_err(|_| "its sealed entry is not a log line".to_string())?;
+    let inner = open_clear(&text, l.entry.get(), &l.mac, ring)
+        .map_err(|e| format!("the entry it seals: {e}"))?;
+    if inner.hash != stub.hash {
+        return Err("the entry it seals is not the one its hash names".into());
+    }
+    if let Some(field) = stub.differs_from(&inner.entry) {
+        return Err(format!(
+            "the entry it seals has another {field} than its clear fields say"
+        ));
+    }
+    Ok(Logged {
+        entry: inner.entry,
+        line: line.to_string(),
+        hash: stub.hash,
+        sealed: true,
+        opaque: false,
+        inner: Some(text),
     })
 }
 
@@ -191,7 +437,7 @@ pub fn read_segment(
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            open_line(l, ring)
+            open_line(l, ring, keys)
                 .map_err(|e| Error::Integrity(format!("{} line {}: {e}", path.display(), i + 1)))
         })
         .collect()
@@ -217,6 +463,38 @@ pub fn write_segment(
         &sealed,
     )
     .context("cannot write the access log")
+}
+
+/// Replaces every clear entry naming one of `ids` by its stub sealed to `to`, rewriting (each
+/// atomically, encrypted to `recipients`) only the segments that hold one; every other line is
+/// kept byte for byte, and the chain is unchanged (a stub keeps its entry's hash). Returns the
+/// segments rewritten. The caller holds the writers' lock; a writer holding the last segment
+/// in memory must read it again.
+pub fn redact(
+    dir: &Path,
+    keys: &Unlocked,
+    ring: &Keyring,
+    recipients: &[age::x25519::Recipient],
+    to: &age::x25519::Recipient,
+    ids: &BTreeSet<String>,
+) -> anyhow::Result<Vec<u64>> {
+    let (segs, _) = list_segments(dir)?;
+    let mut rewritten = Vec::new();
+    for n in segs {
+        let mut lines = read_segment(dir, n, keys, ring)?;
+        let mut changed = false;
+        for l in &mut lines {
+            if !l.sealed && l.entry.documents.iter().any(|d| ids.contains(d)) {
+                *l = seal_line(l, ring, to)?;
+                changed = true;
+            }
+        }
+        if changed {
+            write_segment(dir, n, &lines, recipients)?;
+            rewritten.push(n);
+        }
+    }
+    Ok(rewritten)
 }
 
 /// `head.age`: the last log entry and the manifest it goes with.
@@ -275,9 +553,10 @@ pub fn read_head(vault: &Path, keys: &Unlocked, ring: &Keyring) -> Result<Head, 
     serde_json::from_str(s.head.get()).map_err(|e| bad(format!("unreadable: {e}")))
 }
 
-/// The end of the log: whole segments read backwards until `n` entries pass `keep` (or the log
-/// begins), authenticated and checked to chain to each other and to the head. The cost depends
-/// on `n`, not on the length of the log; `carnet verify` checks the whole chain.
+/// The end of the log: whole segments read backwards until `n` entries that are not opaque
+/// pass `keep` (or the log begins), authenticated and checked to chain to each other and to
+/// the head. The cost depends on `n`, not on the length of the log; `carnet verify` checks the
+/// whole chain.
 pub fn read_tail(
     dir: &Path,
     keys: &Unlocked,
@@ -294,7 +573,8 @@ pub fn read_tail(
             break;
         }
         let mut seg = read_segment(dir, s, keys, ring)?;
-        kept += seg.iter().filter(|l| keep(&l.entry)).count();
+        // Opaque entries are never shown: they do not count towards the `n` wanted.
+        kept += seg.iter().filter(|l| !l.opaque && keep(&l.entry)).count();
         seg.append(&mut out);
         out = seg;
     }
@@ -341,17 +621,336 @@ mod tests {
         }
     }
 
+    /// The patient (holding the sealed key `c`) and a guardian (vault identity only).
+    fn readers() -> (Unlocked, Unlocked, age::x25519::Identity) {
+        let vault_id = age::x25519::Identity::generate();
+        let c = age::x25519::Identity::generate();
+        let mut patient = Unlocked::patient(vec![vault_id.clone()]);
+        patient.sealed = Some(c.clone());
+        let guardian = Unlocked::patient(vec![vault_id]);
+        (patient, guardian, c)
+    }
+
+    /// An entry with every clear field set, so that a stub that drops or mixes one shows.
+    fn busy_entry(seq: u64) -> Entry {
+        let mut e = entry(seq);
+        e.action = Action::Add;
+        e.documents = vec!["doc-secret".into()];
+        e.details
+            .insert("titles".into(), serde_json::json!(["IVG"]));
+        e.prev = "ab".repeat(32);
+        e.manifest_sha256 = "cd".repeat(32);
+        e.manifest_generation = 7;
+        e.objects_added = vec!["obj-new".into()];
+        e.objects_removed = vec!["obj-old".into()];
+        e
+    }
+
+    /// The stub JSON of a sealed line, and the line rebuilt from an edited stub with a valid
+    /// MAC: what someone holding the MAC key (not the sealed key) could write.
+    fn stub_json(line: &str) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        v["sealed"].clone()
+    }
+
+    fn remac(stub: &serde_json::Value, ring: &Keyring) -> String {
+        let raw = serde_json::to_string(stub).unwrap();
+        let mac = hex::encode(ring.mac(MAC_SEALED, raw.as_bytes()));
+        format!("{{\"sealed\":{raw},\"mac\":\"{mac}\"}}")
+    }
+
     #[test]
     fn lines_round_trip_and_resist_edits() {
         let ring = Keyring::generate();
+        let (keys, _, _) = readers();
         let l = seal_entry(&entry(1), &ring).unwrap();
-        let back = open_line(&l.line, &ring).unwrap();
+        let back = open_line(&l.line, &ring, &keys).unwrap();
         assert_eq!(back.entry, entry(1));
         assert_eq!(back.hash, l.hash);
+        assert!(!back.sealed && !back.opaque);
         let edited = l.line.replace("\"view\"", "\"export\"");
-        assert!(open_line(&edited, &ring).unwrap_err().contains("MAC"));
+        assert!(
+            open_line(&edited, &ring, &keys)
+                .unwrap_err()
+                .contains("MAC")
+        );
         let other = Keyring::generate();
-        assert!(open_line(&l.line, &other).is_err());
+        assert!(open_line(&l.line, &other, &keys).is_err());
+    }
+
+    #[test]
+    fn sealed_lines_open_with_the_sealed_key() {
+        let ring = Keyring::generate();
+        let (patient, _, c) = readers();
+        let clear = seal_entry(&busy_entry(5), &ring).unwrap();
+        let stub = seal_line(&clear, &ring, &c.to_public()).unwrap();
+        assert!(stub.line.starts_with("{\"sealed\":"), "{}", stub.line);
+        // Nothing of what the entry names is in clear.
+        for secret in ["doc-secret", "IVG", "\"add\"", "patient"] {
+            assert!(!stub.line.contains(secret), "{secret} in {}", stub.line);
+        }
+        let s = stub_json(&stub.line);
+        assert_eq!(s["seq"], 5);
+        assert_eq!(s["hash"], clear.hash.as_str());
+        assert_eq!(s["objects_removed"], serde_json::json!(["obj-old"]));
+        let back = open_line(&stub.line, &ring, &patient).unwrap();
+        assert_eq!(back.entry, busy_entry(5));
+        assert_eq!(back.hash, clear.hash);
+        assert_eq!(back.line, stub.line);
+        assert!(back.sealed && !back.opaque);
+        // The age file holds the original line, byte for byte.
+        let age = B64.decode(s["age"].as_str().unwrap()).unwrap();
+        let plain = crypto::open_bytes(&age, patient.as_dyn(), 1 << 20).unwrap();
+        assert_eq!(plain, clear.line.as_bytes());
+        // Empty object lists are left out, as in the entry.
+        let bare = seal_line(
+            &seal_entry(&entry(2), &ring).unwrap(),
+            &ring,
+            &c.to_public(),
+        )
+        .unwrap();
+        assert!(!bare.line.contains("objects_"), "{}", bare.line);
+        assert!(seal_line(&stub, &ring, &c.to_public()).is_err());
+    }
+
+    #[test]
+    fn sealed_lines_are_opaque_without_the_sealed_key() {
+        let ring = Keyring::generate();
+        let (_, guardian, c) = readers();
+        let clear = seal_entry(&busy_entry(5), &ring).unwrap();
+        let stub = seal_line(&clear, &ring, &c.to_public()).unwrap();
+        let mut other_c = readers().0;
+        other_c.identities = guardian.identities.clone();
+        for keys in [&guardian, &other_c] {
+            let back = open_line(&stub.line, &ring, keys).unwrap();
+            assert!(back.sealed && back.opaque);
+            assert_eq!(back.hash, clear.hash);
+            let e = &back.entry;
+            assert_eq!((e.seq, &e.prev), (5, &"ab".repeat(32)));
+            assert_eq!(
+                (&e.manifest_sha256, e.manifest_generation),
+                (&"cd".repeat(32), 7)
+            );
+            assert_eq!(e.objects_added, vec!["obj-new".to_string()]);
+            assert_eq!(e.objects_removed, vec!["obj-old".to_string()]);
+            assert_eq!((&e.action, &e.actor), (&Action::Sealed, &Actor::Sealed));
+            assert!(e.documents.is_empty() && e.details.is_empty());
+            assert_eq!(e.time, jiff::Timestamp::UNIX_EPOCH);
+            assert_eq!(back.action_shown(), "a command");
+        }
+        // Even opaque, the stub is authenticated.
+        assert!(
+            open_line(&stub.line, &Keyring::generate(), &guardian)
+                .unwrap_err()
+                .contains("MAC")
+        );
+    }
+
+    #[test]
+    fn edited_stubs_are_refused() {
+        let ring = Keyring::generate();
+        let (patient, guardian, c) = readers();
+        let clear = seal_entry(&busy_entry(5), &ring).unwrap();
+        let stub = seal_line(&clear, &ring, &c.to_public()).unwrap();
+        let s = stub_json(&stub.line);
+        let age = s["age"].as_str().unwrap();
+        let mid = age.len() / 2;
+        let flipped = if &age[mid..mid + 1] == "A" { "B" } else { "A" };
+        let edits = [
+            (
+                "age",
+                stub.line
+                    .replacen(&age[mid..], &format!("{flipped}{}", &age[mid + 1..]), 1),
+            ),
+            ("seq", stub.line.replacen("\"seq\":5", "\"seq\":6", 1)),
+            (
+                "generation",
+                stub.line
+                    .replacen("\"manifest_generation\":7", "\"manifest_generation\":8", 1),
+            ),
+            (
+                "hash",
+                stub.line
+                    .replacen(&clear.hash, &format!("0{}", &clear.hash[1..]), 1),
+            ),
+        ];
+        for (what, line) in edits {
+            assert_ne!(line, stub.line, "{what} not edited");
+            for keys in [&patient, &guardian] {
+                let e = open_line(&line, &ring, keys).unwrap_err();
+                assert!(e.contains("MAC"), "{what}: {e}");
+            }
+        }
+        // A clear line's MAC does not pass for a stub's (domains differ).
+        let raw = serde_json::to_string(&s).unwrap();
+        let wrong = hex::encode(ring.mac(MAC_ENTRY, raw.as_bytes()));
+        let line = format!("{{\"sealed\":{raw},\"mac\":\"{wrong}\"}}");
+        assert!(
+            open_line(&line, &ring, &guardian)
+                .unwrap_err()
+                .contains("MAC")
+        );
+        // Both forms at once is no line.
+        let both = stub.line.replacen(
+            "{\"sealed\":",
+            &format!(
+                "{{\"entry\":{},\"sealed\":",
+                serde_json::to_string(&entry(1)).unwrap()
+            ),
+            1,
+        );
+        assert_eq!(
+            open_line(&both, &ring, &guardian).unwrap_err(),
+            "not a log line"
+        );
+    }
+
+    #[test]
+    fn stubs_that_disagree_with_what_they_seal_are_refused() {
+        let ring = Keyring::generate();
+        let (patient, guardian, c) = readers();
+        let clear = seal_entry(&busy_entry(5), &ring).unwrap();
+        let stub = seal_line(&clear, &ring, &c.to_public()).unwrap();
+        let cases: [(&str, serde_json::Value, &str); 4] = [
+            ("seq", serde_json::json!(6), "another seq"),
+            ("prev", serde_json::json!("ef".repeat(32)), "another prev"),
+            (
+                "objects_added",
+                serde_json::json!([]),
+                "another objects_added",
+            ),
+            (
+                "hash",
+                serde_json::json!("ef".repeat(32)),
+                "not the one its hash names",
+            ),
+        ];
+        for (field, value, want) in cases {
+            let mut s = stub_json(&stub.line);
+            s[field] = value;
+            let line = remac(&s, &ring);
+            let e = open_line(&line, &ring, &patient).unwrap_err();
+            assert!(e.contains(want), "{field}: {e}");
+            // Without the sealed key nothing shows it: the MAC is the vault's.
+            assert!(open_line(&line, &ring, &guardian).unwrap().opaque);
+        }
+        // The unedited stub, re-MACed the same way, opens: the edits are what is refused.
+        assert!(
+            !open_line(&remac(&stub_json(&stub.line), &ring), &ring, &patient)
+                .unwrap()
+                .opaque
+        );
+        // An inner line with another MAC key.
+        let foreign = seal_entry(&busy_entry(5), &Keyring::generate()).unwrap();
+        let mut s = stub_json(&stub.line);
+        s["age"] = B64
+            .encode(crypto::seal_bytes(foreign.line.as_bytes(), &[c.to_public()]).unwrap())
+            .into();
+        let e = open_line(&remac(&s, &ring), &ring, &patient).unwrap_err();
+        assert!(e.contains("the entry it seals") && e.contains("MAC"), "{e}");
+    }
+
+    #[test]
+    fn resealing_moves_a_stub_to_a_new_sealed_key() {
+        let ring = Keyring::generate();
+        let (patient, guardian, c) = readers();
+        let clear = seal_entry(&busy_entry(5), &ring).unwrap();
+        let stub = seal_line(&clear, &ring, &c.to_public()).unwrap();
+        let opened = open_line(&stub.line, &ring, &patient).unwrap();
+        let c2 = age::x25519::Identity::generate();
+        let moved = reseal_line(&opened, &ring, &c2.to_public()).unwrap();
+        let mut patient2 = Unlocked::patient(patient.identities.clone());
+        patient2.sealed = Some(c2);
+        let back = open_line(&moved.line, &ring, &patient2).unwrap();
+        assert_eq!((back.entry, back.hash), (busy_entry(5), clear.hash.clone()));
+        assert!(open_line(&moved.line, &ring, &patient).unwrap().opaque);
+        let opaque = open_line(&stub.line, &ring, &guardian).unwrap();
+        assert!(reseal_line(&opaque, &ring, &c.to_public()).is_err());
+        assert!(reseal_line(&clear, &ring, &c.to_public()).is_err());
+    }
+
+    /// A log of three short segments: entries 1-2, 3-4, 5-6, chained; 1 and 5 name "a".
+    fn small_log(dir: &Path, ring: &Keyring, to: &[age::x25519::Recipient]) -> (Vec<Logged>, Head) {
+        fs::create_dir_all(dir.join(DIR)).unwrap();
+        fs::create_dir_all(dir.join(crate::layout::TMP)).unwrap();
+        let docs = ["a", "b", "x", "y", "a", "z"];
+        let mut all: Vec<Logged> = Vec::new();
+        for (i, d) in docs.iter().enumerate() {
+            let mut e = entry(i as u64 + 1);
+            e.documents = vec![d.to_string()];
+            e.prev = all.last().map_or(GENESIS.to_string(), |l| l.hash.clone());
+            all.push(seal_entry(&e, ring).unwrap());
+        }
+        for n in 0..3 {
+            write_segment(dir, n as u64, &all[2 * n..2 * n + 2], to).unwrap();
+        }
+        let last = all.last().unwrap();
+        let head = Head {
+            vault_id: "v".into(),
+            log_seq: last.entry.seq,
+            log_hash: last.hash.clone(),
+            manifest_sha256: last.entry.manifest_sha256.clone(),
+            manifest_generation: 1,
+            config_sha256: String::new(),
+        };
+        (all, head)
+    }
+
+    #[test]
+    fn redact_seals_only_the_entries_naming_the_ids() {
+        let ring = Keyring::generate();
+        let (patient, guardian, c) = readers();
+        let to = vec![patient.identities[0].to_public()];
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let (all, head) = small_log(dir, &ring, &to);
+        let before: Vec<Vec<u8>> = (0..3)
+            .map(|n| fs::read(segment_path(dir, n)).unwrap())
+            .collect();
+        let ids = BTreeSet::from(["a".to_string()]);
+        let done = redact(dir, &patient, &ring, &to, &c.to_public(), &ids).unwrap();
+        assert_eq!(done, vec![0, 2]);
+        assert_eq!(fs::read(segment_path(dir, 1)).unwrap(), before[1]);
+        assert_ne!(fs::read(segment_path(dir, 0)).unwrap(), before[0]);
+        for (n, sealed_at) in [(0u64, 0usize), (2, 0)] {
+            let lines = read_segment_lines(&segment_path(dir, n), &patient).unwrap();
+            assert!(lines[sealed_at].starts_with("{\"sealed\":"));
+            assert_eq!(
+                lines[1 - sealed_at],
+                all[2 * n as usize + 1 - sealed_at].line
+            );
+        }
+        // The patient reads the same entries and chain; the guardian the same chain.
+        let read = read_tail(dir, &patient, &ring, &head, usize::MAX, |_| true).unwrap();
+        assert_eq!(read.len(), 6);
+        for (r, a) in read.iter().zip(&all) {
+            assert_eq!((&r.entry, &r.hash), (&a.entry, &a.hash));
+            assert_eq!(r.sealed, a.entry.documents == ["a"]);
+        }
+        let seen = read_tail(dir, &guardian, &ring, &head, usize::MAX, |_| true).unwrap();
+        let hashes: Vec<&str> = seen.iter().map(|l| l.hash.as_str()).collect();
+        let want: Vec<&str> = all.iter().map(|l| l.hash.as_str()).collect();
+        assert_eq!(hashes, want);
+        let opaque: Vec<u64> = seen
+            .iter()
+            .filter(|l| l.opaque)
+            .map(|l| l.entry.seq)
+            .collect();
+        assert_eq!(opaque, vec![1, 5]);
+        assert!(
+            seen.iter()
+                .all(|l| l.opaque || !l.entry.documents.contains(&"a".to_string()))
+        );
+        // The last two shown entries are 4 and 6: the tail reads back past segment 2, whose
+        // entry 5 does not count.
+        let tail = read_tail(dir, &guardian, &ring, &head, 2, |_| true).unwrap();
+        assert_eq!(tail.first().map(|l| l.entry.seq), Some(3));
+        // Done again, nothing is left to seal.
+        assert!(
+            redact(dir, &patient, &ring, &to, &c.to_public(), &ids)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

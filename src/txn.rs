@@ -222,6 +222,33 @@ impl Txn<'_> {
         }
     }
 
+    /// Seals every clear log entry naming one of `ids` to `to` (see `log::redact`), and reads
+    /// the last segment again if it changed: the next append rewrites it from memory and would
+    /// otherwise put the clear lines back.
+    pub fn redact_log(
+        &mut self,
+        to: &age::x25519::Recipient,
+        ids: &std::collections::BTreeSet<String>,
+    ) -> anyhow::Result<Vec<u64>> {
+        let done = log::redact(
+            &self.vault.dir,
+            &self.snap.keys,
+            &self.snap.ring,
+            &self.recipients,
+            to,
+            ids,
+        )?;
+        if done.contains(&self.tail_seg) {
+            self.tail = log::read_segment(
+                &self.vault.dir,
+                self.tail_seg,
+                &self.snap.keys,
+                &self.snap.ring,
+            )?;
+        }
+        Ok(done)
+    }
+
     fn recover(&mut self) -> anyhow::Result<()> {
         let dir = &self.vault.dir;
         let head = self.snap.head.clone();
@@ -239,8 +266,9 @@ impl Txn<'_> {
             // A crash came after a rollback's `interrupted` entry but before its head: the
             // rollback is complete on disk, only the head is behind.
             self.notices.push(Notice::Note(format!(
-                "finished rolling back `{}` (log entry {})",
-                before.entry.action, before.entry.seq
+                "finished rolling back {} (log entry {})",
+                before.action_shown(),
+                before.entry.seq
             )));
             self.write_head(&last)?;
             self.rebuild_index_or_warn();
@@ -275,8 +303,9 @@ impl Txn<'_> {
             self.snap.pending = None;
             self.rebuild_index_or_warn();
             self.notices.push(Notice::Note(format!(
-                "finished `{}` (log entry {}), which had been interrupted",
-                e.action, e.seq
+                "finished {} (log entry {}), which had been interrupted",
+                last.action_shown(),
+                e.seq
             )));
             Ok(())
         } else if self.snap.manifest_sha256 == head.manifest_sha256
@@ -301,9 +330,11 @@ impl Txn<'_> {
             // `interrupted` entry chains after it and its head is written as usual.
             self.snap.head.log_seq = last.entry.seq;
             self.snap.head.log_hash = last.hash.clone();
+            // An opaque entry's action is not known here: it is recorded as `sealed`.
             let (seq, action) = (e.seq, e.action.to_string());
             self.notices.push(Notice::Note(format!(
-                "rolled back `{action}` (log entry {seq}), which had been interrupted"
+                "rolled back {} (log entry {seq}), which had been interrupted",
+                last.action_shown()
             )));
             self.append(
                 Op::new(crate::domain::Action::Interrupted)

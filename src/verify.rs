@@ -141,13 +141,21 @@ pub fn scan_log(
         }
         for (i, line) in lines.iter().enumerate() {
             let at = format!("{} entry {}", rel(&path), i + 1);
-            let logged = match log::open_line(line, ring) {
+            let logged = match log::open_line(line, ring, keys) {
                 Ok(l) => l,
                 Err(e) => {
                     report.problem(at, e);
                     continue;
                 }
             };
+            // Opaque is what a guardian sees of every sealed entry; a key holding the sealed
+            // key must open them all, or that entry was sealed to another key.
+            if logged.opaque && keys.sealed.is_some() {
+                report.problem(
+                    &at,
+                    "a sealed entry that the vault's sealed key does not open",
+                );
+            }
             let e = &logged.entry;
             if e.seq != expected_seq {
                 let why = if e.seq > expected_seq {
@@ -176,7 +184,8 @@ pub fn scan_log(
             out.push(logged);
         }
     }
-    report.log_entries = out.len() as u64;
+    // What a guardian cannot open is not theirs to count.
+    report.log_entries = out.iter().filter(|l| !l.opaque).count() as u64;
     out
 }
 
@@ -262,8 +271,8 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
                 None => {
                     pending = Some(last);
                     report.notes.push(format!(
-                        "`{}` (log entry {}) was interrupted; the next carnet command that writes will finish or undo it",
-                        last.entry.action, last.entry.seq
+                        "{} (log entry {}) was interrupted; the next carnet command that writes will finish or undo it",
+                        last.action_shown(), last.entry.seq
                     ));
                 }
             }

@@ -125,11 +125,12 @@ fn describe(e: &Entry, titles: &HashMap<String, String>) -> String {
     s
 }
 
-/// An action to filter on: one this build knows (a typo would silently match nothing).
+/// An action to filter on: one this build knows (a typo would silently match nothing). Not
+/// `sealed`: the entries a key cannot open are never listed.
 fn parse_action(s: &str) -> Result<crate::domain::Action, crate::error::Error> {
     use crate::domain::Action;
     match Action::parse(s.trim()) {
-        Action::Other(_) => Err(crate::error::Error::input(
+        Action::Other(_) | Action::Sealed => Err(crate::error::Error::input(
             format!("unknown action {s:?}"),
             format!("actions are: {}", Action::NAMES.join(", ")),
         )),

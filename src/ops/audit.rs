@@ -86,8 +86,10 @@ pub fn read(
             }
         }
     }
+    // A sealed entry this key cannot open leaves no trace in the listing.
     let mut entries: Vec<Entry> = logged
         .into_iter()
+        .filter(|l| !l.opaque)
         .map(|l| l.entry)
         .filter(|e| in_dates(e) && action_ok(e))
         .filter(|e| {

@@ -493,32 +493,15 @@ pub fn rekey(
     let logged = log::seal_entry(&entry, &snap.ring)?;
 
     // 6. The log, segment by segment: the same lines, checked, under the new key.
-    let (segs, _) = log::list_segments(&vault.dir)?;
-    let last = *segs
-        .last()
-        .ok_or_else(|| Error::Integrity("the access log is empty".into()))?;
-    let mut segments = 0usize;
-    for &n in &segs {
-        let mut lines = log::read_segment(&vault.dir, n, old, &snap.ring)?
-            .into_iter()
-            .map(|l| l.line)
-            .collect::<Vec<_>>();
-        let append_here = n == last && !log::lines_fill_segment(&lines);
-        if append_here {
-            lines.push(logged.line.clone());
-        }
-        stage_segment(&mut staging, n, &lines, &new_recipients)?;
-        segments += 1;
-        if n == last && !append_here {
-            stage_segment(
-                &mut staging,
-                n + 1,
-                std::slice::from_ref(&logged.line),
-                &new_recipients,
-            )?;
-            segments += 1;
-        }
-    }
+    let segments = stage_log(
+        &mut staging,
+        vault,
+        old,
+        &snap.ring,
+        &logged,
+        &new_recipients,
+        None,
+    )?;
 
     // 7. The small files: keyring, root, identity, config, head.
     let new_keys = Unlocked::patient(vec![new_id.clone()]);
@@ -634,6 +617,46 @@ impl Store for StagedStore {
     fn config(&self) -> &Config {
         &self.config
     }
+}
+
+/// Stages every log segment under `to`, the same lines (each checked) with `logged` appended,
+/// and returns how many segments it wrote. With `new_sealed` (the sealed key changes) every
+/// sealed entry is sealed again to it, which needs the old sealed key; without, sealed lines
+/// are kept byte for byte like the others.
+fn stage_log(
+    staging: &mut Staging,
+    vault: &Vault,
+    old: &Unlocked,
+    ring: &crate::keyring::Keyring,
+    logged: &log::Logged,
+    to: &[age::x25519::Recipient],
+    new_sealed: Option<&age::x25519::Recipient>,
+) -> anyhow::Result<usize> {
+    let (segs, _) = log::list_segments(&vault.dir)?;
+    let last = *segs
+        .last()
+        .ok_or_else(|| Error::Integrity("the access log is empty".into()))?;
+    let mut segments = 0usize;
+    for &n in &segs {
+        let mut lines = Vec::new();
+        for l in log::read_segment(&vault.dir, n, old, ring)? {
+            lines.push(match new_sealed {
+                Some(c) if l.sealed => log::reseal_line(&l, ring, c)?.line,
+                _ => l.line,
+            });
+        }
+        let append_here = n == last && !log::lines_fill_segment(&lines);
+        if append_here {
+            lines.push(logged.line.clone());
+        }
+        stage_segment(staging, n, &lines, to)?;
+        segments += 1;
+        if n == last && !append_here {
+            stage_segment(staging, n + 1, std::slice::from_ref(&logged.line), to)?;
+            segments += 1;
+        }
+    }
+    Ok(segments)
 }
 
 fn stage_segment(
