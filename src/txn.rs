@@ -543,6 +543,25 @@ impl Txn<'_> {
                 indexed.insert(name.clone(), entry);
             }
         }
+        // What is hidden from guardians: the entries that named newly sealed documents are
+        // sealed first (then the index is written whole: full segments changed), and this
+        // entry is sealed when it names a document sealed before or after the change.
+        let sealed_to = match (
+            &self.snap.keys.sealed,
+            op.root.as_ref().unwrap_or(&self.snap.root).sealed.as_ref(),
+        ) {
+            (Some(_), Some(s)) => Some(s.key()?),
+            _ => None,
+        };
+        let mut redacted = false;
+        if let (Some(c), false) = (&sealed_to, op.seal_past.is_empty()) {
+            let ids = std::mem::take(&mut op.seal_past);
+            redacted = !self.redact_log(c, &ids)?.is_empty();
+        }
+        let mut sealed_ids = match &sealed_to {
+            Some(_) => self.snap.sealed_ids(self.vault, &op.documents)?,
+            None => Default::default(),
+        };
         let sealed_manifest = if op.changes_metadata() {
             let base = op.root.take().unwrap_or_else(|| self.snap.root.clone());
             let plan = crate::catalog::plan(
@@ -553,6 +572,7 @@ impl Txn<'_> {
                 &op.delete,
                 &self.recipients,
             )?;
+            sealed_ids.extend(plan.sealed_ids);
             let mut root = plan.root;
             root.generation = self.snap.root.generation + 1;
             for s in plan.added {
@@ -618,7 +638,12 @@ impl Txn<'_> {
             objects_added: op.add.iter().map(|(_, name)| name.clone()).collect(),
             objects_removed: op.remove.clone(),
         };
-        let logged = log::seal_entry(&entry, &self.snap.ring)?;
+        let mut logged = log::seal_entry(&entry, &self.snap.ring)?;
+        if let Some(c) = &sealed_to
+            && entry.documents.iter().any(|d| sealed_ids.contains(d))
+        {
+            logged = log::seal_line(&logged, &self.snap.ring, c)?;
+        }
         if log::segment_full(&self.tail) {
             self.tail.clear();
             self.tail_seg += 1;
@@ -666,7 +691,7 @@ impl Txn<'_> {
             )?;
         }
         finish(self.write_head(&logged))?;
-        if op.config.is_some() {
+        if op.config.is_some() || redacted {
             self.rebuild_index_or_warn();
         } else {
             self.update_index_or_warn(base_seq, &indexed, &op.remove);

@@ -500,7 +500,7 @@ pub fn rekey(
         &snap.ring,
         &logged,
         &new_recipients,
-        None,
+        sealed_recipients.first(),
     )?;
 
     // 7. The small files: keyring, root, identity, config, head.
