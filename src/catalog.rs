@@ -876,10 +876,9 @@ pub fn plan(
             return Err(Error::Integrity(format!("invalid document id {id:?}")).into());
         }
         for place in [Compartment::Open, Compartment::Sealed] {
-            let k = (place, doc_key(id).to_string());
-            if !doc_shards.contains_key(&k) {
-                let docs = snap.shard_in(vault, place, &k.1)?;
-                doc_shards.insert(k, docs);
+            if let Entry::Vacant(v) = doc_shards.entry((place, doc_key(id).to_string())) {
+                let docs = snap.shard_in(vault, place, doc_key(id))?;
+                v.insert(docs);
             }
         }
     }

@@ -156,8 +156,7 @@ impl Session {
     pub fn store(
         &self,
         config: &Config,
-        identity: &age::x25519::Identity,
-        sealed: Option<&age::x25519::Identity>,
+        (identity, sealed): (&age::x25519::Identity, Option<&age::x25519::Identity>),
         actor: &Actor,
         slot: Option<&str>,
         source: &Source,
@@ -483,8 +482,7 @@ mod tests {
         let s = Session::new(store.clone(), t0);
         s.store(
             &cfg,
-            &id,
-            None,
+            (&id, None),
             &Actor::Patient,
             None,
             &Source::Vault,
@@ -513,8 +511,7 @@ mod tests {
         let s = Session::new(store.clone(), at("2026-03-14T09:00:00Z"));
         s.store(
             &cfg,
-            &old,
-            None,
+            (&old, None),
             &Actor::Patient,
             None,
             &Source::Vault,
@@ -536,8 +533,7 @@ mod tests {
         let file = Source::File("/keys/patient.txt".into());
         s.store(
             &cfg,
-            &id,
-            None,
+            (&id, None),
             &Actor::Patient,
             None,
             &file,
@@ -567,8 +563,7 @@ mod tests {
             assert!(
                 s.store(
                     &cfg,
-                    &id,
-                    None,
+                    (&id, None),
                     &Actor::Patient,
                     None,
                     &Source::Vault,

@@ -472,6 +472,8 @@ impl Demo {
             ),
         )?;
 
+        self.child_record(&guardian_key, &guardian_recipient)?;
+
         let new_key = self.path("patient-2.key");
         self.run(
             "key rm",
@@ -493,6 +495,114 @@ impl Demo {
             &opened_with(vault, &guardian_key, &["ls".as_ref()]),
         )?;
         Ok(new_key)
+    }
+
+    /// A child's record kept with a passphrase, Claire its guardian: a consultation under
+    /// medical secrecy hidden from guardians is sealed from her key (CSP L1111-5).
+    fn child_record(
+        &mut self,
+        guardian_key: &Path,
+        guardian_recipient: &str,
+    ) -> anyhow::Result<()> {
+        let vault = self.path("leo-vault");
+        let pass = self.path("leo.passphrase");
+        std::fs::write(&pass, "le chat de la voisine dort au soleil\n")
+            .with_context(|| format!("cannot write {}", pass.display()))?;
+        let visit = self.path("consultation-confidentielle.md");
+        std::fs::write(
+            &visit,
+            "# Consultation du 12 mars\n\nVu seul, à sa demande (secret médical, CSP L1111-5).\n",
+        )
+        .with_context(|| format!("cannot write {}", visit.display()))?;
+        let leo = |rest: &[&OsStr]| -> Vec<OsString> {
+            [
+                "--vault".as_ref(),
+                vault.as_os_str(),
+                "--passphrase-file".as_ref(),
+                pass.as_os_str(),
+            ]
+            .iter()
+            .chain(rest)
+            .map(|s| s.to_os_string())
+            .collect()
+        };
+        self.run(
+            "init (a child's record)",
+            "Claire also keeps the record of her son Léo, 15, as his guardian. This one opens\n\
+             with a passphrase (here from a file, for the demo).",
+            &leo(&["init".as_ref(), "--name".as_ref(), "Léo Martin".as_ref()]),
+        )?;
+        self.run(
+            "key add --guardian (Léo's record)",
+            "",
+            &leo(&[
+                "key".as_ref(),
+                "add".as_ref(),
+                "--guardian".as_ref(),
+                "--name".as_ref(),
+                GUARDIAN.as_ref(),
+                "--recipient".as_ref(),
+                guardian_recipient.as_ref(),
+            ]),
+        )?;
+        let added = self.run_capture(
+            "add (Léo's record)",
+            "Léo saw a doctor on his own, under medical secrecy: a minor may keep such care from\n\
+             his parents (CSP L1111-5).",
+            &leo(&[
+                "add".as_ref(),
+                visit.as_os_str(),
+                "--title".as_ref(),
+                "Consultation du 12 mars".as_ref(),
+                "--date".as_ref(),
+                "2026-03-12".as_ref(),
+                "--json".as_ref(),
+            ]),
+        )?;
+        let id = serde_json::from_str::<serde_json::Value>(&added)
+            .ok()
+            .and_then(|v| first_id(&v))
+            .ok_or_else(|| {
+                anyhow::anyhow!("the demo could not read the id `carnet add` printed")
+            })?;
+        let id = id.get(..8).unwrap_or(&id).to_string();
+        self.run(
+            "hide --from guardians",
+            "He hides it from his guardians: it is encrypted again to a key their slots do not\n\
+             hold, with its title, its grants and the log entries that name it (the first time,\n\
+             a second key is written into identity.age, under the same passphrase).",
+            &leo(&[
+                "hide".as_ref(),
+                id.as_ref(),
+                "--from".as_ref(),
+                "guardians".as_ref(),
+            ]),
+        )?;
+        self.run(
+            "note (Claire, in Léo's record)",
+            "Claire adds a note with her own key, as usual.",
+            &opened_with(
+                &vault,
+                guardian_key,
+                &[
+                    "note".as_ref(),
+                    "Rappel DTP fait le 3 mars".as_ref(),
+                    "--title".as_ref(),
+                    "Vaccin DTP".as_ref(),
+                ],
+            ),
+        )?;
+        self.run(
+            "ls (Léo)",
+            "Léo still lists it (g: hidden from guardians) ...",
+            &leo(&["ls".as_ref()]),
+        )?;
+        self.run(
+            "ls (Claire)",
+            "... and Claire, with her own key, sees no trace of it.",
+            &opened_with(&vault, guardian_key, &["ls".as_ref()]),
+        )?;
+        Ok(())
     }
 
     /// Prints the explanation and the equivalent command, then runs it; a failure names the
@@ -626,6 +736,16 @@ impl EnvsRemoved for Command {
     }
 }
 
+/// The id of the first document `carnet add --json` reports.
+fn first_id(v: &serde_json::Value) -> Option<String> {
+    let list = v.get("documents").unwrap_or(v);
+    list.as_array()?
+        .first()?
+        .get("id")?
+        .as_str()
+        .map(str::to_string)
+}
+
 /// `carnet --vault VAULT -i KEY REST...`: a command run with the vault opened by `key`.
 fn opened_with(vault: &Path, key: &Path, rest: &[&OsStr]) -> Vec<OsString> {
     [
@@ -693,6 +813,7 @@ fn what_next(dir: &Path) -> String {
          \x20 carnet emergency -o /media/usb/urgence.age --card carte.pdf\n\
          \x20 carnet key add --recovery -o recovery.key  # print it, keep it offline\n\
          \x20 carnet key add --guardian --name papa --card papa.card.toml  # a parent's key\n\
+         \x20 carnet hide ID --from guardians     # sealed from guardians' keys (a minor's secret)\n\
          \x20 carnet key rm papa                   # re-encrypts the vault: that key opens nothing now\n\
          \x20 carnet backup -o /media/usb/carnet.zip  # no key needed: it is all encrypted already\n\
          \x20 carnet verify\n\

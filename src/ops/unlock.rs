@@ -59,8 +59,7 @@ pub fn unlock(
     let actor = snap.keys.actor.clone();
     session.store(
         &vault.config,
-        &identity,
-        snap.keys.sealed.as_ref(),
+        (&identity, snap.keys.sealed.as_ref()),
         &actor,
         snap.keys.slot.as_deref(),
         &Source::of(keys.identity.as_deref()),
