@@ -400,6 +400,16 @@ pub fn doc_key(id: &str) -> &str {
 
 /// The digest shard of a plaintext SHA-256: keyed, so its name leaks nothing about content.
 pub fn digest_key(ring: &Keyring, sha256: &str) -> String {
+    digest_shard(Compartment::Open, ring, sha256)
+}
+
+/// The digest shard of a plaintext SHA-256 in a compartment. The sealed compartment keeps its
+/// digests in one shard: a guardian holds the MAC key, and a keyed shard name would let them
+/// test whether a file they guess is among the sealed documents.
+pub fn digest_shard(place: Compartment, ring: &Keyring, sha256: &str) -> String {
+    if place == Compartment::Sealed {
+        return "00".to_string();
+    }
     hex::encode(&ring.mac(DIGEST_DOMAIN, sha256.as_bytes())[..SHARD_KEY_LEN / 2])
 }
 
@@ -796,8 +806,8 @@ impl Snapshot {
         if let Some(docs) = &self.legacy {
             return Ok(docs.iter().find(|d| d.sha256 == sha256).cloned());
         }
-        let key = digest_key(&self.ring, sha256);
         for place in self.readable() {
+            let key = digest_shard(place, &self.ring, sha256);
             let Some(r) = self.root.tables(place).and_then(|t| t.digests.get(&key)) else {
                 continue;
             };
@@ -901,8 +911,11 @@ pub fn plan(
         }
         None
     };
+    // Only the shards that change are written again (both compartments are read for each id).
+    let mut touched: BTreeSet<(Compartment, String)> = BTreeSet::new();
     for id in delete {
         if let Some((place, old)) = take(&mut doc_shards, id) {
+            touched.insert((place, doc_key(id).to_string()));
             if place == Compartment::Sealed {
                 sealed_ids.insert(old.id.to_string());
                 unlisted.extend(old.stored_objects().iter().map(|v| v.object.clone()));
@@ -916,6 +929,20 @@ pub fn plan(
         } else {
             Compartment::Open
         };
+        if sealed_to.is_none()
+            && root.hidden_from_guardians(d)
+            && root
+                .slots
+                .iter()
+                .any(|s| s.role == crate::slots::Role::Guardian)
+        {
+            // A vault that cannot seal (see `ops::seal::can_seal`) with a guardian's key.
+            return Err(Error::input(
+                "this document would be hidden from guardians, and in this vault a guardian's key would still open it",
+                "choose a category that is not hidden from guardians",
+            )
+            .into());
+        }
         if place == Compartment::Sealed && !can_seal {
             return Err(Error::input(
                 "what is hidden from guardians is sealed from this key",
@@ -924,6 +951,7 @@ pub fn plan(
             .into());
         }
         if let Some((was, old)) = take(&mut doc_shards, &d.id) {
+            touched.insert((was, doc_key(&d.id).to_string()));
             if was != place || old.sha256 != d.sha256 {
                 digest_edits.push((was, old.sha256.clone(), old.id.to_string(), false));
             }
@@ -944,6 +972,7 @@ pub fn plan(
                 );
             }
         }
+        touched.insert((place, doc_key(&d.id).to_string()));
         doc_shards
             .entry((place, doc_key(&d.id).to_string()))
             .or_default()
@@ -977,7 +1006,9 @@ pub fn plan(
     };
     for ((place, key), mut docs) in doc_shards {
         // A compartment this reader cannot open was not read, so it is not rewritten.
-        if place == Compartment::Sealed && (sealed_to.is_none() || !can_seal) {
+        if !touched.contains(&(place, key.clone()))
+            || (place == Compartment::Sealed && (sealed_to.is_none() || !can_seal))
+        {
             continue;
         }
         docs.sort_by(|a, b| a.id.cmp(&b.id));
@@ -992,7 +1023,7 @@ pub fn plan(
     let mut digest_shards: BTreeMap<(Compartment, String), BTreeMap<String, String>> =
         BTreeMap::new();
     for (place, sha, id, set) in digest_edits {
-        let map = match digest_shards.entry((place, digest_key(&snap.ring, &sha))) {
+        let map = match digest_shards.entry((place, digest_shard(place, &snap.ring, &sha))) {
             Entry::Occupied(o) => o.into_mut(),
             Entry::Vacant(v) => {
                 let key = &v.key().1;

@@ -198,6 +198,24 @@ pub fn encrypt_with_passphrase(
 }
 
 /// A new X25519 identity, as the text of an age identity file (the `age-keygen` layout).
+/// The plaintext of `identity.age`: the vault identity, and the sealed key on a second line when
+/// the vault has one (what is hidden from guardians).
+pub fn vault_identity_text(
+    vault: &age::x25519::Identity,
+    sealed: Option<&age::x25519::Identity>,
+) -> Zeroizing<String> {
+    let mut text = Zeroizing::new(format!(
+        "# public key: {}\n{}\n",
+        vault.to_public(),
+        vault.to_string().expose_secret()
+    ));
+    if let Some(c) = sealed {
+        text.push_str(c.to_string().expose_secret());
+        text.push('\n');
+    }
+    text
+}
+
 pub fn new_identity_file() -> (age::x25519::Identity, Zeroizing<String>) {
     let id = age::x25519::Identity::generate();
     let text = Zeroizing::new(format!(

@@ -330,19 +330,26 @@ fn open_stub(
         opaque: true,
         inner: None,
     };
-    let Some(c) = &keys.sealed else {
+    // The sealed key, or a spare one beside the vault's: a first `hide` interrupted after it
+    // sealed entries leaves its key in identity.age, which the next one takes up again.
+    let candidates: Vec<&dyn age::Identity> = keys
+        .sealed
+        .iter()
+        .chain(keys.spare.iter())
+        .map(|c| c as &dyn age::Identity)
+        .collect();
+    if candidates.is_empty() {
         return Ok(opaque);
-    };
+    }
     let age = B64
         .decode(&stub.age)
         .map_err(|_| "its sealed entry is not base64".to_string())?;
-    let plain =
-        match crypto::open_bytes(&age, std::iter::once(c as &dyn age::Identity), MAX_SEGMENT) {
-            Ok(p) => p,
-            // Sealed to another key than the one held: as unreadable as without one.
-            Err(crypto::OpenError::NoMatchingKey) => return Ok(opaque),
-            Err(e) => return Err(format!("its sealed entry does not decrypt: {e}")),
-        };
+    let plain = match crypto::open_bytes(&age, candidates.into_iter(), MAX_SEGMENT) {
+        Ok(p) => p,
+        // Sealed to another key than the one held: as unreadable as without one.
+        Err(crypto::OpenError::NoMatchingKey) => return Ok(opaque),
+        Err(e) => return Err(format!("its sealed entry does not decrypt: {e}")),
+    };
     let text = String::from_utf8(plain).map_err(|_| "its sealed entry is not text".to_string())?;
     let l: Line = serde_json::from_str(&text)
         .map_err(|_| "its sealed entry is not a log line".to_string())?;

@@ -543,9 +543,9 @@ impl Txn<'_> {
                 indexed.insert(name.clone(), entry);
             }
         }
-        // What is hidden from guardians: the entries that named newly sealed documents are
-        // sealed first (then the index is written whole: full segments changed), and this
-        // entry is sealed when it names a document sealed before or after the change.
+        // What is hidden from guardians: this entry is sealed when it names a document sealed
+        // before or after the change; the entries that named newly sealed documents are sealed
+        // once the change is committed (below).
         let sealed_to = match (
             &self.snap.keys.sealed,
             op.root.as_ref().unwrap_or(&self.snap.root).sealed.as_ref(),
@@ -553,11 +553,6 @@ impl Txn<'_> {
             (Some(_), Some(s)) => Some(s.key()?),
             _ => None,
         };
-        let mut redacted = false;
-        if let (Some(c), false) = (&sealed_to, op.seal_past.is_empty()) {
-            let ids = std::mem::take(&mut op.seal_past);
-            redacted = !self.redact_log(c, &ids)?.is_empty();
-        }
         let mut sealed_ids = match &sealed_to {
             Some(_) => self.snap.sealed_ids(self.vault, &op.documents)?,
             None => Default::default(),
@@ -574,6 +569,15 @@ impl Txn<'_> {
             )?;
             sealed_ids.extend(plan.sealed_ids);
             let mut root = plan.root;
+            // A grant naming a sealed document is sealed with it, whichever command sealed the
+            // document (hide, a category rule, an edit into such a category, a merge).
+            if root.sealed_grants_open {
+                for g in &mut root.grants {
+                    if g.documents.iter().any(|d| sealed_ids.contains(d)) {
+                        g.sealed = true;
+                    }
+                }
+            }
             root.generation = self.snap.root.generation + 1;
             for s in plan.added {
                 let r = s.reference;
@@ -691,6 +695,19 @@ impl Txn<'_> {
             )?;
         }
         finish(self.write_head(&logged))?;
+        // Only now, under a sealed key the vault has committed to: sealing earlier entries to a
+        // key that a rollback then dropped would lose them. Sealed lines chain as the clear ones
+        // did, so this is safe at any point; `hide` again does it if it was cut short.
+        let mut redacted = false;
+        if let (Some(c), false) = (&sealed_to, op.seal_past.is_empty()) {
+            let ids = std::mem::take(&mut op.seal_past);
+            match self.redact_log(c, &ids) {
+                Ok(segs) => redacted = !segs.is_empty(),
+                Err(e) => self.notices.push(Notice::Warning(format!(
+                    "{e:#}: earlier log entries naming the documents now hidden from guardians are still readable with a guardian's key; run the same `carnet hide` again"
+                ))),
+            }
+        }
         if op.config.is_some() || redacted {
             self.rebuild_index_or_warn();
         } else {
@@ -765,6 +782,13 @@ impl Txn<'_> {
             Ok(false) => self.rebuild_index_or_warn(),
             Err(e) => self.notices.push(index_warning(&e)),
         }
+    }
+
+    /// Writes the index again after files changed outside a commit (earlier log entries
+    /// sealed by a `hide` that had nothing else to do).
+    pub fn reindex(&mut self) -> Vec<Notice> {
+        self.rebuild_index_or_warn();
+        std::mem::take(&mut self.notices)
     }
 
     fn rebuild_index_or_warn(&mut self) {

@@ -234,6 +234,13 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
             None
         }
     };
+    // The sealed key is among the spare identities until the root names it (as a snapshot
+    // does): without it, sealed log lines and shards would go unchecked.
+    let mut owned = crate::ops::mirror::dup(keys);
+    if let Some(s) = manifest.as_ref().and_then(|m| m.root.sealed.as_ref()) {
+        owned.find_sealed(&s.recipient);
+    }
+    let keys = &owned;
     let entries = scan_log(vault, keys, &ring, &mut report);
 
     // Head, log and manifest must tell the same story.
@@ -343,8 +350,21 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
         docs,
         objects,
         unknown_because,
+        sealed_ids,
     } = catalog;
     report.documents = docs.len();
+    // A clear entry naming a sealed document: a `hide --from guardians` cut short before it
+    // sealed the earlier entries. Not damage, but a guardian's key reads them.
+    let exposed = entries
+        .iter()
+        .filter(|l| !l.sealed && l.entry.documents.iter().any(|d| sealed_ids.contains(d)))
+        .count();
+    if exposed > 0 {
+        report.notes.push(format!(
+            "{exposed} log entr{} name documents hidden from guardians in clear (a `carnet hide --from guardians` was interrupted): run it again to seal them",
+            if exposed == 1 { "y" } else { "ies" }
+        ));
+    }
     check_index(
         vault,
         &objects,
@@ -434,6 +454,8 @@ struct Catalog {
     /// Set when part of the metadata could not be read: the objects it would name are then
     /// unknown, and an object nothing names cannot be called foreign.
     unknown_because: Option<String>,
+    /// The documents of the sealed compartment (hidden from guardians), when it was read.
+    sealed_ids: std::collections::BTreeSet<String>,
 }
 
 /// The documents and every object the metadata names, reading each shard and checking that
@@ -448,6 +470,7 @@ fn load_catalog(
 ) -> Catalog {
     let mut unreadable_docs: Vec<String> = Vec::new();
     let mut objects = BTreeMap::new();
+    let mut sealed_ids = std::collections::BTreeSet::new();
     let entry = |size: u64, blake3: &str| index::FileEntry {
         size,
         blake3: blake3.to_string(),
@@ -537,6 +560,21 @@ fn load_catalog(
                     }
                 }
             }
+            let guardians = root
+                .slots
+                .iter()
+                .any(|s| s.role == crate::slots::Role::Guardian);
+            if root.sealed.is_none() && guardians {
+                let open = docs
+                    .iter()
+                    .filter(|(_, d)| root.hidden_from_guardians(d))
+                    .count();
+                if open > 0 {
+                    report.notes.push(format!(
+                        "{open} document(s) hidden from guardians are not sealed from their keys (made by an older carnet): unhide and hide them from guardians again to seal them"
+                    ));
+                }
+            }
             if let Some(s) = root.sealed.as_ref().filter(|_| sealed_open) {
                 for (place, d) in &docs {
                     let listed = d.stored_objects().iter().all(|v| {
@@ -574,7 +612,7 @@ fn load_catalog(
             }
             let docs: Vec<(catalog::Compartment, Document)> = docs;
             for (place, d) in &docs {
-                let key = catalog::digest_key(ring, &d.sha256);
+                let key = catalog::digest_shard(*place, ring, &d.sha256);
                 if unreadable.contains(&(*place, key)) {
                     continue;
                 }
@@ -601,6 +639,11 @@ fn load_catalog(
                     ),
                 );
             }
+            sealed_ids = docs
+                .iter()
+                .filter(|(p, _)| *p == catalog::Compartment::Sealed)
+                .map(|(_, d)| d.id.to_string())
+                .collect();
             docs.into_iter().map(|(_, d)| d).collect()
         }
     };
@@ -616,6 +659,7 @@ fn load_catalog(
         docs,
         objects,
         unknown_because,
+        sealed_ids,
     }
 }
 

@@ -109,7 +109,8 @@ carnet cat 3f9c --version 1 > original.pdf"
 --category and --tag, and `grant --doc` refuses it without --include-hidden. Hidden from legal \
 representatives (INVISIBLE_REPRESENTANTS_LEGAUX), it is encrypted again to a key that guardians' \
 keys do not hold, with its metadata, its grants and the log entries that name it: a guardian \
-sees no trace of it but the number and sizes of such files. The first time needs the passphrase \
+sees no trace of it but the number and sizes of such files (copies made before, such as \
+backups, still open with their key). The first time needs the passphrase \
 (a second key is written into identity.age). A category rule covers the category's present and \
 future documents.\n\n\
 Examples:\n  carnet hide 3f9c\n  carnet hide --category imagerie --from all\n  carnet unhide 3f9c"

@@ -181,7 +181,19 @@ pub fn import(
         .iter()
         .filter(|i| explicit_category.is_none() && i.in_subfolder && i.folder_category.is_none())
         .count();
-    let recipients = vault.recipients()?;
+    // Read once before encrypting: a file going to a category hidden from guardians is
+    // encrypted for the sealed key from the start (`Txn` checks again under the lock).
+    let pre = vault.snapshot(crate::ops::mirror::dup(&keys))?;
+    let recipients: Vec<Vec<age::x25519::Recipient>> = inputs
+        .iter()
+        .map(|i| {
+            let category = explicit_category
+                .or(i.folder_category)
+                .unwrap_or(category::DEFAULT);
+            crate::ops::seal::recipients_for(vault, &pre, category)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    drop(pre);
     // One staging folder per import (see `Vault::sweep_tmp`): removed on any error, and if the
     // process is killed, swept once it has sat untouched for an hour.
     let staging = tempfile::Builder::new()
@@ -335,7 +347,12 @@ pub struct Staged {
 }
 
 /// Encrypts one input (`carnet replace`), without the lock.
-pub fn stage_one(vault: &Vault, input: Input, progress: &dyn Progress) -> anyhow::Result<Staged> {
+pub fn stage_one(
+    vault: &Vault,
+    input: Input,
+    recipients: &[age::x25519::Recipient],
+    progress: &dyn Progress,
+) -> anyhow::Result<Staged> {
     if input.reader.is_none() {
         match fs::metadata(&input.path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -355,9 +372,8 @@ pub fn stage_one(vault: &Vault, input: Input, progress: &dyn Progress) -> anyhow
             _ => {}
         }
     }
-    let recipients = vault.recipients()?;
     progress.start(1);
-    let e = encrypt_one(&vault.tmp_dir(), input, &recipients, progress)?;
+    let e = encrypt_one(&vault.tmp_dir(), input, recipients, progress)?;
     progress.file_done();
     Ok(Staged {
         object: ids::random_id(),
@@ -534,7 +550,7 @@ fn category_from_folders(root: &Path, file: &Path) -> Option<&'static str> {
 fn encrypt_all(
     tmp_dir: &Path,
     inputs: Vec<Input>,
-    recipients: &[age::x25519::Recipient],
+    recipients: &[Vec<age::x25519::Recipient>],
     progress: &dyn Progress,
 ) -> anyhow::Result<Vec<Encrypted>> {
     use std::sync::Mutex;
@@ -556,7 +572,8 @@ fn encrypt_all(
                     let Some(input) = slot.lock().ok().and_then(|mut g| g.take()) else {
                         break;
                     };
-                    let r = encrypt_one(tmp_dir, input, recipients, progress);
+                    let to = recipients.get(i).map(Vec::as_slice).unwrap_or_default();
+                    let r = encrypt_one(tmp_dir, input, to, progress);
                     if r.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }

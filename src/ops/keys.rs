@@ -156,12 +156,25 @@ pub fn add(
     let mut sealing = seal::Changes::default();
     if role == Role::Guardian {
         let hidden = hidden_from_guardians(vault, &txn.snap)?;
-        seal::refuse_unsealable(vault, &root, hidden.len())?;
-        if !hidden.is_empty() && root.sealed.is_none() {
+        let rules = root
+            .hidden_categories
+            .keys()
+            .filter(|c| root.category_hidden_from_guardians(c))
+            .count();
+        if hidden.len() + rules > 0 && !seal::can_seal(vault, &root) {
+            return Err(Error::input(
+                format!(
+                    "{} document(s) and {rules} category rule(s) are hidden from guardians, and in this vault a guardian's key would open them: it opens with your own age identity file, which a guardian's slot would hold",
+                    hidden.len()
+                ),
+                "keep a minor's record in a vault that opens with a passphrase (`carnet init`) or an SSH or hardware key, or unhide them first (`carnet unhide --from guardians`)",
+            )
+            .into());
+        }
+        if hidden.len() + rules > 0 && root.sealed.is_none() {
             seal::make_key(vault, &mut txn.snap, &mut root, log_n, now, &mut sealing)?;
             let docs = hidden.into_iter().map(|d| (d, false)).collect();
             seal::place(vault, &txn.snap, &root, docs, &mut sealing)?;
-            seal::seal_grants(&mut root, &sealing.newly_sealed);
         }
     }
     let (slot, sealed) = slots::make_with(
@@ -199,8 +212,7 @@ pub fn add(
     })
 }
 
-/// The documents hidden from guardians (by themselves or by their category's rule), and how
-/// many category rules hide from them.
+/// The documents hidden from guardians (by themselves or by their category's rule).
 fn hidden_from_guardians(
     vault: &Vault,
     snap: &crate::catalog::Snapshot,
@@ -240,15 +252,10 @@ pub fn change_passphrase(
         .iter()
         .find(|i| vault.config.recipients.contains(&i.to_public().to_string()))
         .ok_or_else(|| Error::Integrity("the vault's identity is not at hand".into()))?;
-    let mut text = Zeroizing::new(format!(
-        "# public key: {}\n{}\n",
-        id.to_public(),
-        id.to_string().expose_secret()
-    ));
-    // The key of what is hidden from guardians stays in the file beside the vault's.
-    if let Some(c) = &txn.snap.keys.sealed {
-        text.push_str(&seal::identity_line(c));
-    }
+    // The key of what is hidden from guardians stays in the file beside the vault's (or one
+    // left there by an interrupted first `hide`, which the next one takes up again).
+    let keys_held = &txn.snap.keys;
+    let text = keys::vault_identity_text(id, keys_held.sealed.as_ref().or(keys_held.spare.first()));
     let sealed = keys::encrypt_with_passphrase(text.as_bytes(), new, log_n)?;
     // Under the lock, before the log entry: a crash in between leaves the new passphrase in
     // force and the change unlogged, never a vault that opens with neither.

@@ -184,7 +184,11 @@ fn diverged(ours: &Index, theirs: &Index) -> Option<String> {
             Some(o) => o.size < e.size,
         };
         if differs {
-            return Some(format!("its log differs from the vault's ({rel})"));
+            // Without the key, earlier entries sealed since (`hide --from guardians`) cannot be
+            // told from the mirror's own: a keyed update compares the entries themselves.
+            return Some(format!(
+                "its log differs from the vault's ({rel}; if documents were hidden from guardians since, run the update with the vault's key, which tells sealed entries apart)"
+            ));
         }
     }
     None
@@ -460,9 +464,11 @@ pub fn merge(
         return Ok((merged, Vec::new()));
     }
     let count = merged.len();
-    let op = op
+    let mut op = op
         .detail("merged_from", dir.display().to_string())
         .detail("count", count);
+    // A document merged into a category hidden from guardians is sealed like one added.
+    crate::ops::seal::settle(vault, &txn.snap, &mut op)?;
     let notices = txn.commit(op)?.notices;
     Ok((merged, notices))
 }

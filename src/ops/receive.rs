@@ -330,7 +330,6 @@ fn receive_deposit<R: std::io::Read + std::io::Seek + Send>(
     // Decided first on the vault as read (no work for a refused deposit), again under the lock.
     trust(&snap.root, s, req.accept_new_pro, true, now)?;
 
-    let recipients = vault.recipients()?;
     let staging = tempfile::Builder::new()
         .prefix(".receive-")
         .tempdir_in(vault.tmp_dir())
@@ -342,6 +341,8 @@ fn receive_deposit<R: std::io::Read + std::io::Seek + Send>(
             .with_context(|| format!("cannot write in {}", staging.path().display()))?;
         let bytes = progress.file(Path::new(&doc.path), doc.size);
         let reader = d.reader(i).map_err(to_error)?;
+        // A category hidden from guardians: encrypted for the sealed key from the start.
+        let recipients = crate::ops::seal::recipients_for(vault, &snap, &doc.category)?;
         let out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
         let (sealed, out) =
             crate::crypto::seal(reader, &recipients, out, &|n| bytes(n)).map_err(|e| {

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use age::secrecy::{ExposeSecret, SecretString};
+use age::secrecy::SecretString;
 use anyhow::Context;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -514,14 +514,7 @@ pub fn rekey(
     staging.write(MANIFEST, &crypto::seal_bytes(&root_json, &new_recipients)?)?;
     let keep = match new_key {
         Kept::Passphrase(passphrase, log_n) => {
-            let mut text = Zeroizing::new(format!(
-                "# public key: {}\n{}\n",
-                new_id.to_public(),
-                new_id.to_string().expose_secret()
-            ));
-            if let Some(c) = &new_sealed {
-                text.push_str(&crate::ops::seal::identity_line(c));
-            }
+            let text = keys::vault_identity_text(&new_id, new_sealed.as_ref());
             staging.write(
                 IDENTITY,
                 &keys::encrypt_with_passphrase(text.as_bytes(), passphrase, log_n)?,

@@ -200,7 +200,18 @@ pub fn replace(
     now: jiff::Timestamp,
     progress: &dyn Progress,
 ) -> anyhow::Result<Revised> {
-    let staged = import::stage_one(vault, input, progress)?;
+    // The new content of a document hidden from guardians is encrypted for the sealed key from
+    // the start (read once here; the commit checks again under the lock).
+    let to = {
+        let pre = vault.snapshot(crate::ops::mirror::dup(&keys))?;
+        let cur = pre.resolve(vault, prefix)?;
+        let sealed = pre.sealed_ids(vault, &[cur.id.to_string()])?;
+        match (&pre.root.sealed, sealed.is_empty()) {
+            (Some(s), false) => vec![s.key()?],
+            _ => vault.recipients()?,
+        }
+    };
+    let staged = import::stage_one(vault, input, &to, progress)?;
     let txn = vault.begin(keys, now)?;
     let cur = txn.snap.resolve(vault, prefix)?;
     if staged.sha256 == cur.sha256 {

@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 
 use age::secrecy::ExposeSecret;
 use anyhow::Context;
-use zeroize::Zeroizing;
 
 use crate::catalog::{Root, Sealed, Snapshot};
 use crate::config::KeyMode;
@@ -16,11 +15,6 @@ use crate::error::Error;
 use crate::manifest::Document;
 use crate::slots::Role;
 use crate::vault::Vault;
-
-/// An identity's secret line, as an identity file holds it.
-pub fn identity_line(id: &age::x25519::Identity) -> Zeroizing<String> {
-    Zeroizing::new(format!("{}\n", id.to_string().expose_secret()))
-}
 
 /// What sealing adds to a change: documents to put (moved, with their new objects), objects
 /// staged and replaced, and the documents newly sealed (the log entries naming them are sealed
@@ -108,7 +102,14 @@ pub fn make_key(
         })?),
         KeyMode::External => None,
     };
-    let key = age::x25519::Identity::generate();
+    // A key left beside the vault's by a first attempt that was interrupted may already seal
+    // log entries: it is taken up again rather than replaced.
+    let key = snap
+        .keys
+        .spare
+        .first()
+        .cloned()
+        .unwrap_or_else(age::x25519::Identity::generate);
     root.sealed = Some(Sealed::new(key.to_public().to_string(), now));
     // No grant was sealed before the key existed: the list in hand is whole.
     root.sealed_grants_open = true;
@@ -139,19 +140,56 @@ pub fn make_key(
     }
     root.slots = slots;
     if let Some(pass) = passphrase {
-        let mut text = Zeroizing::new(format!(
-            "# public key: {}\n{}\n",
-            vault_identity.to_public(),
-            vault_identity.to_string().expose_secret()
-        ));
-        text.push_str(&identity_line(&key));
+        let text = crate::keys::vault_identity_text(&vault_identity, Some(&key));
         let pass = age::secrecy::SecretString::from(pass.expose_secret().to_owned());
         let sealed = crate::keys::encrypt_with_passphrase(text.as_bytes(), pass, log_n)?;
         vault.write(&vault.path(crate::vault::IDENTITY), &sealed)?;
+        // The signed index lists identity.age: rewritten now, so that an interruption before
+        // the commit leaves a vault whose keyless check still passes.
+        let objects = snap.objects(vault)?;
+        crate::index::rebuild(
+            vault,
+            &snap.ring,
+            snap.head.log_seq,
+            snap.document_count(),
+            &objects,
+        )
+        .context("cannot write the vault index")?;
     }
     snap.keys.sealed = Some(key);
     changes.made_key = true;
     Ok(())
+}
+
+/// The recipients a new document of `category` is encrypted to before the change that adds it
+/// is committed (the check under the lock, `place`, re-encrypts if the rule changed meanwhile):
+/// the sealed key's when the category is hidden from guardians, so that no copy a guardian's
+/// key opens is ever staged.
+pub fn recipients_for(
+    vault: &Vault,
+    snap: &Snapshot,
+    category: &str,
+) -> anyhow::Result<Vec<age::x25519::Recipient>> {
+    match (&snap.root.sealed, &snap.keys.sealed) {
+        (Some(s), Some(_)) if snap.root.category_hidden_from_guardians(category) => {
+            Ok(vec![s.key()?])
+        }
+        _ => vault.recipients(),
+    }
+}
+
+/// Whether the staged file `path` is already encrypted to `key` (its header unwraps with it:
+/// cheap, nothing of the content is read).
+fn encrypted_for(path: &std::path::Path, key: &age::x25519::Identity) -> bool {
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    age::Decryptor::new_buffered(std::io::BufReader::new(f))
+        .and_then(|d| {
+            d.decrypt(std::iter::once(key as &dyn age::Identity))
+                .map(|_| ())
+        })
+        .is_ok()
 }
 
 /// Puts each of `docs` (as they will be after the change, each with whether it changed) in the
@@ -173,10 +211,16 @@ pub fn place(
     for (d, changed) in docs {
         let before = sealed_before.contains(d.id.as_str());
         let after = sealed_to.is_some() && root.hidden_from_guardians(&d);
-        let staged = d
-            .stored_objects()
-            .iter()
-            .any(|v| changes.add.iter().any(|(_, n)| *n == v.object));
+        // Objects this change staged that are not yet encrypted for where the document goes.
+        let staged = d.stored_objects().iter().any(|v| {
+            changes.add.iter().any(|(p, n)| {
+                *n == v.object
+                    && match (after, &snap.keys.sealed) {
+                        (true, Some(c)) => !encrypted_for(p, c),
+                        _ => false,
+                    }
+            })
+        });
         if before == after && !(after && staged) {
             if changed {
                 changes.put.push(d);
@@ -223,6 +267,15 @@ fn reencrypt(
     let mut moved: std::collections::BTreeMap<String, (String, u64, String)> = Default::default();
     for v in doc.stored_objects() {
         let staged = changes.add.iter().position(|(_, n)| *n == v.object);
+        // Staged already encrypted for the sealed key (see `recipients_for`): nothing to do.
+        if let (Some(i), Some(c)) = (staged, snap.keys.sealed.as_ref().filter(|_| !to.is_empty()))
+            && to
+                .iter()
+                .all(|r| r.to_string() == c.to_public().to_string())
+            && encrypted_for(&changes.add[i].0, c)
+        {
+            continue;
+        }
         let (plain, id): (Box<dyn std::io::Read + Send + '_>, String) = match staged {
             Some(i) => {
                 let f = std::fs::File::open(&changes.add[i].0)
@@ -316,16 +369,4 @@ pub fn settle(vault: &Vault, snap: &Snapshot, op: &mut crate::txn::Op) -> anyhow
     op.remove.extend(changes.remove);
     op.seal_past.extend(changes.newly_sealed);
     Ok(())
-}
-
-/// Marks sealed the grants that name a sealed document: the root then keeps them sealed.
-pub fn seal_grants(root: &mut Root, sealed: &BTreeSet<String>) {
-    if root.sealed.is_none() {
-        return;
-    }
-    for g in &mut root.grants {
-        if g.documents.iter().any(|d| sealed.contains(d)) {
-            g.sealed = true;
-        }
-    }
 }

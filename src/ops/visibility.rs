@@ -158,6 +158,11 @@ pub fn set(
                 }
             }
             if changed.is_empty() {
+                // Hidden already: earlier entries naming it are sealed again in case the first
+                // `hide` was cut short before it did (see `Txn::append`).
+                if hide && from_guardians {
+                    notices.extend(seal_past_entries(vault, &mut txn, &unchanged)?);
+                }
                 let mut out = Outcome {
                     changed,
                     unchanged,
@@ -212,7 +217,6 @@ pub fn set(
         }
     };
     seal::place(vault, &txn.snap, &root, candidates, &mut sealing)?;
-    seal::seal_grants(&mut root, &sealing.newly_sealed);
     op.put = sealing.put;
     op.add = sealing.add;
     op.remove = sealing.remove;
@@ -225,4 +229,26 @@ pub fn set(
         covered,
         notices,
     })
+}
+
+/// Seals the clear log entries that still name these documents, when they are sealed.
+fn seal_past_entries(
+    vault: &Vault,
+    txn: &mut crate::txn::Txn<'_>,
+    docs: &[Document],
+) -> anyhow::Result<Vec<Notice>> {
+    let (Some(sealed), Some(_)) = (&txn.root().sealed, &txn.snap.keys.sealed) else {
+        return Ok(Vec::new());
+    };
+    let to = sealed.key()?;
+    let ids: Vec<String> = docs.iter().map(|d| d.id.to_string()).collect();
+    let ids = txn.snap.sealed_ids(vault, &ids)?;
+    if ids.is_empty() || txn.redact_log(&to, &ids)?.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = txn.reindex();
+    out.push(Notice::Note(
+        "sealed earlier log entries that still named it in clear".into(),
+    ));
+    Ok(out)
 }

@@ -877,3 +877,145 @@ fn an_identity_file_vault_refuses_to_hide_from_an_existing_guardian() {
         b"SECRET-CONTENT-h1"
     );
 }
+
+/// The number of log entries `verify` reports ("ok: N documents, M log entries").
+fn verified_entries(out: &Out) -> u64 {
+    let t = out.text();
+    let n = t
+        .split(" log entries")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok());
+    n.unwrap_or_else(|| panic!("verify reports its log entries\n{out}"))
+}
+
+#[test]
+fn the_patients_verify_opens_the_sealed_log_lines_and_the_guardians_does_not() {
+    // Review finding: verify took the sealed key as a spare identity only, so it never checked
+    // (nor counted) the sealed lines for the patient.
+    let f = Family::new(true);
+    let h = f.add_secret("h1", "Consultation confidentielle", &[]);
+    f.v.ok(&["cat", &h.id]);
+    f.hide(&h);
+    f.v.ok(&["cat", &h.id]);
+    let patient = verified_entries(&f.v.ok(&["verify"]));
+    let all = f.v.ok(&["log", "--json"]).json();
+    // `verify` appends its own entry after it counts.
+    assert_eq!(
+        patient + 1,
+        all.as_array().unwrap().len() as u64,
+        "the patient's verify checks every entry, the sealed ones included"
+    );
+    let guardian = verified_entries(&f.guardian(&["verify"]).ok());
+    // The guardian skips the sealed ones: add, the view before the hide, the hide, the view.
+    assert_eq!(guardian + 4, patient + 1, "the guardian's verify");
+}
+
+#[test]
+fn editing_a_document_into_a_category_hidden_from_guardians_seals_its_grants() {
+    // Review finding: `edit --category` sealed the document but left its grant in clear, where
+    // the guardian read the grant's documents and purpose.
+    let f = Family::new(true);
+    let (_, card) = guardian_key(f.v.root(), "jeanne");
+    let handle = f.v.ok(&["pro", "add", "--card", s(&card)]).text();
+    let h = f.add_secret("h1", "Echographie", &["--category", "imagerie"]);
+    let bundle = f.v.root().join("g.age");
+    f.v.ok(&[
+        "grant",
+        "--to",
+        handle.trim(),
+        "--expires",
+        "7d",
+        "--purpose",
+        "suivi-confidentiel",
+        "-o",
+        s(&bundle),
+        "--doc",
+        &h.id,
+    ]);
+    f.v.ok(&["hide", "--category", "synthese", "--from", "guardians"]);
+    f.v.ok(&["edit", &h.id, "--category", "synthese"]);
+    let out = f.guardian(&["grants", "--json"]).ok();
+    assert_output_clean(&out, &[&h], "the guardian's grants --json");
+    assert_eq!(out.json(), serde_json::json!([]), "{out}");
+    assert!(!out.text().contains("suivi-confidentiel"), "{out}");
+    assert_eq!(
+        f.v.ok(&["grants", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_no_trace(&f.v.dir, &f.key, &[&h], &[&f.visible]);
+    f.v.ok(&["verify"]);
+}
+
+#[test]
+fn a_guardian_added_while_only_a_category_rule_hides_from_guardians_cannot_read_its_documents() {
+    // Review finding: the sealed key was made for hidden documents, not for a rule alone, and a
+    // document added to the category afterwards was stored in clear.
+    let f = Family::new(false);
+    f.v.ok(&["hide", "--category", "synthese", "--from", "guardians"]);
+    f.add_guardian();
+    let h = f.add_secret("r1", "Synthese psychiatrique", &["--category", "synthese"]);
+    assert_no_trace(&f.v.dir, &f.key, &[&h], &[&f.visible]);
+    assert_patient_reads(&f, &f.v.dir, &[&h]);
+}
+
+#[test]
+fn an_identity_file_vault_refuses_a_guardian_while_a_category_rule_hides_from_guardians() {
+    // Review finding: only hidden documents were counted, so a rule alone let the guardian in,
+    // and later documents of the category were readable with their key.
+    let v = Vault::blank(KeyMode::External, temp_dir("carnet-sealed-"));
+    v.ok(&["init"]);
+    v.ok(&["hide", "--category", "synthese", "--from", "guardians"]);
+    let (_, card) = guardian_key(v.root(), GUARDIAN);
+    let before = v.snapshot();
+    let out = v.run(&add_guardian(GUARDIAN, &card, &[]));
+    let err = assert_error(&out, &["guardian"]);
+    assert!(!hint(&err).is_empty(), "{out}");
+    assert_same(&before, &v.snapshot(), "a refused key add --guardian");
+}
+
+#[test]
+fn a_document_merged_from_a_mirror_into_a_category_hidden_from_guardians_is_sealed() {
+    // Review finding: `backup --to DIR --merge` filed the document as sealed but copied its
+    // object as it was, encrypted for the vault identity the guardian's slot unwraps.
+    let Some(age) = require_tool(Tool::Age) else {
+        return;
+    };
+    let f = Family::new(true);
+    let mirror = f.v.root().join("mirror");
+    f.v.ok(&["backup", "--to", s(&mirror)]);
+    let p =
+        f.v.write("dossier-m1-confidentiel.txt", b"SECRET-CONTENT-m1 echo");
+    let mut c = f.v.cmd_on(&mirror, &[]);
+    c.args([
+        "add",
+        s(&p),
+        "--title",
+        "Echo confidentielle",
+        "--category",
+        "imagerie",
+    ]);
+    let id = c.ok().text();
+    assert!(!id.is_empty());
+    f.v.ok(&["hide", "--category", "imagerie", "--from", "guardians"]);
+    f.v.ok(&["backup", "--to", s(&mirror), "--merge"]);
+    let listing = f.v.ok(&["ls", "--json"]).json();
+    let merged = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["title"] == "Echo confidentielle")
+        .unwrap_or_else(|| panic!("merged: {listing}"));
+    let doc = Doc {
+        id: merged["id"].as_str().unwrap().to_string(),
+        titles: vec!["Echo confidentielle".into()],
+        file: "dossier-m1-confidentiel.txt".into(),
+        contents: vec![b"SECRET-CONTENT-m1 echo".to_vec()],
+    };
+    assert_sealed_from(&age, &f.v.dir, &f.key, &[&doc], &[&f.visible]);
+    assert_no_trace(&f.v.dir, &f.key, &[&doc], &[&f.visible]);
+}
