@@ -372,6 +372,8 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
         head.as_ref(),
         pending.is_some(),
         unknown_because.is_none(),
+        // Opened through identity.age with the passphrase, in this run.
+        vault.config.key == KeyMode::Passphrase && keys.passphrase.is_some(),
         &mut report,
     );
     // Objects an interrupted command was adding or removing may or may not be there.
@@ -847,6 +849,7 @@ fn check_index(
     head: Option<&log::Head>,
     interrupted: bool,
     objects_known: bool,
+    identity_opened: bool,
     report: &mut Report,
 ) {
     let own_key = crate::sign::encode_public(&ring.verifying_key());
@@ -854,8 +857,25 @@ fn check_index(
         report.problem(vault::CONFIG, "its signing key is not the vault's");
         return;
     }
+    let mut unsigned = None;
     let idx = match index::read_signed(&vault.dir, &vault.config.signing_key) {
         Ok(i) => i,
+        // The top and its signature are two renames: a kill between them leaves a top that is
+        // not signed. This keyed check compares the top with the files it authenticated itself:
+        // when they agree, the signature is merely behind.
+        Err(e)
+            if head.is_some_and(|h| {
+                index::read_top_unsigned(&vault.dir).is_ok_and(|top| {
+                    top.log_seq == h.log_seq && top.vault_id == vault.config.vault_id
+                })
+            }) =>
+        {
+            unsigned = Some(index_problem(&e.to_string()));
+            match index::read_top_unsigned(&vault.dir) {
+                Ok(top) => top,
+                Err(_) => return,
+            }
+        }
         Err(e) => {
             // Parts are rewritten before their top, without fsync: a crash in between leaves
             // parts newer than a signed top that is behind the head. That is an index out of
@@ -950,6 +970,40 @@ fn check_index(
                 ));
             }
         }
+    }
+    // Files this keyed check authenticated itself are not at fault when they differ from the
+    // index: identity.age when it just opened with the passphrase, and log segments whose every
+    // line chained and authenticated. A command rewrote them and was interrupted before the
+    // index (a first `hide --from guardians`, or the sealing of earlier entries after it).
+    let log_sound = !report.problems.iter().any(|p| p.path.starts_with(log::DIR));
+    let vouched = |rel: &str| {
+        (rel == vault::IDENTITY && identity_opened)
+            || (rel.starts_with(&format!("{}/", log::DIR)) && log_sound)
+    };
+    let (ahead, differ): (Vec<_>, Vec<_>) = differ.into_iter().partition(|(rel, why)| {
+        vouched(rel) && why.starts_with("not the file the signed index lists")
+    });
+    if let Some((path, msg)) = unsigned {
+        if differ.is_empty() {
+            report.notes.push(format!(
+                "{} does not sign {} (a command was interrupted between writing the two; the files it lists are the vault's): the next write signs it again",
+                index::SIGNATURE,
+                index::INDEX
+            ));
+        } else {
+            report.problem(path, msg);
+        }
+    }
+    if !ahead.is_empty() {
+        report.notes.push(format!(
+            "{} is out of date for {} (rewritten by an interrupted command, and checked here): the next write refreshes it",
+            index::INDEX,
+            ahead
+                .iter()
+                .map(|(r, _)| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     if differ.is_empty() {
         return;

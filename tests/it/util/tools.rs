@@ -52,6 +52,9 @@ pub enum Tool {
     /// The age-plugin crate's example plugin (for tests only: it "wraps" file keys in the
     /// clear), built from crates.io at the pinned version: a plugin round trip without hardware.
     AgePluginUnencrypted,
+    /// strace, whose fault injection kills carnet at a chosen rename or removal: crash tests of
+    /// commands that have no kill hook of their own.
+    Strace,
 }
 
 /// The FHIR library the IPS validator uses, at the version .ci/install-tools pins.
@@ -63,7 +66,7 @@ pub const AGE_PLUGIN_CRATE: &str = "age-plugin==0.7.0";
 
 impl Tool {
     /// Every tool, in the order the summary lists them (`.ci/install-tools` installs them).
-    pub const ALL: [Tool; 15] = [
+    pub const ALL: [Tool; 16] = [
         Tool::Age,
         Tool::AgeKeygen,
         Tool::Unzip,
@@ -79,6 +82,7 @@ impl Tool {
         Tool::FhirValidator,
         Tool::SshKeygen,
         Tool::AgePluginUnencrypted,
+        Tool::Strace,
     ];
 
     /// The program looked up on PATH.
@@ -99,6 +103,7 @@ impl Tool {
             Tool::FhirValidator => "python3",
             Tool::SshKeygen => "ssh-keygen",
             Tool::AgePluginUnencrypted => "age-plugin-unencrypted",
+            Tool::Strace => "strace",
         }
     }
 
@@ -192,6 +197,7 @@ impl Tool {
             Tool::FhirValidator => "python3-pip",
             Tool::SshKeygen => "openssh-client",
             Tool::AgePluginUnencrypted => "cargo",
+            Tool::Strace => "strace",
         }
     }
 }
