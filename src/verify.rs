@@ -370,10 +370,11 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
         &objects,
         &ring,
         head.as_ref(),
-        pending.is_some(),
-        unknown_because.is_none(),
-        // Opened through identity.age with the passphrase, in this run.
-        vault.config.key == KeyMode::Passphrase && keys.passphrase.is_some(),
+        IndexState {
+            interrupted: pending.is_some(),
+            objects_known: unknown_because.is_none(),
+            identity_opened: vault.config.key == KeyMode::Passphrase && keys.passphrase.is_some(),
+        },
         &mut report,
     );
     // Objects an interrupted command was adding or removing may or may not be there.
@@ -842,16 +843,29 @@ fn decrypt_hash(
 /// behind the head (a crash between the head and the index) or beside an interrupted command
 /// is a note, since the next write rewrites it; any other difference is damage of the file that
 /// differs, reported once (not again when another check named that file already).
+/// What the rest of the keyed check found, for the index's.
+struct IndexState {
+    /// A command was interrupted: the index may be one step behind or ahead.
+    interrupted: bool,
+    /// Every shard was read: the objects the metadata names are all known.
+    objects_known: bool,
+    /// identity.age opened with the passphrase in this run.
+    identity_opened: bool,
+}
+
 fn check_index(
     vault: &Vault,
     objects: &BTreeMap<String, index::FileEntry>,
     ring: &crate::keyring::Keyring,
     head: Option<&log::Head>,
-    interrupted: bool,
-    objects_known: bool,
-    identity_opened: bool,
+    state: IndexState,
     report: &mut Report,
 ) {
+    let IndexState {
+        interrupted,
+        objects_known,
+        identity_opened,
+    } = state;
     let own_key = crate::sign::encode_public(&ring.verifying_key());
     if vault.config.signing_key != own_key {
         report.problem(vault::CONFIG, "its signing key is not the vault's");
