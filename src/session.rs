@@ -317,11 +317,15 @@ pub fn os_store() -> Result<Arc<dyn SecretStore>, Error> {
     {
         Ok(Arc::new(kernel::KernelKeyring))
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(any(target_os = "macos", windows))]
+    {
+        Ok(Arc::new(native::Credentials))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
     {
         Err(Error::input(
-            "`carnet unlock` is not available on this system yet (only the Linux kernel keyring \
-             is supported)",
+            "`carnet unlock` is not available on this system (it uses the Linux kernel keyring, \
+             the macOS Keychain or the Windows Credential Manager)",
             "give the passphrase to each command (CARNET_PASSPHRASE or --passphrase-file in \
              scripts), or open the vault with an identity file (-i FILE)",
         ))
@@ -330,6 +334,75 @@ pub fn os_store() -> Result<Arc<dyn SecretStore>, Error> {
 
 #[cfg(target_os = "linux")]
 pub use kernel::KernelKeyring;
+
+/// The macOS Keychain and the Windows Credential Manager, through the keyring crate: one
+/// generic password (service `carnet`, account the entry's name) per vault. They keep no
+/// timeout: the entry ends by carnet's clock (`Session::load` removes an expired one) or with
+/// `carnet lock`, and until then the system keeps it encrypted under the user's login (the
+/// Keychain and DPAPI do write it to disk, unlike the kernel keyring). Compiled here for the
+/// tests, against keyring's in-memory mock.
+#[cfg(any(target_os = "macos", windows, test))]
+mod native {
+    use zeroize::Zeroizing;
+
+    /// The service name the entries are filed under.
+    const SERVICE: &str = "carnet";
+
+    pub struct Credentials;
+
+    fn entry(name: &str) -> anyhow::Result<keyring::Entry> {
+        keyring::Entry::new(SERVICE, name)
+            .map_err(|e| anyhow::anyhow!("the system's credential store is not available: {e}"))
+    }
+
+    impl super::SecretStore for Credentials {
+        fn put(&self, name: &str, secret: &[u8], _ttl: std::time::Duration) -> anyhow::Result<()> {
+            entry(name)?.set_secret(secret).map_err(|e| {
+                anyhow::anyhow!("cannot store the key in the system's credential store: {e}")
+            })
+        }
+
+        fn get(&self, name: &str) -> anyhow::Result<Option<Zeroizing<Vec<u8>>>> {
+            match entry(name)?.get_secret() {
+                Ok(v) => Ok(Some(Zeroizing::new(v))),
+                Err(keyring::Error::NoEntry) => Ok(None),
+                Err(e) => anyhow::bail!("cannot read the system's credential store: {e}"),
+            }
+        }
+
+        fn remove(&self, name: &str) -> anyhow::Result<bool> {
+            match entry(name)?.delete_credential() {
+                Ok(()) => Ok(true),
+                Err(keyring::Error::NoEntry) => Ok(false),
+                Err(e) => {
+                    anyhow::bail!("cannot remove the key from the system's credential store: {e}")
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::SecretStore;
+        use super::*;
+
+        #[test]
+        fn a_missing_entry_reads_as_none_and_removing_it_says_so() {
+            // keyring's mock keeps nothing between entries: each call here is a new entry, as
+            // each carnet command is a new process.
+            keyring::set_default_credential_builder(keyring::mock::default_credential_builder());
+            let s = Credentials;
+            assert!(s.get("carnet:unlock:none").unwrap().is_none());
+            assert!(!s.remove("carnet:unlock:none").unwrap());
+            s.put(
+                "carnet:unlock:x",
+                b"carnet-unlock/1",
+                std::time::Duration::from_secs(60),
+            )
+            .unwrap();
+        }
+    }
+}
 
 #[cfg(target_os = "linux")]
 mod kernel {

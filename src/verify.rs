@@ -843,6 +843,17 @@ fn decrypt_hash(
 /// behind the head (a crash between the head and the index) or beside an interrupted command
 /// is a note, since the next write rewrites it; any other difference is damage of the file that
 /// differs, reported once (not again when another check named that file already).
+/// Whether the index's signature is a genuine one of another top (see
+/// `sign::signs_other_content`): left by a command interrupted between the two renames.
+fn signature_of_another_top(vault: &Vault, ring: &crate::keyring::Keyring) -> bool {
+    let read = |name: &str, limit: u64| crate::fsutil::read_limited(&vault.path(name), limit);
+    match (read(index::INDEX, 512 << 20), read(index::SIGNATURE, 4096)) {
+        (Ok(top), Ok(sig)) => std::str::from_utf8(&sig)
+            .is_ok_and(|sig| crate::sign::signs_other_content(&ring.verifying_key(), &top, sig)),
+        _ => false,
+    }
+}
+
 /// What the rest of the keyed check found, for the index's.
 struct IndexState {
     /// A command was interrupted: the index may be one step behind or ahead.
@@ -881,7 +892,7 @@ fn check_index(
             if head.is_some_and(|h| {
                 index::read_top_unsigned(&vault.dir).is_ok_and(|top| {
                     top.log_seq == h.log_seq && top.vault_id == vault.config.vault_id
-                })
+                }) && signature_of_another_top(vault, ring)
             }) =>
         {
             unsigned = Some(index_problem(&e.to_string()));
