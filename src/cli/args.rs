@@ -291,9 +291,11 @@ Example:\n  carnet passphrase"
         after_help = "The passphrase is asked once (or taken from -i, CARNET_PASSPHRASE or \
 --passphrase-file), checked against the whole vault, and the vault's unwrapped key is kept in the \
 operating system's secret store until --for has passed or `carnet lock`: on Linux the kernel \
-keyring of your login session, which the kernel empties at the timeout and at logout. Nothing is \
-written to disk and nothing is logged. Any program you run in this session can use the vault \
-meanwhile, as you can: lock it when you leave the computer. Not available on other systems yet.\n\n\
+keyring of your login session, which the kernel empties at the timeout and at logout (nothing \
+is written to disk); on macOS the login Keychain and on Windows the Credential Manager, which keep \
+it encrypted under your login until carnet sees it expired or `carnet lock`. Nothing is logged. \
+Any program you run in this session can use the vault meanwhile, as you can: lock it when you \
+leave the computer.\n\n\
 Examples:\n  carnet unlock\n  carnet unlock --for 1h\n  carnet -v ls   # says it used the unlocked key"
     )]
     Unlock(UnlockArgs),
