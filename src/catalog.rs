@@ -394,6 +394,16 @@ pub struct Shard {
 }
 
 /// The document shard of an id (or of a typed prefix of one).
+/// The document shard that holds `id` (or a typed prefix of it) in a compartment: by its first
+/// characters in the clear one; the sealed one keeps all its documents in one shard, `00`, so
+/// that which shard a change rewrites does not tell a guardian which sealed document it touched.
+pub fn table_key(place: Compartment, id: &str) -> String {
+    match place {
+        Compartment::Open => doc_key(id).to_string(),
+        Compartment::Sealed => "00".to_string(),
+    }
+}
+
 pub fn doc_key(id: &str) -> &str {
     &id[..SHARD_KEY_LEN.min(id.len())]
 }
@@ -453,6 +463,19 @@ pub fn check_root(root: &Root, path: &str) -> Result<(), Error> {
             ),
             "upgrade carnet to open this vault (writing with this one would lose what it holds)",
         ));
+    }
+    // The sealed compartment and its feature name go together: a root that drops one of them
+    // would make what is hidden from guardians silently vanish from the patient's view.
+    let names_sealed = root.requires.iter().any(|f| f == SEALED_FEATURE);
+    if names_sealed != root.sealed.is_some() {
+        return Err(Error::Integrity(format!(
+            "{path} {} (altered?)",
+            if names_sealed {
+                "requires its sealed compartment but holds none"
+            } else {
+                "holds a sealed compartment it does not require"
+            }
+        )));
     }
     crate::profile::check_versions(&root.profile)?;
     let sealed = root.sealed.iter().flat_map(|s| {
@@ -553,7 +576,7 @@ pub fn read_shard(
             for d in &shard.documents {
                 if !crate::ids::is_full_id(&d.id)
                     || d.versions().any(|v| !crate::ids::is_full_id(&v.object))
-                    || doc_key(&d.id) != key
+                    || (place == Compartment::Open && doc_key(&d.id) != key)
                     || !d.history_is_sound()
                 {
                     return Err(bad(format!(
@@ -699,7 +722,11 @@ impl Snapshot {
     fn shard_documents(&self, vault: &dyn Store, key: &str) -> Result<Vec<Document>, Error> {
         let mut out = Vec::new();
         for place in self.readable() {
-            out.extend(self.shard_in(vault, place, key)?);
+            out.extend(
+                self.shard_in(vault, place, &table_key(place, key))?
+                    .into_iter()
+                    .filter(|d| d.id.starts_with(key)),
+            );
         }
         Ok(out)
     }
@@ -759,16 +786,16 @@ impl Snapshot {
         if !self.readable().contains(&Compartment::Sealed) {
             return Ok(out);
         }
-        let keys: BTreeSet<&str> = ids
-            .iter()
-            .filter(|i| crate::ids::is_full_id(i))
-            .map(|i| doc_key(i))
-            .collect();
-        for k in keys {
-            for d in self.shard_in(vault, Compartment::Sealed, k)? {
-                if ids.iter().any(|i| *i == d.id.as_str()) {
-                    out.insert(d.id.to_string());
-                }
+        if !ids.iter().any(|i| crate::ids::is_full_id(i)) {
+            return Ok(out);
+        }
+        for d in self.shard_in(
+            vault,
+            Compartment::Sealed,
+            &table_key(Compartment::Sealed, ""),
+        )? {
+            if ids.iter().any(|i| *i == d.id.as_str()) {
+                out.insert(d.id.to_string());
             }
         }
         Ok(out)
@@ -886,8 +913,8 @@ pub fn plan(
             return Err(Error::Integrity(format!("invalid document id {id:?}")).into());
         }
         for place in [Compartment::Open, Compartment::Sealed] {
-            if let Entry::Vacant(v) = doc_shards.entry((place, doc_key(id).to_string())) {
-                let docs = snap.shard_in(vault, place, doc_key(id))?;
+            if let Entry::Vacant(v) = doc_shards.entry((place, table_key(place, id))) {
+                let docs = snap.shard_in(vault, place, &table_key(place, id))?;
                 v.insert(docs);
             }
         }
@@ -904,7 +931,7 @@ pub fn plan(
                 id: &str|
      -> Option<(Compartment, Document)> {
         for place in [Compartment::Open, Compartment::Sealed] {
-            let docs = doc_shards.get_mut(&(place, doc_key(id).to_string()))?;
+            let docs = doc_shards.get_mut(&(place, table_key(place, id)))?;
             if let Some(i) = docs.iter().position(|d| d.id.as_str() == id) {
                 return Some((place, docs.remove(i)));
             }
@@ -915,7 +942,7 @@ pub fn plan(
     let mut touched: BTreeSet<(Compartment, String)> = BTreeSet::new();
     for id in delete {
         if let Some((place, old)) = take(&mut doc_shards, id) {
-            touched.insert((place, doc_key(id).to_string()));
+            touched.insert((place, table_key(place, id)));
             if place == Compartment::Sealed {
                 sealed_ids.insert(old.id.to_string());
                 unlisted.extend(old.stored_objects().iter().map(|v| v.object.clone()));
@@ -951,7 +978,7 @@ pub fn plan(
             .into());
         }
         if let Some((was, old)) = take(&mut doc_shards, &d.id) {
-            touched.insert((was, doc_key(&d.id).to_string()));
+            touched.insert((was, table_key(was, &d.id)));
             if was != place || old.sha256 != d.sha256 {
                 digest_edits.push((was, old.sha256.clone(), old.id.to_string(), false));
             }
@@ -972,9 +999,9 @@ pub fn plan(
                 );
             }
         }
-        touched.insert((place, doc_key(&d.id).to_string()));
+        touched.insert((place, table_key(place, &d.id)));
         doc_shards
-            .entry((place, doc_key(&d.id).to_string()))
+            .entry((place, table_key(place, &d.id)))
             .or_default()
             .push(d.clone());
         digest_edits.push((place, d.sha256.clone(), d.id.to_string(), true));
@@ -1153,6 +1180,24 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sealed_compartment_and_its_feature_name_go_together() {
+        // Attack finding: a root naming "sealed" without the compartment made the patient's
+        // hidden documents vanish from every listing without a word.
+        let mut root = Root::new("v".into(), vec![], Patient::default());
+        root.requires = FEATURES.iter().map(|f| f.to_string()).collect();
+        root.requires.push(SEALED_FEATURE.into());
+        let e = check_root(&root, "manifest.age").unwrap_err().to_string();
+        assert!(e.contains("holds none"), "{e}");
+        root.requires.pop();
+        let key = age::x25519::Identity::generate().to_public().to_string();
+        root.sealed = Some(Sealed::new(key, jiff::Timestamp::UNIX_EPOCH));
+        let e = check_root(&root, "manifest.age").unwrap_err().to_string();
+        assert!(e.contains("does not require"), "{e}");
+        root.requires.push(SEALED_FEATURE.into());
+        assert!(check_root(&root, "manifest.age").is_ok());
+    }
 
     #[test]
     fn a_root_requiring_an_unknown_feature_is_refused_and_known_ones_pass() {

@@ -58,6 +58,16 @@ pub fn private_tempfile(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
     b.tempfile_in(dir)
 }
 
+/// A staging folder in `dir`, `0700` like every folder carnet makes (not the umask's `0755`),
+/// removed when dropped.
+pub fn private_tempdir(dir: &Path, prefix: &str) -> io::Result<tempfile::TempDir> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(prefix);
+    #[cfg(unix)]
+    b.permissions(fs::Permissions::from_mode(0o700));
+    b.tempdir_in(dir)
+}
+
 /// Flushes a directory entry so a rename or create inside it survives a crash.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]

@@ -292,11 +292,23 @@ pub fn open_line(line: &str, ring: &Keyring, keys: &Unlocked) -> Result<Logged, 
 
 const MAC_MISMATCH: &str = "its MAC does not match (altered, or written without the vault's key)";
 
+/// Sequence numbers count commands: anything near `u64::MAX` is forged, and the arithmetic on
+/// it (the next entry, the one after the head) must never overflow.
+pub const MAX_SEQ: u64 = 1 << 53;
+
+fn check_seq(seq: u64) -> Result<(), String> {
+    if seq == 0 || seq > MAX_SEQ {
+        return Err(format!("its sequence number {seq} is impossible"));
+    }
+    Ok(())
+}
+
 fn open_clear(line: &str, raw: &str, mac: &str, ring: &Keyring) -> Result<Logged, String> {
     if !ring.verify_mac(MAC_ENTRY, raw.as_bytes(), mac) {
         return Err(MAC_MISMATCH.into());
     }
     let entry: Entry = serde_json::from_str(raw).map_err(|e| format!("unreadable entry: {e}"))?;
+    check_seq(entry.seq)?;
     Ok(Logged {
         entry,
         line: line.to_string(),
@@ -319,6 +331,7 @@ fn open_stub(
     }
     let stub: Stub =
         serde_json::from_str(raw).map_err(|e| format!("unreadable sealed entry: {e}"))?;
+    check_seq(stub.seq)?;
     if stub.hash.len() != 64 || !stub.hash.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err("its sealed entry's hash is not a SHA-256".into());
     }
@@ -557,7 +570,10 @@ pub fn read_head(vault: &Path, keys: &Unlocked, ring: &Keyring) -> Result<Head, 
             "its MAC does not match (altered, or written without the vault's key)".into(),
         ));
     }
-    serde_json::from_str(s.head.get()).map_err(|e| bad(format!("unreadable: {e}")))
+    let head: Head =
+        serde_json::from_str(s.head.get()).map_err(|e| bad(format!("unreadable: {e}")))?;
+    check_seq(head.log_seq).map_err(bad)?;
+    Ok(head)
 }
 
 /// The end of the log: whole segments read backwards until `n` entries that are not opaque
@@ -664,6 +680,21 @@ mod tests {
         let raw = serde_json::to_string(stub).unwrap();
         let mac = hex::encode(ring.mac(MAC_SEALED, raw.as_bytes()));
         format!("{{\"sealed\":{raw},\"mac\":\"{mac}\"}}")
+    }
+
+    #[test]
+    fn an_impossible_sequence_number_is_refused_not_overflowed() {
+        // Attack finding: a guardian holds the MAC key and can write an entry numbered near
+        // u64::MAX; the arithmetic on the next number then panicked.
+        let ring = Keyring::generate();
+        let keys = Unlocked::patient(vec![age::x25519::Identity::generate()]);
+        for seq in [0, MAX_SEQ + 1, u64::MAX] {
+            let l = seal_entry(&entry(seq), &ring).unwrap();
+            let e = open_line(&l.line, &ring, &keys).unwrap_err();
+            assert!(e.contains("impossible"), "{seq}: {e}");
+        }
+        let l = seal_entry(&entry(MAX_SEQ), &ring).unwrap();
+        assert!(open_line(&l.line, &ring, &keys).is_ok());
     }
 
     #[test]

@@ -623,6 +623,13 @@ impl Vault {
                 Some(c) => read.root.open_sealed_grants(c)?,
                 // A guardian never holds it; anyone else who does not was given a key from
                 // before it existed.
+                None if !matches!(keys.actor, Actor::Guardian(_)) && !keys.spare.is_empty() => {
+                    return Err(Error::Integrity(format!(
+                        "{} names a sealed key that the key given does not hold, though it holds one (altered?)",
+                        self.path(MANIFEST).display()
+                    ))
+                    .into());
+                }
                 None if !matches!(keys.actor, Actor::Guardian(_)) => {
                     return Err(Error::input(
                         "this key does not hold the key to what is hidden from guardians",

@@ -534,8 +534,38 @@ fn load_catalog(
                 places.push((catalog::Compartment::Sealed, &s.shards));
             }
             if let Some(s) = &root.sealed {
+                // Every sealed object is on disk as listed: a reader without the sealed key
+                // (a guardian, a backup) trusts this list for files it cannot open.
                 for (o, e) in &s.objects {
                     objects.insert(o.clone(), e.clone());
+                    let problem = match index::hash_file(&vault.object_path(o)) {
+                        Ok(got) if got == *e => None,
+                        Ok(_) => Some("altered: not the sealed object the manifest lists"),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            Some("missing: the manifest lists it as a sealed document's object")
+                        }
+                        Err(_) => Some("cannot be read"),
+                    };
+                    if let Some(why) = problem {
+                        report.problem(rel(o), why);
+                    }
+                }
+                if !sealed_open && !keys.spare.is_empty() {
+                    // The patient's own file holds a sealed key, but not the one the root names.
+                    report.problem(
+                        vault::MANIFEST,
+                        "names a sealed key that the key given does not hold (altered?)",
+                    );
+                }
+                if let Some(c) = keys.sealed.as_ref().filter(|_| sealed_open) {
+                    let mut probe = root.clone();
+                    probe.grants.clear();
+                    if let Err(e) = probe.open_sealed_grants(c) {
+                        report.problem(
+                            vault::MANIFEST,
+                            file_message(vault, vault::MANIFEST, &e.to_string()),
+                        );
+                    }
                 }
             }
             let mut docs = Vec::new();
@@ -576,6 +606,29 @@ fn load_catalog(
                     report.notes.push(format!(
                         "{open} document(s) hidden from guardians are not sealed from their keys (made by an older carnet): unhide and hide them from guardians again to seal them"
                     ));
+                }
+            }
+            if let Some(s) = root
+                .sealed
+                .as_ref()
+                .filter(|_| sealed_open && unreadable_docs.is_empty())
+            {
+                // With the sealed key: the list names exactly the sealed documents' objects.
+                let named: std::collections::BTreeSet<&str> = docs
+                    .iter()
+                    .filter(|(p, _)| *p == catalog::Compartment::Sealed)
+                    .flat_map(|(_, d)| d.versions().map(|v| v.object.as_str()))
+                    .collect();
+                let extra = s
+                    .objects
+                    .keys()
+                    .filter(|o| !named.contains(o.as_str()))
+                    .count();
+                if extra > 0 {
+                    report.problem(
+                        vault::MANIFEST,
+                        format!("its sealed compartment lists {extra} object(s) no sealed document names"),
+                    );
                 }
             }
             if let Some(s) = root.sealed.as_ref().filter(|_| sealed_open) {
@@ -1204,17 +1257,21 @@ pub fn verify_offline(
                                 message,
                             });
                         }
-                        let d = done.fetch_add(want.size, std::sync::atomic::Ordering::Relaxed)
-                            + want.size;
-                        progress(d, total);
+                        // Sizes come from the index: a hostile one can say anything.
+                        let d = done
+                            .fetch_add(want.size, std::sync::atomic::Ordering::Relaxed)
+                            .saturating_add(want.size);
+                        progress(d.min(total), total);
                     }
                     problems
                 })
             })
             .collect();
+        // A worker that panicked is a bug: raise it here rather than report its files as
+        // checked.
         workers
             .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
     let mut results = results;

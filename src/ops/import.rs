@@ -196,9 +196,7 @@ pub fn import(
     drop(pre);
     // One staging folder per import (see `Vault::sweep_tmp`): removed on any error, and if the
     // process is killed, swept once it has sat untouched for an hour.
-    let staging = tempfile::Builder::new()
-        .prefix(".add-")
-        .tempdir_in(vault.tmp_dir())
+    let staging = crate::fsutil::private_tempdir(&vault.tmp_dir(), ".add-")
         .with_context(|| format!("cannot write in {}", vault.tmp_dir().display()))?;
     progress.start(inputs.len() as u64);
     let done = encrypt_all(staging.path(), inputs, &recipients, progress)?;

@@ -314,12 +314,30 @@ fn own_entries(vault: &Vault, keys: &Unlocked, mirror: &Vault) -> anyhow::Result
         }
     }
     let mut own = Vec::new();
+    let mut sealed = 0usize;
     for &n in theirs.iter().filter(|&&n| n >= first) {
         for l in log::read_segment(&mirror.dir, n, keys, &mirror_ring)? {
             if known.get(&l.entry.seq) != Some(&l.hash) {
+                sealed += usize::from(l.opaque);
                 own.push(l.entry);
             }
         }
+    }
+    // An entry of its own this key cannot read (sealed to a key made on the mirror, or hidden
+    // from the guardian running this): what it added or hid cannot be told, so nothing may be
+    // merged or overwritten on the strength of the rest.
+    if sealed > 0 {
+        return Err(Error::input(
+            format!(
+                "the mirror {} holds {sealed} change(s) of its own sealed from this key (documents hidden from guardians there): updating or merging would lose them",
+                mirror.dir.display()
+            ),
+            format!(
+                "open the mirror as a vault (carnet --vault {}) with the key that made them, unhide or export those documents, then merge; or overwrite the mirror with --force",
+                mirror.dir.display()
+            ),
+        )
+        .into());
     }
     Ok(own)
 }

@@ -320,9 +320,7 @@ fn extract_staged<R: std::io::Read + std::io::Seek>(
         )
         .into());
     }
-    let staging = tempfile::Builder::new()
-        .prefix(".carnet-open-")
-        .tempdir_in(dir)
+    let staging = crate::fsutil::private_tempdir(dir, ".carnet-open-")
         .with_context(|| format!("cannot write in {}", dir.display()))?;
     let total: u64 = opened
         .terms

@@ -330,9 +330,7 @@ fn receive_deposit<R: std::io::Read + std::io::Seek + Send>(
     // Decided first on the vault as read (no work for a refused deposit), again under the lock.
     trust(&snap.root, s, req.accept_new_pro, true, now)?;
 
-    let staging = tempfile::Builder::new()
-        .prefix(".receive-")
-        .tempdir_in(vault.tmp_dir())
+    let staging = crate::fsutil::private_tempdir(&vault.tmp_dir(), ".receive-")
         .with_context(|| format!("cannot write in {}", vault.tmp_dir().display()))?;
     progress.start(terms.documents.len() as u64);
     let mut staged = Vec::with_capacity(terms.documents.len());

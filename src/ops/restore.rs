@@ -44,9 +44,7 @@ pub fn restore(source: &Path, target: &Path) -> anyhow::Result<Restored> {
 }
 
 fn restore_staged(source: &Path, target: &Path, parent: &Path) -> anyhow::Result<Restored> {
-    let staging = tempfile::Builder::new()
-        .prefix(".carnet-restore-")
-        .tempdir_in(parent)
+    let staging = crate::fsutil::private_tempdir(parent, ".carnet-restore-")
         .with_context(|| format!("cannot write in {}", parent.display()))?;
     // Whatever stands at carnet.toml (even a link or a FIFO) makes it a mirror to check.
     if source.is_dir() && fs::symlink_metadata(source.join(vault::CONFIG)).is_err() {

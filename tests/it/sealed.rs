@@ -1080,3 +1080,82 @@ fn a_kill_at_any_rename_or_removal_of_the_first_hide_leaves_a_vault_that_verifie
         }
     }
 }
+
+#[test]
+fn a_merge_refuses_a_mirror_whose_own_changes_are_sealed_to_a_key_the_vault_does_not_hold() {
+    // Attack finding: a document added and hidden from guardians on the mirror (whose first
+    // hide made its own sealed key) was unreadable to the merge, which then reported nothing to
+    // merge and deleted it from the mirror.
+    let f = Family::new(false);
+    let mirror = f.v.root().join("mirror");
+    f.v.ok(&["backup", "--to", s(&mirror)]);
+    let p =
+        f.v.write("dossier-m1-confidentiel.txt", b"SECRET-CONTENT-m1");
+    let mut c = f.v.cmd_on(&mirror, &[]);
+    c.args(["add", s(&p), "--title", "Sur la cle", "--json"]);
+    let id = c.ok().json()[0]["id"].as_str().unwrap().to_string();
+    let mut c = f.v.cmd_on(&mirror, &[]);
+    c.args(["hide", &id, "--from", "guardians"]);
+    c.ok();
+
+    let vault_before = f.v.snapshot();
+    let mirror_before = snapshot(&mirror);
+    // The merge says why; a plain update refuses too (the mirror is ahead), losing nothing.
+    for (extra, says) in [(&["--merge"][..], &["sealed"][..]), (&[], &[])] {
+        let mut args = vec!["backup", "--to", s(&mirror)];
+        args.extend_from_slice(extra);
+        let out = f.v.run(&args);
+        let err = assert_error(&out, says);
+        assert!(!hint(&err).is_empty(), "{out}");
+        assert_same(
+            &vault_before,
+            &f.v.snapshot(),
+            "the vault after a refused update",
+        );
+        assert_same(
+            &mirror_before,
+            &snapshot(&mirror),
+            "the mirror after a refused update",
+        );
+    }
+    // The document is still there, for the patient opening the mirror.
+    let mut c = f.v.cmd_on(&mirror, &[]);
+    c.args(["cat", &id]);
+    assert_eq!(c.ok().stdout, b"SECRET-CONTENT-m1");
+}
+
+#[test]
+fn a_missing_sealed_object_fails_the_guardians_verify_too() {
+    // Attack finding: the keyed verify trusted the sealed compartment's object list without
+    // looking at the files, so a guardian's verify (and the patient's) passed without them.
+    let f = Family::new(true);
+    // Larger than any metadata shard: the largest object the hide writes is the document's.
+    let mut content = SECRET.as_bytes().to_vec();
+    content.resize(64 * 1024, b'x');
+    let h = f.add(
+        "dossier-h1-confidentiel.txt",
+        "Consultation confidentielle",
+        &content,
+        &[],
+    );
+    let before = files(&f.v.dir.join("objects"));
+    f.hide(&h);
+    let after = files(&f.v.dir.join("objects"));
+    let name = after
+        .iter()
+        .filter(|(n, _)| !before.contains_key(*n))
+        .max_by_key(|(_, b)| b.len())
+        .map(|(n, _)| n.clone())
+        .expect("the hide writes the document's object again");
+    fs::remove_file(f.v.dir.join("objects").join(&name)).unwrap();
+    for (who, out) in [
+        ("patient", f.v.run(&["verify"])),
+        ("guardian", f.guardian(&["verify"])),
+    ] {
+        assert_eq!(out.code, Some(EXIT_INTEGRITY), "the {who}'s verify{out}");
+        assert!(
+            out.text().contains(&name),
+            "the {who}'s verify names the file{out}"
+        );
+    }
+}
