@@ -176,6 +176,41 @@ pub struct Lock {
     pub path: PathBuf,
 }
 
+/// Who is told that a command waits for the vault's lock (another carnet holds it: a long
+/// `rekey`, a backup): set once by the CLI, which decides whether to say so. The library prints
+/// nothing itself.
+static ON_WAIT: std::sync::OnceLock<Box<WaitNotice>> = std::sync::OnceLock::new();
+
+type WaitNotice = dyn Fn(&Path) + Send + Sync;
+
+/// Sets what is done when a lock is busy, before waiting for it (the first call wins).
+pub fn on_lock_wait(f: impl Fn(&Path) + Send + Sync + 'static) {
+    let _ = ON_WAIT.set(Box::new(f));
+}
+
+/// Takes the lock on `file`, telling `ON_WAIT` first when another process holds it.
+fn lock_or_wait(file: &File, path: &Path, shared: bool) -> io::Result<()> {
+    let tried = if shared {
+        file.try_lock_shared()
+    } else {
+        file.try_lock()
+    };
+    match tried {
+        Ok(()) => Ok(()),
+        Err(fs::TryLockError::WouldBlock) => {
+            if let Some(f) = ON_WAIT.get() {
+                f(path);
+            }
+            if shared {
+                file.lock_shared()
+            } else {
+                file.lock()
+            }
+        }
+        Err(fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 impl Lock {
     pub fn acquire(path: &Path) -> anyhow::Result<Lock> {
         let mut o = OpenOptions::new();
@@ -187,7 +222,7 @@ impl Lock {
             .with_context(|| format!("cannot open the vault lock {}", path.display()))?;
         // Blocking is right here: writers hold the lock for milliseconds (manifest swap only),
         // so a second `carnet add` simply waits its turn.
-        file.lock()
+        lock_or_wait(&file, path, false)
             .with_context(|| format!("cannot lock the vault ({})", path.display()))?;
         Ok(Lock {
             _file: file,
@@ -216,7 +251,7 @@ impl Lock {
                     .with_context(|| format!("cannot open the vault lock {}", path.display()));
             }
         };
-        file.lock_shared()
+        lock_or_wait(&file, path, true)
             .with_context(|| format!("cannot lock the vault ({})", path.display()))?;
         Ok(Some(Lock {
             _file: file,

@@ -191,6 +191,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         hooks::Hooks::default()
     };
     let verifying = matches!(cli.command, Command::Verify(_));
+    // A command that waits for another (a long `rekey`, a backup) says so rather than seem to
+    // hang: on a terminal, or when asked with --verbose.
+    if cli.global.verbose || ui::stderr_is_terminal() {
+        crate::fsutil::on_lock_wait(|_| {
+            eprintln!("note: waiting for another carnet command to finish with this vault…");
+        });
+    }
     let ctx = Ctx::new(
         cli.global,
         needs_vault,

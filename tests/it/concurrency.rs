@@ -132,3 +132,49 @@ fn two_concurrent_passphrase_inits_leave_a_vault_that_opens() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn a_command_waiting_for_the_vault_lock_says_so_and_goes_on_once_it_is_free() {
+    // A long `rekey` or backup holds the writers' lock: the next command used to wait without
+    // a word, as if hung. The test holds the lock itself, so no timing is involved: carnet
+    // says it waits before it blocks, and finishes once the lock is released.
+    let v = Vault::init();
+    let f = v.write("note.txt", b"attendre son tour\n");
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(v.dir.join("lock"))
+        .unwrap();
+    held.lock().unwrap();
+    let mut child = v.cmd().args(["-v", "add"]).arg(&f).start();
+    let stderr = child.child.stderr.take().unwrap();
+    // Lines read on a thread: without the note, the test must fail, not wait for ever on a
+    // carnet that blocks in silence (the deadline is a watchdog, not a wait for the result).
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let said = loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(l) if l.contains("waiting for another carnet command") => break true,
+            Ok(_) => continue,
+            Err(_) => break false,
+        }
+    };
+    held.unlock().unwrap();
+    assert!(said, "carnet did not say it waits for the vault lock");
+    let _ = reader.join();
+    let out = child.wait();
+    assert_eq!(out.code, Some(0), "{out}");
+    let listed = v.ok(&["ls", "--json"]).json();
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(1),
+        "the waiting add went through"
+    );
+}

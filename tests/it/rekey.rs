@@ -376,6 +376,9 @@ fn removing_a_guardian_re_encrypts_so_their_key_opens_nothing() {
 
 #[test]
 fn a_guardian_who_unlocks_still_acts_as_the_guardian() {
+    if !crate::util::unlock::kernel_keyring() {
+        return;
+    }
     let (v, _recovery, docs) = vault_with_recovery(KeyMode::Passphrase);
     let (key, card) = guardian_key(v.root(), "papa");
     v.ok(&add_guardian("papa", &card, &[]));
@@ -403,6 +406,9 @@ fn a_guardian_who_unlocks_still_acts_as_the_guardian() {
 
 #[test]
 fn rekey_asks_for_the_passphrase_even_when_unlocked_and_ends_the_unlock() {
+    if !crate::util::unlock::kernel_keyring() {
+        return;
+    }
     let (v, _recovery, docs) = vault_with_recovery(KeyMode::Passphrase);
     v.ok(&["unlock"]);
     let _locked = crate::util::unlock::Locked(&v);

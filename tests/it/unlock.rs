@@ -6,7 +6,7 @@
 
 use std::fs;
 
-use crate::util::unlock::{Locked, keyless, keyless_on, vault_secret};
+use crate::util::unlock::{Locked, kernel_keyring, keyless, keyless_on, vault_secret};
 use crate::util::*;
 
 /// What a command says when it needs the passphrase and has none (stdin is not a terminal).
@@ -24,6 +24,9 @@ const T0: &str = "2026-03-14T09:00:00Z";
 
 #[test]
 fn after_unlock_commands_need_no_passphrase_and_after_lock_they_ask_again() {
+    if !kernel_keyring() {
+        return;
+    }
     let v = Vault::init();
     let id = v.add(&v.write("bilan.txt", b"glycemie 0.9"), &[]);
     asks_for_the_passphrase(&keyless(&v).args(["ls"]).run());
@@ -70,6 +73,9 @@ fn after_unlock_commands_need_no_passphrase_and_after_lock_they_ask_again() {
 
 #[test]
 fn an_unlock_expires_at_its_time_by_carnets_clock() {
+    if !kernel_keyring() {
+        return;
+    }
     let v = Vault::init();
     let _guard = Locked(&v);
     let j = v
@@ -103,6 +109,9 @@ fn an_unlock_expires_at_its_time_by_carnets_clock() {
 
 #[test]
 fn a_wrong_passphrase_at_unlock_keeps_nothing() {
+    if !kernel_keyring() {
+        return;
+    }
     let v = Vault::init();
     let _guard = Locked(&v);
     let out = v
@@ -118,6 +127,9 @@ fn a_wrong_passphrase_at_unlock_keeps_nothing() {
 
 #[test]
 fn unlocking_one_vault_opens_no_other() {
+    if !kernel_keyring() {
+        return;
+    }
     let a = Vault::init();
     let b = Vault::init();
     let _guard = Locked(&a);
@@ -136,6 +148,9 @@ fn unlocking_one_vault_opens_no_other() {
 
 #[test]
 fn nothing_of_the_key_reaches_the_disk() {
+    if !kernel_keyring() {
+        return;
+    }
     let v = Vault::init();
     let id = v.add(&v.write("ordonnance.txt", b"amoxicilline"), &[]);
     let secret = vault_secret(&v);
@@ -191,6 +206,9 @@ fn nothing_of_the_key_reaches_the_disk() {
 
 #[test]
 fn an_external_key_unlocked_once_opens_the_vault_without_i() {
+    if !kernel_keyring() {
+        return;
+    }
     let v = Vault::blank(KeyMode::External, temp_dir("carnet-test-"));
     v.ok(&["init"]);
     let _guard = Locked(&v);
@@ -216,6 +234,9 @@ fn an_external_key_unlocked_once_opens_the_vault_without_i() {
 
 #[test]
 fn unlock_refuses_a_duration_it_cannot_keep_before_asking_for_the_key() {
+    if !kernel_keyring() {
+        return;
+    }
     let v = Vault::init();
     for (d, needle) in [
         ("0s", "from one second to 24 hours"),
@@ -232,6 +253,9 @@ fn unlock_refuses_a_duration_it_cannot_keep_before_asking_for_the_key() {
 
 #[test]
 fn an_unlocked_vault_logs_its_backups_as_with_the_key_at_hand() {
+    if !kernel_keyring() {
+        return;
+    }
     let v = Vault::init();
     let _guard = Locked(&v);
     let backup = |name: &str| {

@@ -6,6 +6,34 @@ use std::path::Path;
 
 use super::{TestCommand, Vault, carnet};
 
+/// Whether this machine's kernel keyring takes a key (Docker's default seccomp profile, for
+/// one, refuses keyctl): the unlock tests need it. Without it they stop at their first line,
+/// saying why, unless CARNET_REQUIRE_INTEROP=1 asks for every facility the tests use.
+pub fn kernel_keyring() -> bool {
+    use carnet::session::SecretStore;
+    let store = carnet::session::KernelKeyring;
+    let name = format!("carnet:test-probe:{}", std::process::id());
+    let works = store
+        .put(&name, b"probe", std::time::Duration::from_secs(5))
+        .is_ok();
+    let _ = store.remove(&name);
+    if !works {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("a test")
+            .to_string();
+        if std::env::var("CARNET_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
+            panic!("{test} needs the kernel keyring (keyctl), which refuses keys here");
+        }
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("skipped {test}: the kernel keyring refuses keys here (keyctl blocked?)\n")
+                .as_bytes(),
+        );
+    }
+    works
+}
+
 /// `carnet --vault DIR` with no passphrase source and no `-i`, run in the vault's root.
 pub fn keyless(v: &Vault) -> TestCommand {
     keyless_on(v, &v.dir)
