@@ -11,7 +11,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use age::secrecy::SecretString;
 use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
@@ -287,24 +287,11 @@ impl Passphrase for NeverAsk {
         if confirm {
             anyhow::bail!("completion never sets a passphrase");
         }
-        let text = match &self.file {
-            Some(f) => read_small(f)?,
-            None => std::env::var("CARNET_PASSPHRASE")?,
-        };
-        Ok(SecretString::from(
-            text.trim_end_matches(['\n', '\r']).to_string(),
-        ))
+        match super::passphrase::given(self.file.as_deref())? {
+            Some(p) => Ok(SecretString::from(p.as_str().to_owned())),
+            None => anyhow::bail!("no passphrase at hand"),
+        }
     }
-}
-
-/// A passphrase file, read up to a size no passphrase reaches.
-fn read_small(path: &Path) -> anyhow::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(4096)
-        .read_to_string(&mut text)?;
-    Ok(text)
 }
 
 /// Answers the shell when it calls carnet back to complete a command line (then exits); does

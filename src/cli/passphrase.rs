@@ -32,22 +32,8 @@ impl Passphrase for CliPassphrase {
     /// Reads the passphrase: `--passphrase-file`, then env `CARNET_PASSPHRASE`, then the terminal
     /// (asked twice when `confirm`, e.g. when choosing a new one).
     fn get(&self, prompt: &str, confirm: bool) -> anyhow::Result<SecretString> {
-        // An explicit --passphrase-file wins over the environment.
-        let env = if self.file.is_some() {
-            None
-        } else {
-            std::env::var("CARNET_PASSPHRASE").ok()
-        };
-        let pass = if let Some(p) = env {
-            Zeroizing::new(p)
-        } else if let Some(file) = &self.file {
-            let mut buf = Zeroizing::new(String::new());
-            std::fs::File::open(file)
-                .and_then(|f| f.take(MAX_PASSPHRASE_FILE).read_to_string(&mut buf))
-                .with_context(|| format!("cannot read the passphrase file {}", file.display()))?;
-            // A trailing newline comes from `echo` or an editor, not from the passphrase.
-            let trimmed = buf.trim_end_matches(['\n', '\r']).to_string();
-            Zeroizing::new(trimmed)
+        let pass = if let Some(p) = given(self.file.as_deref())? {
+            p
         } else {
             if !std::io::stdin().is_terminal() {
                 return Err(Error::NoTerminal.into());
@@ -109,4 +95,20 @@ impl Passphrase for CliPassphrase {
     fn message(&self, text: &str) {
         eprintln!("{}", super::ui::clean(text));
     }
+}
+
+/// The passphrase given without a terminal: `--passphrase-file` (which wins), else
+/// `CARNET_PASSPHRASE`; `None` when neither is.
+pub fn given(file: Option<&std::path::Path>) -> anyhow::Result<Option<Zeroizing<String>>> {
+    if let Some(file) = file {
+        let mut buf = Zeroizing::new(String::new());
+        std::fs::File::open(file)
+            .and_then(|f| f.take(MAX_PASSPHRASE_FILE).read_to_string(&mut buf))
+            .with_context(|| format!("cannot read the passphrase file {}", file.display()))?;
+        // A trailing newline comes from `echo` or an editor, not from the passphrase.
+        return Ok(Some(Zeroizing::new(
+            buf.trim_end_matches(['\n', '\r']).to_string(),
+        )));
+    }
+    Ok(std::env::var("CARNET_PASSPHRASE").ok().map(Zeroizing::new))
 }
