@@ -10,9 +10,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use carnet::keys::PassphraseSource;
-use carnet::log::{self, Entry, Head};
-use carnet::vault::{KeyOpts, Vault};
+use carnet::vault::KeyOpts;
 
 fn env_n(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -73,70 +74,6 @@ fn init(dir: &Path, key: &Path, name: &str) -> std::path::PathBuf {
     v
 }
 
-/// Appends `n` `view` entries straight into the log segments, then the head and the index.
-fn fill_log(vault_dir: &Path, key: &Path, n: usize) {
-    let vault = Vault::open(vault_dir).unwrap();
-    let opts = KeyOpts {
-        identity: Some(key.to_path_buf()),
-        passphrase: PassphraseSource::default(),
-        session: None,
-    };
-    let snap = vault.read(&opts).unwrap();
-    let recipients = vault.recipients().unwrap();
-    let mut tail = log::read_segment(vault_dir, 0, &snap.keys, &snap.ring).unwrap();
-    let mut seg = 0;
-    let mut last = tail.last().unwrap().clone();
-    for _ in 0..n {
-        let seq = last.entry.seq + 1;
-        let entry = Entry {
-            seq,
-            time: jiff::Timestamp::now(),
-            actor: carnet::domain::Actor::Patient,
-            action: carnet::domain::Action::View,
-            documents: vec!["0123456789abcdef0123456789abcdef".into()],
-            details: serde_json::Map::from_iter([("what".to_string(), "metadata".into())]),
-            version: env!("CARGO_PKG_VERSION").into(),
-            prev: last.hash.clone(),
-            manifest_sha256: snap.manifest_sha256.clone(),
-            manifest_generation: snap.root.generation,
-            objects_added: vec![],
-            objects_removed: vec![],
-        };
-        let logged = log::seal_entry(&entry, &snap.ring).unwrap();
-        if log::segment_full(&tail) {
-            log::write_segment(vault_dir, seg, &tail, &recipients).unwrap();
-            seg += 1;
-            tail.clear();
-        }
-        tail.push(logged.clone());
-        last = logged;
-    }
-    log::write_segment(vault_dir, seg, &tail, &recipients).unwrap();
-    let head = Head {
-        vault_id: vault.config.vault_id.clone(),
-        log_seq: last.entry.seq,
-        log_hash: last.hash.clone(),
-        manifest_sha256: snap.manifest_sha256.clone(),
-        manifest_generation: snap.root.generation,
-        config_sha256: vault.config_sha256.clone(),
-    };
-    vault
-        .write(
-            &vault.path(log::HEAD),
-            &log::seal_head(&head, &snap.ring, &recipients).unwrap(),
-        )
-        .unwrap();
-    let objects = snap.objects(&vault).unwrap();
-    carnet::index::rebuild(
-        &vault,
-        &snap.ring,
-        last.entry.seq,
-        snap.document_count(),
-        &objects,
-    )
-    .unwrap();
-}
-
 fn main() {
     // `cargo bench` passes --bench; nothing else to parse.
     let entries = env_n("BENCH_ENTRIES", 100_000);
@@ -157,7 +94,14 @@ fn main() {
         run(v, &key, &["add", note.to_str().unwrap()]);
     }
     let t = Instant::now();
-    fill_log(&big, &key, entries);
+    let opts = KeyOpts {
+        identity: Some(key.clone()),
+        passphrase: PassphraseSource::default(),
+        session: None,
+    };
+    common::fill_log(&big, &opts, entries, |_| {
+        "0123456789abcdef0123456789abcdef".to_string()
+    });
     eprintln!(
         "wrote a {entries}-entry log in {:.1} s",
         t.elapsed().as_secs_f64()

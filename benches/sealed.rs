@@ -17,9 +17,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use age::secrecy::{ExposeSecret, SecretString};
+mod common;
+
 use carnet::keys::{Passphrase, PassphraseSource};
-use carnet::log::{self, Entry, Head};
-use carnet::vault::{KeyOpts, Vault};
+use carnet::vault::KeyOpts;
 
 const PASSPHRASE: &str = "bench passphrase";
 
@@ -70,71 +71,6 @@ fn add(vault: &Path, dir: &Path, name: &str) -> String {
     v[0]["id"].as_str().unwrap().to_string()
 }
 
-/// Appends `n` `view` entries straight into the log: one in 1,000 names `rare`, the others
-/// `common`. Then the head and the index, as a command would leave them.
-fn fill_log(vault_dir: &Path, n: usize, rare: &str, common: &str) {
-    let vault = Vault::open(vault_dir).unwrap();
-    let opts = KeyOpts {
-        identity: None,
-        passphrase: PassphraseSource::new(Fixed),
-        session: None,
-    };
-    let snap = vault.read(&opts).unwrap();
-    let recipients = vault.recipients().unwrap();
-    let (segs, _) = log::list_segments(vault_dir).unwrap();
-    let mut seg = *segs.last().unwrap();
-    let mut tail = log::read_segment(vault_dir, seg, &snap.keys, &snap.ring).unwrap();
-    let mut last = tail.last().unwrap().clone();
-    for i in 0..n {
-        let entry = Entry {
-            seq: last.entry.seq + 1,
-            time: jiff::Timestamp::now(),
-            actor: carnet::domain::Actor::Patient,
-            action: carnet::domain::Action::View,
-            documents: vec![if i % 1000 == 0 { rare } else { common }.to_string()],
-            details: serde_json::Map::from_iter([("what".to_string(), "content".into())]),
-            version: env!("CARGO_PKG_VERSION").into(),
-            prev: last.hash.clone(),
-            manifest_sha256: snap.manifest_sha256.clone(),
-            manifest_generation: snap.root.generation,
-            objects_added: vec![],
-            objects_removed: vec![],
-        };
-        let logged = log::seal_entry(&entry, &snap.ring).unwrap();
-        if log::segment_full(&tail) {
-            log::write_segment(vault_dir, seg, &tail, &recipients).unwrap();
-            seg += 1;
-            tail.clear();
-        }
-        tail.push(logged.clone());
-        last = logged;
-    }
-    log::write_segment(vault_dir, seg, &tail, &recipients).unwrap();
-    let head = Head {
-        vault_id: vault.config.vault_id.clone(),
-        log_seq: last.entry.seq,
-        log_hash: last.hash.clone(),
-        manifest_sha256: snap.manifest_sha256.clone(),
-        manifest_generation: snap.root.generation,
-        config_sha256: vault.config_sha256.clone(),
-    };
-    vault
-        .write(
-            &vault.path(log::HEAD),
-            &log::seal_head(&head, &snap.ring, &recipients).unwrap(),
-        )
-        .unwrap();
-    let objects = snap.objects(&vault).unwrap();
-    carnet::index::rebuild(
-        &vault,
-        &snap.ring,
-        last.entry.seq,
-        snap.document_count(),
-        &objects,
-    )
-    .unwrap();
-}
-
 fn main() {
     let entries: usize = std::env::var("BENCH_ENTRIES")
         .ok()
@@ -166,7 +102,15 @@ fn main() {
         ],
     );
     let t = Instant::now();
-    fill_log(&vault, entries, &rare, &common);
+    let opts = KeyOpts {
+        identity: None,
+        passphrase: PassphraseSource::new(Fixed),
+        session: None,
+    };
+    // One entry in 1,000 names `rare`, the others `common`.
+    common::fill_log(&vault, &opts, entries, |i| {
+        if i % 1000 == 0 { &rare } else { &common }.clone()
+    });
     eprintln!(
         "wrote a {entries}-entry log in {:.1} s",
         t.elapsed().as_secs_f64()

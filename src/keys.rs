@@ -136,6 +136,20 @@ impl Unlocked {
             .map(|i| i as &dyn age::Identity)
     }
 
+    /// The vault's own identity among those held: the one whose recipient the vault's config
+    /// lists (`recipients`).
+    pub fn vault_identity(
+        &self,
+        recipients: &[String],
+    ) -> Result<&age::x25519::Identity, crate::error::Error> {
+        self.identities
+            .iter()
+            .find(|i| recipients.contains(&i.to_public().to_string()))
+            .ok_or_else(|| {
+                crate::error::Error::Integrity("the vault's identity is not at hand".into())
+            })
+    }
+
     /// Does this key hold the identity of `recipient` (the sealed key's, say)?
     pub fn holds(&self, recipient: &str) -> bool {
         self.identities

@@ -146,11 +146,8 @@ pub fn add(
     let vault_identity = txn
         .snap
         .keys
-        .identities
-        .iter()
-        .find(|i| vault.config.recipients.contains(&i.to_public().to_string()))
-        .cloned()
-        .ok_or_else(|| Error::Integrity("the vault's identity is not at hand".into()))?;
+        .vault_identity(&vault.config.recipients)?
+        .clone();
     // What is already hidden from guardians must be sealed from the new guardian's key: on a
     // vault that hid it before the sealed key existed, it is made now and those documents move.
     let mut sealing = seal::Changes::default();
@@ -245,13 +242,7 @@ pub fn change_passphrase(
     }
     let txn = vault.begin(keys, now)?;
     crate::ops::rekey::check_may_manage_keys(&txn.snap.keys)?;
-    let id = txn
-        .snap
-        .keys
-        .identities
-        .iter()
-        .find(|i| vault.config.recipients.contains(&i.to_public().to_string()))
-        .ok_or_else(|| Error::Integrity("the vault's identity is not at hand".into()))?;
+    let id = txn.snap.keys.vault_identity(&vault.config.recipients)?;
     // The key of what is hidden from guardians stays in the file beside the vault's (or one
     // left there by an interrupted first `hide`, which the next one takes up again).
     let keys_held = &txn.snap.keys;

@@ -82,13 +82,7 @@ pub fn make_key(
         )
         .into());
     }
-    let vault_identity = snap
-        .keys
-        .identities
-        .iter()
-        .find(|i| vault.config.recipients.contains(&i.to_public().to_string()))
-        .cloned()
-        .ok_or_else(|| Error::Integrity("the vault's identity is not at hand".into()))?;
+    let vault_identity = snap.keys.vault_identity(&vault.config.recipients)?.clone();
     let passphrase = match vault.config.key {
         KeyMode::Passphrase => Some(snap.keys.passphrase.as_ref().ok_or_else(|| {
             Error::input(
