@@ -488,6 +488,17 @@ pub fn check_root(root: &Root, path: &str) -> Result<(), Error> {
         crate::keys::parse_recipient(&s.recipient).map_err(|_| {
             Error::Integrity(format!("{path} names an invalid sealed key recipient"))
         })?;
+        // One documents shard and one digests shard, both `00` (see `table_key`).
+        if s.shards
+            .documents
+            .keys()
+            .chain(s.shards.digests.keys())
+            .any(|k| k != "00")
+        {
+            return Err(Error::Integrity(format!(
+                "{path} names a sealed shard other than 00"
+            )));
+        }
         if let Some(o) = s.objects.keys().find(|o| !crate::ids::is_full_id(o)) {
             return Err(Error::Integrity(format!(
                 "{path} names an invalid sealed object {:?}",

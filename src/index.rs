@@ -450,25 +450,6 @@ pub fn read_top(dir: &Path, signing_key: &str) -> Result<Index, Error> {
     serde_json::from_str(&json).map_err(|e| bad(INDEX, format!("unreadable: {e}")))
 }
 
-/// The top of the index as written, its signature not checked: for a keyed check that compares
-/// it with the files it authenticates itself (a top whose signature was not yet renamed into
-/// place by an interrupted command).
-pub fn read_top_unsigned(dir: &Path) -> Result<Index, Error> {
-    let f = crate::fsutil::open_regular(&dir.join(INDEX))
-        .map_err(|e| Error::Integrity(format!("{INDEX}: {e}")))?;
-    let mut s = String::new();
-    f.take(MAX_INDEX)
-        .read_to_string(&mut s)
-        .map_err(|e| Error::Integrity(format!("{INDEX}: {e}")))?;
-    let mut idx: Index = serde_json::from_str(&s)
-        .map_err(|e| Error::Integrity(format!("{INDEX}: unreadable: {e}")))?;
-    complete(&mut idx, |rel, size| {
-        crate::fsutil::read_limited(&dir.join(rel), size).map_err(|e| format!("{rel}: {e}"))
-    })
-    .map_err(|e| Error::Integrity(format!("{INDEX}: {e}")))?;
-    Ok(idx)
-}
-
 /// Reads an index and checks its signature against `signing_key` (minisign public key), then
 /// its parts (format 2): `files` names every file of the vault but the index's top.
 pub fn read_signed(dir: &Path, signing_key: &str) -> Result<Index, Error> {

@@ -30,6 +30,8 @@ pub const DEFAULT_FOR: &str = "15m";
 const MAGIC: &str = "carnet-unlock/1";
 /// An entry is a few hundred bytes; anything longer is not ours.
 const MAX_ENTRY: usize = 4096;
+/// The longest entry stored: what every store takes (Windows' credential blobs: 2,560 bytes).
+const MAX_STORED: usize = 2560;
 
 /// Where unlocked identities are kept: a store the operating system protects and expires.
 pub trait SecretStore: Send + Sync {
@@ -195,6 +197,15 @@ impl Session {
             text.push_str(c.to_string().expose_secret());
         }
         text.push('\n');
+        // Longer than a reader takes back (a long -i path, a very large SSH key's slot): kept,
+        // it would read as stale every time; and Windows limits a credential to 2,560 bytes.
+        if text.len() > MAX_STORED {
+            return Err(Error::input(
+                "this key cannot be kept unlocked (its entry would be too long for the system's store)",
+                "give the passphrase or -i to each command; a shorter path to the identity file helps",
+            )
+            .into());
+        }
         // Whole seconds, rounded up: the kernel's timeout is in seconds, and carnet's own clock
         // check ends the entry at the exact time anyway.
         let secs = u64::try_from(ttl.as_secs()).unwrap_or(0) + u64::from(ttl.subsec_nanos() > 0);

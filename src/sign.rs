@@ -135,66 +135,9 @@ pub fn verify(key: &VerifyingKey, msg: &[u8], sig_file: &str) -> Result<String, 
     Ok(trusted.to_string())
 }
 
-/// Whether `sig_file` is a whole, genuine signature by `key` of some other content: well formed,
-/// its trusted comment and signature bound by the global signature, only the content differing.
-/// That is what a command interrupted between writing a file and its signature leaves (the
-/// signature of the file before); a damaged or forged signature file is not.
-pub fn signs_other_content(key: &VerifyingKey, msg: &[u8], sig_file: &str) -> bool {
-    let lines: Vec<&str> = sig_file.lines().collect();
-    if lines.len() < 4 || !lines[0].starts_with("untrusted comment:") {
-        return false;
-    }
-    let Ok(first) = B64.decode(lines[1].trim()) else {
-        return false;
-    };
-    if first.len() != 74 || &first[..2] != ALG || first[2..10] != key_id(key) {
-        return false;
-    }
-    let (Ok(sig), Some(trusted), Ok(global)) = (
-        Signature::from_slice(&first[10..]),
-        lines[2].strip_prefix("trusted comment: "),
-        B64.decode(lines[3].trim()),
-    ) else {
-        return false;
-    };
-    let Ok(global) = Signature::from_slice(&global) else {
-        return false;
-    };
-    let mut global_msg = first[10..].to_vec();
-    global_msg.extend_from_slice(trusted.as_bytes());
-    key.verify_strict(&global_msg, &global).is_ok() && key.verify_strict(msg, &sig).is_err()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_signature_of_other_content_is_told_from_a_damaged_one() {
-        let ring = Keyring::generate();
-        let key = ring.verifying_key();
-        let s = sign(&ring, b"index before", "from carnet", "index");
-        assert!(signs_other_content(&key, b"index after", &s));
-        assert!(
-            !signs_other_content(&key, b"index before", &s),
-            "it signs this content"
-        );
-        let other = Keyring::generate().verifying_key();
-        assert!(!signs_other_content(&other, b"index after", &s));
-        // Any byte of the signature or of the trusted comment changed: not genuine any more.
-        let lines: Vec<&str> = s.lines().collect();
-        for (i, line) in lines.iter().enumerate().skip(1) {
-            let mut bytes = line.as_bytes().to_vec();
-            let mid = bytes.len() / 2;
-            bytes[mid] ^= 1;
-            let mut changed: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-            changed[i] = String::from_utf8_lossy(&bytes).into_owned();
-            assert!(
-                !signs_other_content(&key, b"index after", &changed.join("\n")),
-                "line {i} changed"
-            );
-        }
-    }
 
     #[test]
     fn sign_verify_and_tamper() {

@@ -119,6 +119,8 @@ pub struct Op {
     /// Documents newly sealed from guardians: the log entries that named them before are
     /// sealed too (`log::redact`), before this command's entry is written.
     pub seal_past: std::collections::BTreeSet<String>,
+    /// A new `identity.age` (the sealed key made), written right after the log entry.
+    pub identity: Option<Vec<u8>>,
     /// A new `carnet.toml`, written after the manifest and before the head (the upgrade).
     config: Option<String>,
 }
@@ -136,6 +138,7 @@ impl Op {
             add: Vec::new(),
             remove: Vec::new(),
             seal_past: Default::default(),
+            identity: None,
             config: None,
         }
     }
@@ -166,6 +169,7 @@ impl Op {
             || !self.add.is_empty()
             || !self.remove.is_empty()
             || self.config.is_some()
+            || self.identity.is_some()
     }
 }
 
@@ -654,6 +658,10 @@ impl Txn<'_> {
         }
         self.tail.push(logged.clone());
         log::write_segment(&self.vault.dir, self.tail_seg, &self.tail, &self.recipients)?;
+        if let Some(bytes) = &op.identity {
+            self.vault
+                .write(&self.vault.path(crate::layout::IDENTITY), bytes)?;
+        }
 
         self.place_objects(std::mem::take(&mut op.add))?;
         let sealed_manifest_written = sealed_manifest.is_some();
@@ -694,10 +702,11 @@ impl Txn<'_> {
                 fsutil::sync_dir(dir).with_context(|| format!("cannot flush {}", dir.display())),
             )?;
         }
-        finish(self.write_head(&logged))?;
-        // Only now, under a sealed key the vault has committed to: sealing earlier entries to a
-        // key that a rollback then dropped would lose them. Sealed lines chain as the clear ones
-        // did, so this is safe at any point; `hide` again does it if it was cut short.
+        // Once the manifest names the sealed key (the change is decided: an interruption from
+        // here is finished, never rolled back), before the head: sealing earlier entries to a
+        // key a rollback drops would lose them, and an interruption here reads as the
+        // interrupted command it is. Sealed lines chain as the clear ones did; `hide` again
+        // seals what was left if it was cut short.
         let mut redacted = false;
         if let (Some(c), false) = (&sealed_to, op.seal_past.is_empty()) {
             let ids = std::mem::take(&mut op.seal_past);
@@ -708,6 +717,7 @@ impl Txn<'_> {
                 ))),
             }
         }
+        finish(self.write_head(&logged))?;
         if op.config.is_some() || redacted {
             self.rebuild_index_or_warn();
         } else {

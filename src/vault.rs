@@ -623,10 +623,16 @@ impl Vault {
                 Some(c) => read.root.open_sealed_grants(c)?,
                 // A guardian never holds it; anyone else who does not was given a key from
                 // before it existed.
-                None if !matches!(keys.actor, Actor::Guardian(_)) && !keys.spare.is_empty() => {
+                // identity.age (opened with the passphrase) and the patient's and recovery slots
+                // are rewritten with the sealed key when it is made: one without it, or with
+                // another, is an older copy put back or an altered root.
+                None if !matches!(keys.actor, Actor::Guardian(_))
+                    && (keys.passphrase.is_some() || keys.slot.is_some()) =>
+                {
                     return Err(Error::Integrity(format!(
-                        "{} names a sealed key that the key given does not hold, though it holds one (altered?)",
-                        self.path(MANIFEST).display()
+                        "{} names a key for what is hidden from guardians that {} does not hold (an older copy put back, or altered?)",
+                        self.path(MANIFEST).display(),
+                        if keys.slot.is_some() { "this key's slot" } else { IDENTITY }
                     ))
                     .into());
                 }

@@ -87,6 +87,7 @@ pub fn scan_log(
         return Vec::new();
     }
     let mut out: Vec<Logged> = Vec::new();
+    let mut unopened: Vec<(String, u64)> = Vec::new();
     let mut expected_seq = 1u64;
     let mut prev = log::GENESIS.to_string();
     let last_seg = segs.last().copied().unwrap_or(0);
@@ -149,12 +150,10 @@ pub fn scan_log(
                 }
             };
             // Opaque is what a guardian sees of every sealed entry; a key holding the sealed
-            // key must open them all, or that entry was sealed to another key.
+            // key must open them all, or that entry was sealed to another key (judged below:
+            // a first `hide` rolled back sealed its own entry to a key it never committed).
             if logged.opaque && keys.sealed.is_some() {
-                report.problem(
-                    &at,
-                    "a sealed entry that the vault's sealed key does not open",
-                );
+                unopened.push((at.clone(), logged.entry.seq));
             }
             let e = &logged.entry;
             if e.seq != expected_seq {
@@ -182,6 +181,23 @@ pub fn scan_log(
             expected_seq = e.seq + 1;
             prev = logged.hash.clone();
             out.push(logged);
+        }
+    }
+    let rolled_back: std::collections::BTreeSet<u64> = out
+        .iter()
+        .filter(|l| l.entry.action == crate::domain::Action::Interrupted)
+        .filter_map(|l| l.entry.details.get("seq").and_then(|v| v.as_u64()))
+        .collect();
+    for (at, seq) in unopened {
+        if rolled_back.contains(&seq) {
+            report.notes.push(format!(
+                "{at}: a command rolled back after it sealed its entry to a key it never kept (nothing was lost)"
+            ));
+        } else {
+            report.problem(
+                at,
+                "a sealed entry that the vault's sealed key does not open",
+            );
         }
     }
     // What a guardian cannot open is not theirs to count.
@@ -373,7 +389,6 @@ pub fn verify(vault: &Vault, keys: &Unlocked, deep: bool, progress: &dyn Fn(u64,
         IndexState {
             interrupted: pending.is_some(),
             objects_known: unknown_because.is_none(),
-            identity_opened: vault.config.key == KeyMode::Passphrase && keys.passphrase.is_some(),
         },
         &mut report,
     );
@@ -471,7 +486,7 @@ fn load_catalog(
     read: &crate::catalog::ReadManifest,
     report: &mut Report,
 ) -> Catalog {
-    let mut unreadable_docs: Vec<String> = Vec::new();
+    let mut unreadable_docs: Vec<(catalog::Compartment, String)> = Vec::new();
     let mut objects = BTreeMap::new();
     let mut sealed_ids = std::collections::BTreeSet::new();
     let entry = |size: u64, blake3: &str| index::FileEntry {
@@ -550,11 +565,19 @@ fn load_catalog(
                         report.problem(rel(o), why);
                     }
                 }
-                if !sealed_open && !keys.spare.is_empty() {
-                    // The patient's own file holds a sealed key, but not the one the root names.
+                let own_file = keys.passphrase.is_some() || keys.slot.is_some();
+                // The actor is not resolved here (no snapshot): a slot's role is the root's.
+                let guardian = keys.slot.as_ref().is_some_and(|r| {
+                    root.slots
+                        .iter()
+                        .any(|s| &s.recipient == r && s.role == crate::slots::Role::Guardian)
+                });
+                if !sealed_open && own_file && !guardian {
+                    // identity.age and the patient's and recovery slots hold the sealed key from
+                    // the moment it is made: an older copy put back, or an altered root.
                     report.problem(
                         vault::MANIFEST,
-                        "names a sealed key that the key given does not hold (altered?)",
+                        "names a key for what is hidden from guardians that the key given does not hold (an older copy of identity.age or of a slot put back, or altered?)",
                     );
                 }
                 if let Some(c) = keys.sealed.as_ref().filter(|_| sealed_open) {
@@ -576,7 +599,7 @@ fn load_catalog(
                     match catalog::read_shard(vault, keys, place, ShardKind::Documents, key, r) {
                         Ok(s) => docs.extend(s.documents.into_iter().map(|d| (place, d))),
                         Err(e) => {
-                            unreadable_docs.push(key.clone());
+                            unreadable_docs.push((place, key.clone()));
                             report.problem(rel(&r.object), shard_message(vault, &r.object, e))
                         }
                     }
@@ -685,7 +708,11 @@ fn load_catalog(
             }
             // The documents of an unreadable shard are not lost for that: their digests are
             // listed as they should be.
-            digests.retain(|_, id| !unreadable_docs.iter().any(|k| k == catalog::doc_key(id)));
+            digests.retain(|(place, _), id| {
+                !unreadable_docs
+                    .iter()
+                    .any(|(p, k)| p == place && *k == catalog::table_key(*p, id))
+            });
             if !digests.is_empty() {
                 report.problem(
                     vault::MANIFEST,
@@ -708,7 +735,7 @@ fn load_catalog(
     }
     let unknown_because = match unreadable_docs.as_slice() {
         [] => None,
-        [one] => Some(format!("documents shard {one} is unreadable")),
+        [(_, one)] => Some(format!("documents shard {one} is unreadable")),
         many => Some(format!("{} documents shards are unreadable", many.len())),
     };
     Catalog {
@@ -896,25 +923,12 @@ fn decrypt_hash(
 /// behind the head (a crash between the head and the index) or beside an interrupted command
 /// is a note, since the next write rewrites it; any other difference is damage of the file that
 /// differs, reported once (not again when another check named that file already).
-/// Whether the index's signature is a genuine one of another top (see
-/// `sign::signs_other_content`): left by a command interrupted between the two renames.
-fn signature_of_another_top(vault: &Vault, ring: &crate::keyring::Keyring) -> bool {
-    let read = |name: &str, limit: u64| crate::fsutil::read_limited(&vault.path(name), limit);
-    match (read(index::INDEX, 512 << 20), read(index::SIGNATURE, 4096)) {
-        (Ok(top), Ok(sig)) => std::str::from_utf8(&sig)
-            .is_ok_and(|sig| crate::sign::signs_other_content(&ring.verifying_key(), &top, sig)),
-        _ => false,
-    }
-}
-
 /// What the rest of the keyed check found, for the index's.
 struct IndexState {
     /// A command was interrupted: the index may be one step behind or ahead.
     interrupted: bool,
     /// Every shard was read: the objects the metadata names are all known.
     objects_known: bool,
-    /// identity.age opened with the passphrase in this run.
-    identity_opened: bool,
 }
 
 fn check_index(
@@ -928,32 +942,14 @@ fn check_index(
     let IndexState {
         interrupted,
         objects_known,
-        identity_opened,
     } = state;
     let own_key = crate::sign::encode_public(&ring.verifying_key());
     if vault.config.signing_key != own_key {
         report.problem(vault::CONFIG, "its signing key is not the vault's");
         return;
     }
-    let mut unsigned = None;
     let idx = match index::read_signed(&vault.dir, &vault.config.signing_key) {
         Ok(i) => i,
-        // The top and its signature are two renames: a kill between them leaves a top that is
-        // not signed. This keyed check compares the top with the files it authenticated itself:
-        // when they agree, the signature is merely behind.
-        Err(e)
-            if head.is_some_and(|h| {
-                index::read_top_unsigned(&vault.dir).is_ok_and(|top| {
-                    top.log_seq == h.log_seq && top.vault_id == vault.config.vault_id
-                }) && signature_of_another_top(vault, ring)
-            }) =>
-        {
-            unsigned = Some(index_problem(&e.to_string()));
-            match index::read_top_unsigned(&vault.dir) {
-                Ok(top) => top,
-                Err(_) => return,
-            }
-        }
         Err(e) => {
             // Parts are rewritten before their top, without fsync: a crash in between leaves
             // parts newer than a signed top that is behind the head. That is an index out of
@@ -1048,40 +1044,6 @@ fn check_index(
                 ));
             }
         }
-    }
-    // Files this keyed check authenticated itself are not at fault when they differ from the
-    // index: identity.age when it just opened with the passphrase, and log segments whose every
-    // line chained and authenticated. A command rewrote them and was interrupted before the
-    // index (a first `hide --from guardians`, or the sealing of earlier entries after it).
-    let log_sound = !report.problems.iter().any(|p| p.path.starts_with(log::DIR));
-    let vouched = |rel: &str| {
-        (rel == vault::IDENTITY && identity_opened)
-            || (rel.starts_with(&format!("{}/", log::DIR)) && log_sound)
-    };
-    let (ahead, differ): (Vec<_>, Vec<_>) = differ.into_iter().partition(|(rel, why)| {
-        vouched(rel) && why.starts_with("not the file the signed index lists")
-    });
-    if let Some((path, msg)) = unsigned {
-        if differ.is_empty() {
-            report.notes.push(format!(
-                "{} does not sign {} (a command was interrupted between writing the two; the files it lists are the vault's): the next write signs it again",
-                index::SIGNATURE,
-                index::INDEX
-            ));
-        } else {
-            report.problem(path, msg);
-        }
-    }
-    if !ahead.is_empty() {
-        report.notes.push(format!(
-            "{} is out of date for {} (rewritten by an interrupted command, and checked here): the next write refreshes it",
-            index::INDEX,
-            ahead
-                .iter()
-                .map(|(r, _)| r.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
     }
     if differ.is_empty() {
         return;

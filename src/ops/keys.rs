@@ -201,6 +201,7 @@ pub fn add(
     op.add.extend(sealing.add);
     op.remove = sealing.remove;
     op.seal_past = sealing.newly_sealed;
+    op.identity = sealing.identity;
     let notices = txn.commit(op)?.notices;
     Ok(Added {
         identity_file,

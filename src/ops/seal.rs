@@ -27,6 +27,8 @@ pub struct Changes {
     pub newly_sealed: BTreeSet<String>,
     /// The sealed key was made by this change.
     pub made_key: bool,
+    /// `identity.age` holding the new sealed key (passphrase mode), for the commit to write.
+    pub identity: Option<Vec<u8>>,
 }
 
 /// Can this vault keep a key its guardians do not hold? Not when the patient's own key is a
@@ -62,8 +64,7 @@ pub fn refuse_unsealable(vault: &Vault, root: &Root, hidden: usize) -> Result<()
 
 /// Makes the sealed key, when the root has none and this vault can keep one: the new key's
 /// record in `root`, the patient's and recovery slots written again holding it (new objects),
-/// and `identity.age` rewritten with it — the one step outside the commit, done first, so that
-/// a crash leaves at worst an unused key in that file. Needs the passphrase in passphrase mode.
+/// and `identity.age` with it, for the commit to write. Needs the passphrase in passphrase mode.
 pub fn make_key(
     vault: &Vault,
     snap: &mut Snapshot,
@@ -136,19 +137,15 @@ pub fn make_key(
     if let Some(pass) = passphrase {
         let text = crate::keys::vault_identity_text(&vault_identity, Some(&key));
         let pass = age::secrecy::SecretString::from(pass.expose_secret().to_owned());
-        let sealed = crate::keys::encrypt_with_passphrase(text.as_bytes(), pass, log_n)?;
-        vault.write(&vault.path(crate::vault::IDENTITY), &sealed)?;
-        // The signed index lists identity.age: rewritten now, so that an interruption before
-        // the commit leaves a vault whose keyless check still passes.
-        let objects = snap.objects(vault)?;
-        crate::index::rebuild(
-            vault,
-            &snap.ring,
-            snap.head.log_seq,
-            snap.document_count(),
-            &objects,
-        )
-        .context("cannot write the vault index")?;
+        // Written by the commit, right after its log entry: an interruption then reads as an
+        // interrupted command (rolled back or finished by the next write), never as a file the
+        // signed index does not know; a rollback leaves the unused key beside the vault's, and
+        // the next first hide takes it up again (above).
+        changes.identity = Some(crate::keys::encrypt_with_passphrase(
+            text.as_bytes(),
+            pass,
+            log_n,
+        )?);
     }
     snap.keys.sealed = Some(key);
     changes.made_key = true;

@@ -221,6 +221,7 @@ pub fn set(
     op.add = sealing.add;
     op.remove = sealing.remove;
     op.seal_past = sealing.newly_sealed;
+    op.identity = sealing.identity;
     op.root = Some(root);
     notices.extend(txn.commit(op)?.notices);
     Ok(Outcome {
