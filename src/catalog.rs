@@ -773,17 +773,20 @@ impl Snapshot {
         vault: &dyn Store,
         ids: &[String],
     ) -> Result<BTreeMap<String, Document>, Error> {
-        let keys: BTreeSet<&str> = ids
-            .iter()
-            .filter(|i| crate::ids::is_full_id(i))
-            .map(|i| doc_key(i))
-            .collect();
         let wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
         let mut out = BTreeMap::new();
-        for k in keys {
-            for d in self.shard_documents(vault, k)? {
-                if wanted.contains(d.id.as_str()) {
-                    out.insert(d.id.to_string(), d);
+        // Each shard once: per id prefix in the clear compartment, the one sealed shard once.
+        for place in self.readable() {
+            let keys: BTreeSet<String> = ids
+                .iter()
+                .filter(|i| crate::ids::is_full_id(i))
+                .map(|i| table_key(place, i))
+                .collect();
+            for k in keys {
+                for d in self.shard_in(vault, place, &k)? {
+                    if wanted.contains(d.id.as_str()) {
+                        out.insert(d.id.to_string(), d);
+                    }
                 }
             }
         }
