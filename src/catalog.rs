@@ -793,6 +793,22 @@ impl Snapshot {
         Ok(out)
     }
 
+    /// Every sealed document's id (the one sealed shard); empty without the sealed key.
+    pub fn all_sealed_ids(&self, vault: &dyn Store) -> Result<BTreeSet<String>, Error> {
+        if !self.readable().contains(&Compartment::Sealed) {
+            return Ok(BTreeSet::new());
+        }
+        Ok(self
+            .shard_in(
+                vault,
+                Compartment::Sealed,
+                &table_key(Compartment::Sealed, ""),
+            )?
+            .into_iter()
+            .map(|d| d.id.to_string())
+            .collect())
+    }
+
     /// Which of `ids` are sealed documents (hidden from guardians). Reads only the sealed
     /// shards these ids select; empty for a reader without the sealed key.
     pub fn sealed_ids(&self, vault: &dyn Store, ids: &[String]) -> Result<BTreeSet<String>, Error> {

@@ -112,6 +112,9 @@ pub struct Unlocked {
     /// Identities found beside the vault's (in `identity.age` or a slot): the sealed key is one
     /// of them, recognised when the root names its recipient.
     pub spare: Vec<age::x25519::Identity>,
+    /// Taken from a `carnet unlock` session (which may predate the sealed key), not from the
+    /// key itself.
+    pub from_session: bool,
 }
 
 impl Unlocked {
@@ -124,6 +127,7 @@ impl Unlocked {
             passphrase: None,
             sealed: None,
             spare: Vec::new(),
+            from_session: false,
         }
     }
 

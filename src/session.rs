@@ -265,6 +265,7 @@ impl Session {
         });
         let mut unlocked = Unlocked::patient(vec![entry.identity]);
         unlocked.spare = entry.sealed.into_iter().collect();
+        unlocked.from_session = true;
         unlocked.actor = entry.actor;
         unlocked.slot = entry.slot;
         Some(unlocked)

@@ -303,6 +303,19 @@ impl Txn<'_> {
             if let Some(want) = e.upgrade_config() {
                 self.finish_upgrade_config(want)?;
             }
+            // A hide from guardians may have stopped before it sealed the earlier entries
+            // (and its own): with the sealed key, they are sealed now, whatever the command was
+            // (reading the one sealed shard and the log, in this rare case only).
+            if let (Some(c), Some(_)) = (
+                self.snap.keys.sealed.as_ref().map(|k| k.to_public()),
+                self.snap.root.sealed.as_ref(),
+            ) {
+                let ids = self.snap.all_sealed_ids(self.vault)?;
+                if !ids.is_empty() {
+                    self.redact_log(&c, &ids)?;
+                }
+            }
+            // Sealing keeps each entry's hash: the head names the same last entry.
             self.write_head(&last)?;
             self.snap.pending = None;
             self.rebuild_index_or_warn();
@@ -647,10 +660,27 @@ impl Txn<'_> {
             objects_removed: op.remove.clone(),
         };
         let mut logged = log::seal_entry(&entry, &self.snap.ring)?;
-        if let Some(c) = &sealed_to
-            && entry.documents.iter().any(|d| sealed_ids.contains(d))
-        {
-            logged = log::seal_line(&logged, &self.snap.ring, c)?;
+        let names_sealed = entry.documents.iter().any(|d| sealed_ids.contains(d));
+        // Sealed to a key the vault has committed to, and only then: a key this very change
+        // makes is not the vault's until its root is in place, and an entry sealed to it would
+        // open for no one after a rollback. Such an entry is written in clear and sealed with
+        // the earlier ones once the root names the key (below).
+        let key_committed = self.snap.root.sealed.as_ref().map(|s| s.recipient.as_str())
+            == sealed_to.as_ref().map(|c| c.to_string()).as_deref();
+        match &sealed_to {
+            Some(c) if names_sealed && key_committed => {
+                logged = log::seal_line(&logged, &self.snap.ring, c)?;
+            }
+            Some(_) if names_sealed => {
+                op.seal_past.extend(
+                    entry
+                        .documents
+                        .iter()
+                        .filter(|d| sealed_ids.contains(*d))
+                        .cloned(),
+                );
+            }
+            _ => {}
         }
         if log::segment_full(&self.tail) {
             self.tail.clear();

@@ -457,6 +457,7 @@ impl Vault {
                     passphrase: None,
                     sealed: None,
                     spare,
+                    from_session: false,
                 }));
             }
         }
@@ -627,7 +628,8 @@ impl Vault {
                 // are rewritten with the sealed key when it is made: one without it, or with
                 // another, is an older copy put back or an altered root.
                 None if !matches!(keys.actor, Actor::Guardian(_))
-                    && (keys.passphrase.is_some() || keys.slot.is_some()) =>
+                    && (keys.passphrase.is_some()
+                        || (keys.slot.is_some() && !keys.from_session)) =>
                 {
                     return Err(Error::Integrity(format!(
                         "{} names a key for what is hidden from guardians that {} does not hold (an older copy put back, or altered?)",

@@ -87,7 +87,6 @@ pub fn scan_log(
         return Vec::new();
     }
     let mut out: Vec<Logged> = Vec::new();
-    let mut unopened: Vec<(String, u64)> = Vec::new();
     let mut expected_seq = 1u64;
     let mut prev = log::GENESIS.to_string();
     let last_seg = segs.last().copied().unwrap_or(0);
@@ -150,10 +149,12 @@ pub fn scan_log(
                 }
             };
             // Opaque is what a guardian sees of every sealed entry; a key holding the sealed
-            // key must open them all, or that entry was sealed to another key (judged below:
-            // a first `hide` rolled back sealed its own entry to a key it never committed).
+            // key must open them all, or that entry was sealed to another key.
             if logged.opaque && keys.sealed.is_some() {
-                unopened.push((at.clone(), logged.entry.seq));
+                report.problem(
+                    &at,
+                    "a sealed entry that the vault's sealed key does not open",
+                );
             }
             let e = &logged.entry;
             if e.seq != expected_seq {
@@ -181,23 +182,6 @@ pub fn scan_log(
             expected_seq = e.seq + 1;
             prev = logged.hash.clone();
             out.push(logged);
-        }
-    }
-    let rolled_back: std::collections::BTreeSet<u64> = out
-        .iter()
-        .filter(|l| l.entry.action == crate::domain::Action::Interrupted)
-        .filter_map(|l| l.entry.details.get("seq").and_then(|v| v.as_u64()))
-        .collect();
-    for (at, seq) in unopened {
-        if rolled_back.contains(&seq) {
-            report.notes.push(format!(
-                "{at}: a command rolled back after it sealed its entry to a key it never kept (nothing was lost)"
-            ));
-        } else {
-            report.problem(
-                at,
-                "a sealed entry that the vault's sealed key does not open",
-            );
         }
     }
     // What a guardian cannot open is not theirs to count.
@@ -565,7 +549,10 @@ fn load_catalog(
                         report.problem(rel(o), why);
                     }
                 }
-                let own_file = keys.passphrase.is_some() || keys.slot.is_some();
+                // A session may predate the sealed key: then the patient is told to lock, not
+                // that the vault is damaged (the snapshot says so).
+                let own_file =
+                    keys.passphrase.is_some() || (keys.slot.is_some() && !keys.from_session);
                 // The actor is not resolved here (no snapshot): a slot's role is the root's.
                 let guardian = keys.slot.as_ref().is_some_and(|r| {
                     root.slots

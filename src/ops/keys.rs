@@ -249,10 +249,13 @@ pub fn change_passphrase(
     let keys_held = &txn.snap.keys;
     let text = keys::vault_identity_text(id, keys_held.sealed.as_ref().or(keys_held.spare.first()));
     let sealed = keys::encrypt_with_passphrase(text.as_bytes(), new, log_n)?;
-    // Under the lock, before the log entry: a crash in between leaves the new passphrase in
-    // force and the change unlogged, never a vault that opens with neither.
-    vault.write(&vault.path(crate::vault::IDENTITY), &sealed)?;
-    Ok(txn.commit(Op::new(Action::Passphrase))?.notices)
+    // Written by the commit right after its log entry: a crash in between is an interrupted
+    // command, which the next write finishes (the entry changes no metadata), so the vault
+    // opens with the old passphrase or the new one, never neither, and no check mistakes the
+    // new file for an altered one.
+    let mut op = Op::new(Action::Passphrase);
+    op.identity = Some(sealed);
+    Ok(txn.commit(op)?.notices)
 }
 
 /// What kind of key a recipient is, as `key ls` shows it.

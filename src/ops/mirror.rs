@@ -52,6 +52,7 @@ pub fn dup(keys: &Unlocked) -> Unlocked {
         }),
         sealed: keys.sealed.clone(),
         spare: keys.spare.clone(),
+        from_session: keys.from_session,
     }
 }
 

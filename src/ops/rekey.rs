@@ -629,24 +629,11 @@ fn stage_log(
     let last = *segs
         .last()
         .ok_or_else(|| Error::Integrity("the access log is empty".into()))?;
-    // Read whole first: an entry a rolled-back command sealed to a key it never kept opens for
-    // no one, and is known only by the `interrupted` entry after it. It is kept as it is.
-    let read: Vec<(u64, Vec<log::Logged>)> = segs
-        .iter()
-        .map(|&n| Ok((n, log::read_segment(&vault.dir, n, old, ring)?)))
-        .collect::<Result<_, Error>>()?;
-    let rolled_back: std::collections::BTreeSet<u64> = read
-        .iter()
-        .flat_map(|(_, ls)| ls.iter())
-        .filter(|l| l.entry.action == Action::Interrupted)
-        .filter_map(|l| l.entry.details.get("seq").and_then(|v| v.as_u64()))
-        .collect();
     let mut segments = 0usize;
-    for (n, logged_lines) in read {
+    for &n in &segs {
         let mut lines = Vec::new();
-        for l in logged_lines {
+        for l in log::read_segment(&vault.dir, n, old, ring)? {
             lines.push(match new_sealed {
-                Some(_) if l.opaque && rolled_back.contains(&l.entry.seq) => l.line,
                 Some(c) if l.sealed => log::reseal_line(&l, ring, c)?.line,
                 _ => l.line,
             });

@@ -752,3 +752,42 @@ fn a_damaged_object_stops_the_re_encryption_and_the_vault_keeps_its_keys() {
         "the abandoned staging is gone"
     );
 }
+
+#[test]
+fn an_unlock_from_before_the_sealed_key_asks_to_lock_rather_than_reporting_damage() {
+    // Review finding: on an SSH-key vault, an unlock session taken before the first hide from
+    // guardians (it holds no sealed key) made every later command report the vault damaged.
+    let Some(keygen) = require_tool(Tool::SshKeygen) else {
+        return;
+    };
+    if !crate::util::unlock::kernel_keyring() {
+        return;
+    }
+    let tmp = temp_dir("carnet-ssh-unlock-");
+    let (key, _) = ssh_ed25519(&keygen, tmp.path(), "id_ed25519");
+    let dir = tmp.path().join("vault");
+    on(&dir, &key, &["init"]).ok();
+    let doc = tmp.path().join("consultation.txt");
+    fs::write(&doc, b"SECRET-CONTENT consultation").unwrap();
+    let id = on(&dir, &key, &["add", s(&doc), "--json"]).ok().json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    on(&dir, &key, &["unlock", "--for", "10m"]).ok();
+    let lock = || {
+        let mut c = carnet();
+        c.arg("--vault").arg(&dir).arg("lock");
+        c.run()
+    };
+    on(&dir, &key, &["hide", &id, "--from", "guardians"]).ok();
+    let ls = on(&dir, &key, &["ls"]);
+    let err = assert_error(&ls, &[]);
+    assert_eq!(ls.code, Some(EXIT_FAILURE), "not damage{ls}");
+    assert!(hint(&err).contains("carnet lock"), "{ls}");
+    lock();
+    assert_eq!(
+        on(&dir, &key, &["cat", &id]).ok().stdout,
+        b"SECRET-CONTENT consultation"
+    );
+    on(&dir, &key, &["verify"]).ok();
+}
