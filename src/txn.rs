@@ -116,8 +116,9 @@ pub struct Op {
     /// Encrypted files staged in `tmp/`, and the object names they take.
     pub add: Vec<(tempfile::TempPath, String)>,
     pub remove: Vec<String>,
-    /// Documents newly sealed from guardians: the log entries that named them before are
-    /// sealed too (`log::redact`), before this command's entry is written.
+    /// Documents newly sealed from guardians: the log entries that name them (this command's
+    /// own too, on the first hide) are sealed (`log::redact`) once the root is written, before
+    /// the head.
     pub seal_past: std::collections::BTreeSet<String>,
     /// A new `identity.age` (the sealed key made), written right after the log entry.
     pub identity: Option<Vec<u8>>,
@@ -304,23 +305,45 @@ impl Txn<'_> {
                 self.finish_upgrade_config(want)?;
             }
             // A hide from guardians may have stopped before it sealed the earlier entries
-            // (and its own): with the sealed key, they are sealed now, whatever the command was
-            // (reading the one sealed shard and the log, in this rare case only).
-            if let (Some(c), Some(_)) = (
-                self.snap.keys.sealed.as_ref().map(|k| k.to_public()),
-                self.snap.root.sealed.as_ref(),
-            ) {
-                let ids = self.snap.all_sealed_ids(self.vault)?;
-                if !ids.is_empty() {
-                    self.redact_log(&c, &ids)?;
+            // (and its own): they are sealed now, whoever finishes it. Sealing needs only the
+            // sealed key's public half. With the sealed key, every sealed document is known
+            // (the one sealed shard); without it (a guardian), those the entry names that this
+            // reader no longer finds. The log is read in this rare case only.
+            if let Some(sealed) = &self.snap.root.sealed {
+                let to = sealed.key()?;
+                let ids = if self.snap.keys.sealed.is_some() {
+                    self.snap.all_sealed_ids(self.vault)?
+                } else if !matches!(e.action, Action::Hide | Action::KeyAdd) {
+                    // Only these seal documents that had entries in clear (a `rm` finished here
+                    // names documents this reader no longer finds for another reason).
+                    Default::default()
+                } else {
+                    let seen = self.snap.documents_by_id(self.vault, &e.documents)?;
+                    e.documents
+                        .iter()
+                        .filter(|d| !seen.contains_key(d.as_str()))
+                        .cloned()
+                        .collect()
+                };
+                if !ids.is_empty()
+                    && let Err(err) = self.redact_log(&to, &ids)
+                {
+                    self.notices.push(Notice::Warning(format!(
+                        "{err:#}: earlier log entries naming documents hidden from guardians are still readable with a guardian's key; run the same `carnet hide` again"
+                    )));
                 }
             }
             // Sealing keeps each entry's hash: the head names the same last entry.
             self.write_head(&last)?;
             self.snap.pending = None;
             self.rebuild_index_or_warn();
+            let what = if e.action == Action::Passphrase {
+                " (if the new passphrase does not open the vault, the old one does: run `carnet passphrase` again)"
+            } else {
+                ""
+            };
             self.notices.push(Notice::Note(format!(
-                "finished {} (log entry {}), which had been interrupted",
+                "finished {} (log entry {}), which had been interrupted{what}",
                 last.action_shown(),
                 e.seq
             )));

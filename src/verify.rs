@@ -559,6 +559,11 @@ fn load_catalog(
                         .iter()
                         .any(|s| &s.recipient == r && s.role == crate::slots::Role::Guardian)
                 });
+                if !sealed_open && keys.from_session && !guardian {
+                    report.notes.push(
+                        "what is hidden from guardians was not checked: the unlocked key predates it (run `carnet lock`, then verify again)".into(),
+                    );
+                }
                 if !sealed_open && own_file && !guardian {
                     // identity.age and the patient's and recovery slots hold the sealed key from
                     // the moment it is made: an older copy put back, or an altered root.
@@ -1079,8 +1084,9 @@ fn index_problem(msg: &str) -> (String, String) {
 }
 
 /// A wrong passphrase and a damaged `identity.age` look alike to age (the scrypt stanza does not
-/// unwrap either way); carnet writes that file once, at `init`, so when it is no longer the
-/// file the signed index lists, the passphrase is not at fault. Returns that report, or `None`
+/// unwrap either way); carnet writes that file only in logged commands (`init`, `passphrase`,
+/// the first hide from guardians, `rekey`), so when it is no longer the file the signed index
+/// lists, the passphrase is not at fault. Returns that report, or `None`
 /// when `e` is not about the vault's own identity or nothing shows it damaged.
 pub fn identity_damage(vault: &Vault, e: &anyhow::Error) -> Option<Report> {
     let Some(crate::error::Error::WrongPassphrase(path)) = e.downcast_ref() else {

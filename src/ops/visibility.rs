@@ -107,6 +107,25 @@ pub fn set(
                 root.hidden_categories.remove(*cat);
             }
             if before == after {
+                // Hidden already: entries a cut-short hide left in clear are sealed again.
+                if hide && from_guardians {
+                    let docs: Vec<Document> = txn
+                        .snap
+                        .documents(vault)?
+                        .into_iter()
+                        .filter(|d| d.category == *cat)
+                        .collect();
+                    let sealed = seal_past_entries(vault, &mut txn, &docs)?;
+                    if !sealed.is_empty() {
+                        notices.extend(sealed);
+                        return Ok(Outcome {
+                            changed,
+                            unchanged,
+                            covered: docs.len(),
+                            notices,
+                        });
+                    }
+                }
                 return Err(Error::input(
                     format!(
                         "the category {cat} is already {} for this audience",

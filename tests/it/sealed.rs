@@ -1060,6 +1060,30 @@ fn a_kill_at_any_rename_or_removal_of_the_first_hide_leaves_a_vault_that_verifie
                 break;
             }
 
+            // The guardian's command comes first and finishes or undoes the hide: if it was
+            // finished, nothing the guardian reads names the document any more (review
+            // finding: a guardian finishing it left the entries in clear for good).
+            f.guardian(&["cat", &f.visible.id]).ok();
+            let hidden =
+                f.v.ok(&["ls", "--json"])
+                    .json()
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|d| {
+                        d["id"] == h.id.as_str()
+                            && d["visibility"]
+                                .as_array()
+                                .is_some_and(|v| v.iter().any(|c| c == HIDDEN_FROM_GUARDIANS))
+                    });
+            if hidden {
+                let log = f.guardian(&["log", "--json"]).ok();
+                assert_output_clean(
+                    &log,
+                    &[&h],
+                    &format!("the guardian's log after a kill at {at}"),
+                );
+            }
             for (who, out) in [
                 ("the patient's", f.v.run(&["verify"])),
                 ("the guardian's", f.guardian(&["verify"])),
