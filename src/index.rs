@@ -23,6 +23,9 @@ use crate::log;
 
 pub const INDEX: &str = "index.json";
 pub const SIGNATURE: &str = "index.json.minisig";
+/// The signed top kept in `tmp/` while its successor and the successor's signature are renamed
+/// into place (see `write_top`).
+const PREVIOUS: &str = "index.json.previous";
 const MAX_INDEX: u64 = 512 << 20;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -255,8 +258,20 @@ fn write_top(
         "signature from carnet vault key",
         &format!("carnet index {} seq {}", v.config().vault_id, log_seq),
     );
+    // The top and its signature are two renames: until both are in place, the signed top
+    // before them stays in `tmp/` (which checks ignore), so that a reader finds a top its
+    // signature signs whatever the moment of an interruption (`read_top`).
+    let prev = v.tmp_dir().join(PREVIOUS);
+    let _ = std::fs::remove_file(&prev);
+    let kept = std::fs::hard_link(v.path(INDEX), &prev)
+        .or_else(|_| std::fs::copy(v.path(INDEX), &prev).map(|_| ()))
+        .is_ok();
     v.write_derived(&v.path(INDEX), json.as_bytes())?;
-    v.write_derived(&v.path(SIGNATURE), sig.as_bytes())
+    v.write_derived(&v.path(SIGNATURE), sig.as_bytes())?;
+    if kept {
+        let _ = std::fs::remove_file(&prev);
+    }
+    Ok(())
 }
 
 /// Writes the whole index from the objects the metadata names: after an upgrade, a recovery,
@@ -425,6 +440,19 @@ pub fn complete(
     Ok(())
 }
 
+/// Whether `index.json` itself is what its signature signs (`read_top` may have fallen back to
+/// the previous top an interrupted write left in `tmp/`).
+pub fn top_is_signed(dir: &Path, signing_key: &str) -> bool {
+    let (Ok(key), Ok(json), Ok(sig)) = (
+        crate::sign::decode_public(signing_key),
+        crate::fsutil::read_limited(&dir.join(INDEX), MAX_INDEX),
+        crate::fsutil::read_limited(&dir.join(SIGNATURE), 4096),
+    ) else {
+        return false;
+    };
+    std::str::from_utf8(&sig).is_ok_and(|sig| crate::sign::verify(&key, &json, sig).is_ok())
+}
+
 /// Reads and checks the signed top of the index alone (its parts unread).
 pub fn read_top(dir: &Path, signing_key: &str) -> Result<Index, Error> {
     let bad = |what: &str, why: String| Error::Integrity(format!("{what}: {why}"));
@@ -446,7 +474,16 @@ pub fn read_top(dir: &Path, signing_key: &str) -> Result<Index, Error> {
     };
     let json = read(INDEX, MAX_INDEX)?;
     let sig = read(SIGNATURE, 4096)?;
-    crate::sign::verify(&key, json.as_bytes(), &sig).map_err(|e| bad(SIGNATURE, e))?;
+    let json = match crate::sign::verify(&key, json.as_bytes(), &sig) {
+        Ok(_) => json,
+        // Interrupted between the top's rename and its signature's: the signature still signs
+        // the top before, kept in `tmp/`; it is that top (older, so "behind the head", which
+        // the next write rewrites) that the signature vouches for. Nothing else is trusted.
+        Err(e) => match read(&format!("{}/{PREVIOUS}", layout::TMP), MAX_INDEX) {
+            Ok(prev) if crate::sign::verify(&key, prev.as_bytes(), &sig).is_ok() => prev,
+            _ => return Err(bad(SIGNATURE, e)),
+        },
+    };
     serde_json::from_str(&json).map_err(|e| bad(INDEX, format!("unreadable: {e}")))
 }
 

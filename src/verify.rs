@@ -963,6 +963,12 @@ fn check_index(
         }
     };
     let Some(h) = head else { return };
+    // The signed top came from tmp/ (an index write interrupted between the top and its
+    // signature): that top is behind the head, or something else put it there.
+    if idx.log_seq >= h.log_seq && !index::top_is_signed(&vault.dir, &vault.config.signing_key) {
+        report.problem(index::INDEX, "not the file its signature signs (altered?)");
+        return;
+    }
     // The index follows the head; past an interrupted command it may be one step ahead.
     if idx.log_seq > h.log_seq && !interrupted {
         report.problem(
@@ -1157,6 +1163,14 @@ pub fn verify_offline(
     };
     if idx.vault_id != v.config.vault_id {
         report.problem(index::INDEX, "belongs to another vault");
+    }
+    // Without the key there is no head to tell an interrupted index write (the signed top
+    // before kept in tmp/) from an altered index.json: either way, it is not what is signed.
+    if !index::top_is_signed(dir, &v.config.signing_key) {
+        report.problem(
+            index::INDEX,
+            "not the file its signature signs (an index write was interrupted, which the next change rewrites, or altered)",
+        );
     }
     let present: Vec<(String, PathBuf)> = index::walk(dir);
     for (rel, _) in &present {

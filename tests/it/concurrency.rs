@@ -178,3 +178,54 @@ fn a_command_waiting_for_the_vault_lock_says_so_and_goes_on_once_it_is_free() {
         "the waiting add went through"
     );
 }
+
+#[test]
+fn a_kill_at_any_rename_of_a_command_leaves_a_vault_that_verifies() {
+    // The index's top and its signature are two renames: a kill between them used to leave a
+    // top its signature did not sign, which `verify` reported as damage until the next write.
+    // Now the signed top before stays in tmp/ until both are in place.
+    let Some(strace) = require_tool(Tool::Strace) else {
+        return;
+    };
+    for args in [&["show", "ID"][..], &["add", "FILE", "--title", "Nouveau"]] {
+        for n in 1.. {
+            assert!(n < 80, "{args:?} makes fewer than 80 renames");
+            let v = Vault::init();
+            let first = v.write("premier.txt", b"premier document\n");
+            let id = v.add(&first, &["--title", "Premier"]);
+            let second = v.write("second.txt", b"second document\n");
+            let args: Vec<&str> = args
+                .iter()
+                .map(|a| match *a {
+                    "ID" => id.as_str(),
+                    "FILE" => s(&second),
+                    a => a,
+                })
+                .collect();
+            let inject = format!("inject=renameat:signal=KILL:when={n}");
+            let mut c = v.cmd_on(
+                &v.dir,
+                &[
+                    s(&strace),
+                    "-f",
+                    "-qq",
+                    "-o",
+                    "/dev/null",
+                    "-e",
+                    "trace=renameat",
+                    "-e",
+                    &inject,
+                ],
+            );
+            c.args(&args);
+            if c.run().code == Some(0) {
+                assert!(n > 1, "{args:?} made no rename to kill it at");
+                break;
+            }
+            v.ok(&["verify"])
+                .assert_ok(&format!("verify after {args:?} was killed at rename #{n}"));
+            v.ok(&["ls"]);
+            v.ok(&["verify"]);
+        }
+    }
+}

@@ -1088,23 +1088,7 @@ fn a_kill_at_any_rename_or_removal_of_the_first_hide_leaves_a_vault_that_verifie
                 ("the patient's", f.v.run(&["verify"])),
                 ("the guardian's", f.guardian(&["verify"])),
             ] {
-                // Known gap, older than sealing and shared by every command: a kill between
-                // the renames of the index's top and of its signature leaves a top its
-                // signature does not sign, which verify reports until the next write rewrites
-                // both. That report is the only failure allowed here.
-                let index_sig_window = out.code == Some(EXIT_INTEGRITY)
-                    && out
-                        .text()
-                        .lines()
-                        .filter(|l| l.starts_with("FAILED"))
-                        .count()
-                        == 1
-                    && out
-                        .text()
-                        .contains("index.json.minisig: the signature does not match the content");
-                if !index_sig_window {
-                    out.assert_ok(&format!("{who} verify after a kill at {at}"));
-                }
+                out.assert_ok(&format!("{who} verify after a kill at {at}"));
             }
             // Running it again finishes the job, whatever the kill left.
             f.v.ok(&["hide", &h.id, "--from", "guardians"]);
