@@ -261,11 +261,12 @@ fn write_top(
     // The top and its signature are two renames: until both are in place, the signed top
     // before them stays in `tmp/` (which checks ignore), so that a reader finds a top its
     // signature signs whatever the moment of an interruption (`read_top`).
+    // A hard link only: it copies nothing, never follows a link at `index.json` nor opens a
+    // FIFO, and fails on a name already taken. Where the file system has none (FAT), nothing is
+    // kept, and an interruption between the two renames is reported as before.
     let prev = v.tmp_dir().join(PREVIOUS);
     let _ = std::fs::remove_file(&prev);
-    let kept = std::fs::hard_link(v.path(INDEX), &prev)
-        .or_else(|_| std::fs::copy(v.path(INDEX), &prev).map(|_| ()))
-        .is_ok();
+    let kept = std::fs::hard_link(v.path(INDEX), &prev).is_ok();
     v.write_derived(&v.path(INDEX), json.as_bytes())?;
     v.write_derived(&v.path(SIGNATURE), sig.as_bytes())?;
     if kept {

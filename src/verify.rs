@@ -1167,10 +1167,17 @@ pub fn verify_offline(
     // Without the key there is no head to tell an interrupted index write (the signed top
     // before kept in tmp/) from an altered index.json: either way, it is not what is signed.
     if !index::top_is_signed(dir, &v.config.signing_key) {
+        // Files compared with the older top would all look wrong, and restoring them would
+        // roll good data back: this one problem is the whole report.
         report.problem(
             index::INDEX,
             "not the file its signature signs (an index write was interrupted, which the next change rewrites, or altered)",
         );
+        report.hint = Some(
+            "run `carnet verify` with the key: it tells an interrupted write from an altered index"
+                .into(),
+        );
+        return Ok(report);
     }
     let present: Vec<(String, PathBuf)> = index::walk(dir);
     for (rel, _) in &present {
