@@ -17,26 +17,11 @@ cd "$ROOT"
 SIZE_MB=${BENCH_SIZE_MB:-1024}
 SMALL=${BENCH_SMALL:-300}
 RUNS=${BENCH_RUNS:-5}
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-TIME=/usr/bin/time
-
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
-[ -x "$TIME" ] || die "GNU time is needed at $TIME (apt-get install time)"
-for t in age age-keygen; do
-    command -v "$t" >/dev/null || die "$t is needed (apt-get install age)"
-done
-
-log "cargo build --release"
-cargo build --release --quiet
-CARNET=$TARGET/release/carnet
-[ -x "$CARNET" ] || die "no $CARNET after the build"
-unset CARNET_SCRYPT_LOG_N CARNET_IDENTITY CARNET_NOW CARNET_PASSPHRASE CARNET_VAULT
-
-# Scratch space under the target folder: on the disk, like a real vault, not a tmpfs /tmp.
-mkdir -p "$TARGET"
-WORK=$(mktemp -d "$TARGET/bench-rekey.XXXXXX")
+# shellcheck source=common/lib.sh
+. "$ROOT/benches/common/lib.sh"
+need "apt-get install age" age age-keygen
+build_carnet
+scratch rekey
 cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

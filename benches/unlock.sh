@@ -15,27 +15,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 RUNS=${BENCH_RUNS:-7}
 DOCS=${BENCH_DOCS:-100}
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-TIME=/usr/bin/time
-
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
-[ -x "$TIME" ] || die "GNU time is needed at $TIME (apt-get install time)"
-for t in age age-keygen script; do
-    command -v "$t" >/dev/null || die "$t is needed (.ci/install-tools, or apt-get install age util-linux)"
-done
-
-log "cargo build --release"
-cargo build --release --quiet
-CARNET=$TARGET/release/carnet
-[ -x "$CARNET" ] || die "no $CARNET after the build"
-
-# The production work factor: no test hook may lower it here.
-unset CARNET_SCRYPT_LOG_N CARNET_IDENTITY CARNET_NOW CARNET_PASSPHRASE CARNET_VAULT
-
-mkdir -p "$TARGET"
-WORK=$(mktemp -d "$TARGET/bench-unlock.XXXXXX")
+# shellcheck source=common/lib.sh
+. "$ROOT/benches/common/lib.sh"
+need ".ci/install-tools, or apt-get install age util-linux" age age-keygen script
+build_carnet
+scratch unlock
 PV=$WORK/pv
 cleanup() {
     # Never leave the benchmark vault unlocked in the session keyring.

@@ -441,15 +441,7 @@ impl Demo {
             "key add --guardian",
             "Claire sends her public key; the patient adds it. The vault's key is sealed to it in\n\
              a slot of its own: nothing else changes.",
-            &with(&[
-                "key".as_ref(),
-                "add".as_ref(),
-                "--guardian".as_ref(),
-                "--name".as_ref(),
-                GUARDIAN.as_ref(),
-                "--recipient".as_ref(),
-                guardian_recipient.as_ref(),
-            ]),
+            &with(&add_guardian(&guardian_recipient)),
         )?;
         self.run(
             "key ls",
@@ -535,15 +527,7 @@ impl Demo {
         self.run(
             "key add --guardian (Léo's record)",
             "",
-            &leo(&[
-                "key".as_ref(),
-                "add".as_ref(),
-                "--guardian".as_ref(),
-                "--name".as_ref(),
-                GUARDIAN.as_ref(),
-                "--recipient".as_ref(),
-                guardian_recipient.as_ref(),
-            ]),
+            &leo(&add_guardian(guardian_recipient)),
         )?;
         let added = self.run_capture(
             "add (Léo's record)",
@@ -734,6 +718,19 @@ impl EnvsRemoved for Command {
         }
         self
     }
+}
+
+/// `key add --guardian --name claire --recipient RECIPIENT`.
+fn add_guardian(recipient: &str) -> [&OsStr; 7] {
+    [
+        "key".as_ref(),
+        "add".as_ref(),
+        "--guardian".as_ref(),
+        "--name".as_ref(),
+        GUARDIAN.as_ref(),
+        "--recipient".as_ref(),
+        recipient.as_ref(),
+    ]
 }
 
 /// The id of the first document `carnet add --json` reports.

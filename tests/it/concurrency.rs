@@ -202,21 +202,9 @@ fn a_kill_at_any_rename_of_a_command_leaves_a_vault_that_verifies() {
                     a => a,
                 })
                 .collect();
-            let inject = format!("inject=renameat:signal=KILL:when={n}");
-            let mut c = v.cmd_on(
-                &v.dir,
-                &[
-                    s(&strace),
-                    "-f",
-                    "-qq",
-                    "-o",
-                    "/dev/null",
-                    "-e",
-                    "trace=renameat",
-                    "-e",
-                    &inject,
-                ],
-            );
+            let wrapper = kill_at(&strace, "renameat", n);
+            let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+            let mut c = v.cmd_on(&v.dir, &wrapper);
             c.args(&args);
             if c.run().code == Some(0) {
                 assert!(n > 1, "{args:?} made no rename to kill it at");

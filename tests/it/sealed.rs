@@ -1038,22 +1038,9 @@ fn a_kill_at_any_rename_or_removal_of_the_first_hide_leaves_a_vault_that_verifie
             let h = f.add_secret("k1", "Consultation confidentielle", &[]);
             f.v.ok(&["cat", &h.id]);
             f.guardian(&["cat", &h.id]).ok();
-            let inject = format!("inject={syscall}:signal=KILL:when={n}");
-            let trace = format!("trace={syscall}");
-            let mut c = f.v.cmd_on(
-                &f.v.dir,
-                &[
-                    s(&strace),
-                    "-f",
-                    "-qq",
-                    "-o",
-                    "/dev/null",
-                    "-e",
-                    &trace,
-                    "-e",
-                    &inject,
-                ],
-            );
+            let wrapper = kill_at(&strace, syscall, n);
+            let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+            let mut c = f.v.cmd_on(&f.v.dir, &wrapper);
             c.args(["hide", &h.id, "--from", "guardians"]);
             if c.run().code == Some(0) {
                 assert!(n > 1, "hide made no {syscall} call to kill it at");

@@ -22,7 +22,7 @@ pub mod zip;
 
 pub use files::*;
 use serde_json::Value;
-pub use tools::{Tool, plugin_identity, require_tool, ssh_keygen};
+pub use tools::{Tool, kill_at, plugin_identity, require_tool, ssh_keygen};
 
 /// The passphrase every passphrase-mode test vault is created with.
 pub const PASSPHRASE: &str = "correct horse battery staple";

@@ -377,3 +377,21 @@ pub fn plugin_identity(plugin: &Path, file: &Path) -> String {
         .find_map(|l| l.strip_prefix("# recipient: ").map(str::to_string))
         .expect("the plugin names its recipient")
 }
+
+/// The wrapper (for `carnet_via` / `Vault::cmd_on`) that runs carnet under strace and kills it
+/// with SIGKILL, as a power cut would, at its `n`-th call of `syscall` (1-based): the crash
+/// tests of commands that have no kill hook of their own.
+pub fn kill_at(strace: &Path, syscall: &str, n: u32) -> Vec<String> {
+    [
+        strace.to_string_lossy().into_owned(),
+        "-f".into(),
+        "-qq".into(),
+        "-o".into(),
+        "/dev/null".into(),
+        "-e".into(),
+        format!("trace={syscall}"),
+        "-e".into(),
+        format!("inject={syscall}:signal=KILL:when={n}"),
+    ]
+    .to_vec()
+}
